@@ -1,0 +1,213 @@
+"""The service behind ``fee-engine run``: one batch from enrollment file to output files.
+
+Order: rules -> enrollment -> tax lookups (only households that need one) ->
+household income -> calculation -> explanations -> writers. Everything is computed
+before anything is written, and the files are moved into ``--out`` only when all
+of them are complete, so a configuration error never leaves half a result behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from . import explanation
+from .calculation import calculate, month_range
+from .enrollment import Enrollment, read_enrollment
+from .errors import ConfigurationError
+from .income import household_incomes, person_incomes
+from .output.csv import write_csv, write_rejections
+from .parameters import RuleSet, load_rules
+from .taxdata import FileSource, TaxSource, fallback_plan, fetch_with_fallback
+
+ALL_FORMATS = ("csv", "xlsx", "json", "html")
+
+
+def default_period(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The barnehageår that starts on the next 1 August."""
+    today = today or dt.date.today()
+    year = today.year if today < dt.date(today.year, 8, 1) else today.year + 1
+    return dt.date(year, 8, 1), dt.date(year + 1, 7, 1)
+
+
+def parse_period(text: str) -> tuple[dt.date, dt.date]:
+    try:
+        a, b = text.split("..")
+        first = dt.datetime.strptime(a.strip(), "%Y-%m").date()
+        last = dt.datetime.strptime(b.strip(), "%Y-%m").date()
+    except ValueError:
+        raise ConfigurationError(f"ugyldig --period «{text}»: bruk ÅÅÅÅ-MM..ÅÅÅÅ-MM, for eksempel 2026-08..2027-07") from None
+    if last < first:
+        raise ConfigurationError(f"ugyldig --period «{text}»: siste måned er før første")
+    return first, last
+
+
+@dataclass
+class RunOptions:
+    enrollment: Path
+    out: Path
+    period: tuple[dt.date, dt.date]
+    source: str = "files"
+    tax_data: Path | None = None
+    rules_dir: Path | None = None
+    kommune_config: list[Path] = field(default_factory=list)
+    formats: tuple[str, ...] = ALL_FORMATS
+
+
+@dataclass
+class RunResult:
+    rows_in: int
+    rows_rejected: int
+    children: int
+    children_manual: int
+    child_months: int
+    total_belop: int
+    warnings: list[str]
+    files: list[Path]
+    lookups: int
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.rows_rejected else 0
+
+
+@dataclass
+class Computation:
+    """Everything a run computes, before anything is written (also used by diff and tests)."""
+
+    rules: RuleSet
+    enrollment: Enrollment
+    months: list[dt.date]
+    child_months: pd.DataFrame
+    households: pd.DataFrame
+    warnings: list[str]
+    lookups: int
+
+
+def make_source(opts: RunOptions) -> TaxSource | None:
+    if opts.source == "files":
+        if opts.tax_data is None:
+            raise ConfigurationError("--source files krever --tax-data MAPPE")
+        return FileSource(opts.tax_data)
+    if opts.source in ("api", "emulator"):
+        raise ConfigurationError(f"--source {opts.source} er ikke tilgjengelig i denne versjonen; bruk --source files")
+    raise ConfigurationError(f"ukjent --source «{opts.source}» (api, emulator eller files)")
+
+
+def build_households(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per household: adults (applicant first), whether it applied, documented income."""
+    first = rows.drop_duplicates("husholdning_id")[["husholdning_id", "soekt_redusert", "dok_inntekt_oere"]]
+    adults = pd.concat([
+        rows[["husholdning_id", "rad", "foresatt_fnr"]].rename(columns={"foresatt_fnr": "p"}).assign(o=0),
+        rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "rad", "partner_fnr"]].rename(columns={"partner_fnr": "p"}).assign(o=1),
+    ]).sort_values(["husholdning_id", "rad", "o"], kind="stable").drop_duplicates(["husholdning_id", "p"])
+    voksne = adults.groupby("husholdning_id", sort=False)["p"].agg(tuple)
+    out = first.copy()
+    out["voksne"] = out["husholdning_id"].map(voksne)
+    return out.reset_index(drop=True)
+
+
+def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict | None = None,
+            progress: Callable[[str, int], Callable[[], None]] | None = None, audit: Path | None = None) -> Computation:
+    rules = rules or load_rules(opts.rules_dir, opts.kommune_config)
+    first, last = opts.period
+    months = month_range(first, last)
+    for m in (months[0], months[-1]):
+        rules.value("barnehage.maksimalpris.generell", m)  # the whole period must be covered
+    period_end = pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
+    enrollment = read_enrollment(opts.enrollment, known_kommuner=set(rules.municipalities), period_end=period_end)
+    rows = enrollment.rows
+    households = build_households(rows)
+
+    need = households[households["soekt_redusert"] & (households["dok_inntekt_oere"] < 0)]
+    persons = list(dict.fromkeys(p for adults in need["voksne"] for p in adults))
+    plan = fallback_plan(first.year)
+    for year, _ in plan:
+        rules.income_classification(year)
+    if lookups_cache is not None and "lookups" in lookups_cache:
+        lookups = lookups_cache["lookups"]
+    else:
+        source = make_source(opts) if persons else None
+        tick = progress("Henter skattegrunnlag", len(persons)) if progress and persons else None
+        lookups = fetch_with_fallback(source, persons, plan, audit=audit, progress=tick) if persons else {}
+        if lookups_cache is not None:
+            lookups_cache["lookups"] = lookups
+    incomes = person_incomes(lookups, rules)
+    hh_income = household_incomes(households, incomes)
+
+    kommuner = sorted(rows["kommunenummer"].unique())
+    table, prices, unverified = rules.month_table(months, kommuner)
+    cm = calculate(rows, hh_income, table, prices, months)
+
+    warnings = [
+        f"Ikke verifisert verdi brukt: {path} = {v.verdi!r} fra {v.gjelder_fra} (kilde: {v.kilde}"
+        + (f"; {v.merknad}" if v.merknad else "") + ")"
+        for path, v in unverified
+    ]
+    years = sorted({pi.inntektsaar for pi in incomes.values() if pi.inntektsaar})
+    warnings += [
+        f"Inntektslisten for inntektsår {y} er ikke verifisert ({rules.income_specs[y].kilde})"
+        for y in years if not rules.income_specs[y].verifisert
+    ]
+    unknown = sorted({n for pi in incomes.values() for n in pi.unknown_items})
+    if unknown:
+        warnings.append(f"Ukjente inntektsposter i skattegrunnlaget (ikke talt med): {', '.join(unknown)}")
+    return Computation(rules, enrollment, months, cm, hh_income, warnings, sum(len(v) for v in lookups.values()))
+
+
+def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None) -> RunResult:
+    opts.out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fee-engine-", dir=opts.out))
+    try:
+        comp = compute(opts, progress=progress, audit=staging / "revisjon.jsonl")
+        files = write_outputs(comp, opts, staging)
+        final = []
+        for f in files:
+            target = opts.out / f.name
+            shutil.move(str(f), target)
+            final.append(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    cm = comp.child_months
+    children = cm.drop_duplicates(["barn_id", "tilbud"])
+    manual_children = cm.loc[cm["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
+    return RunResult(
+        rows_in=comp.enrollment.n_rows, rows_rejected=comp.enrollment.rejected_rows, children=len(children),
+        children_manual=len(manual_children), child_months=len(cm), total_belop=int(cm["belop"].sum()),
+        warnings=comp.warnings, files=final, lookups=comp.lookups,
+    )
+
+
+def write_outputs(comp: Computation, opts: RunOptions, directory: Path) -> list[Path]:
+    extra = comp.enrollment.extra_columns
+    files = []
+    if "csv" in opts.formats:
+        files.append(write_csv(explanation.monthly(comp.child_months, extra), directory / "maanedlig.csv"))
+        files.append(write_csv(explanation.vedtak(comp.child_months, comp.rules, extra), directory / "vedtak.csv"))
+        files.append(write_rejections(comp.enrollment.rejections, directory / "avvist.csv"))
+    audit = directory / "revisjon.jsonl"
+    if not audit.exists():
+        audit.touch()
+    files.append(audit)
+    meta = {
+        "regelsett": comp.rules.version,
+        "regelsett_mappe": str(comp.rules.source),
+        "periode": [comp.months[0].strftime("%Y-%m"), comp.months[-1].strftime("%Y-%m")],
+        "innskriving": str(opts.enrollment),
+        "skattekilde": opts.source,
+        "rader_inn": comp.enrollment.n_rows,
+        "rader_avvist": comp.enrollment.rejected_rows,
+        "oppslag": comp.lookups,
+        "advarsler": comp.warnings,
+    }
+    kj = directory / "kjoering.json"
+    kj.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    files.append(kj)
+    return files

@@ -1,0 +1,148 @@
+"""Command line (CONTRACT §1). Commands only parse options, call the service and print."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import batch
+from .enrollment import read_enrollment
+from .errors import FeeEngineError
+from .identity import mask_digits_in_text
+from .parameters import load_rules
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inntektsgradert foreldrebetaling i barnehage og SFO.")
+rules_app = typer.Typer(no_args_is_help=True, help="Regelsettet.")
+app.add_typer(rules_app, name="rules")
+console = Console(stderr=True)
+out_console = Console()
+
+
+def _fail(exc: FeeEngineError) -> None:
+    console.print(f"[bold red]Feil:[/] {mask_digits_in_text(str(exc))}")
+    raise typer.Exit(exc.exit_code)
+
+
+def _progress_factory(progress: Progress):
+    def start(label: str, total: int):
+        task = progress.add_task(label, total=total)
+        return lambda: progress.advance(task)
+
+    return start
+
+
+@app.command()
+def run(
+    enrollment: Path = typer.Argument(..., help="Innskrivingsfil (CSV med ; eller , eller XLSX)"),
+    out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
+    period: Optional[str] = typer.Option(None, "--period", help="Første og siste måned, f.eks. 2026-08..2027-07"),
+    source: str = typer.Option("files", "--source", help="api, emulator eller files"),
+    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe (standard: den medfølgende rules/)"),
+    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
+    formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html"),
+) -> None:
+    """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
+    try:
+        wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
+        unknown = [f for f in wanted if f not in batch.ALL_FORMATS]
+        if unknown:
+            raise batch.ConfigurationError(f"ukjent format: {', '.join(unknown)} (velg blant {', '.join(batch.ALL_FORMATS)})")
+        opts = batch.RunOptions(
+            enrollment=enrollment, out=out,
+            period=batch.parse_period(period) if period else batch.default_period(),
+            source=source, tax_data=tax_data, rules_dir=rules, kommune_config=list(kommune_config or []),
+            formats=wanted,
+        )
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} per s"),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
+            result = batch.run(opts, progress=_progress_factory(progress))
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    _summary(result, opts)
+    raise typer.Exit(result.exit_code)
+
+
+def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
+    t = Table(title=f"fee-engine: {opts.period[0]:%Y-%m}..{opts.period[1]:%Y-%m}", show_header=False)
+    t.add_row("Rader inn", str(result.rows_in))
+    t.add_row("Rader avvist", str(result.rows_rejected))
+    t.add_row("Barn med vedtak", str(result.children))
+    t.add_row("  av dem til manuell behandling", str(result.children_manual))
+    t.add_row("Barn-måneder", str(result.child_months))
+    t.add_row("Sum å fakturere", f"{result.total_belop:,} kr".replace(",", " "))
+    t.add_row("Skatteoppslag", str(result.lookups))
+    t.add_row("Resultater", str(opts.out))
+    out_console.print(t)
+    for w in result.warnings:
+        console.print(f"[yellow]Advarsel:[/] {w}")
+    if result.rows_rejected:
+        console.print(f"[red]{result.rows_rejected} rader ble avvist; se {opts.out / 'avvist.csv'}[/]")
+
+
+@app.command()
+def validate(
+    enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
+    lang: str = typer.Option("nb", "--lang", help="nb eller en"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
+) -> None:
+    """Kontroller innskrivingsfilen uten å beregne; skriv ut hvert problem."""
+    try:
+        rs = load_rules(rules)
+        enr = read_enrollment(enrollment, known_kommuner=set(rs.municipalities))
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    msgs = enr.messages(lang)
+    for r in msgs.itertuples(index=False):
+        label = ("row {rad}, column {kolonne}, value «{verdi}»: {aarsak}" if lang == "en"
+                 else "rad {rad}, kolonne {kolonne}, verdi «{verdi}»: {aarsak}")
+        out_console.print(label.format(rad=r.rad, kolonne=r.kolonne, verdi=r.verdi, aarsak=r.aarsak), markup=False, highlight=False)
+    ok = enr.n_rows - enr.rejected_rows
+    summary = (f"{enr.n_rows} rows, {ok} accepted, {enr.rejected_rows} rejected" if lang == "en"
+               else f"{enr.n_rows} rader, {ok} godtatt, {enr.rejected_rows} avvist")
+    out_console.print(summary)
+    raise typer.Exit(1 if enr.rejected_rows else 0)
+
+
+@rules_app.command("show")
+def rules_show(
+    date: str = typer.Option(..., "--date", help="ÅÅÅÅ-MM-DD"),
+    kommune: Optional[str] = typer.Option(None, "--kommune", help="Kommunenummer, f.eks. 0301"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
+) -> None:
+    """Vis parameterne som gjelder på en dato, med kilde."""
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        console.print(f"[bold red]Feil:[/] ugyldig dato «{date}» (bruk ÅÅÅÅ-MM-DD)")
+        raise typer.Exit(2)
+    try:
+        rs = load_rules(rules)
+        rows = rs.in_force(day, kommune)
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    t = Table(title=f"Regelsett {rs.version}, gjeldende {day.isoformat()}" + (f", kommune {kommune}" if kommune else ""))
+    for col in ("parameter", "verdi", "fra", "hjemmel", "kilde", "verifisert"):
+        t.add_column(col, overflow="fold")
+    for param, v in rows:
+        verdi = v.verdi
+        if isinstance(verdi, list):
+            verdi = ", ".join(str(x.model_dump() if hasattr(x, "model_dump") else x) for x in verdi) or "(ingen)"
+        elif hasattr(verdi, "model_dump"):
+            verdi = verdi.model_dump()
+        t.add_row(param.path, str(verdi), v.gjelder_fra.isoformat(), param.hjemmel, v.kilde + (f" ({v.merknad})" if v.merknad else ""),
+                  "ja" if v.verifisert else "[yellow]NEI[/]")
+    out_console.print(t)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,170 @@
+"""Household income from summert skattegrunnlag (CALCULATION.md, «Household income»).
+
+* Person income = the sum of the ``grunnlag`` items whose ``tekniskNavn`` the dated
+  income list for that inntektsår counts (personinntekt, kapitalinntekt, a business
+  once by its surplus). Gross: deductions are never subtracted.
+* An item with kategori ``inntekt`` that the list does not know is reported.
+* Household income = the sum over its adults. ``dokumentert_inntekt`` replaces the
+  lookup; ``soekt_redusert = nei`` means no lookup at all.
+* No usable data for an adult makes the household ``manuell`` with the reason; missing
+  data is never taken as zero income.
+
+Responses are parsed leniently: ``kategori`` as string or list, absent arrays,
+unknown fields ignored, ``beloep`` as number or numeric string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .parameters import COUNTED, RuleSet
+from .taxdata.base import Lookup
+
+STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
+
+NO_DATA_REASON = {
+    "ukjent_person": "Skatteetaten kjenner ikke personen (SSG-007)",
+    "ingen_data": "ingen skattegrunnlag for {years} (SSG-008)",
+    "slettet": "skattegrunnlaget finnes ikke lenger (SSG-011)",
+}
+
+
+@dataclass(frozen=True)
+class PersonIncome:
+    person: str
+    ok: bool
+    reason: str = ""
+    inntektsaar: int | None = None
+    stadie: str | None = None
+    income_oere: int = 0
+    unknown_items: tuple[str, ...] = ()
+
+
+def _kategori(raw: Any) -> str:
+    if isinstance(raw, list):
+        return str(raw[0]) if raw else "-"
+    return str(raw) if raw else "-"
+
+
+def _beloep_oere(raw: Any) -> int | None:
+    try:
+        return int(Decimal(str(raw)) * 100)
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str, PersonIncome]:
+    """Decide each person's income from the lookups made for them (the last one decides)."""
+    out: dict[str, PersonIncome] = {}
+    rows_person: list[str] = []
+    rows_name: list[str] = []
+    rows_amount: list[int] = []
+    rows_kat: list[str] = []
+    rows_year: list[int] = []
+    for person, tried in lookups.items():
+        last = tried[-1]
+        if last.status != "ok":
+            if last.status == "feil":
+                reason = f"oppslaget feilet ({last.kode}: {last.melding})"
+            else:
+                years = ", ".join(f"{STAGE_TEXT[t.stadie]} {t.inntektsaar}" for t in tried)
+                reason = NO_DATA_REASON[last.status].format(years=years)
+            out[person] = PersonIncome(person, False, reason)
+            continue
+        body = last.body or {}
+        grunnlag = body.get("grunnlag") or []
+        if body.get("skjermet") is True and not grunnlag:
+            out[person] = PersonIncome(person, False, "personen er skjermet og Skatteetaten sendte ingen tall")
+            continue
+        bad_amount = False
+        for item in grunnlag:
+            if not isinstance(item, dict):
+                continue
+            amount = _beloep_oere(item.get("beloep"))
+            if amount is None:
+                bad_amount = True
+                break
+            rows_person.append(person)
+            rows_name.append(str(item.get("tekniskNavn", "")))
+            rows_amount.append(amount)
+            rows_kat.append(_kategori(item.get("kategori")))
+            rows_year.append(last.inntektsaar)
+        if bad_amount:
+            out[person] = PersonIncome(person, False, "svaret fra Skatteetaten har et beløp som ikke er et tall")
+            continue
+        out[person] = PersonIncome(person, True, inntektsaar=last.inntektsaar, stadie=last.stadie)
+
+    if rows_person:
+        items = pd.DataFrame(
+            {"person": rows_person, "navn": rows_name, "beloep": np.array(rows_amount, dtype=np.int64),
+             "kategori": rows_kat, "aar": rows_year}
+        )
+        classes = pd.concat(
+            [
+                pd.DataFrame({"aar": y, "navn": list(c), "klasse": list(c.values())})
+                for y, c in ((y, rules.income_classification(y)) for y in items["aar"].unique())
+            ],
+            ignore_index=True,
+        )
+        items = items.merge(classes, on=["aar", "navn"], how="left")
+        counted = items["klasse"].isin(COUNTED)
+        sums = items[counted].groupby("person")["beloep"].sum()
+        unknown = items[items["klasse"].isna() & (items["kategori"] == "inntekt")]
+        unknown_by_person = unknown.groupby("person")["navn"].agg(lambda s: tuple(sorted(set(s))))
+        for person, pi in list(out.items()):
+            if pi.ok:
+                out[person] = PersonIncome(
+                    person, True, inntektsaar=pi.inntektsaar, stadie=pi.stadie,
+                    income_oere=int(sums.get(person, 0)), unknown_items=unknown_by_person.get(person, ()),
+                )
+    return out
+
+
+def _kr(oere: int) -> str:
+    return f"{(oere + 50) // 100:,}".replace(",", "\u00a0") + " kr"
+
+
+def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]) -> pd.DataFrame:
+    """One row per household: income in øre (-1 = none), status and how it was found.
+
+    ``households`` has ``husholdning_id``, ``voksne`` (tuple of person ids, applicant first),
+    ``soekt_redusert`` and ``dok_inntekt_oere`` (-1 = not given).
+    """
+    records = []
+    for hh, adults, applied, documented in households[
+        ["husholdning_id", "voksne", "soekt_redusert", "dok_inntekt_oere"]
+    ].itertuples(index=False):
+        rec = {"husholdning_id": hh, "inntekt_oere": -1, "inntekt_status": "", "manuell_grunn": "",
+               "inntektsaar": "", "stadie": "", "inntekt_kilde": "", "ukjente_poster": ""}
+        if not applied:
+            rec.update(inntekt_status="ikke_soekt", inntekt_kilde="husholdningen har ikke søkt om redusert betaling")
+        elif documented >= 0:
+            rec.update(inntekt_status="kjent", inntekt_oere=int(documented), stadie="dokumentert",
+                       inntekt_kilde=f"dokumentert inntekt {_kr(int(documented))} (erstatter skattegrunnlaget)")
+        else:
+            roles = ["søker", "partner"]
+            parts, reasons, years, stages, unknown = [], [], [], [], []
+            total = 0
+            for role, p in zip(roles, adults):
+                pi = persons[p]
+                if not pi.ok:
+                    reasons.append(f"{role}: {pi.reason}")
+                    continue
+                total += pi.income_oere
+                years.append(str(pi.inntektsaar))
+                stages.append(pi.stadie or "")
+                parts.append(f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {_kr(pi.income_oere)}")
+                unknown += list(pi.unknown_items)
+            if reasons:
+                rec.update(inntekt_status="manuell", manuell_grunn="; ".join(reasons))
+            else:
+                rec.update(inntekt_status="kjent", inntekt_oere=total)
+            rec.update(inntektsaar="/".join(dict.fromkeys(years)), stadie="/".join(dict.fromkeys(stages)),
+                       inntekt_kilde="; ".join(parts), ukjente_poster=", ".join(sorted(set(unknown))))
+        records.append(rec)
+    return pd.DataFrame.from_records(records, columns=list(records[0]) if records else None)

@@ -1,0 +1,90 @@
+"""The lookup result every tax source returns, and the year/stage fallback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal, Protocol
+
+from ..identity import mask
+
+RETTIGHETSPAKKE = "kommuneforeldrebetaling"
+Status = Literal["ok", "ingen_data", "ukjent_person", "slettet", "feil"]
+
+FALLBACK_DESCRIPTION = "skatteoppgjør for året før, så utkast for året før, så skatteoppgjør for to år før"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One answer for (person, inntektsår, stadie).
+
+    ``status``: ``ok`` (200 with a body), ``ingen_data`` (SSG-008), ``ukjent_person``
+    (SSG-007), ``slettet`` (SSG-011, data deleted), ``feil`` (anything else; see ``kode``).
+    """
+
+    person: str
+    inntektsaar: int
+    stadie: str
+    status: Status
+    kode: str
+    body: dict[str, Any] | None = None
+    korrelasjonsid: str | None = None
+    melding: str = ""
+
+    def audit_line(self, purpose: str = RETTIGHETSPAKKE) -> dict[str, Any]:
+        return {
+            "tid": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "person": mask(self.person),
+            "inntektsaar": self.inntektsaar,
+            "stadie": self.stadie,
+            "resultat": self.kode,
+            "korrelasjonsid": self.korrelasjonsid,
+            "formaal": purpose,
+        }
+
+
+class TaxSource(Protocol):
+    name: str
+
+    def lookup(self, person: str, inntektsaar: int, stadie: str) -> Lookup: ...
+
+
+def fallback_plan(period_start_year: int) -> list[tuple[int, str]]:
+    """CALCULATION.md: oppgjoer Y-1, utkast Y-1, oppgjoer Y-2."""
+    y = period_start_year
+    return [(y - 1, "oppgjoer"), (y - 1, "utkast"), (y - 2, "oppgjoer")]
+
+
+def fetch_with_fallback(
+    source: TaxSource,
+    persons: Iterable[str],
+    plan: list[tuple[int, str]],
+    audit: Path | None = None,
+    progress: Any = None,
+) -> dict[str, list[Lookup]]:
+    """For each person, ask along ``plan`` until an answer that ends the search.
+
+    The last lookup in each list is the one that decides: ``ok`` (data), or the
+    reason there is none. Only SSG-008 and SSG-011 move on to the next step.
+    """
+    out: dict[str, list[Lookup]] = {}
+    fh = audit.open("a", encoding="utf-8") if audit else None
+    try:
+        for person in persons:
+            tried: list[Lookup] = []
+            for year, stage in plan:
+                res = source.lookup(person, year, stage)
+                tried.append(res)
+                if fh:
+                    fh.write(json.dumps(res.audit_line(), ensure_ascii=False) + "\n")
+                if res.status not in ("ingen_data", "slettet"):
+                    break
+            out[person] = tried
+            if progress is not None:
+                progress()
+    finally:
+        if fh:
+            fh.close()
+    return out

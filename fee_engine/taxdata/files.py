@@ -1,0 +1,53 @@
+"""Tax data straight from a fixture folder: ``DIR/<inntektsaar>/<stadie>/<personidentifikator>.json``.
+
+Answers as the API would (CONTRACT §3): no file = SSG-008; a person with no file in
+any year = SSG-007. The folder is indexed once, so a lookup is a set test and a read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..errors import ConfigurationError
+from .base import Lookup
+
+
+class FileSource:
+    name = "files"
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise ConfigurationError(f"fant ikke mappen med skattedata: {self.directory}")
+        self._index: set[tuple[int, str, str]] = set()
+        self._persons: set[str] = set()
+        for year_entry in os.scandir(self.directory):
+            if not (year_entry.is_dir() and year_entry.name.isdigit()):
+                continue
+            for stage_entry in os.scandir(year_entry.path):
+                if not stage_entry.is_dir():
+                    continue
+                for f in os.scandir(stage_entry.path):
+                    if f.name.endswith(".json"):
+                        pid = f.name[:-5]
+                        self._index.add((int(year_entry.name), stage_entry.name, pid))
+                        self._persons.add(pid)
+
+    def lookup(self, person: str, inntektsaar: int, stadie: str) -> Lookup:
+        if (inntektsaar, stadie, person) not in self._index:
+            if person not in self._persons:
+                return Lookup(person, inntektsaar, stadie, "ukjent_person", "SSG-007",
+                              melding="Ikke treff på oppgitt personidentifikator")
+            return Lookup(person, inntektsaar, stadie, "ingen_data", "SSG-008",
+                          melding="Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår")
+        path = self.directory / str(inntektsaar) / stadie / f"{person}.json"
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return Lookup(person, inntektsaar, stadie, "feil", "UGYLDIG-FIL",
+                          melding=f"svarfilen kan ikke leses som JSON ({type(exc).__name__})")
+        if not isinstance(body, dict):
+            return Lookup(person, inntektsaar, stadie, "feil", "UGYLDIG-FIL", melding="svaret er ikke et JSON-objekt")
+        return Lookup(person, inntektsaar, stadie, "ok", "200", body=body)
