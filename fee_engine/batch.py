@@ -129,8 +129,7 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     need = households[households["soekt_redusert"] & (households["dok_inntekt_oere"] < 0)]
     persons = list(dict.fromkeys(p for adults in need["voksne"] for p in adults))
     plan = fallback_plan(first.year)
-    for year, _ in plan:
-        rules.income_classification(year)
+    rules.income_classification(plan[0][0])  # the main income year must have a list before any lookup
     if lookups_cache is not None and "lookups" in lookups_cache:
         lookups = lookups_cache["lookups"]
     else:
@@ -143,7 +142,8 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     hh_income = household_incomes(households, incomes)
 
     kommuner = sorted(rows["kommunenummer"].unique())
-    table, prices, unverified = rules.month_table(months, kommuner)
+    offers = tuple(sorted(rows["tilbud"].unique()))
+    table, prices, unverified = rules.month_table(months, kommuner, offers)
     cm = calculate(rows, hh_income, table, prices, months)
 
     warnings = [

@@ -145,6 +145,18 @@ class IncomeList(_Strict):
 COUNTED = ("personinntekt", "kapitalinntekt", "naeringsoverskudd")
 
 
+_NEUTRAL_BH: dict[str, Any] = {
+    "sone": "", "bh_maks_oere": 0, "bh_fakturert": False, "bh_fakt_mnd": 1, "bh_deltid_forholdsmessig": True,
+    "bh_inntekt_bp": 0, "bh_kjerne_grense_oere": 0, "bh_kjerne_timer_c": 0, "bh_kjerne_fra_alder": 0,
+    "bh_kjerne_til_alder": 0, "bh_heltid_timer_c": 1, "bh_sib2_bp": 0, "bh_sib3_bp": 0,
+}
+_NEUTRAL_SFO: dict[str, Any] = {
+    "sfo_fakturert": False, "sfo_fakt_mnd": 1, "sfo_inntekt_bp": 0, "sfo_red_trinn": 0, "sfo_gratis_trinn": 0,
+    "sfo_saer_trinn": 0, "sfo_gratis_timer_c": 0, "sfo_gratis_fast": False, "sfo_gratis_fast_oere": 0,
+    "sfo_sib2_bp": 0, "sfo_sib3_bp": 0,
+}
+
+
 class RuleSetInfo(_Strict):
     versjon: str
     beskrivelse: str = ""
@@ -322,11 +334,14 @@ class RuleSet:
         return self.income_classes[year]
 
     # -- the table the calculation uses --------------------------------------------
-    def month_table(self, months: list[dt.date], kommuner: list[str]) -> tuple[pd.DataFrame, dict, list[Value | tuple]]:
+    def month_table(self, months: list[dt.date], kommuner: list[str],
+                    offers: tuple[str, ...] = ("barnehage", "sfo")) -> tuple[pd.DataFrame, dict, list[tuple[str, Value]]]:
         """One row per (kommune, month): every number of the law, in øre / basis points.
 
-        Returns the table, the SFO price lists per (kommune, month) as arrays
-        ``(fra_timer, pris_oere)``, and the list of ``(path, Value)`` that are not verified.
+        Only the offers asked for are looked up (a batch without SFO needs no SFO price list);
+        the other offer's columns are neutral. Returns the table, the SFO price lists per
+        (kommune, month) as arrays ``(fra_timer, pris_oere)``, and the ``(path, Value)`` pairs
+        used that are not verified.
         """
         rows = []
         prices: dict[tuple[str, pd.Timestamp], tuple[np.ndarray, np.ndarray]] = {}
@@ -341,58 +356,63 @@ class RuleSet:
             k = f"kommune.{nr}."
             self.municipality(nr)
             for m in months:
-                zone = val(k + "sone", m)
-                bh_months = val(k + "barnehage.fakturerte_maaneder", m)
-                sfo_months = val(k + "sfo.fakturerte_maaneder", m)
-                bh_sib_k = val(k + "barnehage.soeskenmoderasjon", m)
-                sfo_sib = val(k + "sfo.soeskenmoderasjon", m)
-                verdsetting = val(k + "sfo.gratis_timer.verdsetting", m)
-                steps = val(k + "sfo.prisliste", m)
-                steps = sorted(steps, key=lambda s: s.fra_timer)
-                prices[(nr, pd.Timestamp(m))] = (
-                    np.array([s.fra_timer for s in steps], dtype=float),
-                    np.array([oere(s.pris) for s in steps], dtype=np.int64),
-                )
-                sib2 = bp(val("barnehage.soeskenmoderasjon.barn_2", m))
-                sib3 = bp(val("barnehage.soeskenmoderasjon.barn_3_og_flere", m))
-                if bh_sib_k is not None:
-                    sib2, sib3 = max(sib2, bp(bh_sib_k.barn_2)), max(sib3, bp(bh_sib_k.barn_3_og_flere))
-                rows.append(
-                    {
-                        "kommunenummer": nr,
-                        "maaned": pd.Timestamp(m),
-                        "sone": zone,
-                        "bh_maks_oere": oere(val(f"barnehage.maksimalpris.{zone}", m)),
-                        "bh_fakturert": m.month in bh_months,
-                        "bh_fakt_mnd": len(bh_months),
-                        "bh_deltid_forholdsmessig": val(k + "barnehage.deltid_pristak", m) == "forholdsmessig",
-                        "bh_inntekt_bp": bp(val("barnehage.redusert_betaling.maks_andel_av_inntekt", m)),
-                        "bh_kjerne_grense_oere": oere(val("barnehage.gratis_kjernetid.inntektsgrense", m)),
-                        "bh_kjerne_timer_c": centi(val("barnehage.gratis_kjernetid.timer_per_uke", m)),
-                        "bh_kjerne_fra_alder": val("barnehage.gratis_kjernetid.fra_alder", m),
-                        "bh_kjerne_til_alder": val("barnehage.gratis_kjernetid.til_alder", m),
-                        "bh_heltid_timer_c": centi(val("barnehage.heltid_timer_per_uke", m)),
-                        "bh_sib2_bp": sib2,
-                        "bh_sib3_bp": sib3,
-                        "sfo_fakturert": m.month in sfo_months,
-                        "sfo_fakt_mnd": len(sfo_months),
-                        "sfo_inntekt_bp": bp(val("sfo.redusert_betaling.maks_andel_av_inntekt", m)),
-                        "sfo_red_trinn": grade_mask(val("sfo.redusert_betaling.trinn", m)),
-                        "sfo_gratis_trinn": grade_mask(val("sfo.gratis_timer.trinn", m)),
-                        "sfo_saer_trinn": grade_mask(val("sfo.saerskilte_behov_gratis.trinn", m)),
-                        "sfo_gratis_timer_c": centi(val("sfo.gratis_timer.timer_per_uke", m)),
-                        "sfo_gratis_fast": verdsetting == "fast_belop",
-                        "sfo_gratis_fast_oere": (
-                            oere(val(k + "sfo.gratis_timer.fast_belop", m)) if verdsetting == "fast_belop" else 0
-                        ),
-                        "sfo_sib2_bp": bp(sfo_sib.barn_2) if sfo_sib else 0,
-                        "sfo_sib3_bp": bp(sfo_sib.barn_3_og_flere) if sfo_sib else 0,
-                        "ukjent_post_manuell": val(k + "inntekt.ukjent_post", m) == "manuell",
-                    }
-                )
+                row: dict[str, Any] = {"kommunenummer": nr, "maaned": pd.Timestamp(m)}
+                row.update(self._barnehage_row(k, m, val) if "barnehage" in offers else _NEUTRAL_BH)
+                row.update(self._sfo_row(k, m, val, nr, prices) if "sfo" in offers else _NEUTRAL_SFO)
+                row["ukjent_post_manuell"] = val(k + "inntekt.ukjent_post", m) == "manuell"
+                rows.append(row)
         table = pd.DataFrame(rows)
         unverified = [(path, v) for (path, _), v in sorted(used.items(), key=lambda kv: kv[0]) if not v.verifisert]
         return table, prices, unverified
+
+    def _barnehage_row(self, k: str, m: dt.date, val: Any) -> dict[str, Any]:
+        zone = val(k + "sone", m)
+        bh_months = val(k + "barnehage.fakturerte_maaneder", m)
+        bh_sib_k = val(k + "barnehage.soeskenmoderasjon", m)
+        sib2 = bp(val("barnehage.soeskenmoderasjon.barn_2", m))
+        sib3 = bp(val("barnehage.soeskenmoderasjon.barn_3_og_flere", m))
+        if bh_sib_k is not None:
+            sib2, sib3 = max(sib2, bp(bh_sib_k.barn_2)), max(sib3, bp(bh_sib_k.barn_3_og_flere))
+        return {
+            "sone": zone,
+            "bh_maks_oere": oere(val(f"barnehage.maksimalpris.{zone}", m)),
+            "bh_fakturert": m.month in bh_months,
+            "bh_fakt_mnd": len(bh_months),
+            "bh_deltid_forholdsmessig": val(k + "barnehage.deltid_pristak", m) == "forholdsmessig",
+            "bh_inntekt_bp": bp(val("barnehage.redusert_betaling.maks_andel_av_inntekt", m)),
+            "bh_kjerne_grense_oere": oere(val("barnehage.gratis_kjernetid.inntektsgrense", m)),
+            "bh_kjerne_timer_c": centi(val("barnehage.gratis_kjernetid.timer_per_uke", m)),
+            "bh_kjerne_fra_alder": val("barnehage.gratis_kjernetid.fra_alder", m),
+            "bh_kjerne_til_alder": val("barnehage.gratis_kjernetid.til_alder", m),
+            "bh_heltid_timer_c": centi(val("barnehage.heltid_timer_per_uke", m)),
+            "bh_sib2_bp": sib2,
+            "bh_sib3_bp": sib3,
+        }
+
+    def _sfo_row(self, k: str, m: dt.date, val: Any, nr: str, prices: dict) -> dict[str, Any]:
+        sfo_months = val(k + "sfo.fakturerte_maaneder", m)
+        sfo_sib = val(k + "sfo.soeskenmoderasjon", m)
+        verdsetting = val(k + "sfo.gratis_timer.verdsetting", m)
+        steps = sorted(val(k + "sfo.prisliste", m), key=lambda s: s.fra_timer)
+        prices[(nr, pd.Timestamp(m))] = (
+            np.array([s.fra_timer for s in steps], dtype=float),
+            np.array([oere(s.pris) for s in steps], dtype=np.int64),
+        )
+        return {
+            "sfo_fakturert": m.month in sfo_months,
+            "sfo_fakt_mnd": len(sfo_months),
+            "sfo_inntekt_bp": bp(val("sfo.redusert_betaling.maks_andel_av_inntekt", m)),
+            "sfo_red_trinn": grade_mask(val("sfo.redusert_betaling.trinn", m)),
+            "sfo_gratis_trinn": grade_mask(val("sfo.gratis_timer.trinn", m)),
+            "sfo_saer_trinn": grade_mask(val("sfo.saerskilte_behov_gratis.trinn", m)),
+            "sfo_gratis_timer_c": centi(val("sfo.gratis_timer.timer_per_uke", m)),
+            "sfo_gratis_fast": verdsetting == "fast_belop",
+            "sfo_gratis_fast_oere": (
+                            oere(val(k + "sfo.gratis_timer.fast_belop", m)) if verdsetting == "fast_belop" else 0
+                        ),
+            "sfo_sib2_bp": bp(sfo_sib.barn_2) if sfo_sib else 0,
+            "sfo_sib3_bp": bp(sfo_sib.barn_3_og_flere) if sfo_sib else 0,
+        }
 
 
 # -- exact unit conversions (one place) ---------------------------------------------
