@@ -130,18 +130,22 @@ def rules_show(
     except FeeEngineError as exc:
         _fail(exc)
         return
-    t = Table(title=f"Regelsett {rs.version}, gjeldende {day.isoformat()}" + (f", kommune {kommune}" if kommune else ""))
-    for col in ("parameter", "verdi", "fra", "hjemmel", "kilde", "verifisert"):
-        t.add_column(col, overflow="fold")
+    title = f"Regelsett {rs.version}, gjeldende {day.isoformat()}" + (f", kommune {kommune}" if kommune else "")
+    out_console.print(title, style="bold", highlight=False)
     for param, v in rows:
         verdi = v.verdi
         if isinstance(verdi, list):
             verdi = ", ".join(str(x.model_dump() if hasattr(x, "model_dump") else x) for x in verdi) or "(ingen)"
         elif hasattr(verdi, "model_dump"):
             verdi = verdi.model_dump()
-        t.add_row(param.path, str(verdi), v.gjelder_fra.isoformat(), param.hjemmel, v.kilde + (f" ({v.merknad})" if v.merknad else ""),
-                  "ja" if v.verifisert else "[yellow]NEI[/]")
-    out_console.print(t)
+        elif isinstance(verdi, float) and verdi.is_integer():
+            verdi = int(verdi)
+        flag = "verifisert" if v.verifisert else "[yellow]IKKE VERIFISERT[/]"
+        out_console.print(f"{param.path} = {verdi}  ({param.enhet or ''}; fra {v.gjelder_fra.isoformat()}; {flag})",
+                          highlight=False, soft_wrap=True)
+        out_console.print(f"    hjemmel: {param.hjemmel}", highlight=False, markup=False, soft_wrap=True)
+        out_console.print(f"    kilde: {v.kilde}" + (f" ({v.merknad})" if v.merknad else ""), highlight=False,
+                          markup=False, soft_wrap=True)
 
 
 def main() -> None:

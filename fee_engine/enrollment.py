@@ -265,8 +265,8 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None, pe
     # Duplicate children: same barn_id and tilbud with overlapping placement periods.
     dup_candidates = df[df["barn_id"].duplicated(keep=False) & (df["barn_id"] != "")]
     if len(dup_candidates):
-        lo = fra.fillna(pd.Timestamp.min)
-        hi = til.fillna(pd.Timestamp.max)
+        lo = fra.fillna(pd.Timestamp("1900-01-01"))
+        hi = til.fillna(pd.Timestamp("2200-01-01"))
         for _, grp in dup_candidates.groupby(["barn_id", tilbud[dup_candidates.index]]):
             idx = list(grp.index)
             for j in range(1, len(idx)):

@@ -1,0 +1,106 @@
+"""End to end through the command line on fixtures/."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from fee_engine.cli import app
+
+runner = CliRunner()
+
+
+def run_demo(demo, out, *extra):
+    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
+                               "--period", "2024-08..2025-07", "--out", str(out), *extra])
+
+
+def test_demo_run_outputs_and_worked_example(demo, tmp_path):
+    res = run_demo(demo, tmp_path)
+    assert res.exit_code == 1, res.output  # the demo has three rejected rows on purpose
+    m = pd.read_csv(tmp_path / "maanedlig.csv", dtype={"maaned": str})
+    for col in ["barn_id", "husholdning_id", "tilbud", "maaned", "ordinaer_pris", "etter_inntektsgrense",
+                "soeskenmoderasjon", "gratis_timer", "belop", "status", "forklaring_kode"]:
+        assert col in m.columns
+    b01 = m[(m.barn_id == "B01") & (m.maaned == "2024-10")].iloc[0]
+    assert b01.belop == 838  # CALCULATION.md worked example
+    assert m[(m.barn_id == "B01") & (m.maaned == "2025-07")].iloc[0].belop == 0
+    v = pd.read_csv(tmp_path / "vedtak.csv", dtype=str)
+    for col in ["fra_maaned", "til_maaned", "belop", "inntektsaar", "stadie", "husholdningsinntekt", "regelsett", "forklaring"]:
+        assert col in v.columns
+    text = v[(v.barn_id == "B01") & (v.fra_maaned == "2024-08")].iloc[0]
+    assert text.til_maaned == "2025-06" and text.belop == "838" and text.husholdningsinntekt == "300000"
+    assert "§ 3b" in text.forklaring and "§ 3c" in text.forklaring and "838 kr" in text.forklaring
+    avvist = pd.read_csv(tmp_path / "avvist.csv")
+    # rows in = rows decided + rows rejected
+    assert 18 == m.drop_duplicates(["barn_id", "tilbud"]).shape[0] + avvist.rad.nunique()
+    assert set(m[m.status == "manuell"].barn_id) == {"B09", "B10", "B12"}
+    meta = json.loads((tmp_path / "kjoering.json").read_text())
+    assert meta["rader_inn"] == 18 and meta["rader_avvist"] == 3
+
+
+def test_monthly_amounts_add_up(demo, tmp_path):
+    run_demo(demo, tmp_path)
+    m = pd.read_csv(tmp_path / "maanedlig.csv")
+    ok = m[(m.status == "ok")]
+    assert (ok.ordinaer_pris - ok.saerskilte_behov_fritak - (ok.ordinaer_pris - ok.saerskilte_behov_fritak - ok.etter_inntektsgrense)
+            - ok.soeskenmoderasjon - ok.gratis_timer == ok.belop).all()
+
+
+def test_no_full_fnr_in_any_output_or_message(demo, tmp_path):
+    res = run_demo(demo, tmp_path)
+    enrollment = pd.read_csv(demo / "innskriving.csv", sep=";", dtype=str, keep_default_na=False)
+    ids = set(enrollment.foresatt_fnr) | set(enrollment.partner_fnr) - {""}
+    texts = [res.output] + [(tmp_path / f).read_text(encoding="utf-8") for f in
+                            ("avvist.csv", "revisjon.jsonl", "kjoering.json", "vedtak.csv", "maanedlig.csv")]
+    for t in texts:
+        for fnr in ids:
+            assert fnr not in t
+
+
+def test_validate_command(demo):
+    res = runner.invoke(app, ["validate", str(demo / "innskriving.csv")])
+    assert res.exit_code == 1
+    assert "rad 17, kolonne foresatt_fnr" in res.output and "mod 11" in res.output
+    assert "18 rader, 15 godtatt, 3 avvist" in res.output
+    en = runner.invoke(app, ["validate", str(demo / "innskriving.csv"), "--lang", "en"])
+    assert "row 18, column tilbud" in en.output and "18 rows, 15 accepted, 3 rejected" in en.output
+
+
+def test_rules_show_prints_paths_and_sources():
+    res = runner.invoke(app, ["rules", "show", "--date", "2024-10-01", "--kommune", "4641"], terminal_width=250)
+    assert res.exit_code == 0
+    assert "barnehage.maksimalpris.sentralitet_5_6" in res.output and "1500" in res.output
+    assert "kommune.4641.sone" in res.output
+
+
+def test_period_outside_rule_set_is_exit_2_and_writes_nothing(demo, tmp_path):
+    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
+                              "--period", "2027-08..2028-07", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "2027-07-31" in res.output
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_missing_tax_folder_and_unknown_source_are_exit_2(demo, tmp_path):
+    r1 = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--period", "2024-08..2025-07", "--out", str(tmp_path)])
+    assert r1.exit_code == 2 and "--tax-data" in r1.output
+    r2 = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "ftp", "--tax-data", str(demo / "skatt"),
+                             "--period", "2024-08..2025-07", "--out", str(tmp_path)])
+    assert r2.exit_code == 2
+
+
+def test_all_good_file_exits_0(demo, tmp_path):
+    lines = (demo / "innskriving.csv").read_text(encoding="utf-8").splitlines()
+    good = tmp_path / "good.csv"
+    good.write_text("\n".join(lines[:16]) + "\n", encoding="utf-8")  # header + the 15 good rows
+    res = runner.invoke(app, ["run", str(good), "--source", "files", "--tax-data", str(demo / "skatt"),
+                              "--period", "2024-08..2025-07", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+
+
+def test_installed_console_script(demo, tmp_path):
+    exe = "fee-engine"
+    res = subprocess.run([sys.executable, "-m", "fee_engine", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "run" in res.stdout

@@ -1,0 +1,151 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from fee_engine.enrollment import read_enrollment
+from fee_engine.errors import InputError
+from fee_engine.identity import make_synthetic
+
+F1 = make_synthetic(dt.date(1988, 1, 1), 1)
+F2 = make_synthetic(dt.date(1989, 2, 2), 2)
+F3 = make_synthetic(dt.date(1990, 3, 3), 3)
+HEADER = "barn_id;barn_fodselsdato;husholdning_id;foresatt_fnr;partner_fnr;kommunenummer;tilbud;plass_prosent;timer_per_uke;trinn;saerskilte_behov;pris_maaned;fra_dato;til_dato;soekt_redusert;dokumentert_inntekt;egen_kolonne"
+GOOD = f"A;2021-03-10;H1;{F1};;0301;barnehage;100;;;;;;;;;x"
+KNOWN = {"0301", "4601"}
+
+
+def write(tmp_path, *rows, name="inn.csv", header=HEADER, sep=";"):
+    p = tmp_path / name
+    p.write_text("\n".join([header.replace(";", sep)] + [r.replace(";", sep) for r in rows]) + "\n", encoding="utf-8")
+    return p
+
+
+def problems(enr):
+    return {(r.rad, r.kolonne, r.kode) for r in enr.rejections.itertuples()}
+
+
+def test_good_row_is_typed(tmp_path):
+    enr = read_enrollment(write(tmp_path, GOOD), KNOWN)
+    assert enr.n_rows == 1 and enr.rejected_rows == 0
+    row = enr.rows.iloc[0]
+    assert row["plass_bp"] == 10000 and row["barn_fodselsdato"] == pd.Timestamp("2021-03-10")
+    assert row["soekt_redusert"] and row["dok_inntekt_oere"] == -1
+    assert enr.extra_columns == ["egen_kolonne"] and row["egen_kolonne"] == "x"
+
+
+def test_comma_separator_bom_and_case_insensitive_header(tmp_path):
+    p = tmp_path / "inn.csv"
+    p.write_text("\ufeff" + HEADER.upper().replace(";", ",") + "\n" + GOOD.replace(";", ",") + "\n", encoding="utf-8")
+    enr = read_enrollment(p, KNOWN)
+    assert enr.rejected_rows == 0 and enr.rows.iloc[0]["barn_id"] == "A"
+
+
+def test_norwegian_date_and_decimal_comma(tmp_path):
+    row = f"A;10.03.2021;H1;{F1};;0301;barnehage;\"80,5\";;;;1 600;;;;;x"
+    enr = read_enrollment(write(tmp_path, row), KNOWN)
+    assert enr.rejected_rows == 0
+    r = enr.rows.iloc[0]
+    assert r["barn_fodselsdato"] == pd.Timestamp("2021-03-10") and r["plass_bp"] == 8050 and r["pris_oere"] == 160000
+
+
+@pytest.mark.parametrize(
+    "row,column,code",
+    [
+        (f";2021-03-10;H1;{F1};;0301;barnehage;100;;;;;;;;;", "barn_id", "mangler"),
+        (f"A;2021-03-10;;{F1};;0301;barnehage;100;;;;;;;;;", "husholdning_id", "mangler"),
+        ("A;2021-03-10;H1;;;0301;barnehage;100;;;;;;;;;", "foresatt_fnr", "mangler"),
+        ("A;2021-03-10;H1;1234567890;;0301;barnehage;100;;;;;;;;;", "foresatt_fnr", "fnr_lengde"),
+        ("A;2021-03-10;H1;1234567890X;;0301;barnehage;100;;;;;;;;;", "foresatt_fnr", "fnr_tegn"),
+        (f"A;2021-03-10;H1;{F1[:10]}{(int(F1[10]) + 1) % 10};;0301;barnehage;100;;;;;;;;;", "foresatt_fnr", "fnr_kontroll"),
+        (f"A;2021-03-10;H1;{F1};{F1};0301;barnehage;100;;;;;;;;;", "partner_fnr", "partner_lik"),
+        (f"A;2021-03-10;H1;{F1};;301;barnehage;100;;;;;;;;;", "kommunenummer", "kommune_format"),
+        (f"A;2021-03-10;H1;{F1};;9999;barnehage;100;;;;;;;;;", "kommunenummer", "kommune_ukjent"),
+        (f"A;2021-03-10;H1;{F1};;0301;skole;100;;;;;;;;;", "tilbud", "tilbud"),
+        (f"A;;H1;{F1};;0301;barnehage;100;;;;;;;;;", "barn_fodselsdato", "mangler"),
+        (f"A;2021-13-10;H1;{F1};;0301;barnehage;100;;;;;;;;;", "barn_fodselsdato", "dato"),
+        (f"A;2021-03-10;H1;{F1};;0301;barnehage;;;;;;;;;;", "plass_prosent", "mangler"),
+        (f"A;2021-03-10;H1;{F1};;0301;barnehage;hel;;;;;;;;;", "plass_prosent", "tall"),
+        (f"A;2021-03-10;H1;{F1};;0301;barnehage;120;;;;;;;;;", "plass_prosent", "plass"),
+        (f"A;;H1;{F1};;0301;sfo;;;3;;;;;;;", "timer_per_uke", "mangler"),
+        (f"A;;H1;{F1};;0301;sfo;;80;3;;;;;;;", "timer_per_uke", "timer"),
+        (f"A;;H1;{F1};;0301;sfo;;15;;;;;;;;", "trinn", "mangler"),
+        (f"A;;H1;{F1};;0301;sfo;;15;8;;;;;;;", "trinn", "trinn"),
+        (f"A;;H1;{F1};;0301;sfo;;15;6;kanskje;;;;;;", "saerskilte_behov", "ja_nei"),
+        (f"A;2021-03-10;H1;{F1};;0301;barnehage;100;;;;-5;;;;;", "pris_maaned", "negativ"),
+        (f"A;2021-03-10;H1;{F1};;0301;barnehage;100;;;;;2024-09-01;2024-08-01;;;", "til_dato", "periode"),
+        (f"A;2021-03-10;H1;{F1};;0301;barnehage;100;;;;;;;kanskje;;", "soekt_redusert", "ja_nei"),
+        (f"A;2021-03-10;H1;{F1};;0301;barnehage;100;;;;;;;;mye;", "dokumentert_inntekt", "tall"),
+    ],
+)
+def test_each_kind_of_bad_row(tmp_path, row, column, code):
+    enr = read_enrollment(write(tmp_path, row, GOOD.replace("A;", "OK;").replace("H1", "H9")), KNOWN)
+    assert (2, column, code) in problems(enr)
+    assert enr.n_rows == 2 and enr.rejected_rows == 1 and len(enr.rows) == 1  # the good row stays
+    assert enr.rows.iloc[0]["barn_id"] == "OK"
+
+
+def test_duplicate_child_with_overlapping_period(tmp_path):
+    a = f"A;2021-03-10;H1;{F1};;0301;barnehage;100;;;;;2024-08-01;2024-12-31;;;"
+    b = f"A;2021-03-10;H1;{F1};;0301;barnehage;60;;;;;2024-12-01;;;;"
+    c = f"A;2021-03-10;H1;{F1};;0301;barnehage;60;;;;;2025-01-01;;;;"
+    enr = read_enrollment(write(tmp_path, a, b), KNOWN)
+    assert (3, "barn_id", "duplikat") in problems(enr)
+    assert "rad 2" in enr.rejections.iloc[0]["aarsak"]
+    enr2 = read_enrollment(write(tmp_path, a, c, name="b.csv"), KNOWN)
+    assert enr2.rejected_rows == 0  # a new place after the old one ends is fine
+
+
+def test_household_with_three_adults_is_rejected(tmp_path):
+    a = f"A;2021-03-10;H1;{F1};{F2};0301;barnehage;100;;;;;;;;;"
+    b = f"B;2021-03-10;H1;{F3};;0301;barnehage;100;;;;;;;;;"
+    enr = read_enrollment(write(tmp_path, a, b), KNOWN)
+    assert {(2, "husholdning_id", "voksne"), (3, "husholdning_id", "voksne")} <= problems(enr)
+
+
+def test_household_with_conflicting_answers_is_rejected(tmp_path):
+    a = f"A;2021-03-10;H1;{F1};;0301;barnehage;100;;;;;;;ja;;"
+    b = f"B;2021-03-10;H1;{F1};;0301;barnehage;100;;;;;;;nei;;"
+    enr = read_enrollment(write(tmp_path, a, b), KNOWN)
+    assert (2, "soekt_redusert", "motstrid") in problems(enr)
+
+
+def test_rejections_never_show_a_full_fnr(tmp_path):
+    bad = F1[:10] + str((int(F1[10]) + 1) % 10)
+    row = f"{F2};2021-03-10;H1;{bad};;0301;skole;100;;;;;;;;;"
+    enr = read_enrollment(write(tmp_path, row), KNOWN)
+    text = enr.rejections.to_csv()
+    assert bad not in text and F2 not in text and bad[:6] + "*****" in text
+
+
+def test_missing_required_column_is_an_input_error(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("barn_id;husholdning_id\nA;H1\n", encoding="utf-8")
+    with pytest.raises(InputError, match="foresatt_fnr, kommunenummer, tilbud"):
+        read_enrollment(p, KNOWN)
+
+
+def test_missing_file_and_wrong_encoding(tmp_path):
+    with pytest.raises(InputError, match="fant ikke"):
+        read_enrollment(tmp_path / "nope.csv", KNOWN)
+    p = tmp_path / "latin1.csv"
+    p.write_bytes(("barn_id;institusjon\nA;Blåbær\n").encode("latin-1"))
+    with pytest.raises(InputError, match="UTF-8"):
+        read_enrollment(p, KNOWN)
+
+
+def test_xlsx_first_sheet_with_numbers_as_numbers(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["barn_id", "barn_fodselsdato", "husholdning_id", "foresatt_fnr", "kommunenummer", "tilbud", "plass_prosent"])
+    lead0 = make_synthetic(dt.date(1988, 1, 5), 11)  # starts with 0: Excel drops it when typed as a number
+    assert lead0.startswith("0")
+    ws.append(["A", dt.datetime(2021, 3, 10), "H1", int(lead0), 301, "barnehage", 100])
+    p = tmp_path / "inn.xlsx"
+    wb.save(p)
+    enr = read_enrollment(p, KNOWN)
+    assert enr.rejected_rows == 0, enr.rejections
+    r = enr.rows.iloc[0]
+    assert r["foresatt_fnr"] == lead0 and r["kommunenummer"] == "0301" and r["plass_bp"] == 10000

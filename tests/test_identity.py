@@ -1,0 +1,47 @@
+import datetime as dt
+
+import pytest
+
+from fee_engine.identity import FnrError, birth_date, is_synthetic, make_synthetic, mask, mask_digits_in_text, validate_fnr
+
+# Published examples from Skatteetaten's documentation (synthetic, month + 80)
+PUBLISHED = ["21839199217", "09819899123", "03870349520"]
+
+
+@pytest.mark.parametrize("number", PUBLISHED)
+def test_published_synthetic_numbers_validate(number):
+    assert validate_fnr(number) == number
+    assert is_synthetic(number)
+
+
+def test_birth_date_of_synthetic_and_d_number():
+    assert birth_date("21839199217") == dt.date(1991, 3, 21)
+    d = make_synthetic(dt.date(2021, 3, 10), 5)
+    assert birth_date(d) == dt.date(2021, 3, 10)
+
+
+@pytest.mark.parametrize("serial", range(0, 400, 37))
+def test_made_numbers_validate(serial):
+    n = make_synthetic(dt.date(1985, 12, 31), serial)
+    assert validate_fnr(n) == n
+
+
+def test_checksum_error_names_no_digits():
+    good = "21839199217"
+    bad = good[:10] + str((int(good[10]) + 1) % 10)
+    with pytest.raises(FnrError) as err:
+        validate_fnr(bad)
+    assert "mod 11" in str(err.value)
+    assert good[:9] not in str(err.value)
+
+
+@pytest.mark.parametrize("value,reason", [("", "mangler"), ("1234567890", "11 sifre"), ("2183919921x", "sifre")])
+def test_other_errors(value, reason):
+    with pytest.raises(FnrError, match=reason):
+        validate_fnr(value)
+
+
+def test_masking():
+    assert mask("21839199217") == "218391*****"
+    text = mask_digits_in_text("person 21839199217 ikke funnet, rad 12")
+    assert "21839199217" not in text and "218391*****" in text and "rad 12" in text
