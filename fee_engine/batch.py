@@ -24,7 +24,7 @@ from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
 from .output.csv import write_csv, write_rejections
-from .parameters import RuleSet, load_rules
+from .parameters import RuleSet, format_value, load_rules
 from .taxdata import FileSource, TaxSource, fallback_plan, fetch_with_fallback
 
 ALL_FORMATS = ("csv", "xlsx", "json", "html")
@@ -147,7 +147,7 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     cm = calculate(rows, hh_income, table, prices, months)
 
     warnings = [
-        f"Ikke verifisert verdi brukt: {path} = {v.verdi!r} fra {v.gjelder_fra} (kilde: {v.kilde}"
+        f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde}"
         + (f"; {v.merknad}" if v.merknad else "") + ")"
         for path, v in unverified
     ]

@@ -15,7 +15,7 @@ from . import batch
 from .enrollment import read_enrollment
 from .errors import FeeEngineError
 from .identity import mask_digits_in_text
-from .parameters import load_rules
+from .parameters import format_value, load_rules
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inntektsgradert foreldrebetaling i barnehage og SFO.")
 rules_app = typer.Typer(no_args_is_help=True, help="Regelsettet.")
@@ -133,15 +133,10 @@ def rules_show(
     title = f"Regelsett {rs.version}, gjeldende {day.isoformat()}" + (f", kommune {kommune}" if kommune else "")
     out_console.print(title, style="bold", highlight=False)
     for param, v in rows:
-        verdi = v.verdi
-        if isinstance(verdi, list):
-            verdi = ", ".join(str(x.model_dump() if hasattr(x, "model_dump") else x) for x in verdi) or "(ingen)"
-        elif hasattr(verdi, "model_dump"):
-            verdi = verdi.model_dump()
-        elif isinstance(verdi, float) and verdi.is_integer():
-            verdi = int(verdi)
+        verdi = format_value(v.verdi)
         flag = "verifisert" if v.verifisert else "[yellow]IKKE VERIFISERT[/]"
-        out_console.print(f"{param.path} = {verdi}  ({param.enhet or ''}; fra {v.gjelder_fra.isoformat()}; {flag})",
+        unit = f"{param.enhet}; " if param.enhet else ""
+        out_console.print(f"{param.path} = {verdi}  ({unit}fra {v.gjelder_fra.isoformat()}; {flag})",
                           highlight=False, soft_wrap=True)
         out_console.print(f"    hjemmel: {param.hjemmel}", highlight=False, markup=False, soft_wrap=True)
         out_console.print(f"    kilde: {v.kilde}" + (f" ({v.merknad})" if v.merknad else ""), highlight=False,
