@@ -8,6 +8,8 @@ taken from the rule set's ``hjemmel``.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -70,16 +72,17 @@ def monthly(cm: pd.DataFrame, extra_columns: list[str]) -> pd.DataFrame:
 def periods(cm: pd.DataFrame) -> pd.DataFrame:
     """Merge consecutive months with equal results into periods (first row of each carries the data)."""
     cm = cm.sort_values(["barn_id", "tilbud", "maaned"], kind="stable").reset_index(drop=True)
-    same_child = (cm["barn_id"] == cm["barn_id"].shift()) & (cm["tilbud"] == cm["tilbud"].shift())
-    prev_month = cm["maaned"].shift() + pd.offsets.MonthBegin(1)
-    consecutive = same_child & (cm["maaned"] == prev_month)
-    same = consecutive.copy()
+    child = pd.factorize(cm["barn_id"].astype(str) + "|" + cm["tilbud"].astype(str))[0]
+    month = cm["maaned"].to_numpy("datetime64[M]").astype(np.int64)
+    same = np.zeros(len(cm), dtype=bool)
+    same[1:] = (child[1:] == child[:-1]) & (month[1:] == month[:-1] + 1)
     for c in _PERIOD_KEY:
-        same &= cm[c] == cm[c].shift()
-    pid = (~same).cumsum()
-    first = cm.groupby(pid, sort=False).head(1).reset_index(drop=True)
-    last_month = cm.groupby(pid, sort=False)["maaned"].max().reset_index(drop=True)
-    first["til"] = last_month
+        col = cm[c]
+        values = pd.factorize(col)[0] if col.dtype == object or str(col.dtype) in ("str", "string") else col.to_numpy()
+        same[1:] &= values[1:] == values[:-1]
+    pid = np.cumsum(~same)
+    first = cm[~same].reset_index(drop=True)
+    first["til"] = cm.groupby(pid, sort=False)["maaned"].max().to_numpy()
     return first
 
 
@@ -104,85 +107,99 @@ def vedtak(cm: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> pd.Dat
     return out
 
 
-def _when(cond: pd.Series | np.ndarray, text: pd.Series | str) -> pd.Series:
-    cond = pd.Series(np.asarray(cond, dtype=bool))
-    t = text if isinstance(text, pd.Series) else pd.Series(text, index=cond.index)
-    return t.where(cond, "")
-
-
 def explain(p: pd.DataFrame, rules: RuleSet) -> pd.Series:
-    """The whole calculation as bokmål text, one string per period row (vectorised over rows)."""
+    """The whole calculation as bokmål text, one string per period row.
+
+    Each sentence is built, column-wise, only for the rows it applies to.
+    """
     p = p.reset_index(drop=True)
+    n = len(p)
+
+    def when(cond: pd.Series | np.ndarray, build: Callable[[pd.DataFrame], pd.Series] | str) -> np.ndarray:
+        cond = np.asarray(cond, dtype=bool)
+        out = np.full(n, "", dtype=object)
+        if cond.any():
+            out[cond] = build if isinstance(build, str) else np.asarray(build(p[cond].reset_index(drop=True)), dtype=object)
+        return out
+
     h = {path: rules.parameter(path).hjemmel for path in (
         "barnehage.maksimalpris.generell", "barnehage.redusert_betaling.maks_andel_av_inntekt",
         "barnehage.soeskenmoderasjon.barn_2", "barnehage.gratis_kjernetid.inntektsgrense",
         "sfo.redusert_betaling.trinn", "sfo.gratis_timer.trinn", "sfo.saerskilte_behov_gratis.trinn",
     )}
-    bh = p["tilbud"] == "barnehage"
+    bh = (p["tilbud"] == "barnehage").to_numpy()
     sfo = ~bh
-    manual = p["status"] == "manuell"
-    billed = p["fakturert"].astype(bool)
-    given = p["pris_oere"] >= 0
+    manual = (p["status"] == "manuell").to_numpy()
+    billed = p["fakturert"].to_numpy(bool)
+    given = (p["pris_oere"] >= 0).to_numpy()
     code = p["forklaring_kode"].astype(str)
-    has = {name: code.str.contains(name, regex=False) for name in (
+    has = {name: code.str.contains(name, regex=False).to_numpy() for name in (
         "pris_over_maks", "inntekt_6_prosent", "saerskilte_behov", "gratis_timer_sfo", "soesken_2", "soesken_3",
         "gratis_kjernetid")}
-    period = month_text(p["maaned"])
-    period = period.where(p["maaned"] == p["til"], period + "–" + month_text(p["til"]))
+    status = p["inntekt_status"].astype(str).to_numpy()
+    known = (status == "kjent") & ~manual
+    used = p["inntekt_brukt"].to_numpy(bool)
+    in_window = p["kjernetid_alder"].to_numpy(bool)
 
-    head = np.where(bh, "Barnehage, plass " + _num(p["plass_bp"]) + " %. ",
-                    "SFO, " + p["trinn"].astype(str) + ". trinn, " + _num(p["timer_c"]) + " timer per uke. ")
-    ordinary = (
-        _when(bh & ~given, "Ordinær pris: maksimalpris " + kr(p["bh_maks_oere"]) + " kr (sone " + p["sone"].astype(str)
-              + "; " + h["barnehage.maksimalpris.generell"] + ") × " + _num(p["plass_bp"]) + " % = " + kr(p["p0_oere"]) + " kr. ")
-        + _when(bh & given, "Ordinær pris: " + kr(p["p0_oere"]) + " kr (barnehagens pris for plassen). ")
-        + _when(has["pris_over_maks"], "Oppgitt pris " + kr(p["pris_oere"]) + " kr er over maksimum for plassen og er satt ned til "
-                + kr(p["pris_tak_oere"]) + " kr (" + h["barnehage.maksimalpris.generell"] + "). ")
-        + _when(sfo & ~given, "Ordinær pris: " + kr(p["p0_oere"]) + " kr (kommunens prisliste for " + _num(p["timer_c"]) + " timer per uke). ")
-        + _when(sfo & given, "Ordinær pris: " + kr(p["p0_oere"]) + " kr (oppgitt pris for plassen). ")
-    )
-    saer = _when(has["saerskilte_behov"], "Gratis SFO for elever med særskilte behov på 5.–7. trinn ("
-                 + h["sfo.saerskilte_behov_gratis.trinn"] + "). ")
-    status = p["inntekt_status"].astype(str)
-    income = (
-        _when((status == "ikke_soekt") & ~manual, "Husholdningen har ikke søkt om redusert foreldrebetaling"
-              + np.where(bh, " eller gratis kjernetid", "") + ". ")
-        + _when((status == "kjent") & ~manual, "Husholdningens inntekt: " + kr(p["inntekt_oere"]) + " kr ("
-                + p["inntekt_kilde"].astype(str) + "). ")
-    )
-    ref6 = np.where(bh, h["barnehage.redusert_betaling.maks_andel_av_inntekt"], h["sfo.redusert_betaling.trinn"])
-    cap_text = ("Redusert foreldrebetaling (" + pd.Series(ref6) + "): " + _num(p["andel_bp"]) + " % av inntekten fordelt på "
-                + p["fakturerte_mnd"].astype(str) + " måneder er " + kr(p["inntekt_tak_oere"]) + " kr")
-    six = (
-        _when(has["inntekt_6_prosent"], cap_text + "; prisen settes ned fra " + kr(p["p0_oere"].where(~has["saerskilte_behov"], 0))
-              + " til " + kr(p["p1_oere"]) + " kr. ")
-        + _when(p["inntekt_brukt"].astype(bool) & ~has["inntekt_6_prosent"] & ~manual & billed & ~has["saerskilte_behov"],
-                cap_text + ", ikke lavere enn prisen; ingen reduksjon. ")
-        + _when(sfo & (status == "kjent") & ~p["inntekt_brukt"].astype(bool) & ~manual,
-                "Redusert foreldrebetaling gjelder ikke for " + p["trinn"].astype(str) + ". trinn. ")
-    )
-    sfo_free = _when(has["gratis_timer_sfo"], "Gratis SFO " + _num(p["sfo_gratis_timer_c"]) + " timer per uke ("
-                     + h["sfo.gratis_timer.trinn"] + "): fradrag " + kr_whole(p["gratis_timer"]) + " kr. ")
-    sibling_ref = np.where(bh, h["barnehage.soeskenmoderasjon.barn_2"], "kommunal forskrift om SFO")
-    sib = _when(has["soesken_2"] | has["soesken_3"], "Søskenmoderasjon (" + pd.Series(sibling_ref) + "): barn nr. "
-                + p["soesken_rang"].astype(str) + " i husholdningen, " + _num(p["soesken_bp"]) + " % reduksjon = "
-                + kr_whole(p["soeskenmoderasjon"]) + " kr. ")
-    place_hours = _num(p["bh_heltid_timer_c"] * p["plass_bp"] // 10_000)
-    core = (
-        _when(has["gratis_kjernetid"], "Gratis kjernetid (" + h["barnehage.gratis_kjernetid.inntektsgrense"] + "): inntekten er under "
-              + kr(p["bh_kjerne_grense_oere"]) + " kr og barnet er i aldersgruppen; " + _num(p["bh_kjerne_timer_c"]) + " av "
-              + place_hours + " timer per uke er gratis, fradrag " + kr_whole(p["gratis_timer"]) + " kr. ")
-        + _when(bh & (status == "kjent") & ~manual & billed & ~has["gratis_kjernetid"] & p["kjernetid_alder"].astype(bool),
-                "Gratis kjernetid: inntekten er ikke under grensen på " + kr(p["bh_kjerne_grense_oere"]) + " kr. ")
-        + _when(bh & (status == "kjent") & ~manual & billed & ~p["kjernetid_alder"].astype(bool),
-                "Gratis kjernetid: barnet er ikke i aldersgruppen (fra 1. august det året barnet fyller "
-                + p["bh_kjerne_fra_alder"].astype(str) + " år til skolestart). ")
-    )
-    pay = (
-        _when(billed & ~manual, "Å betale: " + kr_whole(p["belop"]) + " kr per måned for " + period + ". ")
-        + _when(manual & billed, "Manuell behandling: " + p["manuell_grunn"].astype(str)
-                + ". Til saken er behandlet er beløpet ordinær pris, " + kr_whole(p["belop"]) + " kr per måned for " + period + ". ")
-        + _when(~billed, period.str.slice(0, 1).str.upper() + period.str.slice(1) + ": betalingsfri måned, ikke fakturert. ")
-    )
-    body = pd.Series(head) + _when(billed, ordinary + saer + income + six + sfo_free + sib + core) + pay
-    return body + "Regelsett " + rules.version + "."
+    def period(r: pd.DataFrame) -> pd.Series:
+        first, last = month_text(r["maaned"]), month_text(r["til"])
+        return first.where(r["maaned"] == r["til"], first + "–" + last)
+
+    def cap(r: pd.DataFrame) -> pd.Series:
+        ref = np.where(r["tilbud"] == "barnehage", h["barnehage.redusert_betaling.maks_andel_av_inntekt"],
+                       h["sfo.redusert_betaling.trinn"])
+        return ("Redusert foreldrebetaling (" + pd.Series(ref) + "): " + _num(r["andel_bp"]) + " % av inntekten fordelt på "
+                + r["fakturerte_mnd"].astype(str) + " måneder er " + kr(r["inntekt_tak_oere"]) + " kr")
+
+    parts = [
+        when(bh, lambda r: "Barnehage, plass " + _num(r["plass_bp"]) + " %. "),
+        when(sfo, lambda r: "SFO, " + r["trinn"].astype(str) + ". trinn, " + _num(r["timer_c"]) + " timer per uke. "),
+        when(billed & bh & ~given, lambda r: "Ordinær pris: maksimalpris " + kr(r["bh_maks_oere"]) + " kr (sone "
+             + r["sone"].astype(str) + "; " + h["barnehage.maksimalpris.generell"] + ") × " + _num(r["plass_bp"])
+             + " % = " + kr(r["p0_oere"]) + " kr. "),
+        when(billed & bh & given, lambda r: "Ordinær pris: " + kr(r["p0_oere"]) + " kr (barnehagens pris for plassen). "),
+        when(billed & has["pris_over_maks"], lambda r: "Oppgitt pris " + kr(r["pris_oere"])
+             + " kr er over maksimum for plassen og er satt ned til " + kr(r["pris_tak_oere"]) + " kr ("
+             + h["barnehage.maksimalpris.generell"] + "). "),
+        when(billed & sfo & ~given, lambda r: "Ordinær pris: " + kr(r["p0_oere"]) + " kr (kommunens prisliste for "
+             + _num(r["timer_c"]) + " timer per uke). "),
+        when(billed & sfo & given, lambda r: "Ordinær pris: " + kr(r["p0_oere"]) + " kr (oppgitt pris for plassen). "),
+        when(billed & has["saerskilte_behov"], "Gratis SFO for elever med særskilte behov på 5.–7. trinn ("
+             + h["sfo.saerskilte_behov_gratis.trinn"] + "). "),
+        when(billed & (status == "ikke_soekt") & ~manual & bh,
+             "Husholdningen har ikke søkt om redusert foreldrebetaling eller gratis kjernetid. "),
+        when(billed & (status == "ikke_soekt") & ~manual & sfo, "Husholdningen har ikke søkt om redusert foreldrebetaling. "),
+        when(billed & known, lambda r: "Husholdningens inntekt: " + kr(r["inntekt_oere"]) + " kr ("
+             + r["inntekt_kilde"].astype(str) + "). "),
+        when(billed & has["inntekt_6_prosent"], lambda r: cap(r) + "; prisen settes ned fra "
+             + kr(r["p0_oere"].where(~r["forklaring_kode"].str.contains("saerskilte_behov"), 0)) + " til "
+             + kr(r["p1_oere"]) + " kr. "),
+        when(billed & used & ~has["inntekt_6_prosent"] & ~manual & ~has["saerskilte_behov"],
+             lambda r: cap(r) + ", ikke lavere enn prisen; ingen reduksjon. "),
+        when(billed & sfo & known & ~used, lambda r: "Redusert foreldrebetaling gjelder ikke for "
+             + r["trinn"].astype(str) + ". trinn. "),
+        when(billed & has["gratis_timer_sfo"], lambda r: "Gratis SFO " + _num(r["sfo_gratis_timer_c"]) + " timer per uke ("
+             + h["sfo.gratis_timer.trinn"] + "): fradrag " + kr_whole(r["gratis_timer"]) + " kr. "),
+        when(billed & (has["soesken_2"] | has["soesken_3"]), lambda r: "Søskenmoderasjon ("
+             + pd.Series(np.where(r["tilbud"] == "barnehage", h["barnehage.soeskenmoderasjon.barn_2"], "kommunal forskrift om SFO"))
+             + "): barn nr. " + r["soesken_rang"].astype(str) + " i husholdningen, " + _num(r["soesken_bp"])
+             + " % reduksjon = " + kr_whole(r["soeskenmoderasjon"]) + " kr. "),
+        when(billed & has["gratis_kjernetid"], lambda r: "Gratis kjernetid (" + h["barnehage.gratis_kjernetid.inntektsgrense"]
+             + "): inntekten er under " + kr(r["bh_kjerne_grense_oere"]) + " kr og barnet er i aldersgruppen; "
+             + _num(r["bh_kjerne_timer_c"]) + " av " + _num(r["bh_heltid_timer_c"] * r["plass_bp"] // 10_000)
+             + " timer per uke er gratis, fradrag " + kr_whole(r["gratis_timer"]) + " kr. "),
+        when(billed & bh & known & ~has["gratis_kjernetid"] & in_window, lambda r:
+             "Gratis kjernetid: inntekten er ikke under grensen på " + kr(r["bh_kjerne_grense_oere"]) + " kr. "),
+        when(billed & bh & known & ~in_window, lambda r: "Gratis kjernetid: barnet er ikke i aldersgruppen (fra 1. august det året "
+             "barnet fyller " + r["bh_kjerne_fra_alder"].astype(str) + " år til skolestart). "),
+        when(billed & ~manual, lambda r: "Å betale: " + kr_whole(r["belop"]) + " kr per måned for " + period(r) + ". "),
+        when(billed & manual, lambda r: "Manuell behandling: " + r["manuell_grunn"].astype(str)
+             + ". Til saken er behandlet er beløpet ordinær pris, " + kr_whole(r["belop"]) + " kr per måned for "
+             + period(r) + ". "),
+        when(~billed, lambda r: period(r).str.slice(0, 1).str.upper() + period(r).str.slice(1)
+             + ": betalingsfri måned, ikke fakturert. "),
+    ]
+    text = parts[0]
+    for part in parts[1:]:
+        text = text + part
+    return pd.Series(text + ("Regelsett " + rules.version + "."))
