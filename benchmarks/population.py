@@ -22,6 +22,21 @@ KOMMUNER = ["0301", "4601", "4641", "5601"]
 LOENN = "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt"
 
 
+def unique_adults(n: int) -> list[str]:
+    """``n`` distinct synthetic fødselsnumre of adults born 1970–1994."""
+    seen: set[str] = set()
+    out: list[str] = []
+    day0 = dt.date(1970, 1, 1)
+    i = 0
+    while len(out) < n:
+        fnr = make_synthetic(day0 + dt.timedelta(days=i % 9000), 2 * (i // 9000))
+        if fnr not in seen:
+            seen.add(fnr)
+            out.append(fnr)
+        i += 1
+    return out
+
+
 def generate(n_children: int, out: Path, seed: int = 1, income_year: int = 2023, with_tax_files: bool = True) -> Path:
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -30,7 +45,7 @@ def generate(n_children: int, out: Path, seed: int = 1, income_year: int = 2023,
     n_hh = int(hh_of_child[-1]) + 1
     two_adults = rng.random(n_hh) < 0.7
     income = np.round(np.exp(rng.normal(np.log(420_000), 0.45, size=(n_hh, 2)))).astype(np.int64)
-    adults = [make_synthetic(dt.date(1975 + i % 20, 1 + i % 12, 1 + i % 28), i) for i in range(2 * n_hh)]
+    adults = unique_adults(2 * n_hh)
     sfo = rng.random(n_children) < 0.45
     birth_year = np.where(sfo, rng.integers(2013, 2019, n_children), rng.integers(2019, 2024, n_children))
     births = pd.to_datetime(pd.DataFrame({"year": birth_year, "month": rng.integers(1, 13, n_children),
