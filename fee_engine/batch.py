@@ -24,6 +24,10 @@ from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
 from .output.csv import write_csv, write_rejections
+from .output.excel import write_workbook
+from .output.json import write_json
+from .output.report import write_report
+from .output.summary import by_institution_month
 from .parameters import RuleSet, format_value, load_rules
 from .taxdata import FileSource, TaxSource, fallback_plan, fetch_with_fallback
 
@@ -167,7 +171,7 @@ def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | N
     staging = Path(tempfile.mkdtemp(prefix=".fee-engine-", dir=opts.out))
     try:
         comp = compute(opts, progress=progress, audit=staging / "revisjon.jsonl")
-        files = write_outputs(comp, opts, staging)
+        files = write_outputs(comp, opts, staging, progress)
         final = []
         for f in files:
             target = opts.out / f.name
@@ -185,28 +189,46 @@ def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | N
     )
 
 
-def write_outputs(comp: Computation, opts: RunOptions, directory: Path) -> list[Path]:
+def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
+                  progress: Callable[[str, int], Callable[..., None]] | None = None) -> list[Path]:
     extra = comp.enrollment.extra_columns
-    files = []
-    if "csv" in opts.formats:
-        files.append(write_csv(explanation.monthly(comp.child_months, extra), directory / "maanedlig.csv"))
-        files.append(write_csv(explanation.vedtak(comp.child_months, comp.rules, extra), directory / "vedtak.csv"))
-        files.append(write_rejections(comp.enrollment.rejections, directory / "avvist.csv"))
-    audit = directory / "revisjon.jsonl"
-    if not audit.exists():
-        audit.touch()
-    files.append(audit)
+    monthly = explanation.monthly(comp.child_months, extra)
+    decisions = explanation.vedtak(comp.child_months, comp.rules, extra)
+    rejected = comp.enrollment.rejections
     meta = {
         "regelsett": comp.rules.version,
         "regelsett_mappe": str(comp.rules.source),
-        "periode": [comp.months[0].strftime("%Y-%m"), comp.months[-1].strftime("%Y-%m")],
+        "periode": f"{comp.months[0]:%Y-%m}..{comp.months[-1]:%Y-%m}",
         "innskriving": str(opts.enrollment),
-        "skattekilde": opts.source,
+        "skattekilde": opts.source + (f" ({opts.tax_data})" if opts.tax_data else ""),
+        "laget": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "rader_inn": comp.enrollment.n_rows,
         "rader_avvist": comp.enrollment.rejected_rows,
         "oppslag": comp.lookups,
         "advarsler": comp.warnings,
     }
+    files = []
+    if "csv" in opts.formats:
+        files.append(write_csv(monthly, directory / "maanedlig.csv"))
+        files.append(write_csv(decisions, directory / "vedtak.csv"))
+    files.append(write_rejections(rejected, directory / "avvist.csv"))
+    if "xlsx" in opts.formats:
+        tick = progress("Skriver vedtak.xlsx", len(monthly) + len(decisions)) if progress else None
+        manual = monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
+        files.append(write_workbook(
+            directory / "vedtak.xlsx", meta={k: v for k, v in meta.items()}, vedtak=decisions, monthly=monthly,
+            summary=by_institution_month(monthly), rejected=rejected, manual=manual,
+            tick=(lambda k: tick(advance=k)) if tick else None,
+        ))
+    if "json" in opts.formats:
+        files.append(write_json(directory / "vedtak.json", decisions, comp.rules, meta))
+    if "html" in opts.formats:
+        files.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected))
+    audit = directory / "revisjon.jsonl"
+    if not audit.exists():
+        audit.touch()
+    audit.chmod(0o600)
+    files.append(audit)
     kj = directory / "kjoering.json"
     kj.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     files.append(kj)

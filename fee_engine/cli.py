@@ -32,7 +32,7 @@ def _fail(exc: FeeEngineError) -> None:
 def _progress_factory(progress: Progress):
     def start(label: str, total: int):
         task = progress.add_task(label, total=total)
-        return lambda: progress.advance(task)
+        return lambda advance=1: progress.advance(task, advance)
 
     return start
 

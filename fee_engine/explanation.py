@@ -20,7 +20,7 @@ MONTHS_NB = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "augus
 
 MONTHLY_COLUMNS = [
     "barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "maaned", "ordinaer_pris",
-    "saerskilte_behov_fritak", "etter_inntektsgrense", "soeskenmoderasjon", "gratis_timer", "belop", "status",
+    "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon", "soeskenmoderasjon", "gratis_timer", "belop", "status",
     "forklaring_kode", "manuell_grunn",
 ]
 
@@ -95,6 +95,7 @@ def vedtak(cm: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> pd.Dat
             "kommunenummer": p["kommunenummer"], "institusjon": p["institusjon"],
             "fra_maaned": p["maaned"].dt.strftime("%Y-%m"), "til_maaned": p["til"].dt.strftime("%Y-%m"),
             "ordinaer_pris": p["ordinaer_pris"], "etter_inntektsgrense": p["etter_inntektsgrense"],
+            "inntektsreduksjon": p["inntektsreduksjon"],
             "soeskenmoderasjon": p["soeskenmoderasjon"], "gratis_timer": p["gratis_timer"],
             "saerskilte_behov_fritak": p["saerskilte_behov_fritak"], "belop": p["belop"], "status": p["status"],
             "inntektsaar": p["inntektsaar"], "stadie": p["stadie"],

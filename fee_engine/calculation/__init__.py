@@ -132,6 +132,7 @@ def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
     cm["ordinaer_pris"] = np.where(billed, k0, 0)
     cm["saerskilte_behov_fritak"] = np.where(decided, k0 - k0s, 0)
     cm["etter_inntektsgrense"] = np.where(decided, k1, np.where(billed, k0, 0))
+    cm["inntektsreduksjon"] = np.where(decided, k0s - k1, 0)
     cm["gratis_timer"] = np.where(decided, np.where(bh, k2 - k3, k1 - k_before_sib), 0)
     cm["soeskenmoderasjon"] = np.where(decided, k_before_sib - k2, 0)
     cm["belop"] = to_kroner(final)

@@ -1,0 +1,106 @@
+"""The workbook, the report and the JSON, read back and checked against maanedlig.csv."""
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from fee_engine.cli import app
+from fee_engine.output.summary import by_institution_month
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+    out = tmp_path_factory.mktemp("out")
+    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
+                              "--period", "2024-08..2025-07", "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    return out
+
+
+def sheet_frame(ws):
+    rows = list(ws.iter_rows(values_only=True))
+    return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def test_workbook_sheets_types_formats(demo_out):
+    wb = load_workbook(demo_out / "vedtak.xlsx")
+    assert wb.sheetnames == ["Forside", "Vedtak", "Månedlig", "Oppsummering", "Avvist og manuell"]
+    ws = wb["Månedlig"]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
+    header = [c.value for c in ws[1]]
+    belop = ws.cell(row=2, column=header.index("belop") + 1)
+    month = ws.cell(row=2, column=header.index("maaned") + 1)
+    assert isinstance(belop.value, int) and belop.number_format == '#,##0 "kr"'
+    assert isinstance(month.value, dt.datetime) and month.number_format == "mmm yyyy"
+    assert ws.column_dimensions["A"].width >= 12
+
+
+def test_workbook_monthly_equals_csv_and_summary_adds_up(demo_out):
+    wb = load_workbook(demo_out / "vedtak.xlsx")
+    csv = pd.read_csv(demo_out / "maanedlig.csv")
+    xl = sheet_frame(wb["Månedlig"])
+    assert len(xl) == len(csv)
+    assert xl["belop"].sum() == csv["belop"].sum()
+    assert (xl["belop"].to_numpy() == csv["belop"].to_numpy()).all()
+    summary = sheet_frame(wb["Oppsummering"])
+    assert summary["belop"].sum() == csv["belop"].sum()
+    assert summary["barn"].sum() == len(csv)
+    lhs = (summary["ordinaer_pris"] - summary["inntektsreduksjon"] - summary["saerskilte_behov_fritak"]
+           - summary["soeskenmoderasjon"] - summary["gratis_timer"])
+    assert (lhs == summary["belop"]).all()
+    # the same totals computed straight from the CSV
+    direct = by_institution_month(csv)
+    assert direct["belop"].sum() == summary["belop"].sum()
+
+
+def test_workbook_problems_sheet_lists_rejected_and_manual(demo_out):
+    wb = load_workbook(demo_out / "vedtak.xlsx")
+    p = sheet_frame(wb["Avvist og manuell"])
+    assert (p["type"] == "avvist rad").sum() == 3
+    assert set(p.loc[p["type"] == "manuell", "verdi"]) == {"B09", "B10", "B12"}
+    front = [r for r in wb["Forside"].iter_rows(values_only=True)]
+    assert any(r[0] == "regelsett" for r in front if r)
+
+
+def test_json_steps_end_at_the_amount(demo_out):
+    doc = json.loads((demo_out / "vedtak.json").read_text(encoding="utf-8"))
+    assert doc["kjoering"]["regelsett"]
+    b01 = next(d for d in doc["vedtak"] if d["barn_id"] == "B01" and d["fra_maaned"] == "2024-08")
+    assert [s["regel"] for s in b01["steg"]] == ["ordinaer_pris", "redusert_foreldrebetaling", "gratis_kjernetid"]
+    assert [s["etter"] for s in b01["steg"]] == [2000, 1636, 838]
+    assert "§ 3b" in b01["steg"][1]["hjemmel"]
+    for d in doc["vedtak"]:
+        if d["status"] == "ok":
+            assert d["steg"][-1]["etter"] == d["belop"], d["barn_id"]
+
+
+def test_report_is_self_contained(demo_out):
+    text = (demo_out / "rapport.html").read_text(encoding="utf-8")
+    assert "<svg" in text and "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in text and "<script" not in text
+    assert "SSG-007" in text and "Regelsett" in text and "Ikke verifisert verdi brukt" in text
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_renders_in_headless_chromium(demo_out, tmp_path):
+    shot = tmp_path / "rapport.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1800", f"--screenshot={shot}",
+         (demo_out / "rapport.html").as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000  # a page with content, not a blank image
