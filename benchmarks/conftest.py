@@ -1,6 +1,6 @@
 import pytest
 
-from .population import generate
+from fee_engine.synthetic import generate
 
 
 @pytest.fixture(scope="session")

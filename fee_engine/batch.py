@@ -233,3 +233,40 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
     kj.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     files.append(kj)
     return files
+
+
+@dataclass
+class DiffOptions:
+    run: RunOptions
+    rules_a: Path | None = None
+    rules_b: Path | None = None
+    reforms: list[Path] = field(default_factory=list)
+
+
+def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] | None = None) -> "DiffResult":
+    """The same batch under rule sets A and B (B = rules_b or A, plus the reforms); tax data fetched once."""
+    from .diff import compare, write_diff
+    from .parameters import apply_overlay, read_overlay
+
+    run_opts = opts.run
+    rules_a = load_rules(opts.rules_a or run_opts.rules_dir, run_opts.kommune_config)
+    rules_b = load_rules(opts.rules_b, run_opts.kommune_config) if opts.rules_b else rules_a
+    for reform in opts.reforms:
+        rules_b = apply_overlay(rules_b, read_overlay(reform), Path(reform).stem)
+    run_opts.out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fee-engine-", dir=run_opts.out))
+    try:
+        shared: dict = {}
+        comp_a = compute(run_opts, rules=rules_a, lookups_cache=shared, progress=progress, audit=staging / "revisjon.jsonl")
+        comp_b = compute(run_opts, rules=rules_b, lookups_cache=shared)
+        monthly_a = explanation.monthly(comp_a.child_months, [])
+        monthly_b = explanation.monthly(comp_b.child_months, [])
+        result = compare(monthly_a, monthly_b, rules_a.version, rules_b.version)
+        files = write_diff(result, staging, run_opts.formats)
+        files.append(write_rejections(comp_a.enrollment.rejections, staging / "avvist.csv"))
+        for f in files:
+            shutil.move(str(f), run_opts.out / f.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result.rows_rejected = comp_a.enrollment.rejected_rows  # type: ignore[attr-defined]
+    return result

@@ -88,6 +88,44 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
 
 
 @app.command()
+def diff(
+    enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
+    out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
+    rules_a: Optional[Path] = typer.Option(None, "--rules-a", help="Regelsett A (standard: det medfølgende)"),
+    rules_b: Optional[Path] = typer.Option(None, "--rules-b", help="Regelsett B (standard: A)"),
+    reform: Optional[list[Path]] = typer.Option(None, "--reform", help="Reformfil lagt oppå B (kan gjentas)"),
+    period: Optional[str] = typer.Option(None, "--period", help="Første og siste måned, f.eks. 2026-08..2027-07"),
+    source: str = typer.Option("files", "--source", help="api, emulator eller files"),
+    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
+    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
+    formats: str = typer.Option("csv,xlsx,html", "--format", help="Utdata: csv,xlsx,html"),
+) -> None:
+    """Samme kjøring under to regelsett: endringer per barn og måned, per enhet og totalt."""
+    try:
+        run_opts = batch.RunOptions(
+            enrollment=enrollment, out=out, period=batch.parse_period(period) if period else batch.default_period(),
+            source=source, tax_data=tax_data, kommune_config=list(kommune_config or []),
+            formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+        )
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as progress:
+            result = batch.diff(batch.DiffOptions(run_opts, rules_a, rules_b, list(reform or [])),
+                                progress=_progress_factory(progress))
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    t = Table(title=f"Endringer: {result.rules_a} → {result.rules_b}", show_header=False)
+    t.add_row("Inntekt A", f"{result.revenue_a:,} kr".replace(",", " "))
+    t.add_row("Inntekt B", f"{result.revenue_b:,} kr".replace(",", " "))
+    t.add_row("Differanse (B − A)", f"{result.difference:,} kr".replace(",", " "))
+    t.add_row("Barn-måneder endret", str(len(result.changes)))
+    t.add_row("Barn berørt", str(result.changes.drop_duplicates(["barn_id", "tilbud"]).shape[0]))
+    t.add_row("Resultater", str(out))
+    out_console.print(t)
+    raise typer.Exit(1 if result.rows_rejected else 0)
+
+
+@app.command()
 def validate(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
     lang: str = typer.Option("nb", "--lang", help="nb eller en"),

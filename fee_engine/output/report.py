@@ -19,16 +19,17 @@ def _kr(v: int | float) -> str:
 def _bars(labels: list[str], values: list[int], *, width: int = 720, height: int = 240, fmt=str, title: str) -> str:
     """A plain SVG bar chart with labels under the bars and values above them."""
     n = max(len(values), 1)
-    top = max(max(values, default=0), 1)
+    top = max(max((abs(v) for v in values), default=0), 1)
     pad_l, pad_b, pad_t = 100, 70, 22
     bw = (width - pad_l - 10) / n
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="{html.escape(title)}"><title>{html.escape(title)}</title>']
     for i, (lab, v) in enumerate(zip(labels, values)):
-        h = (height - pad_b - pad_t) * v / top
+        h = (height - pad_b - pad_t) * abs(v) / top  # a negative value is drawn as high as its size, in red
         x = pad_l + i * bw
         y = height - pad_b - h
-        parts.append(f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{max(bw - 4, 1):.1f}" height="{h:.1f}" fill="#305496"/>')
+        colour = "#c0392b" if v < 0 else "#305496"
+        parts.append(f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{max(bw - 4, 1):.1f}" height="{h:.1f}" fill="{colour}"/>')
         parts.append(f'<text x="{x + bw / 2:.1f}" y="{y - 4:.1f}" font-size="11" text-anchor="middle">{html.escape(fmt(v))}</text>')
         parts.append(f'<text x="{x + bw / 2:.1f}" y="{height - pad_b + 14:.1f}" font-size="11" text-anchor="end" '
                      f'transform="rotate(-30 {x + bw / 2:.1f} {height - pad_b + 14:.1f})">{html.escape(lab)}</text>')
