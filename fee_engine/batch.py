@@ -29,7 +29,7 @@ from .output.json import write_json
 from .output.report import write_report
 from .output.summary import by_institution_month
 from .parameters import RuleSet, format_value, load_rules
-from .taxdata import FileSource, TaxSource, fallback_plan, fetch_with_fallback
+from .taxdata import FileSource, fallback_plan, fetch_with_fallback
 
 ALL_FORMATS = ("csv", "xlsx", "json", "html")
 
@@ -63,6 +63,8 @@ class RunOptions:
     rules_dir: Path | None = None
     kommune_config: list[Path] = field(default_factory=list)
     formats: tuple[str, ...] = ALL_FORMATS
+    api_config: Path | None = None  # --source api: YAML with the settings of fee_engine.taxdata.http
+    cache: Path | None = None  # SQLite cache of answers (api: default .fee-engine/skatt.sqlite)
 
 
 @dataclass
@@ -95,14 +97,39 @@ class Computation:
     lookups: int
 
 
-def make_source(opts: RunOptions) -> TaxSource | None:
+DEFAULT_CACHE = Path(".fee-engine") / "skatt.sqlite"
+
+
+def check_source(opts: RunOptions) -> None:
+    """Refuse a misconfigured source before any work (exit 2 with what is missing)."""
+    if opts.source not in ("api", "emulator", "files"):
+        raise ConfigurationError(f"ukjent --source «{opts.source}» (api, emulator eller files)")
+    if opts.source in ("files", "emulator") and opts.tax_data is None:
+        raise ConfigurationError(f"--source {opts.source} krever --tax-data MAPPE")
+    if opts.source in ("files", "emulator") and not Path(opts.tax_data).is_dir():  # type: ignore[arg-type]
+        raise ConfigurationError(f"fant ikke mappen med skattedata: {opts.tax_data}")
+    if opts.source == "api":
+        from .taxdata.http import ApiConfig
+
+        ApiConfig.load(opts.api_config).credentials()
+
+
+def fetch_lookups(opts: RunOptions, persons: list[str], plan: list[tuple[int, str]], audit: Path | None,
+                  tick: Callable[[], None] | None) -> dict[str, list]:
     if opts.source == "files":
-        if opts.tax_data is None:
-            raise ConfigurationError("--source files krever --tax-data MAPPE")
-        return FileSource(opts.tax_data)
-    if opts.source in ("api", "emulator"):
-        raise ConfigurationError(f"--source {opts.source} er ikke tilgjengelig i denne versjonen; bruk --source files")
-    raise ConfigurationError(f"ukjent --source «{opts.source}» (api, emulator eller files)")
+        return fetch_with_fallback(FileSource(opts.tax_data), persons, plan, audit=audit, progress=tick)  # type: ignore[arg-type]
+    from .taxdata.cache import LookupCache
+    from .taxdata.http import ApiConfig, fetch_api, fetch_emulator
+
+    cache_path = opts.cache or (DEFAULT_CACHE if opts.source == "api" else None)
+    cache = LookupCache(cache_path) if cache_path else None
+    try:
+        if opts.source == "emulator":
+            return fetch_emulator(opts.tax_data, persons, plan, cache, audit, tick)  # type: ignore[arg-type]
+        return fetch_api(ApiConfig.load(opts.api_config), persons, plan, cache, audit, tick)
+    finally:
+        if cache:
+            cache.close()
 
 
 def build_households(rows: pd.DataFrame) -> pd.DataFrame:
@@ -120,6 +147,7 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
 
 def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict | None = None,
             progress: Callable[[str, int], Callable[[], None]] | None = None, audit: Path | None = None) -> Computation:
+    check_source(opts)
     rules = rules or load_rules(opts.rules_dir, opts.kommune_config)
     first, last = opts.period
     months = month_range(first, last)
@@ -137,9 +165,8 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     if lookups_cache is not None and "lookups" in lookups_cache:
         lookups = lookups_cache["lookups"]
     else:
-        source = make_source(opts) if persons else None
         tick = progress("Henter skattegrunnlag", len(persons)) if progress and persons else None
-        lookups = fetch_with_fallback(source, persons, plan, audit=audit, progress=tick) if persons else {}
+        lookups = fetch_lookups(opts, persons, plan, audit, tick) if persons else {}
         if lookups_cache is not None:
             lookups_cache["lookups"] = lookups
     incomes = person_incomes(lookups, rules)

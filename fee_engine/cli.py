@@ -47,6 +47,8 @@ def run(
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe (standard: den medfølgende rules/)"),
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
     formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html"),
+    api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger (--source api)"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
 ) -> None:
     """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
     try:
@@ -58,7 +60,7 @@ def run(
             enrollment=enrollment, out=out,
             period=batch.parse_period(period) if period else batch.default_period(),
             source=source, tax_data=tax_data, rules_dir=rules, kommune_config=list(kommune_config or []),
-            formats=wanted,
+            formats=wanted, api_config=api_config, cache=cache,
         )
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} per s"),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
@@ -148,6 +150,73 @@ def validate(
                else f"{enr.n_rows} rader, {ok} godtatt, {enr.rejected_rows} avvist")
     out_console.print(summary)
     raise typer.Exit(1 if enr.rejected_rows else 0)
+
+
+@app.command()
+def emulator(
+    data: Path = typer.Option(..., "--data", help="Mappe med skattegrunnlag (ÅR/STADIE/PERSON.json)"),
+    port: int = typer.Option(8080, "--port", help="Port på 127.0.0.1"),
+    latency_ms: float = typer.Option(0, "--latency-ms", help="Fast forsinkelse per oppslag"),
+    jitter_ms: float = typer.Option(0, "--jitter-ms", help="Tilfeldig ekstra forsinkelse, 0 til N ms"),
+    rate_500: float = typer.Option(0, "--rate-500", help="Andel svar med 500 (0–1)"),
+    rate_503: float = typer.Option(0, "--rate-503", help="Andel svar med 503 (0–1)"),
+    rate_429: float = typer.Option(0, "--rate-429", help="Andel svar med 429 (0–1)"),
+    retry_after: float = typer.Option(1, "--retry-after", help="Retry-After i sekunder ved 429"),
+    drop_rate: float = typer.Option(0, "--drop-rate", help="Andel forbindelser som brytes midt i svaret (0–1)"),
+    token_lifetime: float = typer.Option(120, "--token-lifetime", help="Levetid for tokens i sekunder"),
+    client_cert: Optional[Path] = typer.Option(None, "--client-cert", help="Godta bare dette klientsertifikatet (PEM)"),
+    write_client: Optional[Path] = typer.Option(None, "--write-client", help="Lag testnøkkel og -sertifikat i denne mappen og godta bare dem"),
+) -> None:
+    """Lokal Summert skattegrunnlag API v2 og Maskinporten-tokenendepunkt for test."""
+    import time as _time
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from .taxdata.emulator import EmulatorServer, Faults
+    from .taxdata.http import write_identity
+
+    trusted = None
+    if write_client:
+        key_file, cert_file = write_identity(write_client)
+        client_cert = cert_file
+        console.print(f"Testklient: FEE_ENGINE_KEY_FILE={key_file} FEE_ENGINE_CERT_FILE={cert_file}")
+    if client_cert:
+        trusted = [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(client_cert.read_bytes())]
+    else:
+        console.print("[yellow]Advarsel:[/] godtar alle klientsertifikater (bruk --client-cert eller --write-client)")
+    faults = Faults(latency_ms, jitter_ms, rate_500, rate_503, rate_429, retry_after, drop_rate, token_lifetime)
+    with EmulatorServer(data, port=port, faults=faults, trusted_certs=trusted) as server:
+        console.print(f"Emulator på {server.base_url}: FEE_ENGINE_SSG_URL={server.base_url} "
+                      f"FEE_ENGINE_TOKEN_URL={server.base_url}/token FEE_ENGINE_AUDIENCE={server.state.issuer}")
+        console.print("Stopp med Ctrl-C.")
+        try:
+            while True:
+                _time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="Lageret av svar fra Skatteetaten.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("purge")
+def cache_purge(
+    days: int = typer.Option(..., "--days", help="Slett svar hentet for mer enn så mange dager siden"),
+    cache: Path = typer.Option(Path(".fee-engine") / "skatt.sqlite", "--cache", help="SQLite-lageret"),
+) -> None:
+    """Slett gamle svar fra lageret (oppbevaringstid)."""
+    from .taxdata.cache import LookupCache
+
+    if not cache.exists():
+        console.print(f"Fant ikke {cache}; ingenting å slette.")
+        raise typer.Exit(0)
+    store = LookupCache(cache)
+    removed = store.purge(days)
+    left = store.count()
+    store.close()
+    out_console.print(f"Slettet {removed} svar eldre enn {days} dager; {left} igjen i {cache}.")
 
 
 @rules_app.command("show")

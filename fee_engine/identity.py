@@ -13,11 +13,12 @@ free text) whenever an identifier leaves the data path.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import re
 
 from stdnum.no.fodselsnummer import calc_check_digit1, calc_check_digit2
 
-__all__ = ["FnrError", "validate_fnr", "is_synthetic", "mask", "mask_digits_in_text", "make_synthetic"]
+__all__ = ["FnrError", "validate_fnr", "is_synthetic", "mask", "mask_digits_in_text", "make_synthetic", "install_log_masking"]
 
 
 class FnrError(ValueError):
@@ -114,3 +115,29 @@ def make_synthetic(birth: _dt.date, serial: int) -> str:
             continue
         return stem + c1 + c2
     raise ValueError("no valid number for that date")  # pragma: no cover - every date has one
+
+
+class MaskingFilter:
+    """A logging filter that masks every run of nine or more digits in a record's message.
+
+    httpx logs each request URL at INFO, and Summert skattegrunnlag's URL ends in the
+    fødselsnummer; :func:`install_log_masking` puts this filter on every logger that sees them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_digits_in_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+LOGGERS_ON_THE_DATA_PATH = ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "fee_engine",
+                            "fee_engine.taxdata", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def install_log_masking() -> None:
+    for name in LOGGERS_ON_THE_DATA_PATH:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskingFilter) for f in logger.filters):
+            logger.addFilter(MaskingFilter())

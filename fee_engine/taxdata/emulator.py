@@ -1,0 +1,260 @@
+"""A local stand-in for Skatteetaten's Summert skattegrunnlag API v2 and Maskinporten's token endpoint.
+
+An ASGI app (Starlette) served by uvicorn, for tests, demos and ``--source emulator``:
+
+* ``POST /token``: verifies the JWT grant as Maskinporten does (RS256 signature against the
+  ``x5c`` certificate or a registered ``kid``; ``aud``; ``iat`` within 10 s; ``exp − iat ≤ 120``;
+  scope; a ``jti`` is used once) and issues short-lived opaque access tokens.
+* ``GET /v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}``: answers from a
+  fixture folder (CONTRACT §3) with the API's status codes and error bodies. A fixture body
+  ``{"_emulator": {"status": 410, "kode": "SSG-011"}}`` makes the emulator answer with that error.
+* Fault injection: fixed and random latency, a share of 500/503, 429 with ``Retry-After``,
+  dropped connections (the response is cut off mid-body), tokens that expire early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import json
+import random
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+from cryptography import x509
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .maskinporten import GRANT_TYPE, SCOPE
+
+STAGES = ("oppgjoer", "utkast")
+MESSAGES = {
+    "SSG-004": "Feil i forbindelse med autentisering.",
+    "SSG-005": "Feil i forbindelse med autorisering.",
+    "SSG-006": "Feil i forbindelse med validering av inputdata.",
+    "SSG-007": "Ikke treff på oppgitt personidentifikator",
+    "SSG-008": "Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår",
+    "SSG-009": "Feil tilknyttet dataformat. Kun json eller xml er støttet.",
+    "SSG-001": "Uventet feil på tjenesten.",
+    "SSG-002": "Uventet feil i et bakenforliggende system.",
+}
+
+
+@dataclass
+class Faults:
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    rate_500: float = 0.0
+    rate_503: float = 0.0
+    rate_429: float = 0.0
+    retry_after_s: float = 1.0
+    drop_rate: float = 0.0
+    token_lifetime_s: float = 120.0
+    seed: int | None = None
+
+
+@dataclass
+class EmulatorState:
+    data: Path
+    faults: Faults = field(default_factory=Faults)
+    issuer: str = "http://127.0.0.1/"
+    scope: str = SCOPE
+    trusted_certs: list[bytes] | None = None  # DER; None = any certificate whose key verifies the signature
+    registered_kids: dict[str, Any] = field(default_factory=dict)  # kid -> public key
+    rettighetspakker: tuple[str, ...] = ("kommuneforeldrebetaling",)
+    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
+    seen_jti: set[str] = field(default_factory=set)
+    served: collections.Counter = field(default_factory=collections.Counter)  # (person, year, stage) -> answers sent
+    requests: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.faults.seed)
+        self.persons: set[str] = set()
+        self.index: set[tuple[int, str, str]] = set()
+        for year_dir in Path(self.data).iterdir() if Path(self.data).is_dir() else []:
+            if not year_dir.name.isdigit():
+                continue
+            for stage_dir in year_dir.iterdir():
+                for f in stage_dir.glob("*.json"):
+                    self.index.add((int(year_dir.name), stage_dir.name, f.stem))
+                    self.persons.add(f.stem)
+
+
+def _error(status: int, kode: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"kode": kode, "melding": MESSAGES.get(kode, ""), "korrelasjonsid": str(uuid.uuid4())},
+                        status_code=status, headers=headers)
+
+
+def _oauth_error(description: str, error: str = "invalid_grant") -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=400)
+
+
+def make_app(state: EmulatorState) -> Starlette:
+    async def token(request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != GRANT_TYPE:
+            return _oauth_error("Invalid grant_type", "unsupported_grant_type")
+        assertion = str(form.get("assertion") or "")
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError:
+            return _oauth_error("Invalid assertion: not a JWT")
+        if header.get("alg") not in ("RS256", "RS384", "RS512"):
+            return _oauth_error("Invalid assertion: unsupported alg")
+        if "x5c" in header:
+            chain = header["x5c"]
+            if not isinstance(chain, list) or not chain:
+                return _oauth_error("MP-123: x5c must be an array of certificates")
+            try:
+                der = base64.b64decode(chain[0])
+                cert = x509.load_der_x509_certificate(der)
+            except ValueError:
+                return _oauth_error("MP-123: invalid certificate in x5c")
+            if state.trusted_certs is not None and der not in state.trusted_certs:
+                return _oauth_error("Certificate is not registered for this client")
+            key = cert.public_key()
+        elif "kid" in header:
+            key = state.registered_kids.get(header["kid"])
+            if key is None:
+                return _oauth_error("Unknown kid")
+        else:
+            return _oauth_error("Invalid assertion: either kid or x5c must be present")
+        try:
+            claims = jwt.decode(assertion, key, algorithms=[header["alg"]], audience=state.issuer,
+                                options={"require": ["aud", "iss", "iat", "exp", "scope"]}, leeway=10)
+        except jwt.InvalidSignatureError:
+            return _oauth_error("MP-124: Invalid assertion. Client authentication failed: signature")
+        except jwt.ExpiredSignatureError:
+            return _oauth_error("Invalid assertion: the grant has expired")
+        except jwt.ImmatureSignatureError:
+            return _oauth_error("Invalid assertion: iat is more than 10 seconds from the server's clock")
+        except jwt.InvalidAudienceError:
+            return _oauth_error("Invalid assertion: aud must be the issuer identifier of Maskinporten")
+        except jwt.PyJWTError as exc:
+            return _oauth_error(f"Invalid assertion: {type(exc).__name__}")
+        now = time.time()
+        if abs(claims["iat"] - now) > 10:
+            return _oauth_error("Invalid assertion: iat is more than 10 seconds from the server's clock")
+        if claims["exp"] - claims["iat"] > 120:
+            return _oauth_error("Invalid assertion: exp - iat must be at most 120 seconds")
+        scopes = str(claims.get("scope", "")).split()
+        if state.scope not in scopes:
+            return _oauth_error(f"Client is not allowed scope {' '.join(scopes) or '(none)'}", "invalid_scope")
+        jti = claims.get("jti")
+        if jti:
+            if jti in state.seen_jti:
+                return _oauth_error("MP-012: Grant is used before")
+            state.seen_jti.add(jti)
+        access = secrets.token_urlsafe(32)
+        state.tokens[access] = time.monotonic() + state.faults.token_lifetime_s
+        return JSONResponse({"access_token": access, "token_type": "Bearer",
+                             "expires_in": int(state.faults.token_lifetime_s), "scope": state.scope})
+
+    async def ssg(request: Request) -> Response:
+        state.requests += 1
+        f = state.faults
+        if f.latency_ms or f.jitter_ms:
+            await asyncio.sleep((f.latency_ms + state.rng.uniform(0, f.jitter_ms)) / 1000)
+        auth = request.headers.get("authorization", "")
+        tok = auth[7:] if auth.startswith("Bearer ") else ""
+        expiry = state.tokens.get(tok)
+        if expiry is None or time.monotonic() > expiry:
+            return _error(401, "SSG-004")
+        accept = request.headers.get("accept", "application/json")
+        if not any(a in accept for a in ("application/json", "*/*", "application/xml")):
+            return _error(406, "SSG-009")
+        p = request.path_params
+        if p["rettighetspakke"] not in state.rettighetspakker:
+            return _error(403, "SSG-005")
+        if p["stadie"] not in STAGES:
+            return _error(404, "SSG-003")
+        person = p["personidentifikator"]
+        if not (person.isdigit() and len(person) == 11) or not p["inntektsaar"].isdigit():
+            return _error(400, "SSG-006")
+        roll = state.rng.random()
+        if roll < f.rate_429:
+            return _error(429, "SSG-001", headers={"Retry-After": f"{f.retry_after_s:g}"})
+        roll -= f.rate_429
+        if roll < f.rate_500:
+            return _error(500, "SSG-001")
+        roll -= f.rate_500
+        if roll < f.rate_503:
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        roll -= f.rate_503
+        year = int(p["inntektsaar"])
+        key = (person, year, p["stadie"])
+        if roll < f.drop_rate:
+            return _Dropped()
+        if (year, p["stadie"], person) not in state.index:
+            state.served[key] += 1
+            return _error(404, "SSG-007" if person not in state.persons else "SSG-008")
+        body = json.loads((Path(state.data) / str(year) / p["stadie"] / f"{person}.json").read_text(encoding="utf-8"))
+        state.served[key] += 1
+        if isinstance(body, dict) and "_emulator" in body:
+            e = body["_emulator"]
+            return _error(int(e["status"]), str(e["kode"]))
+        return JSONResponse(body)
+
+    async def not_found(request: Request) -> Response:
+        return PlainTextResponse("404 NOT FOUND", status_code=404)
+
+    return Starlette(routes=[
+        Route("/token", token, methods=["POST"]),
+        Route("/v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}", ssg, methods=["GET"]),
+        Route("/{path:path}", not_found, methods=["GET", "POST"]),
+    ])
+
+
+class _Dropped(Response):
+    """Promise a body and send only part of it: the client sees the connection drop mid-response."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+        await send({"type": "http.response.body", "body": b'{"personidentifikator": "', "more_body": False})
+
+
+class EmulatorServer:
+    """Runs the emulator with uvicorn in a background thread on 127.0.0.1 (port 0 = a free port)."""
+
+    def __init__(self, data: Path, *, port: int = 0, faults: Faults | None = None, trusted_certs: list[bytes] | None = None,
+                 registered_kids: dict[str, Any] | None = None, host: str = "127.0.0.1") -> None:
+        import uvicorn
+
+        self.state = EmulatorState(Path(data), faults or Faults(), trusted_certs=trusted_certs,
+                                   registered_kids=registered_kids or {})
+        self.app = make_app(self.state)
+        self.config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False,
+                                     lifespan="off", timeout_keep_alive=30)
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.host = host
+
+    @property
+    def base_url(self) -> str:
+        sock = self.server.servers[0].sockets[0]
+        return f"http://{self.host}:{sock.getsockname()[1]}"
+
+    def __enter__(self) -> "EmulatorServer":
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the emulator did not start")
+            time.sleep(0.01)
+        self.state.issuer = self.base_url + "/"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
