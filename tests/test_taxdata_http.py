@@ -272,13 +272,16 @@ def test_interrupted_batch_resumes_without_asking_again(data, tmp_path):
     with EmulatorServer(data, trusted_certs=[DER], faults=Faults(latency_ms=5)) as s:
         done = {"n": 0}
 
+        class Killed(Exception):
+            """Stands for the process dying: the batch stops in the middle of its lookups."""
+
         def stop_after_40():
             done["n"] += 1
             if done["n"] == 40:
-                raise KeyboardInterrupt  # as Ctrl-C would
+                raise Killed
 
         cache = LookupCache(cache_file)
-        with pytest.raises((KeyboardInterrupt, BaseExceptionGroup)):
+        with pytest.raises(ExceptionGroup):
             run(client_for(s), expected, cache=cache, progress=stop_after_40)
         cache.close()
         answered_before = dict(s.state.served)
@@ -390,3 +393,55 @@ def test_pkcs12_with_password_from_environment(tmp_path):
     with pytest.raises(MissingCredentialsError, match="PKCS#12") as err:
         bad.credentials()
     assert "hemmelig" not in str(err.value)
+
+
+def test_killed_batch_resumes_with_identical_outputs(tmp_path):
+    """SIGKILL a real ``fee-engine run --source api`` mid-fetch, run again: same outputs, stored answers not asked again."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from fee_engine.synthetic import generate
+
+    pop = generate(300, tmp_path / "pop", seed=3, kommune="0301")
+    key_file, cert_file = write_identity(tmp_path / "klient")
+    from cryptography import x509
+
+    trusted = [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(cert_file.read_bytes())]
+    cache = tmp_path / "cache.sqlite"
+    with EmulatorServer(pop / "skatt", trusted_certs=trusted, faults=Faults(latency_ms=15)) as s:
+        env = {**os.environ, "FEE_ENGINE_SSG_URL": s.base_url, "FEE_ENGINE_TOKEN_URL": s.base_url + "/token",
+               "FEE_ENGINE_AUDIENCE": s.state.issuer, "FEE_ENGINE_CLIENT_ID": "demo", "FEE_ENGINE_KEY_FILE": str(key_file),
+               "FEE_ENGINE_CERT_FILE": str(cert_file)}
+        cmd = [sys.executable, "-m", "fee_engine", "run", str(pop / "innskriving.csv"), "--source", "api", "--cache", str(cache),
+               "--period", "2024-08..2025-07", "--format", "csv"]
+        proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        stored = 0
+        while time.monotonic() < deadline:
+            if cache.exists():
+                try:
+                    stored = sqlite3.connect(cache).execute("SELECT COUNT(*) FROM oppslag").fetchone()[0]
+                except sqlite3.OperationalError:
+                    stored = 0
+            if stored >= 60:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert 60 <= stored
+        assert not (tmp_path / "killed" / "maanedlig.csv").exists()  # nothing half-written presented as complete
+        served_before = dict(s.state.served)
+        stored_keys = sqlite3.connect(cache).execute("SELECT COUNT(*) FROM oppslag").fetchone()[0]
+        subprocess.run(cmd + ["--out", str(tmp_path / "resumed")], env=env, check=False, capture_output=True, timeout=120)
+        repeated = [k for k, n in s.state.served.items() if n > served_before.get(k, 0) and k in served_before]
+        assert len(repeated) <= 5  # only answers that were in flight when the process died
+        assert len(served_before) >= stored_keys - 5
+    # the same batch from files, never interrupted
+    batch.run(batch.RunOptions(enrollment=pop / "innskriving.csv", out=tmp_path / "files", source="files",
+                               tax_data=pop / "skatt", period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)), formats=("csv",)))
+    for name in ("maanedlig.csv", "vedtak.csv"):
+        assert (tmp_path / "resumed" / name).read_text(encoding="utf-8") == (tmp_path / "files" / name).read_text(encoding="utf-8")

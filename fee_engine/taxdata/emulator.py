@@ -161,10 +161,18 @@ def make_app(state: EmulatorState) -> Starlette:
                              "expires_in": int(state.faults.token_lifetime_s), "scope": state.scope})
 
     async def ssg(request: Request) -> Response:
+        """Answers ``latency`` after the request arrived (the emulator's own work included)."""
+        arrived = time.monotonic()
         state.requests += 1
         f = state.faults
-        if f.latency_ms or f.jitter_ms:
-            await asyncio.sleep((f.latency_ms + state.rng.uniform(0, f.jitter_ms)) / 1000)
+        delay = (f.latency_ms + state.rng.uniform(0, f.jitter_ms)) / 1000 if (f.latency_ms or f.jitter_ms) else 0.0
+        response = await answer(request)
+        if delay:
+            await asyncio.sleep(max(0.0, arrived + delay - time.monotonic()))
+        return response
+
+    async def answer(request: Request) -> Response:
+        f = state.faults
         auth = request.headers.get("authorization", "")
         tok = auth[7:] if auth.startswith("Bearer ") else ""
         expiry = state.tokens.get(tok)
@@ -198,12 +206,12 @@ def make_app(state: EmulatorState) -> Starlette:
         if (year, p["stadie"], person) not in state.index:
             state.served[key] += 1
             return _error(404, "SSG-007" if person not in state.persons else "SSG-008")
-        body = json.loads((Path(state.data) / str(year) / p["stadie"] / f"{person}.json").read_text(encoding="utf-8"))
+        raw = (Path(state.data) / str(year) / p["stadie"] / f"{person}.json").read_bytes()
         state.served[key] += 1
-        if isinstance(body, dict) and "_emulator" in body:
-            e = body["_emulator"]
+        if b'"_emulator"' in raw:
+            e = json.loads(raw)["_emulator"]
             return _error(int(e["status"]), str(e["kode"]))
-        return JSONResponse(body)
+        return Response(raw, media_type="application/json")
 
     async def not_found(request: Request) -> Response:
         return PlainTextResponse("404 NOT FOUND", status_code=404)

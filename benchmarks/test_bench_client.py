@@ -1,0 +1,73 @@
+"""The HTTP client against the emulator with 50 ms latency per lookup.
+
+5 requests in flight × 1/50 ms = 100 lookups/s is the ceiling; the target is ≥ 90 % of it.
+The emulator runs as its own process (``fee-engine emulator``), as the real service would be
+elsewhere: in the same process it would compete with the client for the GIL.
+"""
+
+import asyncio
+import datetime as dt
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from fee_engine.identity import make_synthetic
+from fee_engine.taxdata import fallback_plan
+from fee_engine.taxdata.client import SsgClient
+from fee_engine.taxdata.maskinporten import Credentials, TokenProvider, load_pem
+
+N = 5000
+LATENCY_MS = 50
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_client_5000_lookups_at_50ms(benchmark, tmp_path):
+    folder = tmp_path / "skatt" / "2023" / "oppgjoer"
+    folder.mkdir(parents=True)
+    persons = [make_synthetic(dt.date(1960, 1, 1) + dt.timedelta(days=i), 0) for i in range(N)]
+    for p in persons:
+        (folder / f"{p}.json").write_text(json.dumps({"grunnlag": []}))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "fee_engine", "emulator", "--data", str(tmp_path / "skatt"),
+                               "--port", str(port), "--latency-ms", str(LATENCY_MS), "--write-client", str(tmp_path / "klient")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        key, chain = load_pem(tmp_path / "klient" / "klient.key.pem", tmp_path / "klient" / "klient.cert.pem")
+        tokens = TokenProvider(Credentials("bench", key, x5c=chain), base + "/token", base + "/")
+        client = SsgClient(base, tokens, max_in_flight=5)
+
+        def fetch():
+            return asyncio.run(client.fetch_all(persons, fallback_plan(2024)))
+
+        out = benchmark.pedantic(fetch, rounds=1, iterations=1)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert len(out) == N and all(v[-1].status == "ok" for v in out.values())
+    seconds = benchmark.stats.stats.mean
+    rate = N / seconds
+    ceiling = 5 * 1000 / LATENCY_MS
+    benchmark.extra_info.update(lookups_per_s=round(rate, 1), share_of_ceiling=round(rate / ceiling, 3),
+                                mean_in_flight=round(client.stats.mean_in_flight, 2), max_in_flight=client.stats.max_in_flight)
+    print(f"\n{N} lookups in {seconds:.1f} s = {rate:.1f}/s ({rate / ceiling:.0%} of {ceiling:.0f}/s); "
+          f"mean in flight {client.stats.mean_in_flight:.2f}, max {client.stats.max_in_flight}")
+    assert client.stats.max_in_flight <= 5
