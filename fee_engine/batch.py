@@ -19,7 +19,7 @@ from typing import Callable
 import pandas as pd
 
 from . import explanation
-from .calculation import calculate, month_range
+from .calculation import calculate, expand_runs, month_range
 from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
@@ -91,10 +91,15 @@ class Computation:
     rules: RuleSet
     enrollment: Enrollment
     months: list[dt.date]
-    child_months: pd.DataFrame
+    runs: pd.DataFrame  # one row per child and run of months with an unchanged result (``antall_maaneder``)
     households: pd.DataFrame
     warnings: list[str]
     lookups: int
+
+    @property
+    def child_months(self) -> pd.DataFrame:
+        """Every column, one row per child and month (for tests and analysis; the writers expand less)."""
+        return expand_runs(self.runs)
 
 
 DEFAULT_CACHE = Path(".fee-engine") / "skatt.sqlite"
@@ -175,7 +180,7 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     kommuner = sorted(rows["kommunenummer"].unique())
     offers = tuple(sorted(rows["tilbud"].unique()))
     table, prices, unverified = rules.month_table(months, kommuner, offers)
-    cm = calculate(rows, hh_income, table, prices, months)
+    runs = calculate(rows, hh_income, table, prices, months, expand=False)
 
     warnings = [
         f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde}"
@@ -190,7 +195,7 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     unknown = sorted({n for pi in incomes.values() for n in pi.unknown_items})
     if unknown:
         warnings.append(f"Ukjente inntektsposter i skattegrunnlaget (ikke talt med): {', '.join(unknown)}")
-    return Computation(rules, enrollment, months, cm, hh_income, warnings, sum(len(v) for v in lookups.values()))
+    return Computation(rules, enrollment, months, runs, hh_income, warnings, sum(len(v) for v in lookups.values()))
 
 
 def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None) -> RunResult:
@@ -206,12 +211,14 @@ def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | N
             final.append(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    cm = comp.child_months
-    children = cm.drop_duplicates(["barn_id", "tilbud"])
-    manual_children = cm.loc[cm["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
+    runs = comp.runs
+    months_per_run = runs["antall_maaneder"].to_numpy()
+    children = runs.drop_duplicates(["barn_id", "tilbud"])
+    manual_children = runs.loc[runs["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
     return RunResult(
         rows_in=comp.enrollment.n_rows, rows_rejected=comp.enrollment.rejected_rows, children=len(children),
-        children_manual=len(manual_children), child_months=len(cm), total_belop=int(cm["belop"].sum()),
+        children_manual=len(manual_children), child_months=int(months_per_run.sum()),
+        total_belop=int((runs["belop"].to_numpy() * months_per_run).sum()),
         warnings=comp.warnings, files=final, lookups=comp.lookups,
     )
 
@@ -219,8 +226,8 @@ def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | N
 def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
                   progress: Callable[[str, int], Callable[..., None]] | None = None) -> list[Path]:
     extra = comp.enrollment.extra_columns
-    monthly = explanation.monthly(comp.child_months, extra)
-    decisions = explanation.vedtak(comp.child_months, comp.rules, extra)
+    monthly = explanation.monthly(comp.runs, extra)
+    decisions = explanation.vedtak(comp.runs, comp.rules, extra)
     rejected = comp.enrollment.rejections
     meta = {
         "regelsett": comp.rules.version,
@@ -286,8 +293,8 @@ def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] 
         shared: dict = {}
         comp_a = compute(run_opts, rules=rules_a, lookups_cache=shared, progress=progress, audit=staging / "revisjon.jsonl")
         comp_b = compute(run_opts, rules=rules_b, lookups_cache=shared)
-        monthly_a = explanation.monthly(comp_a.child_months, [])
-        monthly_b = explanation.monthly(comp_b.child_months, [])
+        monthly_a = explanation.monthly(comp_a.runs, [])
+        monthly_b = explanation.monthly(comp_b.runs, [])
         result = compare(monthly_a, monthly_b, rules_a.version, rules_b.version)
         files = write_diff(result, staging, run_opts.formats)
         files.append(write_rejections(comp_a.enrollment.rejections, staging / "avvist.csv"))

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .calculation import expand_runs
 from .parameters import RuleSet
 
 MONTHS_NB = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
@@ -63,26 +64,32 @@ def month_text(ts: pd.Series) -> pd.Series:
     return ts.map(names)
 
 
-def monthly(cm: pd.DataFrame, extra_columns: list[str]) -> pd.DataFrame:
-    out = cm[MONTHLY_COLUMNS + extra_columns].copy()
-    out["maaned"] = cm["maaned"].dt.strftime("%Y-%m")
+def monthly(runs: pd.DataFrame, extra_columns: list[str]) -> pd.DataFrame:
+    """``maanedlig.csv``: the runs expanded to one row per child and month, output columns only."""
+    out = expand_runs(runs, MONTHLY_COLUMNS + extra_columns)
+    out["maaned"] = out["maaned"].dt.strftime("%Y-%m")
     return out
 
 
-def periods(cm: pd.DataFrame) -> pd.DataFrame:
-    """Merge consecutive months with equal results into periods (first row of each carries the data)."""
-    cm = cm.sort_values(["barn_id", "tilbud", "maaned"], kind="stable").reset_index(drop=True)
+def periods(runs: pd.DataFrame) -> pd.DataFrame:
+    """Merge consecutive runs with equal results into periods (the first run of each carries the data).
+
+    ``til`` is the last month of the period.
+    """
+    cm = runs.sort_values(["barn_id", "tilbud", "maaned"], kind="stable").reset_index(drop=True)
     child = pd.factorize(cm["barn_id"].astype(str) + "|" + cm["tilbud"].astype(str))[0]
-    month = cm["maaned"].to_numpy("datetime64[M]").astype(np.int64)
+    start = cm["maaned"].to_numpy("datetime64[M]").astype(np.int64)
+    end = start + cm["antall_maaneder"].to_numpy() - 1
     same = np.zeros(len(cm), dtype=bool)
-    same[1:] = (child[1:] == child[:-1]) & (month[1:] == month[:-1] + 1)
+    same[1:] = (child[1:] == child[:-1]) & (start[1:] == end[:-1] + 1)
     for c in _PERIOD_KEY:
         col = cm[c]
         values = pd.factorize(col)[0] if col.dtype == object or str(col.dtype) in ("str", "string") else col.to_numpy()
         same[1:] &= values[1:] == values[:-1]
     pid = np.cumsum(~same)
     first = cm[~same].reset_index(drop=True)
-    first["til"] = cm.groupby(pid, sort=False)["maaned"].max().to_numpy()
+    last_end = pd.Series(end).groupby(pid, sort=False).max().to_numpy()
+    first["til"] = last_end.astype("datetime64[M]").astype("datetime64[ns]")
     return first
 
 

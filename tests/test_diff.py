@@ -115,7 +115,7 @@ def test_golden_snapshot():
     opts = batch.RunOptions(enrollment=GOLDEN / "innskriving.csv", out=Path("unused"),
                             period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)), source="files", tax_data=GOLDEN / "skatt")
     comp = batch.compute(opts)
-    now = explanation.monthly(comp.child_months, comp.enrollment.extra_columns)
+    now = explanation.monthly(comp.runs, comp.enrollment.extra_columns)
     now = now.astype({"maaned": str})
     expected = pd.read_csv(GOLDEN / "forventet" / "maanedlig.csv", dtype={"maaned": str, "kommunenummer": str},
                            keep_default_na=False)

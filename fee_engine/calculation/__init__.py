@@ -1,22 +1,28 @@
-"""One vectorised pass over every child-month of the batch.
+"""One vectorised pass over the batch, once per run of months with unchanged inputs.
 
-Input: accepted enrollment rows, household income, and the rule set's per-(kommune,
-month) table. Output: one row per child and month, with a column per step in øre
-and in kroner, the flags that say which rule changed the amount, and the numbers
-the explanation needs. No loop per child or household; the only Python loop is
-over (kommune, month) groups for the SFO price list lookup.
+Rules change on a few dates a year, so a child's amount is constant between them. The
+period is cut into *segments*: runs of months in which no parameter of any municipality
+changes, billing does not change, and no 1 August falls (the kjernetid age window turns
+then). A child whose household's placements all cover the whole period gets one row per
+segment; a household where some placement starts or ends inside the period gets one row
+per month, so that sibling ranks follow who is present each month. The calculation runs
+on those rows (a column per step, the flags that say which rule changed the amount, the
+numbers the explanation needs) and is expanded to one row per child and month only at
+the end, for output. Joins are by integer index, not by string merges. There is no loop
+per child or household; the only Python loops are over (kommune, segment) groups.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from . import barnehage, sfo
 from .money import div_half_up, percent_of, to_kroner
-from .siblings import codes, discount_bp, rank_in_household
+from .siblings import discount_bp, rank_in_household
 
 # Flags, in the order the steps are taken; forklaring_kode joins the set ones with «+».
 FLAGS = [
@@ -24,6 +30,10 @@ FLAGS = [
     "gratis_timer_sfo", "soesken_2", "soesken_3", "gratis_kjernetid",
 ]
 _BIT = {name: 1 << i for i, name in enumerate(FLAGS)}
+
+CHILD_COLUMNS = ["rad", "barn_id", "husholdning_id", "foresatt_fnr", "partner_fnr", "kommunenummer", "tilbud",
+                 "institusjon", "barn_fodselsdato", "plass_bp", "timer_c", "trinn", "saerskilte_behov", "pris_oere",
+                 "fra_dato", "til_dato", "soekt_redusert", "dok_inntekt_oere"]
 
 
 def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -34,111 +44,164 @@ def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
     return out
 
 
-def expand_months(children: pd.DataFrame, months: list[dt.date]) -> pd.DataFrame:
-    """Children × months, keeping the months that overlap the placement (a started month counts)."""
+def segments(table: pd.DataFrame, prices: dict, months: list[dt.date]) -> np.ndarray:
+    """Index of the first month of each segment (see the module docstring)."""
+    n = len(months)
+    start = np.zeros(n, dtype=bool)
+    start[0] = True
+    for i, m in enumerate(months):
+        if m.month == 8:
+            start[i] = True
+    cols = [c for c in table.columns if c not in ("kommunenummer", "maaned")]
+    t = table.sort_values(["kommunenummer", "maaned"], kind="stable")
+    month_pos = {pd.Timestamp(m): i for i, m in enumerate(months)}
+    for _, grp in t.groupby("kommunenummer", sort=False):
+        values = grp[cols].to_numpy()
+        idx = [month_pos[m] for m in grp["maaned"]]
+        for j in range(1, len(idx)):
+            if not (values[j] == values[j - 1]).all():
+                start[idx[j]] = True
+    kommuner = {k for k, _ in prices}
+    for k in kommuner:
+        for i in range(1, n):
+            a, b = prices.get((k, pd.Timestamp(months[i - 1]))), prices.get((k, pd.Timestamp(months[i])))
+            if a is not None and b is not None and not (np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])):
+                start[i] = True
+    return np.flatnonzero(start)
+
+
+@dataclass
+class Runs:
+    child: np.ndarray  # index into the children
+    first: np.ndarray  # index of the run's first month
+    length: np.ndarray  # months in the run
+
+
+def plan_runs(children: pd.DataFrame, months: list[dt.date], seg_starts: np.ndarray) -> Runs:
     n, m = len(children), len(months)
     starts = pd.DatetimeIndex([pd.Timestamp(x) for x in months])
-    ends = starts + pd.offsets.MonthEnd(0)
-    ci = np.repeat(np.arange(n), m)
-    mi = np.tile(np.arange(m), n)
-    fra = children["fra_dato"].to_numpy("datetime64[ns]")[ci]
-    til = children["til_dato"].to_numpy("datetime64[ns]")[ci]
-    s, e = starts.to_numpy()[mi], ends.to_numpy()[mi]
-    keep = (np.isnat(fra) | (fra <= e)) & (np.isnat(til) | (til >= s))
-    out = children.iloc[ci[keep]].reset_index(drop=True)
-    out["maaned"] = s[keep]
-    return out
+    ends = (starts + pd.offsets.MonthEnd(0)).to_numpy()
+    starts = starts.to_numpy()
+    fra = children["fra_dato"].to_numpy("datetime64[ns]")
+    til = children["til_dato"].to_numpy("datetime64[ns]")
+    # first and last month the placement touches (a started month counts)
+    lo = np.where(np.isnat(fra), 0, np.searchsorted(ends, fra, side="left"))
+    hi = np.where(np.isnat(til), m - 1, np.searchsorted(starts, til, side="right") - 1)
+    whole = (lo == 0) & (hi == m - 1)
+    hh = pd.factorize(children["husholdning_id"])[0]
+    hh_whole = np.ones(hh.max() + 1 if n else 0, dtype=bool)
+    np.logical_and.at(hh_whole, hh, whole)
+    simple = hh_whole[hh] if n else np.zeros(0, dtype=bool)
+    seg_len = np.diff(np.append(seg_starts, m))
+    s_idx = np.flatnonzero(simple)
+    c1 = np.repeat(s_idx, len(seg_starts))
+    f1 = np.tile(seg_starts, len(s_idx))
+    l1 = np.tile(seg_len, len(s_idx))
+    # the others: one run per month inside the placement
+    o_idx = np.flatnonzero(~simple)
+    span = np.maximum(hi[o_idx] - lo[o_idx] + 1, 0)
+    c2 = np.repeat(o_idx, span)
+    offs = np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
+    f2 = np.repeat(lo[o_idx], span) + offs
+    l2 = np.ones(len(c2), dtype=np.int64)
+    child = np.concatenate([c1, c2]).astype(np.int64)
+    first = np.concatenate([f1, f2]).astype(np.int64)
+    length = np.concatenate([l1, l2]).astype(np.int64)
+    order = np.lexsort((first, child))
+    return Runs(child[order], first[order], length[order])
 
 
 def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, prices: dict,
-              months: list[dt.date]) -> pd.DataFrame:
-    cm = expand_months(children, months)
-    cm = cm.merge(households, on="husholdning_id", how="left", validate="many_to_one")
-    cm = cm.merge(table, on=["kommunenummer", "maaned"], how="left", validate="many_to_one")
-    n = len(cm)
-    bh = cm["tilbud"].to_numpy() == "barnehage"
+              months: list[dt.date], expand: bool = True) -> pd.DataFrame:
+    """Every child-month (``expand=True``) or every run (``expand=False``) with its fee and explanation columns."""
+    children = children.reset_index(drop=True)
+    runs = plan_runs(children, months, segments(table, prices, months))
+    ci, mi = runs.child, runs.first
+    n = len(ci)
+
+    # --- joins by integer index ----------------------------------------------------------
+    hh_pos = pd.Index(households["husholdning_id"]).get_indexer(children["husholdning_id"])
+    k_codes, kommuner = pd.factorize(children["kommunenummer"])
+    t_pos = pd.MultiIndex.from_frame(table[["kommunenummer", "maaned"]]).get_indexer(
+        pd.MultiIndex.from_arrays([np.asarray(kommuner)[k_codes[ci]], pd.DatetimeIndex([pd.Timestamp(x) for x in months])[mi]]))
+    T = {c: table[c].to_numpy()[t_pos] for c in table.columns if c not in ("kommunenummer", "maaned")}
+    H = {c: households[c].to_numpy()[hh_pos[ci]] for c in ("inntekt_oere", "inntekt_status", "ukjente_poster")}
+
+    def child_col(c: str) -> np.ndarray:
+        return children[c].to_numpy()[ci]
+
+    tilbud = child_col("tilbud")
+    bh = tilbud == "barnehage"
     is_sfo = ~bh
-    inc_status = cm["inntekt_status"].to_numpy()
-    unknown_manual = (cm["ukjente_poster"].to_numpy() != "") & cm["ukjent_post_manuell"].to_numpy(bool)
+    inc_status = H["inntekt_status"].astype(str)
+    unknown_manual = (H["ukjente_poster"].astype(str) != "") & T["ukjent_post_manuell"].astype(bool)
     manual = (inc_status == "manuell") | ((inc_status == "kjent") & unknown_manual)
-    reason = np.where(
-        inc_status == "manuell", cm["manuell_grunn"].to_numpy(),
-        np.where(manual, "ukjent inntektspost i skattegrunnlaget: " + cm["ukjente_poster"].astype(str), ""),
-    )
     income_known = (inc_status == "kjent") & ~manual
-    income = cm["inntekt_oere"].to_numpy(np.int64)
-    billed = np.where(bh, cm["bh_fakturert"].to_numpy(bool), cm["sfo_fakturert"].to_numpy(bool))
-    plass = cm["plass_bp"].to_numpy(np.int64)
-    timer = cm["timer_c"].to_numpy(np.int64)
-    trinn = cm["trinn"].to_numpy(np.int64)
+    income = H["inntekt_oere"].astype(np.int64)
+    billed = np.where(bh, T["bh_fakturert"], T["sfo_fakturert"]).astype(bool)
+    plass = child_col("plass_bp").astype(np.int64)
+    timer = child_col("timer_c").astype(np.int64)
+    trinn = child_col("trinn").astype(np.int64)
+    pris = child_col("pris_oere").astype(np.int64)
+    month_ts = pd.DatetimeIndex([pd.Timestamp(x) for x in months])
+    month_index = (month_ts.year.to_numpy() * 12 + month_ts.month.to_numpy() - 1)[mi]
+    birth = children["barn_fodselsdato"].to_numpy("datetime64[D]")[ci]
 
     # --- ordinary price (P0) ------------------------------------------------------------
-    bh_p0, bh_limit, capped = barnehage.ordinary_price(cm)
-    sfo_p0 = sfo.ordinary_price(cm, prices)
+    bh_p0, bh_limit, capped = barnehage.ordinary_price(T["bh_maks_oere"].astype(np.int64), plass, pris,
+                                                       T["bh_deltid_forholdsmessig"].astype(bool))
+    sfo_p0 = sfo.ordinary_price(pris, is_sfo, np.asarray(kommuner)[k_codes[ci]], mi, timer, prices, months)
     p0 = np.where(bh, bh_p0, sfo_p0)
     capped &= bh
 
     # --- SFO: free for pupils with special needs in grades 5-7 -----------------------
-    saer = is_sfo & cm["saerskilte_behov"].to_numpy(bool) & sfo.in_grades(trinn, cm["sfo_saer_trinn"].to_numpy(np.int64))
+    saer = is_sfo & child_col("saerskilte_behov").astype(bool) & sfo.in_grades(trinn, T["sfo_saer_trinn"].astype(np.int64))
     p0s = np.where(saer, 0, p0)
 
     # --- 6 % of income (P1) -------------------------------------------------------------
-    share = np.where(bh, cm["bh_inntekt_bp"].to_numpy(np.int64), cm["sfo_inntekt_bp"].to_numpy(np.int64))
-    billed_months = np.where(bh, cm["bh_fakt_mnd"].to_numpy(np.int64), cm["sfo_fakt_mnd"].to_numpy(np.int64))
-    grade_ok = bh | sfo.in_grades(trinn, cm["sfo_red_trinn"].to_numpy(np.int64))
+    share = np.where(bh, T["bh_inntekt_bp"], T["sfo_inntekt_bp"]).astype(np.int64)
+    billed_months = np.where(bh, T["bh_fakt_mnd"], T["sfo_fakt_mnd"]).astype(np.int64)
+    grade_ok = bh | sfo.in_grades(trinn, T["sfo_red_trinn"].astype(np.int64))
     p1, cap = barnehage.income_cap(p0s, income, share, billed_months, income_known & grade_ok)
     inc_applied = p1 < p0s
 
     # --- SFO: 12 free hours a week (before the municipal sibling discount) -------------------
-    sfo_free_applies = is_sfo & sfo.in_grades(trinn, cm["sfo_gratis_trinn"].to_numpy(np.int64))
-    sfo_free = sfo.free_hours(
-        p1, timer, cm["sfo_gratis_timer_c"].to_numpy(np.int64), cm["sfo_gratis_fast"].to_numpy(bool),
-        cm["sfo_gratis_fast_oere"].to_numpy(np.int64), sfo_free_applies,
-    )
+    sfo_free_applies = is_sfo & sfo.in_grades(trinn, T["sfo_gratis_trinn"].astype(np.int64))
+    sfo_free = sfo.free_hours(p1, timer, T["sfo_gratis_timer_c"].astype(np.int64), T["sfo_gratis_fast"].astype(bool),
+                              T["sfo_gratis_fast_oere"].astype(np.int64), sfo_free_applies)
     before_sib = p1 - sfo_free
 
     # --- siblings ------------------------------------------------------------------------------
-    hh_code, k_code, child_code = codes(cm["husholdning_id"]), codes(cm["kommunenummer"]), codes(cm["barn_id"])
-    month_code = cm["maaned"].to_numpy("datetime64[M]").astype(np.int64)
-    birth = cm["barn_fodselsdato"].to_numpy("datetime64[D]")
+    hh_code = hh_pos[ci].astype(np.int64)
+    k_code = k_codes[ci].astype(np.int64)
+    child_code = pd.factorize(children["barn_id"])[0][ci].astype(np.int64)
     birth_days = np.where(np.isnat(birth), np.iinfo(np.int64).max, birth.astype(np.int64))
     rank = np.zeros(n, dtype=np.int64)
     for offer_mask in (bh, is_sfo):
-        r = rank_in_household(billed & offer_mask, hh_code, k_code, month_code, before_sib, birth_days, child_code)
+        r = rank_in_household(billed & offer_mask, hh_code, k_code, mi, before_sib, birth_days, child_code)
         rank = np.where(offer_mask, r, rank)
-    sib2 = np.where(bh, cm["bh_sib2_bp"].to_numpy(np.int64), cm["sfo_sib2_bp"].to_numpy(np.int64))
-    sib3 = np.where(bh, cm["bh_sib3_bp"].to_numpy(np.int64), cm["sfo_sib3_bp"].to_numpy(np.int64))
+    sib2 = np.where(bh, T["bh_sib2_bp"], T["sfo_sib2_bp"]).astype(np.int64)
+    sib3 = np.where(bh, T["bh_sib3_bp"], T["sfo_sib3_bp"]).astype(np.int64)
     sib_bp = discount_bp(rank, sib2, sib3)
     sib_red = percent_of(before_sib, sib_bp)
     p2 = before_sib - sib_red
 
     # --- barnehage: free core hours (P3) -------------------------------------------------
-    window = bh & barnehage.core_hours_window(cm)
-    below = income < cm["bh_kjerne_grense_oere"].to_numpy(np.int64)
+    window = bh & barnehage.core_hours_window(birth, month_index, T["bh_kjerne_fra_alder"].astype(np.int64),
+                                              T["bh_kjerne_til_alder"].astype(np.int64))
+    below = income < T["bh_kjerne_grense_oere"].astype(np.int64)
     core_applies = bh & income_known & below & window
-    core = barnehage.free_core_hours(
-        p2, cm["bh_kjerne_timer_c"].to_numpy(np.int64), cm["bh_heltid_timer_c"].to_numpy(np.int64), plass, core_applies,
-    )
+    core = barnehage.free_core_hours(p2, T["bh_kjerne_timer_c"].astype(np.int64), T["bh_heltid_timer_c"].astype(np.int64),
+                                     plass, core_applies)
     p3 = p2 - core
 
     # --- manual and unbilled months ---------------------------------------------------------
-    final = np.where(manual, p0, p3)
-    final = np.where(billed, final, 0)
-
-    # kroner columns that add up: ordinaer - reductions = belop
+    final = np.where(billed, np.where(manual, p0, p3), 0)
     k0, k0s, k1 = to_kroner(p0), to_kroner(p0s), to_kroner(p1)
     k_before_sib, k2, k3 = to_kroner(before_sib), to_kroner(p2), to_kroner(p3)
     decided = billed & ~manual
-    cm["ordinaer_pris"] = np.where(billed, k0, 0)
-    cm["saerskilte_behov_fritak"] = np.where(decided, k0 - k0s, 0)
-    cm["etter_inntektsgrense"] = np.where(decided, k1, np.where(billed, k0, 0))
-    cm["inntektsreduksjon"] = np.where(decided, k0s - k1, 0)
-    cm["gratis_timer"] = np.where(decided, np.where(bh, k2 - k3, k1 - k_before_sib), 0)
-    cm["soeskenmoderasjon"] = np.where(decided, k_before_sib - k2, 0)
-    cm["belop"] = to_kroner(final)
-    cm["status"] = np.where(manual, "manuell", "ok")
-    cm["manuell_grunn"] = reason
-
+    unknown_text = "ukjent inntektspost i skattegrunnlaget: " + H["ukjente_poster"].astype(str)
+    manual_reason = households["manuell_grunn"].to_numpy()[hh_pos[ci]]
     flags = np.zeros(n, dtype=np.int64)
     for name, cond in (
         ("ikke_fakturert", ~billed),
@@ -152,22 +215,61 @@ def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
         ("gratis_kjernetid", decided & core_applies & (core > 0)),
     ):
         flags |= np.where(cond, _BIT[name], 0)
-    cm["forklaring_kode"] = _flag_text(flags)
 
-    # numbers for the explanation
-    cm["p0_oere"], cm["p1_oere"], cm["p2_oere"], cm["p3_oere"] = p0, p1, p2, p3
-    cm["inntekt_tak_oere"] = cap
-    cm["inntekt_brukt"] = income_known & grade_ok
-    cm["fakturerte_mnd"] = billed_months
-    cm["andel_bp"] = share
-    cm["pris_tak_oere"] = bh_limit
-    cm["soesken_rang"] = rank
-    cm["soesken_bp"] = sib_bp
-    cm["kjernetid_alder"] = window
-    cm["kjernetid"] = core_applies
-    cm["gratis_timer_sfo"] = sfo_free_applies
-    cm["fakturert"] = billed
-    return cm
+    out = {
+        "ordinaer_pris": np.where(billed, k0, 0),
+        "saerskilte_behov_fritak": np.where(decided, k0 - k0s, 0),
+        "etter_inntektsgrense": np.where(decided, k1, np.where(billed, k0, 0)),
+        "inntektsreduksjon": np.where(decided, k0s - k1, 0),
+        "gratis_timer": np.where(decided, np.where(bh, k2 - k3, k1 - k_before_sib), 0),
+        "soeskenmoderasjon": np.where(decided, k_before_sib - k2, 0),
+        "belop": to_kroner(final),
+        "status": np.where(manual, "manuell", "ok"),
+        "manuell_grunn": np.where(inc_status == "manuell", manual_reason, np.where(manual, unknown_text, "")),
+        "forklaring_kode": _flag_text(flags),
+        # numbers for the explanation
+        "p0_oere": p0, "p1_oere": p1, "p2_oere": p2, "p3_oere": p3, "inntekt_tak_oere": cap,
+        "inntekt_brukt": income_known & grade_ok, "fakturerte_mnd": billed_months, "andel_bp": share,
+        "pris_tak_oere": bh_limit, "soesken_rang": rank, "soesken_bp": sib_bp, "kjernetid_alder": window,
+        "kjernetid": core_applies, "gratis_timer_sfo": sfo_free_applies, "fakturert": billed,
+    }
+    return _assemble(children, households, table, out, runs, hh_pos, t_pos, months, expand)
+
+
+def _assemble(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, out: dict[str, np.ndarray],
+              runs: Runs, hh_pos: np.ndarray, t_pos: np.ndarray, months: list[dt.date], expand: bool) -> pd.DataFrame:
+    """One DataFrame per run (with ``antall_maaneder``), built once; expanded to months if asked."""
+    ci = runs.child
+    cols: dict[str, object] = {}
+    for c in children.columns:
+        cols[c] = children[c].take(ci).to_numpy() if str(children[c].dtype) in ("str", "string") else children[c].to_numpy()[ci]
+    cols["maaned"] = pd.DatetimeIndex([pd.Timestamp(x) for x in months]).to_numpy()[runs.first]
+    hp = hh_pos[ci]
+    for c in households.columns:
+        if c not in cols:
+            cols[c] = households[c].to_numpy()[hp]
+    for c in table.columns:
+        if c not in cols:
+            cols[c] = table[c].to_numpy()[t_pos]
+    cols.update(out)
+    cols["antall_maaneder"] = runs.length
+    frame = pd.DataFrame(cols)
+    return expand_runs(frame) if expand else frame
+
+
+def expand_runs(runs: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """One row per child and month from one row per run (``maaned`` = the run's first month)."""
+    length = runs["antall_maaneder"].to_numpy()
+    rep = np.repeat(np.arange(len(runs)), length)
+    offset = np.arange(len(rep)) - np.repeat(np.cumsum(length) - length, length)
+    first = runs["maaned"].to_numpy("datetime64[M]")[rep]
+    cols = [c for c in (columns or list(runs.columns)) if c not in ("maaned", "antall_maaneder")]
+    out = {c: (runs[c].take(rep).to_numpy() if str(runs[c].dtype) in ("str", "string") else runs[c].to_numpy()[rep])
+           for c in cols}
+    out["maaned"] = (first + offset).astype("datetime64[ns]")
+    order = (columns or list(runs.columns))
+    frame = pd.DataFrame(out)
+    return frame[[c for c in order if c in frame.columns]]
 
 
 def _flag_text(flags: np.ndarray) -> np.ndarray:
@@ -178,4 +280,4 @@ def _flag_text(flags: np.ndarray) -> np.ndarray:
     return names[inverse]
 
 
-__all__ = ["calculate", "expand_months", "month_range", "FLAGS", "div_half_up"]
+__all__ = ["calculate", "expand_runs", "month_range", "segments", "plan_runs", "FLAGS", "div_half_up"]

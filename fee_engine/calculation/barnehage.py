@@ -7,19 +7,17 @@ columns of the merged child-month table (see :mod:`fee_engine.calculation`).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .money import div_half_up, percent_of
 
 
-def ordinary_price(cm: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """§ 1 and § 2: P0 = pris_maaned, or maksimalpris × plass. A given price above the
-    maximum for the place is capped and flagged. Returns (P0, maximum for the place, capped)."""
-    maks = cm["bh_maks_oere"].to_numpy(np.int64)
-    plass = cm["plass_bp"].to_numpy(np.int64)
-    pro_rata = percent_of(maks, plass)
-    limit = np.where(cm["bh_deltid_forholdsmessig"].to_numpy(bool), pro_rata, maks)
-    given = cm["pris_oere"].to_numpy(np.int64)
+def ordinary_price(maks: np.ndarray, plass_bp: np.ndarray, given: np.ndarray,
+                   pro_rata_cap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """§ 1 and § 2: P0 = pris_maaned (``given``, -1 = none), or maksimalpris × plass. A given price above
+    the maximum for the place (pro rata, or the full maksimalpris, a municipal setting) is capped and
+    flagged. Returns (P0, maximum for the place, capped)."""
+    pro_rata = percent_of(maks, plass_bp)
+    limit = np.where(pro_rata_cap, pro_rata, maks)
     has_price = given >= 0
     capped = has_price & (given > limit)
     p0 = np.where(has_price, np.minimum(given, limit), pro_rata)
@@ -34,14 +32,12 @@ def income_cap(p0: np.ndarray, income_oere: np.ndarray, share_bp: np.ndarray, bi
     return p1, cap
 
 
-def core_hours_window(cm: pd.DataFrame) -> np.ndarray:
-    """§ 3c age window: from 1 August of the year the child turns ``fra_alder`` until
-    1 August of the year it turns ``til_alder``."""
-    birth_year = cm["barn_fodselsdato"].dt.year.to_numpy()
-    m = cm["maaned"]
-    month_index = m.dt.year.to_numpy() * 12 + m.dt.month.to_numpy() - 1
-    start = (birth_year + cm["bh_kjerne_fra_alder"].to_numpy()) * 12 + 7
-    end = (birth_year + cm["bh_kjerne_til_alder"].to_numpy()) * 12 + 7
+def core_hours_window(birth: np.ndarray, month_index: np.ndarray, from_age: np.ndarray, to_age: np.ndarray) -> np.ndarray:
+    """§ 3c age window: from 1 August of the year the child turns ``from_age`` until 1 August of the
+    year it turns ``to_age``. ``birth`` is datetime64[D]; ``month_index`` = year × 12 + month − 1."""
+    birth_year = birth.astype("datetime64[Y]").astype(np.int64) + 1970
+    start = (birth_year + from_age) * 12 + 7
+    end = (birth_year + to_age) * 12 + 7
     return (month_index >= start) & (month_index < end)
 
 

@@ -16,19 +16,18 @@ def in_grades(trinn: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return ((mask >> trinn) & 1).astype(bool)
 
 
-def ordinary_price(cm: pd.DataFrame, prices: dict) -> np.ndarray:
-    """P0 = pris_maaned, or the municipal price list for the agreed hours per week."""
-    p0 = cm["pris_oere"].to_numpy(np.int64).copy()
-    need = (p0 < 0) & (cm["tilbud"].to_numpy() == "sfo")
-    if need.any():
-        sub = cm.loc[need, ["kommunenummer", "maaned", "timer_c"]]
-        out = np.empty(len(sub), dtype=np.int64)
-        for (kommune, month), grp_idx in sub.groupby(["kommunenummer", "maaned"]).indices.items():
-            steps, steps_price = prices[(kommune, month)]
-            hours = sub["timer_c"].to_numpy()[grp_idx] / 100.0
-            pos = np.searchsorted(steps, hours, side="right") - 1
-            out[grp_idx] = steps_price[np.maximum(pos, 0)]
-        p0[need] = out
+def ordinary_price(given: np.ndarray, is_sfo: np.ndarray, kommune: np.ndarray, month_i: np.ndarray,
+                   timer_c: np.ndarray, prices: dict, months: list) -> np.ndarray:
+    """P0 = pris_maaned (``given``, -1 = none), or the municipal price list for the agreed hours per week."""
+    p0 = given.copy()
+    need = np.flatnonzero((p0 < 0) & is_sfo)
+    if need.size:
+        keys = pd.DataFrame({"k": kommune[need], "m": month_i[need]})
+        for (k, m), grp in keys.groupby(["k", "m"]).indices.items():
+            steps, steps_price = prices[(k, pd.Timestamp(months[m]))]
+            rows = need[grp]
+            pos = np.searchsorted(steps, timer_c[rows] / 100.0, side="right") - 1
+            p0[rows] = steps_price[np.maximum(pos, 0)]
     return p0
 
 
