@@ -144,10 +144,15 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
         rows[["husholdning_id", "rad", "foresatt_fnr"]].rename(columns={"foresatt_fnr": "p"}).assign(o=0),
         rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "rad", "partner_fnr"]].rename(columns={"partner_fnr": "p"}).assign(o=1),
     ]).sort_values(["husholdning_id", "rad", "o"], kind="stable").drop_duplicates(["husholdning_id", "p"])
-    voksne = adults.groupby("husholdning_id", sort=False)["p"].agg(tuple)
-    out = first.copy()
-    out["voksne"] = out["husholdning_id"].map(voksne)
-    return out.reset_index(drop=True)
+    adults["n"] = adults.groupby("husholdning_id", sort=False).cumcount()
+    one = adults[adults["n"] == 0].set_index("husholdning_id")["p"]
+    two = adults[adults["n"] == 1].set_index("husholdning_id")["p"]  # validation allows at most two
+    out = first.reset_index(drop=True)
+    a = out["husholdning_id"].map(one).to_numpy()
+    b = out["husholdning_id"].map(two).astype(object)
+    b = b.where(b.notna(), "").to_numpy()
+    out["voksne"] = [(x, y) if y else (x,) for x, y in zip(a, b)]
+    return out
 
 
 def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict | None = None,

@@ -52,6 +52,8 @@ def _kategori(raw: Any) -> str:
 
 
 def _beloep_oere(raw: Any) -> int | None:
+    if type(raw) is int:  # the API's own type: whole kroner
+        return raw * 100
     try:
         return int(Decimal(str(raw)) * 100)
     except (InvalidOperation, ValueError):

@@ -21,6 +21,7 @@ class FileSource:
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise ConfigurationError(f"fant ikke mappen med skattedata: {self.directory}")
+        self._root = str(self.directory)
         self._index: set[tuple[int, str, str]] = set()
         self._persons: set[str] = set()
         for year_entry in os.scandir(self.directory):
@@ -42,9 +43,10 @@ class FileSource:
                               melding="Ikke treff på oppgitt personidentifikator")
             return Lookup(person, inntektsaar, stadie, "ingen_data", "SSG-008",
                           melding="Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår")
-        path = self.directory / str(inntektsaar) / stadie / f"{person}.json"
+        path = os.path.join(self._root, str(inntektsaar), stadie, person + ".json")
         try:
-            body = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, "rb") as fh:
+                body = json.loads(fh.read())
         except (OSError, ValueError) as exc:
             return Lookup(person, inntektsaar, stadie, "feil", "UGYLDIG-FIL",
                           melding=f"svarfilen kan ikke leses som JSON ({type(exc).__name__})")
