@@ -164,7 +164,10 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     for m in (months[0], months[-1]):
         rules.value("barnehage.maksimalpris.generell", m)  # the whole period must be covered
     period_end = pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
+    step = progress("Leser og kontrollerer innskrivingsfilen", 1) if progress else None
     enrollment = read_enrollment(opts.enrollment, known_kommuner=set(rules.municipalities), period_end=period_end)
+    if step:
+        step()
     rows = enrollment.rows
     households = build_households(rows)
 
@@ -185,7 +188,10 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     kommuner = sorted(rows["kommunenummer"].unique())
     offers = tuple(sorted(rows["tilbud"].unique()))
     table, prices, unverified = rules.month_table(months, kommuner, offers)
+    step = progress("Beregner", 1) if progress else None
     runs = calculate(rows, hh_income, table, prices, months, expand=False)
+    if step:
+        step()
 
     warnings = [
         f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde}"
@@ -248,7 +254,10 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
     }
     files = []
     if "csv" in opts.formats:
+        step = progress("Skriver CSV", 1) if progress else None
         files.append(write_csv(monthly, directory / "maanedlig.csv"))
+        if step:
+            step()
         files.append(write_csv(decisions, directory / "vedtak.csv"))
     files.append(write_rejections(rejected, directory / "avvist.csv"))
     if "xlsx" in opts.formats:

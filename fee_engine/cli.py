@@ -8,8 +8,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from . import batch
 from .enrollment import read_enrollment
@@ -27,6 +29,18 @@ out_console = Console()
 def _fail(exc: FeeEngineError) -> None:
     console.print(f"[bold red]Feil:[/] {mask_digits_in_text(str(exc))}")
     raise typer.Exit(exc.exit_code)
+
+
+class RateColumn(ProgressColumn):
+    """Items per second, once there is a rate to show."""
+
+    def render(self, task) -> Text:  # type: ignore[no-untyped-def]
+        return Text(f"{task.speed:,.0f}/s".replace(",", " ") if task.speed else "", style="progress.data.speed")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
 
 
 def _progress_factory(progress: Progress):
@@ -62,8 +76,7 @@ def run(
             source=source, tax_data=tax_data, rules_dir=rules, kommune_config=list(kommune_config or []),
             formats=wanted, api_config=api_config, cache=cache,
         )
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.speed} per s"),
-                      TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
+        with _progress() as progress:
             result = batch.run(opts, progress=_progress_factory(progress))
     except FeeEngineError as exc:
         _fail(exc)
@@ -109,8 +122,7 @@ def diff(
             source=source, tax_data=tax_data, kommune_config=list(kommune_config or []),
             formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
         )
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True) as progress:
+        with _progress() as progress:
             result = batch.diff(batch.DiffOptions(run_opts, rules_a, rules_b, list(reform or [])),
                                 progress=_progress_factory(progress))
     except FeeEngineError as exc:

@@ -1,0 +1,87 @@
+"""Reading a large enrollment file, income aggregation from responses, writing CSV and the workbook (100 000 children)."""
+
+import datetime as dt
+import resource
+
+from fee_engine import batch, explanation
+from fee_engine.batch import build_households
+from fee_engine.enrollment import read_enrollment
+from fee_engine.income import household_incomes, person_incomes
+from fee_engine.output.csv import write_csv
+from fee_engine.output.excel import write_workbook
+from fee_engine.output.summary import by_institution_month
+from fee_engine.parameters import load_rules
+from fee_engine.taxdata import FileSource, fallback_plan, fetch_with_fallback
+
+PERIOD = (dt.date(2024, 8, 1), dt.date(2025, 7, 1))
+KOMMUNER = {"0301", "4601", "4641", "5601"}
+
+
+def rss_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def test_read_enrollment_100k(benchmark, population_100k):
+    enr = benchmark.pedantic(read_enrollment, args=(population_100k / "innskriving.csv", KOMMUNER), rounds=2, iterations=1)
+    assert enr.n_rows == 100_000 and enr.rejected_rows == 0
+    benchmark.extra_info.update(rows_per_s=round(100_000 / benchmark.stats.stats.min), process_peak_rss_mb=rss_mb())
+
+
+def test_income_aggregation_100k(benchmark, population_100k):
+    rules = load_rules()
+    enr = read_enrollment(population_100k / "innskriving.csv", KOMMUNER)
+    households = build_households(enr.rows)
+    need = households[households["soekt_redusert"] & (households["dok_inntekt_oere"] < 0)]
+    persons = list(dict.fromkeys(p for adults in need["voksne"] for p in adults))
+    lookups = fetch_with_fallback(FileSource(population_100k / "skatt"), persons, fallback_plan(2024))
+
+    def aggregate():
+        return household_incomes(households, person_incomes(lookups, rules))
+
+    out = benchmark.pedantic(aggregate, rounds=2, iterations=1)
+    assert len(out) == len(households)
+    benchmark.extra_info.update(persons=len(persons), persons_per_s=round(len(persons) / benchmark.stats.stats.min))
+
+
+def test_read_tax_files_100k(benchmark, population_100k):
+    enr = read_enrollment(population_100k / "innskriving.csv", KOMMUNER)
+    persons = list(dict.fromkeys(p for a in build_households(enr.rows)["voksne"] for p in a))
+    out = benchmark.pedantic(lambda: fetch_with_fallback(FileSource(population_100k / "skatt"), persons, fallback_plan(2024)),
+                             rounds=1, iterations=1)
+    lookups = sum(len(v) for v in out.values())
+    benchmark.extra_info.update(lookups=lookups, lookups_per_s=round(lookups / benchmark.stats.stats.min))
+
+
+def _computed(population):
+    opts = batch.RunOptions(enrollment=population / "innskriving.csv", out=population / "unused", period=PERIOD,
+                            source="files", tax_data=population / "skatt")
+    return batch.compute(opts)
+
+
+def test_write_csv_100k(benchmark, population_100k, tmp_path):
+    comp = _computed(population_100k)
+
+    def write():
+        write_csv(explanation.monthly(comp.runs, []), tmp_path / "maanedlig.csv")
+        write_csv(explanation.vedtak(comp.runs, comp.rules, []), tmp_path / "vedtak.csv")
+
+    benchmark.pedantic(write, rounds=1, iterations=1)
+    benchmark.extra_info.update(child_months=int(comp.runs["antall_maaneder"].sum()),
+                                children_per_s=round(100_000 / benchmark.stats.stats.min))
+
+
+def test_write_workbook_100k(benchmark, population_100k, tmp_path):
+    comp = _computed(population_100k)
+    monthly = explanation.monthly(comp.runs, [])
+    decisions = explanation.vedtak(comp.runs, comp.rules, [])
+    before = rss_mb()
+
+    def write():
+        write_workbook(tmp_path / "vedtak.xlsx", meta={"regelsett": comp.rules.version}, vedtak=decisions, monthly=monthly,
+                       summary=by_institution_month(monthly), rejected=comp.enrollment.rejections,
+                       manual=monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"]))
+
+    benchmark.pedantic(write, rounds=1, iterations=1)
+    rows = len(monthly) + len(decisions)
+    benchmark.extra_info.update(rows=rows, rows_per_s=round(rows / benchmark.stats.stats.min),
+                                rss_growth_mb=rss_mb() - before, size_mb=round((tmp_path / "vedtak.xlsx").stat().st_size / 2**20))
