@@ -31,9 +31,14 @@ FLAGS = [
 ]
 _BIT = {name: 1 << i for i, name in enumerate(FLAGS)}
 
-CHILD_COLUMNS = ["rad", "barn_id", "husholdning_id", "foresatt_fnr", "partner_fnr", "kommunenummer", "tilbud",
-                 "institusjon", "barn_fodselsdato", "plass_bp", "timer_c", "trinn", "saerskilte_behov", "pris_oere",
-                 "fra_dato", "til_dato", "soekt_redusert", "dok_inntekt_oere"]
+# What the result carries besides the steps: the explanation's inputs, nothing more (no fødselsnummer).
+CHILD_COLUMNS = ["barn_id", "husholdning_id", "kommunenummer", "tilbud", "institusjon", "plass_bp", "timer_c", "trinn",
+                 "saerskilte_behov", "pris_oere"]
+ENROLLMENT_COLUMNS = CHILD_COLUMNS + ["rad", "foresatt_fnr", "partner_fnr", "barn_fodselsdato", "fra_dato", "til_dato",
+                                      "soekt_redusert", "dok_inntekt_oere"]
+HOUSEHOLD_COLUMNS = ["inntekt_oere", "inntekt_status", "inntekt_kilde", "inntektsaar", "stadie"]
+TABLE_COLUMNS = ["sone", "bh_maks_oere", "bh_kjerne_grense_oere", "bh_kjerne_timer_c", "bh_heltid_timer_c",
+                 "bh_kjerne_fra_alder", "sfo_gratis_timer_c"]
 
 
 def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -116,15 +121,30 @@ def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
     """Every child-month (``expand=True``) or every run (``expand=False``) with its fee and explanation columns."""
     children = children.reset_index(drop=True)
     runs = plan_runs(children, months, segments(table, prices, months))
+    out, hh_pos, t_pos = _steps(children, households, table, prices, months, runs)  # its intermediates are freed here
+    return _assemble(children, households, table, out, runs, hh_pos, t_pos, months, expand)
+
+
+def _steps(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, prices: dict, months: list[dt.date],
+           runs: Runs) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     ci, mi = runs.child, runs.first
     n = len(ci)
 
     # --- joins by integer index ----------------------------------------------------------
     hh_pos = pd.Index(households["husholdning_id"]).get_indexer(children["husholdning_id"])
     k_codes, kommuner = pd.factorize(children["kommunenummer"])
-    t_pos = pd.MultiIndex.from_frame(table[["kommunenummer", "maaned"]]).get_indexer(
-        pd.MultiIndex.from_arrays([np.asarray(kommuner)[k_codes[ci]], pd.DatetimeIndex([pd.Timestamp(x) for x in months])[mi]]))
-    T = {c: table[c].to_numpy()[t_pos] for c in table.columns if c not in ("kommunenummer", "maaned")}
+    # the month table's row for each run: a (kommune, month) grid of row numbers
+    t_kommune = pd.Index(kommuner).get_indexer(table["kommunenummer"])
+    t_month = pd.Index([pd.Timestamp(x) for x in months]).get_indexer(table["maaned"])
+    grid = np.full((len(kommuner), len(months)), -1, dtype=np.int64)
+    ok = (t_kommune >= 0) & (t_month >= 0)
+    grid[t_kommune[ok], t_month[ok]] = np.flatnonzero(ok)
+    t_pos = grid[k_codes[ci], mi]
+    table_values = {c: table[c].to_numpy() for c in table.columns}
+
+    def T(c: str) -> np.ndarray:  # a parameter column for every run, gathered when used
+        return table_values[c][t_pos]
+
     H = {c: households[c].to_numpy()[hh_pos[ci]] for c in ("inntekt_oere", "inntekt_status", "ukjente_poster")}
 
     def child_col(c: str) -> np.ndarray:
@@ -134,11 +154,11 @@ def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
     bh = tilbud == "barnehage"
     is_sfo = ~bh
     inc_status = H["inntekt_status"].astype(str)
-    unknown_manual = (H["ukjente_poster"].astype(str) != "") & T["ukjent_post_manuell"].astype(bool)
+    unknown_manual = (H["ukjente_poster"].astype(str) != "") & T("ukjent_post_manuell").astype(bool)
     manual = (inc_status == "manuell") | ((inc_status == "kjent") & unknown_manual)
     income_known = (inc_status == "kjent") & ~manual
     income = H["inntekt_oere"].astype(np.int64)
-    billed = np.where(bh, T["bh_fakturert"], T["sfo_fakturert"]).astype(bool)
+    billed = np.where(bh, T("bh_fakturert"), T("sfo_fakturert")).astype(bool)
     plass = child_col("plass_bp").astype(np.int64)
     timer = child_col("timer_c").astype(np.int64)
     trinn = child_col("trinn").astype(np.int64)
@@ -148,27 +168,27 @@ def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
     birth = children["barn_fodselsdato"].to_numpy("datetime64[D]")[ci]
 
     # --- ordinary price (P0) ------------------------------------------------------------
-    bh_p0, bh_limit, capped = barnehage.ordinary_price(T["bh_maks_oere"].astype(np.int64), plass, pris,
-                                                       T["bh_deltid_forholdsmessig"].astype(bool))
+    bh_p0, bh_limit, capped = barnehage.ordinary_price(T("bh_maks_oere").astype(np.int64), plass, pris,
+                                                       T("bh_deltid_forholdsmessig").astype(bool))
     sfo_p0 = sfo.ordinary_price(pris, is_sfo, np.asarray(kommuner)[k_codes[ci]], mi, timer, prices, months)
     p0 = np.where(bh, bh_p0, sfo_p0)
     capped &= bh
 
     # --- SFO: free for pupils with special needs in grades 5-7 -----------------------
-    saer = is_sfo & child_col("saerskilte_behov").astype(bool) & sfo.in_grades(trinn, T["sfo_saer_trinn"].astype(np.int64))
+    saer = is_sfo & child_col("saerskilte_behov").astype(bool) & sfo.in_grades(trinn, T("sfo_saer_trinn").astype(np.int64))
     p0s = np.where(saer, 0, p0)
 
     # --- 6 % of income (P1) -------------------------------------------------------------
-    share = np.where(bh, T["bh_inntekt_bp"], T["sfo_inntekt_bp"]).astype(np.int64)
-    billed_months = np.where(bh, T["bh_fakt_mnd"], T["sfo_fakt_mnd"]).astype(np.int64)
-    grade_ok = bh | sfo.in_grades(trinn, T["sfo_red_trinn"].astype(np.int64))
+    share = np.where(bh, T("bh_inntekt_bp"), T("sfo_inntekt_bp")).astype(np.int64)
+    billed_months = np.where(bh, T("bh_fakt_mnd"), T("sfo_fakt_mnd")).astype(np.int64)
+    grade_ok = bh | sfo.in_grades(trinn, T("sfo_red_trinn").astype(np.int64))
     p1, cap = barnehage.income_cap(p0s, income, share, billed_months, income_known & grade_ok)
     inc_applied = p1 < p0s
 
     # --- SFO: 12 free hours a week (before the municipal sibling discount) -------------------
-    sfo_free_applies = is_sfo & sfo.in_grades(trinn, T["sfo_gratis_trinn"].astype(np.int64))
-    sfo_free = sfo.free_hours(p1, timer, T["sfo_gratis_timer_c"].astype(np.int64), T["sfo_gratis_fast"].astype(bool),
-                              T["sfo_gratis_fast_oere"].astype(np.int64), sfo_free_applies)
+    sfo_free_applies = is_sfo & sfo.in_grades(trinn, T("sfo_gratis_trinn").astype(np.int64))
+    sfo_free = sfo.free_hours(p1, timer, T("sfo_gratis_timer_c").astype(np.int64), T("sfo_gratis_fast").astype(bool),
+                              T("sfo_gratis_fast_oere").astype(np.int64), sfo_free_applies)
     before_sib = p1 - sfo_free
 
     # --- siblings ------------------------------------------------------------------------------
@@ -180,18 +200,18 @@ def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
     for offer_mask in (bh, is_sfo):
         r = rank_in_household(billed & offer_mask, hh_code, k_code, mi, before_sib, birth_days, child_code)
         rank = np.where(offer_mask, r, rank)
-    sib2 = np.where(bh, T["bh_sib2_bp"], T["sfo_sib2_bp"]).astype(np.int64)
-    sib3 = np.where(bh, T["bh_sib3_bp"], T["sfo_sib3_bp"]).astype(np.int64)
+    sib2 = np.where(bh, T("bh_sib2_bp"), T("sfo_sib2_bp")).astype(np.int64)
+    sib3 = np.where(bh, T("bh_sib3_bp"), T("sfo_sib3_bp")).astype(np.int64)
     sib_bp = discount_bp(rank, sib2, sib3)
     sib_red = percent_of(before_sib, sib_bp)
     p2 = before_sib - sib_red
 
     # --- barnehage: free core hours (P3) -------------------------------------------------
-    window = bh & barnehage.core_hours_window(birth, month_index, T["bh_kjerne_fra_alder"].astype(np.int64),
-                                              T["bh_kjerne_til_alder"].astype(np.int64))
-    below = income < T["bh_kjerne_grense_oere"].astype(np.int64)
+    window = bh & barnehage.core_hours_window(birth, month_index, T("bh_kjerne_fra_alder").astype(np.int64),
+                                              T("bh_kjerne_til_alder").astype(np.int64))
+    below = income < T("bh_kjerne_grense_oere").astype(np.int64)
     core_applies = bh & income_known & below & window
-    core = barnehage.free_core_hours(p2, T["bh_kjerne_timer_c"].astype(np.int64), T["bh_heltid_timer_c"].astype(np.int64),
+    core = barnehage.free_core_hours(p2, T("bh_kjerne_timer_c").astype(np.int64), T("bh_heltid_timer_c").astype(np.int64),
                                      plass, core_applies)
     p3 = p2 - core
 
@@ -233,7 +253,14 @@ def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
         "pris_tak_oere": bh_limit, "soesken_rang": rank, "soesken_bp": sib_bp, "kjernetid_alder": window,
         "kjernetid": core_applies, "gratis_timer_sfo": sfo_free_applies, "fakturert": billed,
     }
-    return _assemble(children, households, table, out, runs, hh_pos, t_pos, months, expand)
+    for c in _INT32:  # amounts of one place in one month, ranks, rates: far below 2**31
+        out[c] = out[c].astype(np.int32)
+    return out, hh_pos, t_pos
+
+
+_INT32 = ["ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon", "gratis_timer",
+          "soeskenmoderasjon", "belop", "p0_oere", "p1_oere", "p2_oere", "p3_oere", "fakturerte_mnd", "andel_bp",
+          "pris_tak_oere", "soesken_rang", "soesken_bp"]
 
 
 def _assemble(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, out: dict[str, np.ndarray],
@@ -241,16 +268,15 @@ def _assemble(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
     """One DataFrame per run (with ``antall_maaneder``), built once; expanded to months if asked."""
     ci = runs.child
     cols: dict[str, object] = {}
-    for c in children.columns:
+    keep = CHILD_COLUMNS + [c for c in children.columns if c not in ENROLLMENT_COLUMNS]  # + the file's own columns
+    for c in keep:
         cols[c] = children[c].take(ci).to_numpy() if str(children[c].dtype) in ("str", "string") else children[c].to_numpy()[ci]
     cols["maaned"] = pd.DatetimeIndex([pd.Timestamp(x) for x in months]).to_numpy()[runs.first]
     hp = hh_pos[ci]
-    for c in households.columns:
-        if c not in cols:
-            cols[c] = households[c].to_numpy()[hp]
-    for c in table.columns:
-        if c not in cols:
-            cols[c] = table[c].to_numpy()[t_pos]
+    for c in HOUSEHOLD_COLUMNS:
+        cols[c] = households[c].to_numpy()[hp]
+    for c in TABLE_COLUMNS:
+        cols[c] = table[c].to_numpy()[t_pos]
     cols.update(out)
     cols["antall_maaneder"] = runs.length
     frame = pd.DataFrame(cols)
