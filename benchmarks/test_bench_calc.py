@@ -38,13 +38,14 @@ def test_engine(benchmark, n):
     assert child_months == 12 * n
 
 
-@pytest.mark.parametrize("n", [10_000, 100_000])
+@pytest.mark.parametrize("n", SIZES)
 def test_rowwise_peer(benchmark, n):
     args = calc_inputs(n)
     out = benchmark.pedantic(calculate_rowwise, args=args, rounds=1, iterations=1)
     seconds = benchmark.stats.stats.min
     benchmark.extra_info.update(children=n, child_months_per_s=round(len(out) / seconds))
-    assert out == engine_amounts(args)  # identical amounts, child-month by child-month
+    if n <= 100_000:
+        assert out == engine_amounts(args)  # identical amounts, child-month by child-month
 
 
 def engine_amounts(args) -> dict:
