@@ -45,3 +45,25 @@ def test_masking():
     assert mask("21839199217") == "218391*****"
     text = mask_digits_in_text("person 21839199217 ikke funnet, rad 12")
     assert "21839199217" not in text and "218391*****" in text and "rad 12" in text
+
+
+def test_vectorised_check_agrees_with_the_scalar_one():
+    """enrollment.fnr_problems (numpy, used on whole files) and validate_fnr (stdnum check digits) must agree."""
+    import random
+
+    import pandas as pd
+
+    from fee_engine.enrollment import fnr_problems
+
+    rng = random.Random(5)
+    values = [make_synthetic(dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(25000)), rng.randrange(900)) for _ in range(300)]
+    values += ["".join(rng.choice("0123456789") for _ in range(11)) for _ in range(700)]  # mostly invalid
+    values += ["01019912345", "31029912345", "41019954321", "0101991234", "0101991234x", ""]
+    codes = fnr_problems(pd.Series(values, dtype=object))
+    for value, code in zip(values, codes):
+        try:
+            validate_fnr(value)
+            scalar_ok = True
+        except FnrError:
+            scalar_ok = False
+        assert (code == "") == scalar_ok, (value, code)

@@ -8,7 +8,6 @@ One lexsort over the whole batch: no loop per household.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 
 def rank_in_household(
@@ -42,7 +41,3 @@ def rank_in_household(
 def discount_bp(rank: np.ndarray, second_bp: np.ndarray, third_bp: np.ndarray) -> np.ndarray:
     """The reduction in basis points for each rank: none for 1, ``second`` for 2, ``third`` for 3+."""
     return np.select([rank == 2, rank >= 3], [second_bp, third_bp], default=0).astype(np.int64)
-
-
-def codes(values: pd.Series) -> np.ndarray:
-    return pd.factorize(values)[0].astype(np.int64)

@@ -143,7 +143,3 @@ def write_workbook(path: Path, *, meta: dict[str, Any], vedtak: pd.DataFrame, mo
     write_table(wb, "Avvist og manuell", problems)
     wb.save(path)
     return path
-
-
-def generated_at() -> str:
-    return dt.datetime.now().strftime("%Y-%m-%d %H:%M")

@@ -13,8 +13,6 @@ from ..identity import mask
 RETTIGHETSPAKKE = "kommuneforeldrebetaling"
 Status = Literal["ok", "ingen_data", "ukjent_person", "slettet", "feil"]
 
-FALLBACK_DESCRIPTION = "skatteoppgjør for året før, så utkast for året før, så skatteoppgjør for to år før"
-
 
 @dataclass(frozen=True)
 class Lookup:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -136,8 +135,3 @@ class TokenProvider:
         self._token = body["access_token"]
         self._expires = time.monotonic() + lifetime
         self.fetched += 1
-
-
-def env_password(var: str) -> bytes | None:
-    value = os.environ.get(var)
-    return value.encode() if value else None
