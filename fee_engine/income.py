@@ -131,6 +131,10 @@ def _kr(oere: int) -> str:
     return f"{(oere + 50) // 100:,}".replace(",", "\u00a0") + " kr"
 
 
+HOUSEHOLD_INCOME_COLUMNS = ["husholdning_id", "inntekt_oere", "inntekt_status", "manuell_grunn", "inntektsaar", "stadie",
+                            "inntekt_kilde", "ukjente_poster"]
+
+
 def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]) -> pd.DataFrame:
     """One row per household: income in øre (-1 = none), status and how it was found.
 
@@ -169,4 +173,4 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
             rec.update(inntektsaar="/".join(dict.fromkeys(years)), stadie="/".join(dict.fromkeys(stages)),
                        inntekt_kilde="; ".join(parts), ukjente_poster=", ".join(sorted(set(unknown))))
         records.append(rec)
-    return pd.DataFrame.from_records(records, columns=list(records[0]) if records else None)
+    return pd.DataFrame.from_records(records, columns=HOUSEHOLD_INCOME_COLUMNS)

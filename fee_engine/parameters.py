@@ -361,7 +361,8 @@ class RuleSet:
                 row.update(self._sfo_row(k, m, val, nr, prices) if "sfo" in offers else _NEUTRAL_SFO)
                 row["ukjent_post_manuell"] = val(k + "inntekt.ukjent_post", m) == "manuell"
                 rows.append(row)
-        table = pd.DataFrame(rows)
+        columns = ["kommunenummer", "maaned", *_NEUTRAL_BH, *_NEUTRAL_SFO, "ukjent_post_manuell"]
+        table = pd.DataFrame(rows, columns=columns)
         unverified = [(path, v) for (path, _), v in sorted(used.items(), key=lambda kv: kv[0]) if not v.verifisert]
         return table, prices, unverified
 

@@ -104,3 +104,17 @@ def test_installed_console_script(demo, tmp_path):
     exe = "fee-engine"
     res = subprocess.run([sys.executable, "-m", "fee_engine", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "run" in res.stdout
+
+
+def test_file_where_every_row_is_rejected(demo, tmp_path):
+    lines = (demo / "innskriving.csv").read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0]] + lines[16:19]) + "\n", encoding="utf-8")  # the three rejected demo rows
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["run", str(bad), "--source", "files", "--tax-data", str(demo / "skatt"),
+                              "--period", "2024-08..2025-07", "--out", str(out)])
+    assert res.exit_code == 1 and res.exception is None or isinstance(res.exception, SystemExit), res.output
+    assert "Traceback" not in res.output
+    assert pd.read_csv(out / "avvist.csv").rad.nunique() == 3
+    assert len(pd.read_csv(out / "maanedlig.csv")) == 0 and len(pd.read_csv(out / "vedtak.csv")) == 0
+    assert (out / "vedtak.xlsx").exists() and "<svg" in (out / "rapport.html").read_text(encoding="utf-8")
