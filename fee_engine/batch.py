@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
@@ -30,6 +30,9 @@ from .output.report import write_report
 from .output.summary import by_institution_month
 from .parameters import RuleSet, format_value, load_rules
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
+
+if TYPE_CHECKING:
+    from .diff import DiffResult
 
 ALL_FORMATS = ("csv", "xlsx", "json", "html")
 

@@ -242,7 +242,7 @@ def rules_show(
         day = dt.date.fromisoformat(date)
     except ValueError:
         console.print(f"[bold red]Feil:[/] ugyldig dato «{date}» (bruk ÅÅÅÅ-MM-DD)")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     try:
         rs = load_rules(rules)
         rows = rs.in_force(day, kommune)

@@ -100,10 +100,13 @@ def test_all_good_file_exits_0(demo, tmp_path):
     assert res.exit_code == 0, res.output
 
 
-def test_installed_console_script(demo, tmp_path):
-    exe = "fee-engine"
-    res = subprocess.run([sys.executable, "-m", "fee_engine", "--help"], capture_output=True, text=True)
-    assert res.returncode == 0 and "run" in res.stdout
+def test_installed_console_script():
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "fee-engine"  # installed by pip install -e . beside this interpreter
+    for cmd in ([str(script), "--help"], [sys.executable, "-m", "fee_engine", "--help"]):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        assert res.returncode == 0 and "run" in res.stdout and "validate" in res.stdout and "diff" in res.stdout
 
 
 def test_file_where_every_row_is_rejected(demo, tmp_path):

@@ -69,8 +69,11 @@ def test_workbook_problems_sheet_lists_rejected_and_manual(demo_out):
     p = sheet_frame(wb["Avvist og manuell"])
     assert (p["type"] == "avvist rad").sum() == 3
     assert set(p.loc[p["type"] == "manuell", "verdi"]) == {"B09", "B10", "B12"}
-    front = [r for r in wb["Forside"].iter_rows(values_only=True)]
-    assert any(r[0] == "regelsett" for r in front if r)
+    front = {r[0]: r[1] for r in wb["Forside"].iter_rows(values_only=True) if r and r[0]}
+    monthly = pd.read_csv(demo_out / "maanedlig.csv")
+    assert front["Å fakturere i perioden"] == monthly["belop"].sum()
+    assert front["Barn med vedtak"] == 15 and front["Til manuell behandling"] == 3
+    assert front["Regelsett (versjon)"] and front["Rader avvist"] == 3
 
 
 def test_json_steps_end_at_the_amount(demo_out):

@@ -10,7 +10,6 @@ headers are frozen and filtered, and columns get sensible widths.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,8 +17,10 @@ import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+
+from .summary import totals
 
 KR = '#,##0 "kr"'
 MONTH = "mmm yyyy"
@@ -107,31 +108,43 @@ def _write_sheet(ws: Any, df: pd.DataFrame, tick: Callable[[int], None] | None) 
         tick(n % 10_000)
 
 
-def write_front(wb: Workbook, meta: dict[str, Any]) -> None:
+FRONT_LABELS = {
+    "periode": "Periode", "regelsett": "Regelsett (versjon)", "regelsett_mappe": "Regelsettets mappe",
+    "innskriving": "Innskrivingsfil", "skattekilde": "Skattegrunnlag fra", "laget": "Laget",
+    "rader_inn": "Rader i innskrivingsfilen", "rader_avvist": "Rader avvist", "oppslag": "Oppslag i skattegrunnlaget",
+    "advarsler": "Advarsler",
+}
+
+
+def write_front(wb: Workbook, meta: dict[str, Any], totals: dict[str, int]) -> None:
     ws = wb.create_sheet("Forside")
-    ws.column_dimensions["A"].width = 28
-    ws.column_dimensions["B"].width = 110
+    ws.column_dimensions["A"].width = 30
+    ws.column_dimensions["B"].width = 120
     title = WriteOnlyCell(ws, "Foreldrebetaling: vedtak og fakturagrunnlag")
     title.font = Font(bold=True, size=14)
     ws.append([title])
     ws.append([])
+    styled = _Styled(ws)
+    for label, key in (("Barn med vedtak", "barn"), ("Til manuell behandling", "barn_manuell")):
+        ws.append([label, totals[key]])
+    for label, key in (("Ordinær pris i perioden", "ordinaer_pris"), ("Å fakturere i perioden", "belop")):
+        ws.append([label, styled.cell(totals[key], KR)])
+    ws.append([])
     for key, value in meta.items():
+        label = FRONT_LABELS.get(key, key)
         if isinstance(value, list):
-            if not value:
-                ws.append([key, "(ingen)"])
-            for i, v in enumerate(value):
-                cell = WriteOnlyCell(ws, v)
-                cell.alignment = Alignment(wrap_text=True)
-                ws.append([key if i == 0 else None, cell])
+            ws.append([label, "(ingen)" if not value else None])
+            for v in value:  # one line each; long text runs on into the empty cells to the right
+                ws.append([None, v])
         else:
-            ws.append([key, value])
+            ws.append([label, value])
 
 
 def write_workbook(path: Path, *, meta: dict[str, Any], vedtak: pd.DataFrame, monthly: pd.DataFrame,
                    summary: pd.DataFrame, rejected: pd.DataFrame, manual: pd.DataFrame,
                    tick: Callable[[int], None] | None = None) -> Path:
     wb = Workbook(write_only=True)
-    write_front(wb, meta)
+    write_front(wb, meta, totals(monthly))
     write_table(wb, "Vedtak", vedtak, tick)
     write_table(wb, "Månedlig", monthly, tick)
     write_table(wb, "Oppsummering", summary)
