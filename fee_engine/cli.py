@@ -15,7 +15,7 @@ from rich.text import Text
 
 from . import batch
 from .enrollment import read_enrollment
-from .errors import FeeEngineError
+from .errors import ConfigurationError, FeeEngineError
 from .identity import mask_digits_in_text
 from .parameters import format_value, load_rules
 
@@ -80,6 +80,9 @@ def run(
             result = batch.run(opts, progress=_progress_factory(progress))
     except FeeEngineError as exc:
         _fail(exc)
+        return
+    except OSError as exc:  # e.g. --out cannot be written
+        _fail(ConfigurationError(f"{exc.filename or ''}: {exc.strerror}"))
         return
     _summary(result, opts)
     raise typer.Exit(result.exit_code)

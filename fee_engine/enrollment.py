@@ -83,6 +83,8 @@ class Enrollment:
 def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     if not path.exists():
         raise InputError(f"fant ikke innskrivingsfilen {path}")
+    if not path.is_file():
+        raise InputError(f"{path} er ikke en fil")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         try:
@@ -94,6 +96,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"kan ikke lese {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: filen er ikke UTF-8 (lagre som «CSV UTF-8»)") from None
     if not text.strip():

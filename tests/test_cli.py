@@ -122,3 +122,17 @@ def test_file_where_every_row_is_rejected(demo, tmp_path):
     assert pd.read_csv(out / "avvist.csv").rad.nunique() == 3
     assert len(pd.read_csv(out / "maanedlig.csv")) == 0 and len(pd.read_csv(out / "vedtak.csv")) == 0
     assert (out / "vedtak.xlsx").exists() and "<svg" in (out / "rapport.html").read_text(encoding="utf-8")
+
+
+def test_unreadable_input_and_unwritable_out_are_clear_errors(demo, tmp_path):
+    res = runner.invoke(app, ["validate", str(tmp_path)])
+    text = " ".join(res.output.split())  # rich wraps long lines
+    assert res.exit_code == 1, res.output
+    assert "er ikke en fil" in text and "Traceback" not in text
+    blocker = tmp_path / "fil"
+    blocker.write_text("x")
+    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
+                              "--period", "2024-08..2025-07", "--out", str(blocker / "ut")])
+    assert res.exit_code == 2, res.output
+    assert "Feil:" in res.output and "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
