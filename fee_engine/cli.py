@@ -212,6 +212,21 @@ def emulator(
             pass
 
 
+@app.command()
+def synthetic(
+    children: int = typer.Argument(..., help="Antall barn"),
+    out: Path = typer.Argument(..., help="Mappe for innskriving.csv og skatt/"),
+    seed: int = typer.Option(1, "--seed", help="Frø: samme frø gir de samme filene"),
+    kommune: Optional[str] = typer.Option(None, "--kommune", help="Alle i denne kommunen (standard: fordelt på fire)"),
+    income_year: int = typer.Option(2023, "--inntektsaar", help="Inntektsåret svarene gjelder"),
+) -> None:
+    """Lag en syntetisk befolkning (innskrivingsfil og skattegrunnlag) for test og ytelsesmåling."""
+    from .synthetic import generate
+
+    generate(children, out, seed=seed, kommune=kommune, income_year=income_year)
+    out_console.print(f"Skrev {out / 'innskriving.csv'} og {out / 'skatt'} ({children} barn, frø {seed}).")
+
+
 cache_app = typer.Typer(no_args_is_help=True, help="Lageret av svar fra Skatteetaten.")
 app.add_typer(cache_app, name="cache")
 

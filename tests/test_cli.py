@@ -136,3 +136,13 @@ def test_unreadable_input_and_unwritable_out_are_clear_errors(demo, tmp_path):
     assert res.exit_code == 2, res.output
     assert "Feil:" in res.output and "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_synthetic_population_is_deterministic_and_valid(tmp_path):
+    for name in ("a", "b"):
+        res = runner.invoke(app, ["synthetic", "300", str(tmp_path / name), "--seed", "9"])
+        assert res.exit_code == 0, res.output
+    a, b = (tmp_path / "a" / "innskriving.csv").read_text(), (tmp_path / "b" / "innskriving.csv").read_text()
+    assert a == b and len(a.splitlines()) == 301
+    res = runner.invoke(app, ["validate", str(tmp_path / "a" / "innskriving.csv")])
+    assert res.exit_code == 0 and "300 rader, 300 godtatt, 0 avvist" in res.output
