@@ -18,6 +18,7 @@ from .enrollment import read_enrollment
 from .errors import ConfigurationError, FeeEngineError
 from .identity import mask_digits_in_text
 from .parameters import format_value, load_rules
+from .text import kroner, thousands
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inntektsgradert foreldrebetaling i barnehage og SFO.")
 rules_app = typer.Typer(no_args_is_help=True, help="Regelsettet.")
@@ -35,7 +36,7 @@ class RateColumn(ProgressColumn):
     """Items per second, once there is a rate to show."""
 
     def render(self, task) -> Text:  # type: ignore[no-untyped-def]
-        return Text(f"{task.speed:,.0f}/s".replace(",", " ") if task.speed else "", style="progress.data.speed")
+        return Text(thousands(round(task.speed)) + "/s" if task.speed else "", style="progress.data.speed")
 
 
 def _progress() -> Progress:
@@ -95,7 +96,7 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
     t.add_row("Barn med vedtak", str(result.children))
     t.add_row("  av dem til manuell behandling", str(result.children_manual))
     t.add_row("Barn-måneder", str(result.child_months))
-    t.add_row("Sum å fakturere", f"{result.total_belop:,} kr".replace(",", " "))
+    t.add_row("Sum å fakturere", kroner(result.total_belop))
     t.add_row("Skatteoppslag", str(result.lookups))
     t.add_row("Resultater", str(opts.out))
     out_console.print(t)
@@ -132,9 +133,9 @@ def diff(
         _fail(exc)
         return
     t = Table(title=f"Endringer: {result.rules_a} → {result.rules_b}", show_header=False)
-    t.add_row("Inntekt A", f"{result.revenue_a:,} kr".replace(",", " "))
-    t.add_row("Inntekt B", f"{result.revenue_b:,} kr".replace(",", " "))
-    t.add_row("Differanse (B − A)", f"{result.difference:,} kr".replace(",", " "))
+    t.add_row("Inntekt A", kroner(result.revenue_a))
+    t.add_row("Inntekt B", kroner(result.revenue_b))
+    t.add_row("Differanse (B − A)", kroner(result.difference))
     t.add_row("Barn-måneder endret", str(len(result.changes)))
     t.add_row("Barn berørt", str(result.changes.drop_duplicates(["barn_id", "tilbud"]).shape[0]))
     t.add_row("Resultater", str(out))

@@ -18,6 +18,7 @@ import pandas as pd
 from .output.csv import write_csv
 from .output.excel import write_table
 from .output.report import CSS, _bars, _kr, _table
+from .text import thousands
 
 KEY = ["barn_id", "tilbud", "maaned"]
 STEP_COLUMNS = ["ordinaer_pris", "saerskilte_behov_fritak", "inntektsreduksjon", "soeskenmoderasjon", "gratis_timer", "status"]
@@ -104,7 +105,7 @@ def _write_html(r: DiffResult, path: Path) -> Path:
 <p>Husholdning-måneder med lavere beløp: {int(households['husholdninger_bedre'])}; med høyere beløp:
 {int(households['husholdninger_verre'])}.</p>
 <h2>Differanse per måned</h2>
-{_bars([str(m) for m in by_month.index], [int(v) for v in by_month.values], fmt=lambda v: f"{v:,}".replace(",", " "), title="Differanse per måned")}
+{_bars([str(m) for m in by_month.index], [int(v) for v in by_month.values], fmt=thousands, title="Differanse per måned")}
 <h2>Fordeling av endring per barn over perioden (kr)</h2>
 {_bars(labels, [int(c) for c in counts], title="Endring per barn")}
 <h2>Per enhet</h2>

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .calculation import expand_runs
 from .parameters import RuleSet
+from .text import thousands
 
 MONTHS_NB = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
              "november", "desember"]
@@ -38,14 +39,14 @@ def kr(values: pd.Series | np.ndarray) -> pd.Series:
     """Whole kroner from øre (half up), formatted «1 234» (mapped per distinct value)."""
     s = pd.Series(np.asarray(values, dtype=np.int64))
     k = (2 * s + 100) // 200
-    uniq = {v: f"{v:,}".replace(",", " ") for v in pd.unique(k)}
+    uniq = {v: thousands(v) for v in pd.unique(k)}
     return k.map(uniq)
 
 
 def kr_whole(values: pd.Series) -> pd.Series:
     """Whole kroner formatted «1 234»."""
     s = pd.Series(np.asarray(values, dtype=np.int64))
-    return s.map({v: f"{v:,}".replace(",", " ") for v in pd.unique(s)})
+    return s.map({v: thousands(v) for v in pd.unique(s)})
 
 
 def _num(values: pd.Series, div: int = 100) -> pd.Series:

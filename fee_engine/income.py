@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .parameters import COUNTED, RuleSet
+from .text import kroner_from_oere
 from .taxdata.base import Lookup
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
@@ -127,10 +128,6 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
     return out
 
 
-def _kr(oere: int) -> str:
-    return f"{(oere + 50) // 100:,}".replace(",", "\u00a0") + " kr"
-
-
 HOUSEHOLD_INCOME_COLUMNS = ["husholdning_id", "inntekt_oere", "inntekt_status", "manuell_grunn", "inntektsaar", "stadie",
                             "inntekt_kilde", "ukjente_poster"]
 
@@ -151,7 +148,7 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
             rec.update(inntekt_status="ikke_soekt", inntekt_kilde="husholdningen har ikke søkt om redusert betaling")
         elif documented >= 0:
             rec.update(inntekt_status="kjent", inntekt_oere=int(documented), stadie="dokumentert",
-                       inntekt_kilde=f"dokumentert inntekt {_kr(int(documented))} (erstatter skattegrunnlaget)")
+                       inntekt_kilde=f"dokumentert inntekt {kroner_from_oere(int(documented))} (erstatter skattegrunnlaget)")
         else:
             roles = ["søker", "partner"]
             parts, reasons, years, stages, unknown = [], [], [], [], []
@@ -164,7 +161,7 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
                 total += pi.income_oere
                 years.append(str(pi.inntektsaar))
                 stages.append(pi.stadie or "")
-                parts.append(f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {_kr(pi.income_oere)}")
+                parts.append(f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {kroner_from_oere(pi.income_oere)}")
                 unknown += list(pi.unknown_items)
             if reasons:
                 rec.update(inntekt_status="manuell", manuell_grunn="; ".join(reasons))

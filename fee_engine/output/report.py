@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..text import kroner, thousands
 from .summary import by_institution_month, households_with, totals
 
 
 def _kr(v: int | float) -> str:
-    return f"{int(v):,}".replace(",", "\u00a0") + "\u00a0kr"
+    """Kroner for HTML: no-break spaces, so an amount never wraps."""
+    return kroner(int(v)).replace(" ", "\u00a0")
 
 
 def _bars(labels: list[str], values: list[int], *, width: int = 720, height: int = 240, fmt=str, title: str) -> str:
@@ -111,7 +113,7 @@ laget {html.escape(meta['laget'])}</p>
 <p>Antall barn-måneder per beløpsintervall (kr), fakturerte måneder med status ok.</p>
 {_bars(hist_labels, hist_values, title="Fordeling av månedsbeløp", width=max(720, 38 * len(hist_values)))}
 <h2>Å fakturere per måned</h2>
-{_bars([str(m) for m in per_month.index], [int(v) for v in per_month.values], fmt=lambda v: f"{v:,}".replace(",", " "), title="Sum per måned")}
+{_bars([str(m) for m in per_month.index], [int(v) for v in per_month.values], fmt=thousands, title="Sum per måned")}
 <h2>Per enhet</h2>
 {_table(inst, money)}
 <h2>Til manuell behandling</h2>

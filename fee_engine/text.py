@@ -1,0 +1,18 @@
+"""Numbers as Norwegian text: one place for the thousands separator."""
+
+from __future__ import annotations
+
+
+def thousands(value: int) -> str:
+    """12345 -> «12 345» (a plain space, as in the explanations and CSV files)."""
+    return f"{int(value):,}".replace(",", " ")
+
+
+def kroner(value: int) -> str:
+    """Whole kroner: «12 345 kr»."""
+    return thousands(value) + " kr"
+
+
+def kroner_from_oere(oere: int) -> str:
+    """Øre to whole kroner, half up: 1234550 -> «12 346 kr»."""
+    return kroner((2 * int(oere) + 100) // 200)
