@@ -146,3 +146,15 @@ def test_synthetic_population_is_deterministic_and_valid(tmp_path):
     assert a == b and len(a.splitlines()) == 301
     res = runner.invoke(app, ["validate", str(tmp_path / "a" / "innskriving.csv")])
     assert res.exit_code == 0 and "300 rader, 300 godtatt, 0 avvist" in res.output
+
+
+def test_readme_worked_example_matches_the_output(demo, tmp_path, root):
+    run_demo(demo, tmp_path)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    monthly = (tmp_path / "maanedlig.csv").read_text(encoding="utf-8").splitlines()
+    excerpt = readme[readme.index("`out/maanedlig.csv` has for B01, 2024-10:"):].split("```")[1].strip().splitlines()
+    assert excerpt[0] == monthly[0] and excerpt[1] in monthly
+    quote = readme[readme.index("> Barnehage, plass 100 %."):].split("\n\n")[0]
+    quote = " ".join(line[2:] for line in quote.splitlines())
+    v = pd.read_csv(tmp_path / "vedtak.csv", dtype=str)
+    assert v[(v.barn_id == "B01") & (v.fra_maaned == "2024-08")].iloc[0].forklaring == quote
