@@ -136,38 +136,48 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     """One row per household: income in øre (-1 = none), status and how it was found.
 
     ``households`` has ``husholdning_id``, ``voksne`` (tuple of person ids, applicant first),
-    ``soekt_redusert`` and ``dok_inntekt_oere`` (-1 = not given).
+    ``soekt_redusert`` and ``dok_inntekt_oere`` (-1 = not given). Vectorised: a household has
+    at most two adults, so the applicant and the partner are two columns side by side.
     """
-    records = []
-    for hh, adults, applied, documented in households[
-        ["husholdning_id", "voksne", "soekt_redusert", "dok_inntekt_oere"]
-    ].itertuples(index=False):
-        rec = {"husholdning_id": hh, "inntekt_oere": -1, "inntekt_status": "", "manuell_grunn": "",
-               "inntektsaar": "", "stadie": "", "inntekt_kilde": "", "ukjente_poster": ""}
-        if not applied:
-            rec.update(inntekt_status="ikke_soekt", inntekt_kilde="husholdningen har ikke søkt om redusert betaling")
-        elif documented >= 0:
-            rec.update(inntekt_status="kjent", inntekt_oere=int(documented), stadie="dokumentert",
-                       inntekt_kilde=f"dokumentert inntekt {kroner_from_oere(int(documented))} (erstatter skattegrunnlaget)")
-        else:
-            roles = ["søker", "partner"]
-            parts, reasons, years, stages, unknown = [], [], [], [], []
-            total = 0
-            for role, p in zip(roles, adults):
-                pi = persons[p]
-                if not pi.ok:
-                    reasons.append(f"{role}: {pi.reason}")
-                    continue
-                total += pi.income_oere
-                years.append(str(pi.inntektsaar))
-                stages.append(pi.stadie or "")
-                parts.append(f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {kroner_from_oere(pi.income_oere)}")
-                unknown += list(pi.unknown_items)
-            if reasons:
-                rec.update(inntekt_status="manuell", manuell_grunn="; ".join(reasons))
-            else:
-                rec.update(inntekt_status="kjent", inntekt_oere=total)
-            rec.update(inntektsaar="/".join(dict.fromkeys(years)), stadie="/".join(dict.fromkeys(stages)),
-                       inntekt_kilde="; ".join(parts), ukjente_poster=", ".join(sorted(set(unknown))))
-        records.append(rec)
-    return pd.DataFrame.from_records(records, columns=HOUSEHOLD_INCOME_COLUMNS)
+    n = len(households)
+    applied = households["soekt_redusert"].to_numpy(bool)
+    documented = households["dok_inntekt_oere"].to_numpy(np.int64)
+    adults = households["voksne"].tolist()
+    out = pd.DataFrame({"husholdning_id": households["husholdning_id"].to_numpy(), "inntekt_oere": np.full(n, -1, np.int64)})
+    for c in ("inntekt_status", "manuell_grunn", "inntektsaar", "stadie", "inntekt_kilde", "ukjente_poster"):
+        out[c] = ""
+    looked_up = applied & (documented < 0)
+    side = {}
+    for i, role in enumerate(("søker", "partner")):
+        pis = [persons[a[i]] if looked_up[k] and len(a) > i else None for k, a in enumerate(adults)]
+        failed = np.array([p is not None and not p.ok for p in pis], dtype=bool)
+        good = [p if p is not None and p.ok else None for p in pis]
+        inc = np.array([p.income_oere if p else 0 for p in good], dtype=np.int64)
+        year = np.array([str(p.inntektsaar) if p else "" for p in good], dtype=object)
+        stage = np.array([p.stadie or "" if p else "" for p in good], dtype=object)
+        part = np.array([f"{role}: {STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, {kroner_from_oere(p.income_oere)}"
+                         if p else "" for p in good], dtype=object)
+        reason = np.array([f"{role}: {p.reason}" if f else "" for p, f in zip(pis, failed)], dtype=object)
+        side[role] = dict(failed=failed, inc=inc, year=year, stage=stage, part=part, reason=reason,
+                          unknown=[p.unknown_items if p else () for p in good])
+    a, b = side["søker"], side["partner"]
+
+    def join(x: np.ndarray, y: np.ndarray, sep: str, unique: bool = False) -> np.ndarray:
+        both = (x != "") & (y != "")
+        same = both & (x == y) if unique else np.zeros(len(x), dtype=bool)
+        return np.where(same, x, np.where(both, x + sep + y, np.where(x != "", x, y)))
+
+    manual = looked_up & (a["failed"] | b["failed"])
+    known = looked_up & ~manual
+    out["inntekt_status"] = np.where(~applied, "ikke_soekt", np.where(documented >= 0, "kjent",
+                                     np.where(manual, "manuell", "kjent")))
+    out["inntekt_oere"] = np.where(documented >= 0, documented, np.where(known, a["inc"] + b["inc"], -1))
+    out["manuell_grunn"] = np.where(manual, join(a["reason"], b["reason"], "; "), "")
+    out["inntektsaar"] = np.where(looked_up, join(a["year"], b["year"], "/", unique=True), "")
+    out["stadie"] = np.where(documented >= 0, "dokumentert", np.where(looked_up, join(a["stage"], b["stage"], "/", unique=True), ""))
+    documented_text = np.array([f"dokumentert inntekt {kroner_from_oere(d)} (erstatter skattegrunnlaget)" if d >= 0 else ""
+                                for d in documented.tolist()], dtype=object)
+    out["inntekt_kilde"] = np.where(~applied, "husholdningen har ikke søkt om redusert betaling",
+                                    np.where(documented >= 0, documented_text, join(a["part"], b["part"], "; ")))
+    out["ukjente_poster"] = [", ".join(sorted(set(x) | set(y))) for x, y in zip(a["unknown"], b["unknown"])]
+    return out[HOUSEHOLD_INCOME_COLUMNS]

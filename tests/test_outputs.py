@@ -107,3 +107,33 @@ def test_report_renders_in_headless_chromium(demo_out, tmp_path):
     )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000  # a page with content, not a blank image
+
+
+@pytest.mark.parametrize("fixture,note", [
+    ("demo", '"a, ""b"" c"'),  # comma and quotes: quoted by the CSV writer, fast path
+    ("demo", '"a\nb"'),  # a line break inside a value: the fallback
+    ("kommune_syntetisk", None),  # partial placements (months as runs of one) and siblings
+])
+def test_fast_monthly_csv_is_byte_identical(fixture, note, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from fee_engine import batch, explanation
+    from fee_engine.output import csv as csv_out
+
+    root = Path(__file__).resolve().parent.parent / "fixtures" / fixture
+    enrollment = root / "innskriving.csv"
+    if note:
+        text = enrollment.read_text(encoding="utf-8").splitlines()
+        rows = [text[0] + ";merknad"] + [line + (f";{note}" if i == 1 else ";x") for i, line in enumerate(text[1:], 1)]
+        enrollment = tmp_path / "inn.csv"
+        enrollment.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    comp = batch.compute(batch.RunOptions(enrollment=enrollment, out=tmp_path, period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+                                          source="files", tax_data=root / "skatt"))
+    extra = comp.enrollment.extra_columns
+    csv_out.write_csv(explanation.monthly(comp.runs, extra), tmp_path / "slow.csv")
+    fell_back = []
+    real_monthly = csv_out.monthly
+    monkeypatch.setattr(csv_out, "monthly", lambda *a: fell_back.append(1) or real_monthly(*a))
+    csv_out.write_monthly_from_runs(comp.runs, extra, tmp_path / "fast.csv")
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "slow.csv").read_bytes()
+    assert bool(fell_back) == (note is not None and "\n" in note)
