@@ -62,13 +62,14 @@ def _beloep_oere(raw: Any) -> int | None:
 
 
 def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str, PersonIncome]:
-    """Decide each person's income from the lookups made for them (the last one decides)."""
+    """Decide each person's income from the lookups made for them (the last one decides).
+
+    One pass over the responses: each item is classified by a dict lookup in the income list of
+    its inntektsår and summed in integer øre.
+    """
     out: dict[str, PersonIncome] = {}
-    rows_person: list[str] = []
-    rows_name: list[str] = []
-    rows_amount: list[int] = []
-    rows_kat: list[str] = []
-    rows_year: list[int] = []
+    counted = set(COUNTED)
+    classes_by_year: dict[int, dict[str, str]] = {}
     for person, tried in lookups.items():
         last = tried[-1]
         if last.status != "ok":
@@ -84,7 +85,10 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
         if body.get("skjermet") is True and not grunnlag:
             out[person] = PersonIncome(person, False, "personen er skjermet og Skatteetaten sendte ingen tall")
             continue
-        bad_amount = False
+        classes = classes_by_year.get(last.inntektsaar)
+        if classes is None:
+            classes = classes_by_year[last.inntektsaar] = rules.income_classification(last.inntektsaar)
+        total, unknown, bad_amount = 0, set(), False
         for item in grunnlag:
             if not isinstance(item, dict):
                 continue
@@ -92,39 +96,17 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
             if amount is None:
                 bad_amount = True
                 break
-            rows_person.append(person)
-            rows_name.append(str(item.get("tekniskNavn", "")))
-            rows_amount.append(amount)
-            rows_kat.append(_kategori(item.get("kategori")))
-            rows_year.append(last.inntektsaar)
+            name = str(item.get("tekniskNavn", ""))
+            cls = classes.get(name)
+            if cls in counted:
+                total += amount
+            elif cls is None and _kategori(item.get("kategori")) == "inntekt":
+                unknown.add(name)
         if bad_amount:
             out[person] = PersonIncome(person, False, "svaret fra Skatteetaten har et beløp som ikke er et tall")
             continue
-        out[person] = PersonIncome(person, True, inntektsaar=last.inntektsaar, stadie=last.stadie)
-
-    if rows_person:
-        items = pd.DataFrame(
-            {"person": rows_person, "navn": rows_name, "beloep": np.array(rows_amount, dtype=np.int64),
-             "kategori": rows_kat, "aar": rows_year}
-        )
-        classes = pd.concat(
-            [
-                pd.DataFrame({"aar": y, "navn": list(c), "klasse": list(c.values())})
-                for y, c in ((y, rules.income_classification(y)) for y in items["aar"].unique())
-            ],
-            ignore_index=True,
-        )
-        items = items.merge(classes, on=["aar", "navn"], how="left")
-        counted = items["klasse"].isin(COUNTED)
-        sums = items[counted].groupby("person")["beloep"].sum()
-        unknown = items[items["klasse"].isna() & (items["kategori"] == "inntekt")]
-        unknown_by_person = unknown.groupby("person")["navn"].agg(lambda s: tuple(sorted(set(s))))
-        for person, pi in list(out.items()):
-            if pi.ok:
-                out[person] = PersonIncome(
-                    person, True, inntektsaar=pi.inntektsaar, stadie=pi.stadie,
-                    income_oere=int(sums.get(person, 0)), unknown_items=unknown_by_person.get(person, ()),
-                )
+        out[person] = PersonIncome(person, True, inntektsaar=last.inntektsaar, stadie=last.stadie, income_oere=total,
+                                   unknown_items=tuple(sorted(unknown)))
     return out
 
 
