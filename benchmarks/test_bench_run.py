@@ -26,6 +26,6 @@ def test_run_100k_children_12_months(benchmark, population_100k, tmp_path):
                              capture_output=True, text=True, check=True)
         return json.loads(res.stdout.strip().splitlines()[-1])
 
-    info = benchmark.pedantic(run, rounds=1, iterations=1)
+    info = benchmark.pedantic(run, rounds=3, iterations=1)
     assert info["children"] == 100_000 and info["child_months"] == 1_200_000
     benchmark.extra_info.update(info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Protocol
@@ -33,7 +34,7 @@ class Lookup:
 
     def audit_line(self, purpose: str = RETTIGHETSPAKKE) -> dict[str, Any]:
         return {
-            "tid": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "tid": _now_text(),
             "person": mask(self.person),
             "inntektsaar": self.inntektsaar,
             "stadie": self.stadie,
@@ -41,6 +42,17 @@ class Lookup:
             "korrelasjonsid": self.korrelasjonsid,
             "formaal": purpose,
         }
+
+
+_clock: list = [0, ""]
+
+
+def _now_text() -> str:
+    """UTC now to the second, formatted once per second (an audit line is written per lookup)."""
+    second = int(time.time())
+    if second != _clock[0]:
+        _clock[0], _clock[1] = second, dt.datetime.fromtimestamp(second, dt.timezone.utc).isoformat(timespec="seconds")
+    return _clock[1]
 
 
 class TaxSource(Protocol):
