@@ -20,8 +20,10 @@ from .identity import mask_digits_in_text
 from .parameters import format_value, load_rules
 from .text import kroner, thousands
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inntektsgradert foreldrebetaling i barnehage og SFO.")
-rules_app = typer.Typer(no_args_is_help=True, help="Regelsettet.")
+# No local variables in a crash report: they may hold fødselsnumre or tax data.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Inntektsgradert foreldrebetaling i barnehage og SFO.")
+rules_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Regelsettet.")
 app.add_typer(rules_app, name="rules")
 console = Console(stderr=True)
 out_console = Console()
@@ -228,7 +230,7 @@ def synthetic(
     out_console.print(f"Skrev {out / 'innskriving.csv'} og {out / 'skatt'} ({children} barn, frø {seed}).")
 
 
-cache_app = typer.Typer(no_args_is_help=True, help="Lageret av svar fra Skatteetaten.")
+cache_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Lageret av svar fra Skatteetaten.")
 app.add_typer(cache_app, name="cache")
 
 

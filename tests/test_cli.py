@@ -158,3 +158,22 @@ def test_readme_worked_example_matches_the_output(demo, tmp_path, root):
     quote = " ".join(line[2:] for line in quote.splitlines())
     v = pd.read_csv(tmp_path / "vedtak.csv", dtype=str)
     assert v[(v.barn_id == "B01") & (v.fra_maaned == "2024-08")].iloc[0].forklaring == quote
+
+
+def test_a_crash_report_shows_no_local_variables(demo, tmp_path):
+    """An unexpected error (a bug) must not print locals, which may hold fødselsnumre."""
+    import subprocess
+    import sys
+
+    code = ("import fee_engine.batch as b\n"
+            "def boom(*a, **k):\n"
+            "    secret = '21839199217'\n"
+            "    raise RuntimeError('bug')\n"
+            "b.run = boom\n"
+            "from fee_engine.cli import main\n"
+            "main()\n")
+    res = subprocess.run([sys.executable, "-c", code, "run", str(demo / "innskriving.csv"), "--source", "files",
+                          "--tax-data", str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path)],
+                         capture_output=True, text=True, env={"TERM": "dumb", "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+    assert res.returncode != 0 and "RuntimeError" in res.stderr
+    assert "21839199217" not in res.stderr + res.stdout
