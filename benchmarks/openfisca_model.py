@@ -60,10 +60,6 @@ INPUTS = [
 ]
 
 
-def _p(params, period):
-    return params(period)
-
-
 class ordinary_price(Variable):
     value_type, entity, definition_period, label = int, Person, DateUnit.MONTH, "P0"
 

@@ -76,7 +76,7 @@ def write_diff(result: DiffResult, out: Path, formats: tuple[str, ...]) -> list[
     files = [write_csv(result.changes, out / "endringer.csv"), write_csv(result.summary, out / "oppsummering.csv")]
     if "xlsx" in formats:
         wb = Workbook(write_only=True)
-        write_table(wb, "Endringer", result.changes.rename(columns={"belop_a": "belop_a", "belop_b": "belop_b"}))
+        write_table(wb, "Endringer", result.changes)
         write_table(wb, "Oppsummering", result.summary)
         wb.save(out / "endringer.xlsx")
         files.append(out / "endringer.xlsx")

@@ -270,7 +270,7 @@ def _assemble(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
     cols: dict[str, object] = {}
     keep = CHILD_COLUMNS + [c for c in children.columns if c not in ENROLLMENT_COLUMNS]  # + the file's own columns
     for c in keep:
-        cols[c] = children[c].take(ci).to_numpy() if str(children[c].dtype) in ("str", "string") else children[c].to_numpy()[ci]
+        cols[c] = _take(children[c], ci)
     cols["maaned"] = pd.DatetimeIndex([pd.Timestamp(x) for x in months]).to_numpy()[runs.first]
     hp = hh_pos[ci]
     for c in HOUSEHOLD_COLUMNS:
@@ -290,12 +290,18 @@ def expand_runs(runs: pd.DataFrame, columns: list[str] | None = None) -> pd.Data
     offset = np.arange(len(rep)) - np.repeat(np.cumsum(length) - length, length)
     first = runs["maaned"].to_numpy("datetime64[M]")[rep]
     cols = [c for c in (columns or list(runs.columns)) if c not in ("maaned", "antall_maaneder")]
-    out = {c: (runs[c].take(rep).to_numpy() if str(runs[c].dtype) in ("str", "string") else runs[c].to_numpy()[rep])
-           for c in cols}
+    out = {c: _take(runs[c], rep) for c in cols}
     out["maaned"] = (first + offset).astype("datetime64[ns]")
     order = (columns or list(runs.columns))
     frame = pd.DataFrame(out)
     return frame[[c for c in order if c in frame.columns]]
+
+
+def _take(column: pd.Series, index: np.ndarray) -> np.ndarray:
+    """``column`` at ``index`` as an array (pandas' take for strings, numpy indexing for the rest)."""
+    if str(column.dtype) in ("str", "string"):
+        return column.take(index).to_numpy()
+    return column.to_numpy()[index]
 
 
 def _flag_text(flags: np.ndarray) -> np.ndarray:
