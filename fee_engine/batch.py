@@ -25,13 +25,14 @@ from .calculation import calculate, expand_runs, month_range
 from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
-from .output.csv import write_csv, write_monthly_from_runs, write_rejections
+from .output.csv import write_csv, write_monthly_from_runs, write_outside, write_rejections
 from .output.excel import write_workbook
 from .output.json import write_json
 from .output.report import write_report
 from .output.summary import by_institution_month
 from .parameters import RuleSet, format_value, load_rules
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
+from .taxdata.files import check_layout
 
 if TYPE_CHECKING:
     from .diff import DiffResult
@@ -40,19 +41,33 @@ ALL_FORMATS = ("csv", "xlsx", "json", "html")
 
 
 def default_period(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
-    """The barnehageår that starts on the next 1 August."""
+    """The barnehageår (1 August – 31 July) that contains today."""
     today = today or dt.date.today()
-    year = today.year if today < dt.date(today.year, 8, 1) else today.year + 1
+    year = today.year if today.month >= 8 else today.year - 1
     return dt.date(year, 8, 1), dt.date(year + 1, 7, 1)
 
 
+_PERIOD_HELP = "bruk ÅÅÅÅ-MM..ÅÅÅÅ-MM (f.eks. 2026-08..2027-07), én måned ÅÅÅÅ-MM eller et barnehageår ÅÅÅÅ/ÅÅ (2024/25)"
+
+
 def parse_period(text: str) -> tuple[dt.date, dt.date]:
+    """``2026-08..2027-07``, a single month ``2024-10``, or a barnehageår ``2024/25`` (August–July)."""
+    t = text.strip()
     try:
-        a, b = text.split("..")
-        first = dt.datetime.strptime(a.strip(), "%Y-%m").date()
-        last = dt.datetime.strptime(b.strip(), "%Y-%m").date()
+        if ".." in t:
+            a, b = t.split("..")
+            first = dt.datetime.strptime(a.strip(), "%Y-%m").date()
+            last = dt.datetime.strptime(b.strip(), "%Y-%m").date()
+        elif "/" in t:
+            a, b = t.split("/")
+            year = int(a)
+            if len(a) != 4 or not b.isdigit() or int(b) % 100 != (year + 1) % 100 or len(b) not in (2, 4):
+                raise ValueError
+            first, last = dt.date(year, 8, 1), dt.date(year + 1, 7, 1)
+        else:
+            first = last = dt.datetime.strptime(t, "%Y-%m").date()
     except ValueError:
-        raise ConfigurationError(f"ugyldig --period «{text}»: bruk ÅÅÅÅ-MM..ÅÅÅÅ-MM, for eksempel 2026-08..2027-07") from None
+        raise ConfigurationError(f"ugyldig --period «{text}»: {_PERIOD_HELP}") from None
     if last < first:
         raise ConfigurationError(f"ugyldig --period «{text}»: siste måned er før første")
     return first, last
@@ -76,6 +91,7 @@ class RunOptions:
 class RunResult:
     rows_in: int
     rows_rejected: int
+    rows_outside: int
     children: int
     children_manual: int
     child_months: int
@@ -83,6 +99,7 @@ class RunResult:
     warnings: list[str]
     files: list[Path]
     lookups: int
+    notices: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -171,6 +188,7 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     period_end = pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
     step = progress("Leser og kontrollerer innskrivingsfilen", 1) if progress else None
     enrollment = read_enrollment(opts.enrollment, known_kommuner=set(rules.municipalities), period_end=period_end)
+    enrollment.split_period(pd.Timestamp(months[0]), period_end)  # placements outside the period: reported, not billed
     if step:
         step()
     rows = enrollment.rows
@@ -183,6 +201,8 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     if lookups_cache is not None and "lookups" in lookups_cache:
         lookups = lookups_cache["lookups"]
     else:
+        if persons and opts.source in ("files", "emulator"):
+            check_layout(opts.tax_data)  # type: ignore[arg-type]  # a wrong folder is not «unknown person»
         tick = progress("Henter skattegrunnlag", len(persons)) if progress and persons else None
         lookups = fetch_lookups(opts, persons, plan, audit, tick) if persons else {}
         if lookups_cache is not None:
@@ -255,10 +275,11 @@ def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | 
     children = runs.drop_duplicates(["barn_id", "tilbud"])
     manual_children = runs.loc[runs["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
     return RunResult(
-        rows_in=comp.enrollment.n_rows, rows_rejected=comp.enrollment.rejected_rows, children=len(children),
+        rows_in=comp.enrollment.n_rows, rows_rejected=comp.enrollment.rejected_rows,
+        rows_outside=comp.enrollment.outside_rows, children=len(children),
         children_manual=len(manual_children), child_months=int(months_per_run.sum()),
         total_belop=int((runs["belop"].to_numpy() * months_per_run).sum()),
-        warnings=comp.warnings, files=final, lookups=comp.lookups,
+        warnings=comp.warnings, files=final, lookups=comp.lookups, notices=comp.enrollment.notices,
     )
 
 
@@ -276,7 +297,10 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
         "skattekilde": opts.source + (f" ({opts.tax_data})" if opts.tax_data else ""),
         "laget": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "rader_inn": comp.enrollment.n_rows,
+        "rader_beregnet": comp.enrollment.n_rows - comp.enrollment.rejected_rows - comp.enrollment.outside_rows,
         "rader_avvist": comp.enrollment.rejected_rows,
+        "rader_utenfor_perioden": comp.enrollment.outside_rows,
+        "merknader": comp.enrollment.notices,
         "oppslag": comp.lookups,
         "advarsler": comp.warnings,
     }
@@ -288,6 +312,7 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
             step()
         files.append(write_csv(decisions, directory / "vedtak.csv"))
     files.append(write_rejections(rejected, directory / "avvist.csv"))
+    files.append(write_outside(comp.enrollment.outside, directory / "utenfor_perioden.csv"))
     if "xlsx" in opts.formats:
         tick = progress("Skriver vedtak.xlsx", len(monthly) + len(decisions)) if progress else None
         manual = monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])

@@ -95,6 +95,7 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
     t = Table(title=f"fee-engine: {opts.period[0]:%Y-%m}..{opts.period[1]:%Y-%m}", show_header=False)
     t.add_row("Rader inn", str(result.rows_in))
     t.add_row("Rader avvist", str(result.rows_rejected))
+    t.add_row("Rader utenfor perioden", str(result.rows_outside))
     t.add_row("Barn med vedtak", str(result.children))
     t.add_row("  av dem til manuell behandling", str(result.children_manual))
     t.add_row("Barn-måneder", str(result.child_months))
@@ -102,10 +103,15 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
     t.add_row("Skatteoppslag", str(result.lookups))
     t.add_row("Resultater", str(opts.out))
     out_console.print(t)
+    for note in result.notices:
+        console.print(f"Merk: {note}", markup=False, highlight=False)
     for w in result.warnings:
         console.print(f"[yellow]Advarsel:[/] {w}")
     if result.rows_rejected:
         console.print(f"[red]{result.rows_rejected} rader ble avvist; se {opts.out / 'avvist.csv'}[/]")
+    if result.rows_outside:
+        console.print(f"[yellow]{result.rows_outside} rader har plass bare utenfor perioden og er ikke beregnet; "
+                      f"se {opts.out / 'utenfor_perioden.csv'}[/]")
 
 
 @app.command()

@@ -28,7 +28,8 @@ MONTHLY_COLUMNS = [
 
 # What must be equal for two consecutive months to share one vedtak period.
 _PERIOD_KEY = [
-    "belop", "status", "forklaring_kode", "ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense",
+    "institusjon", "kommunenummer", "plass_bp", "timer_c", "trinn", "pris_oere", "saerskilte_behov",
+    "inntekt_oere", "inntekt_kilde", "sone", "belop", "status", "forklaring_kode", "ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense",
     "soeskenmoderasjon", "gratis_timer", "p0_oere", "p1_oere", "p2_oere", "p3_oere", "inntekt_tak_oere",
     "soesken_rang", "soesken_bp", "kjernetid", "kjernetid_alder", "bh_maks_oere", "bh_kjerne_grense_oere",
     "fakturert", "manuell_grunn",
@@ -144,11 +145,13 @@ def explain(p: pd.DataFrame, rules: RuleSet) -> pd.Series:
     code = p["forklaring_kode"].astype(str)
     has = {name: code.str.contains(name, regex=False).to_numpy() for name in (
         "pris_over_maks", "inntekt_6_prosent", "saerskilte_behov", "gratis_timer_sfo", "soesken_2", "soesken_3",
-        "gratis_kjernetid")}
+        "gratis_kjernetid", "plassbytte")}
     status = p["inntekt_status"].astype(str).to_numpy()
     known = (status == "kjent") & ~manual
     used = p["inntekt_brukt"].to_numpy(bool)
     in_window = p["kjernetid_alder"].to_numpy(bool)
+    core_applies = p["kjernetid"].to_numpy(bool)
+    red_grade = bh | (p["inntekt_trinn"].to_numpy(bool))
 
     def period(r: pd.DataFrame) -> pd.Series:
         first, last = month_text(r["maaned"]), month_text(r["til"])
@@ -197,14 +200,25 @@ def explain(p: pd.DataFrame, rules: RuleSet) -> pd.Series:
              + "): inntekten er under " + kr(r["bh_kjerne_grense_oere"]) + " kr og barnet er i aldersgruppen; "
              + _num(r["bh_kjerne_timer_c"]) + " av " + _num(r["bh_heltid_timer_c"] * r["plass_bp"] // 10_000)
              + " timer per uke er gratis, fradrag " + kr_whole(r["gratis_timer"]) + " kr. "),
-        when(billed & bh & known & ~has["gratis_kjernetid"] & in_window, lambda r:
+        when(billed & core_applies & ~has["gratis_kjernetid"], lambda r:
+             "Gratis kjernetid: inntekten er under " + kr(r["bh_kjerne_grense_oere"]) + " kr og barnet er i "
+             "aldersgruppen, men prisen er allerede 0 kr. "),
+        when(billed & bh & known & ~core_applies & in_window, lambda r:
              "Gratis kjernetid: inntekten er ikke under grensen på " + kr(r["bh_kjerne_grense_oere"]) + " kr. "),
         when(billed & bh & known & ~in_window, lambda r: "Gratis kjernetid: barnet er ikke i aldersgruppen (fra 1. august det året "
              "barnet fyller " + r["bh_kjerne_fra_alder"].astype(str) + " år til skolestart). "),
         when(billed & ~manual, lambda r: "Å betale: " + kr_whole(r["belop"]) + " kr per måned for " + period(r) + ". "),
-        when(billed & manual, lambda r: "Manuell behandling: " + r["manuell_grunn"].astype(str)
-             + ". Til saken er behandlet er beløpet ordinær pris, " + kr_whole(r["belop"]) + " kr per måned for "
-             + period(r) + ". "),
+        when(billed & manual & bh, lambda r: "Manuell behandling: " + r["manuell_grunn"].astype(str)
+             + ". Redusert foreldrebetaling og gratis kjernetid venter på saksbehandler; til saken er behandlet er "
+             "beløpet " + kr_whole(r["belop"]) + " kr per måned for " + period(r) + ". "),
+        when(billed & manual & sfo & red_grade, lambda r: "Manuell behandling: " + r["manuell_grunn"].astype(str)
+             + ". Redusert foreldrebetaling venter på saksbehandler; til saken er behandlet er beløpet "
+             + kr_whole(r["belop"]) + " kr per måned for " + period(r) + ". "),
+        when(billed & manual & sfo & ~red_grade, lambda r: "Manuell behandling: " + r["manuell_grunn"].astype(str)
+             + ". Beløpet avhenger ikke av inntekten på dette trinnet: " + kr_whole(r["belop"])
+             + " kr per måned for " + period(r) + ". "),
+        when(has["plassbytte"], lambda r: "Barnet byttet plass i " + month_text(r["maaned"])
+             + "; måneden faktureres én gang, for plassen med flest dager i måneden. "),
         when(~billed, lambda r: period(r).str.slice(0, 1).str.upper() + period(r).str.slice(1)
              + ": betalingsfri måned, ikke fakturert. "),
     ]

@@ -196,6 +196,7 @@ def _parse_parameter(path: str, raw: Any, where: Path, types: dict[str, Any], pr
     adapter = _ADAPTERS[path]
     checked = []
     for v in param.verdier:
+        _first_of_month(v.gjelder_fra, f"{where}: {prefix}{path}")
         try:
             verdi = adapter.validate_python(v.verdi)
         except ValidationError as exc:
@@ -204,6 +205,13 @@ def _parse_parameter(path: str, raw: Any, where: Path, types: dict[str, Any], pr
             ) from None
         checked.append(v.model_copy(update={"verdi": verdi}))
     return param.model_copy(update={"verdier": checked})
+
+
+def _first_of_month(day: dt.date, where: str) -> None:
+    """Fees are monthly: a value dated on another day than the 1st would silently start a month late."""
+    if day.day != 1:
+        raise RuleSetError(f"{where}: gjelder_fra {day.isoformat()} er ikke den 1. i en måned; verdier gjelder fra "
+                           f"og med en hel måned (f.eks. {day.replace(day=1).isoformat()})")
 
 
 def load_municipality(file: Path) -> Municipality:
@@ -558,6 +566,7 @@ def apply_overlay(rules: RuleSet, overlay: dict[str, dict[dt.date, Any]], name: 
         adapter = _ADAPTERS[local]
         values = {v.gjelder_fra: v for v in param.verdier}
         for day, value in dated.items():
+            _first_of_month(day, f"reform {name}: {path}")
             try:
                 checked = adapter.validate_python(value)
             except ValidationError as exc:

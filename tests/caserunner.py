@@ -6,7 +6,7 @@ A case file is a list of cases::
       periode: 2024-10..2024-10
       barn:
         - {barn_id: A, husholdning: H1, fodt: 2021-03-10, plass: 100}      # barnehage by default
-        - {barn_id: S, husholdning: H1, tilbud: sfo, trinn: 1, timer: 15}
+        - {barn_id: S, husholdning: H1, tilbud: sfo, trinn: 1, timer: 15, inst: Lilleby skole}
       husholdninger:
         H1: {inntekt: 300000}              # applicant's skatteoppgjør for the year before the period
         H2: {inntekt: [450000, 200000]}    # applicant and partner
@@ -36,7 +36,7 @@ from fee_engine.identity import make_synthetic
 
 LOENN = "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt"
 COLUMNS = ["barn_id", "barn_fodselsdato", "husholdning_id", "foresatt_fnr", "partner_fnr", "kommunenummer",
-           "tilbud", "plass_prosent", "timer_per_uke", "trinn", "saerskilte_behov", "pris_maaned", "fra_dato",
+           "tilbud", "institusjon", "plass_prosent", "timer_per_uke", "trinn", "saerskilte_behov", "pris_maaned", "fra_dato",
            "til_dato", "soekt_redusert", "dokumentert_inntekt"]
 
 
@@ -96,7 +96,7 @@ def build(case: dict[str, Any], tmp: Path) -> batch.RunOptions:
         rows.append({
             "barn_id": c["barn_id"], "barn_fodselsdato": str(c.get("fodt", "")), "husholdning_id": hh,
             "foresatt_fnr": a, "partner_fnr": b, "kommunenummer": str(c.get("kommune", case.get("kommune", "0301"))),
-            "tilbud": tilbud, "plass_prosent": str(c.get("plass", "")), "timer_per_uke": str(c.get("timer", "")),
+            "tilbud": tilbud, "institusjon": str(c.get("inst", "")), "plass_prosent": str(c.get("plass", "")), "timer_per_uke": str(c.get("timer", "")),
             "trinn": str(c.get("trinn", "")), "saerskilte_behov": c.get("saerskilte_behov", ""),
             "pris_maaned": str(c.get("pris", "")), "fra_dato": str(c.get("fra", "")), "til_dato": str(c.get("til", "")),
             **hh_fields.get(hh, {"soekt_redusert": "", "dokumentert_inntekt": ""}),

@@ -128,9 +128,9 @@ def test_missing_required_column_is_an_input_error(tmp_path):
 def test_missing_file_and_wrong_encoding(tmp_path):
     with pytest.raises(InputError, match="fant ikke"):
         read_enrollment(tmp_path / "nope.csv", KNOWN)
-    p = tmp_path / "latin1.csv"
-    p.write_bytes(("barn_id;institusjon\nA;Blåbær\n").encode("latin-1"))
-    with pytest.raises(InputError, match="UTF-8"):
+    p = tmp_path / "cp1252.csv"
+    p.write_bytes(("barn_id;institusjon\nA;Blåbær\n").encode("cp1252") + b"\x81\n")  # 0x81: not in Windows-1252
+    with pytest.raises(InputError, match="verken UTF-8 eller Windows-1252 .byte 0x81 på linje 3"):
         read_enrollment(p, KNOWN)
 
 

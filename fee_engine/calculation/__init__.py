@@ -27,7 +27,7 @@ from .siblings import discount_bp, rank_in_household
 # Flags, in the order the steps are taken; forklaring_kode joins the set ones with «+».
 FLAGS = [
     "ikke_fakturert", "manuell", "pris_over_maks", "inntekt_6_prosent", "saerskilte_behov",
-    "gratis_timer_sfo", "soesken_2", "soesken_3", "gratis_kjernetid",
+    "gratis_timer_sfo", "soesken_2", "soesken_3", "gratis_kjernetid", "plassbytte",
 ]
 _BIT = {name: 1 << i for i, name in enumerate(FLAGS)}
 
@@ -80,6 +80,7 @@ class Runs:
     child: np.ndarray  # index into the children
     first: np.ndarray  # index of the run's first month
     length: np.ndarray  # months in the run
+    moved: np.ndarray  # the child had another placement in the same offer that month (it was not billed)
 
 
 def plan_runs(children: pd.DataFrame, months: list[dt.date], seg_starts: np.ndarray) -> Runs:
@@ -108,12 +109,39 @@ def plan_runs(children: pd.DataFrame, months: list[dt.date], seg_starts: np.ndar
     c2 = np.repeat(o_idx, span)
     offs = np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
     f2 = np.repeat(lo[o_idx], span) + offs
-    l2 = np.ones(len(c2), dtype=np.int64)
+    c2, f2, moved2 = one_bill_per_month(children, c2, f2, fra, til, starts, ends)
     child = np.concatenate([c1, c2]).astype(np.int64)
     first = np.concatenate([f1, f2]).astype(np.int64)
-    length = np.concatenate([l1, l2]).astype(np.int64)
+    length = np.concatenate([l1, np.ones(len(c2), dtype=np.int64)]).astype(np.int64)
+    moved = np.concatenate([np.zeros(len(c1), dtype=bool), moved2])
     order = np.lexsort((first, child))
-    return Runs(child[order], first[order], length[order])
+    return Runs(child[order], first[order], length[order], moved[order])
+
+
+def one_bill_per_month(children: pd.DataFrame, c: np.ndarray, f: np.ndarray, fra: np.ndarray, til: np.ndarray,
+                       starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One child, one offer, one month, one bill (CALCULATION.md, barnehage step 0).
+
+    When a child's placements in the same offer meet inside a month (a move, a new place size),
+    the month is billed once, for the placement with the most days in that month; a tie goes to
+    the later placement. Returns the kept (child, month) pairs and whether another placement of
+    the same child and offer was dropped that month.
+    """
+    if len(c) == 0:
+        return c, f, np.zeros(0, dtype=bool)
+    who = pd.factorize(children["barn_id"].astype(str) + "\x1f" + children["tilbud"].astype(str))[0][c]
+    day = np.timedelta64(1, "D")
+    lo = np.where(np.isnat(fra[c]), starts[f], np.maximum(fra[c], starts[f]))
+    hi = np.where(np.isnat(til[c]), ends[f], np.minimum(til[c], ends[f]))
+    days = ((hi - lo) // day).astype(np.int64) + 1
+    start_key = np.where(np.isnat(fra[c]), np.iinfo(np.int64).min, fra[c].astype(np.int64))
+    order = np.lexsort((-start_key, -days, f, who))
+    w, m = who[order], f[order]
+    first_of_group = np.ones(len(order), dtype=bool)
+    first_of_group[1:] = (w[1:] != w[:-1]) | (m[1:] != m[:-1])
+    group_size = np.diff(np.append(np.flatnonzero(first_of_group), len(order)))
+    keep = order[first_of_group]
+    return c[keep], f[keep], group_size > 1
 
 
 def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, prices: dict,
@@ -194,7 +222,7 @@ def _steps(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame
     # --- siblings ------------------------------------------------------------------------------
     hh_code = hh_pos[ci].astype(np.int64)
     k_code = k_codes[ci].astype(np.int64)
-    child_code = pd.factorize(children["barn_id"])[0][ci].astype(np.int64)
+    child_code = pd.factorize(children["barn_id"], sort=True)[0][ci].astype(np.int64)  # ties: barn_id in text order
     birth_days = np.where(np.isnat(birth), np.iinfo(np.int64).max, birth.astype(np.int64))
     rank = np.zeros(n, dtype=np.int64)
     for offer_mask in (bh, is_sfo):
@@ -215,34 +243,34 @@ def _steps(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame
                                      plass, core_applies)
     p3 = p2 - core
 
-    # --- manual and unbilled months ---------------------------------------------------------
-    final = np.where(billed, np.where(manual, p0, p3), 0)
+    # --- unbilled months; a manual case keeps every reduction that does not depend on income -------
+    final = np.where(billed, p3, 0)
     k0, k0s, k1 = to_kroner(p0), to_kroner(p0s), to_kroner(p1)
     k_before_sib, k2, k3 = to_kroner(before_sib), to_kroner(p2), to_kroner(p3)
-    decided = billed & ~manual
     unknown_text = "ukjent inntektspost i skattegrunnlaget: " + H["ukjente_poster"].astype(str)
     manual_reason = households["manuell_grunn"].to_numpy()[hh_pos[ci]]
     flags = np.zeros(n, dtype=np.int64)
     for name, cond in (
         ("ikke_fakturert", ~billed),
         ("manuell", billed & manual),
-        ("pris_over_maks", decided & capped),
-        ("inntekt_6_prosent", decided & inc_applied),
-        ("saerskilte_behov", decided & saer),
-        ("gratis_timer_sfo", decided & sfo_free_applies & (sfo_free > 0)),
-        ("soesken_2", decided & (rank == 2) & (sib_red > 0)),
-        ("soesken_3", decided & (rank >= 3) & (sib_red > 0)),
-        ("gratis_kjernetid", decided & core_applies & (core > 0)),
+        ("pris_over_maks", billed & capped),
+        ("inntekt_6_prosent", billed & inc_applied),
+        ("saerskilte_behov", billed & saer),
+        ("gratis_timer_sfo", billed & sfo_free_applies & (sfo_free > 0)),
+        ("soesken_2", billed & (rank == 2) & (sib_red > 0)),
+        ("soesken_3", billed & (rank >= 3) & (sib_red > 0)),
+        ("gratis_kjernetid", billed & core_applies & (core > 0)),
+        ("plassbytte", runs.moved),
     ):
         flags |= np.where(cond, _BIT[name], 0)
 
     out = {
         "ordinaer_pris": np.where(billed, k0, 0),
-        "saerskilte_behov_fritak": np.where(decided, k0 - k0s, 0),
-        "etter_inntektsgrense": np.where(decided, k1, np.where(billed, k0, 0)),
-        "inntektsreduksjon": np.where(decided, k0s - k1, 0),
-        "gratis_timer": np.where(decided, np.where(bh, k2 - k3, k1 - k_before_sib), 0),
-        "soeskenmoderasjon": np.where(decided, k_before_sib - k2, 0),
+        "saerskilte_behov_fritak": np.where(billed, k0 - k0s, 0),
+        "etter_inntektsgrense": np.where(billed, k1, 0),
+        "inntektsreduksjon": np.where(billed, k0s - k1, 0),
+        "gratis_timer": np.where(billed, np.where(bh, k2 - k3, k1 - k_before_sib), 0),
+        "soeskenmoderasjon": np.where(billed, k_before_sib - k2, 0),
         "belop": to_kroner(final),
         "status": np.where(manual, "manuell", "ok"),
         "manuell_grunn": np.where(inc_status == "manuell", manual_reason, np.where(manual, unknown_text, "")),
@@ -252,6 +280,7 @@ def _steps(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame
         "inntekt_brukt": income_known & grade_ok, "fakturerte_mnd": billed_months, "andel_bp": share,
         "pris_tak_oere": bh_limit, "soesken_rang": rank, "soesken_bp": sib_bp, "kjernetid_alder": window,
         "kjernetid": core_applies, "gratis_timer_sfo": sfo_free_applies, "fakturert": billed,
+        "inntekt_trinn": grade_ok,
     }
     for c in _INT32:  # amounts of one place in one month, ranks, rates: far below 2**31
         out[c] = out[c].astype(np.int32)

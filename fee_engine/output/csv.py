@@ -23,6 +23,19 @@ def write_rejections(rejections: pd.DataFrame, path: Path) -> Path:
     return write_csv(out, path)
 
 
+OUTSIDE_COLUMNS = ["rad", "barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "fra_dato", "til_dato"]
+
+
+def write_outside(outside: pd.DataFrame | None, path: Path) -> Path:
+    """``utenfor_perioden.csv``: accepted rows whose placement lies entirely outside the period."""
+    if outside is None or not len(outside):
+        return write_csv(pd.DataFrame(columns=OUTSIDE_COLUMNS), path)
+    out = outside[OUTSIDE_COLUMNS].copy()
+    for c in ("fra_dato", "til_dato"):
+        out[c] = out[c].dt.strftime("%Y-%m-%d").fillna("")
+    return write_csv(out, path)
+
+
 _MONTH_TOKEN = "\x1fMAANED\x1f"
 
 

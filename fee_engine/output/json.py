@@ -35,9 +35,6 @@ def decisions(vedtak: pd.DataFrame, rules: RuleSet) -> list[dict[str, Any]]:
         steps = []
         if "ikke_fakturert" in code:
             steps.append({"regel": "ikke_fakturert", "hjemmel": None, "for": 0, "etter": 0})
-        elif "manuell" in code:
-            steps.append({"regel": "ordinaer_pris", "hjemmel": refs["barnehage.maksimalpris.generell"] if r["tilbud"] == "barnehage" else "kommunal prisliste", "for": None, "etter": amount})
-            steps.append({"regel": "manuell_behandling", "hjemmel": None, "for": amount, "etter": amount})
         else:
             for flag, rule, param, col in STEPS:
                 if flag is None:
@@ -53,6 +50,8 @@ def decisions(vedtak: pd.DataFrame, rules: RuleSet) -> list[dict[str, Any]]:
                     ref = "kommunal forskrift om SFO"
                 before, amount = amount, amount - int(r[col])
                 steps.append({"regel": rule, "hjemmel": ref, "for": before, "etter": amount})
+            if "manuell" in code:  # the income-tested steps wait for a caseworker
+                steps.append({"regel": "manuell_behandling", "hjemmel": None, "for": amount, "etter": amount})
         out.append({
             "barn_id": r["barn_id"], "husholdning_id": r["husholdning_id"], "tilbud": r["tilbud"],
             "kommunenummer": r["kommunenummer"], "institusjon": r["institusjon"],

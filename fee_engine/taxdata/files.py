@@ -53,3 +53,50 @@ class FileSource:
         if not isinstance(body, dict):
             return Lookup(person, inntektsaar, stadie, "feil", "UGYLDIG-FIL", melding="svaret er ikke et JSON-objekt")
         return Lookup(person, inntektsaar, stadie, "ok", "200", body=body)
+
+
+_STAGES = ("oppgjoer", "utkast")
+
+
+def _holds_answers(directory: str) -> bool:
+    """True when ``directory`` has ``<inntektsår>/<stadie>/<11 digits>.json`` (stops at the first)."""
+    try:
+        years = [e for e in os.scandir(directory) if e.is_dir() and len(e.name) == 4 and e.name.isdigit()]
+    except OSError:
+        return False
+    for year in years:
+        for stage in _STAGES:
+            try:
+                with os.scandir(os.path.join(year.path, stage)) as it:
+                    for f in it:
+                        n = f.name
+                        if len(n) == 16 and n.endswith(".json") and n[:11].isascii() and n[:11].isdigit():
+                            return True
+            except OSError:
+                continue
+    return False
+
+
+def check_layout(directory: Path | str) -> None:
+    """Stop before any lookup when ``--tax-data`` is not a folder of answers.
+
+    A wrong folder would otherwise make every applicant «unknown to Skatteetaten» (SSG-007),
+    which is false. A real folder in which one applicant has no file is a genuine SSG-007.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise ConfigurationError(f"fant ikke mappen med skattedata: {d}")
+    if _holds_answers(str(d)):
+        return
+    expected = ("forventet undermapper <inntektsår>/<stadie>/<personidentifikator>.json, for eksempel "
+                f"{d / '2023' / 'oppgjoer' / '<11 sifre>.json'} (stadie er oppgjoer eller utkast)")
+    hint = ""
+    if d.name.isdigit() and any((d / s).is_dir() for s in _STAGES):
+        hint = f"; mappen ser ut som ett inntektsår: bruk mappen over, {d.parent}"
+    elif d.name in _STAGES:
+        hint = f"; mappen ser ut som ett stadie: bruk {d.parent.parent}"
+    else:
+        below = [e.path for e in os.scandir(d) if e.is_dir() and _holds_answers(e.path)]
+        if below:
+            hint = f"; svarene ligger ett nivå lenger ned: bruk {below[0]}"
+    raise ConfigurationError(f"fant ingen skattegrunnlag i {d}: {expected}{hint}")

@@ -1,0 +1,307 @@
+"""Reading and validating the enrollment file (one row per child placement).
+
+:func:`read_enrollment` returns an :class:`Enrollment`: the accepted rows with typed
+columns, and one rejection per problem found (row number, column, value, reason). A row
+with any problem is rejected whole; every other row is kept, so rows in = rows accepted +
+rows rejected. :meth:`Enrollment.split_period` then sets aside the accepted rows whose
+placement lies entirely outside the period, so rows in = decided + rejected + outside.
+
+Row numbers are as a spreadsheet shows them: the header is row 1, the first data row is
+row 2. Every echoed value is masked where it holds a fødselsnummer or D-nummer.
+
+The checks are vectorised over the whole file (the mod-11 check included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..identity import fnr_problems, mask, mask_ids
+from .fields import has_control, parse_dates, parse_hundredths, parse_kroner, parse_yes_no
+from .reading import excel_serial_dates, read_table
+
+REQUIRED = ["barn_id", "husholdning_id", "foresatt_fnr", "kommunenummer", "tilbud"]
+KNOWN = REQUIRED + [
+    "barn_fodselsdato", "partner_fnr", "institusjon", "plass_prosent", "timer_per_uke", "trinn",
+    "saerskilte_behov", "pris_maaned", "fra_dato", "til_dato", "soekt_redusert", "dokumentert_inntekt",
+]
+FNR_COLUMNS = ("foresatt_fnr", "partner_fnr")
+DATE_COLUMNS = ("barn_fodselsdato", "fra_dato", "til_dato")
+TILBUD = ("barnehage", "sfo")
+
+# Bounds of every number read (kroner, percent, hours).
+MAX_PRIS_KR = 100_000
+MAX_INNTEKT_KR = 1_000_000_000
+
+# Reasons, Norwegian bokmål and English, by code.
+REASONS: dict[str, tuple[str, str]] = {
+    "mangler": ("mangler verdi", "value missing"),
+    "fnr_lengde": ("fødselsnummer må ha 11 sifre", "fødselsnummer must have 11 digits"),
+    "fnr_tegn": ("fødselsnummer kan bare inneholde sifre", "fødselsnummer may contain digits only"),
+    "fnr_kontroll": ("kontrollsifrene i fødselsnummeret stemmer ikke (mod 11)", "check digits do not match (mod 11)"),
+    "fnr_dato": ("fødselsnummeret inneholder ingen gyldig fødselsdato", "fødselsnummer holds no valid birth date"),
+    "partner_lik": ("partner_fnr er den samme som foresatt_fnr", "partner_fnr equals foresatt_fnr"),
+    "kommune_format": ("kommunenummer må ha 4 sifre", "kommunenummer must have 4 digits"),
+    "kommune_ukjent": ("ingen kommunefil for dette kommunenummeret i regelsettet",
+                       "no municipal file for this kommunenummer in the rule set"),
+    "tilbud": ("tilbud må være «barnehage» eller «sfo»", "tilbud must be 'barnehage' or 'sfo'"),
+    "dato": ("ugyldig dato (bruk ÅÅÅÅ-MM-DD eller DD.MM.ÅÅÅÅ)", "invalid date (use YYYY-MM-DD or DD.MM.YYYY)"),
+    "dato_framtid": ("fødselsdato etter periodens slutt", "birth date after the end of the period"),
+    "tall": ("må være et tall{hint}", "must be a number{hint_en}"),
+    "tall_tvetydig": ("kan bety både tusen og desimaler; skriv 1500 (eller 1 500) for ett tusen fem hundre, "
+                      "1,50 for én krone og femti øre",
+                      "ambiguous: thousands or decimals? write 1500 (or 1 500) for one thousand five hundred, "
+                      "1,50 for one krone fifty"),
+    "for_stort": ("er større enn {max}", "is larger than {max}"),
+    "plass": ("plass_prosent må være større enn 0 og høyst 100", "plass_prosent must be above 0 and at most 100"),
+    "timer": ("timer_per_uke må være større enn 0 og høyst 60", "timer_per_uke must be above 0 and at most 60"),
+    "trinn": ("trinn må være et helt tall fra 1 til 7", "trinn must be a whole number from 1 to 7"),
+    "ja_nei": ("må være «ja» eller «nei»", "must be 'ja' or 'nei'"),
+    "negativ": ("kan ikke være negativ", "cannot be negative"),
+    "periode": ("til_dato er før fra_dato", "til_dato is before fra_dato"),
+    "duplikat": ("barn_id finnes også på rad {other} med samme tilbud og overlappende periode",
+                 "barn_id also on row {other} with the same tilbud and an overlapping period"),
+    "voksne": ("husholdningen har flere enn to voksne (foresatt_fnr/partner_fnr) på sine rader",
+               "the household has more than two adults (foresatt_fnr/partner_fnr) across its rows"),
+    "motstrid": ("radene i husholdningen har ulike verdier i {col}", "the household's rows disagree on {col}"),
+    "kontrolltegn": ("inneholder kontrolltegn (f.eks. NUL) som ikke hører hjemme i en celle",
+                     "contains control characters (e.g. NUL) that do not belong in a cell"),
+    "anfoerselstegn": ("raden har et anførselstegn (\") som ikke er lukket; raden er ikke lest",
+                       "the row has an unclosed quote (\"); the row was not read"),
+    "felt_antall": ("raden har {n} felt, men overskriften har {m}", "the row has {n} fields but the header has {m}"),
+}
+REJECTION_COLUMNS = ["rad", "kolonne", "verdi", "aarsak", "kode", "aarsak_en"]
+
+
+@dataclass
+class Enrollment:
+    rows: pd.DataFrame  # accepted rows, typed
+    rejections: pd.DataFrame  # rad, kolonne, verdi, aarsak, kode, aarsak_en
+    n_rows: int
+    extra_columns: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # how the file was read (e.g. Windows-1252)
+    outside: pd.DataFrame | None = None  # accepted rows entirely outside the period (set by split_period)
+
+    @property
+    def rejected_rows(self) -> int:
+        return int(self.rejections["rad"].nunique()) if len(self.rejections) else 0
+
+    @property
+    def outside_rows(self) -> int:
+        return 0 if self.outside is None else len(self.outside)
+
+    def messages(self, lang: str = "nb") -> pd.DataFrame:
+        out = self.rejections.copy()
+        if lang == "en":
+            out["aarsak"] = out["aarsak_en"]
+        return out.drop(columns=["aarsak_en"])
+
+    def split_period(self, first: pd.Timestamp, last_day: pd.Timestamp) -> None:
+        """Set aside the placements that end before ``first`` or start after ``last_day``."""
+        r = self.rows
+        out = (r["til_dato"] < first) | (r["fra_dato"] > last_day)
+        self.outside = r[out].reset_index(drop=True)
+        self.rows = r[~out].reset_index(drop=True)
+
+
+# -- validation ------------------------------------------------------------------------
+def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
+                    period_end: pd.Timestamp | None = None) -> Enrollment:
+    path = Path(path)
+    table = read_table(path)
+    header = [str(c).strip().lower().lstrip("\ufeff").strip() for c in table.header]
+    seen: dict[str, list[str]] = {}
+    for original, name in zip(table.header, header):
+        seen.setdefault(name, []).append(original.strip())
+    dupes = {k: v for k, v in seen.items() if len(v) > 1}
+    if dupes:
+        listed = "; ".join(" og ".join(f"«{o}»" for o in v) for v in dupes.values())
+        raise InputError(f"{path}: samme kolonne står flere ganger i overskriften ({listed}); "
+                         "kolonnenavn skilles ikke på store og små bokstaver")
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InputError(f"{path}: mangler påkrevde kolonner: {', '.join(missing)} (fant: {', '.join(header)})")
+    df = pd.DataFrame(table.rows, columns=header, dtype=object)
+    n = len(df)
+    extra = [c for c in header if c not in KNOWN]
+    for c in KNOWN:
+        if c not in df.columns:
+            df[c] = ""
+    for c in KNOWN:
+        df[c] = df[c].astype(object).fillna("").astype(str).str.strip()
+    df["rad"] = np.asarray(table.row_numbers, dtype=np.int64)
+    if table.from_excel:  # Excel drops leading zeros of numbers typed into cells; dates may be serial numbers
+        for c in FNR_COLUMNS:
+            df[c] = df[c].where(~df[c].str.fullmatch(r"[0-9]{10}"), "0" + df[c])
+        df["kommunenummer"] = df["kommunenummer"].where(~df["kommunenummer"].str.fullmatch(r"[0-9]{3}"),
+                                                        "0" + df["kommunenummer"])
+        for c in DATE_COLUMNS:
+            df[c] = excel_serial_dates(df[c])
+
+    problems: list[pd.DataFrame] = []
+
+    def flag(mask_: pd.Series, column: str, code: str, **fmt: object) -> None:
+        if not mask_.any():
+            return
+        nb, en = REASONS[code]
+        sub = df.loc[mask_, ["rad", column]].rename(columns={column: "verdi"})
+        sub.insert(1, "kolonne", column)
+        sub["kode"] = code
+        sub["aarsak"] = nb.format(**fmt)
+        sub["aarsak_en"] = en.format(**fmt)
+        problems.append(sub)
+
+    for p in table.problems:  # found while splitting the file into rows
+        nb, en = REASONS[p.kode]
+        fmt = dict(p.fmt)
+        problems.append(pd.DataFrame([{"rad": p.rad, "kolonne": p.kolonne, "verdi": p.verdi, "kode": p.kode,
+                                       "aarsak": nb.format(**fmt), "aarsak_en": en.format(**fmt)}]))
+    for c in header:
+        flag(has_control(df[c].astype(str)), c, "kontrolltegn")
+
+    tilbud = df["tilbud"].str.lower()
+    bh, sfo = tilbud == "barnehage", tilbud == "sfo"
+
+    for c in ("barn_id", "husholdning_id"):
+        flag(df[c] == "", c, "mangler")
+    for c in FNR_COLUMNS:
+        codes = fnr_problems(df[c])
+        if c == "partner_fnr":
+            codes = codes.where(codes != "mangler", "")
+        for code in ("mangler", "fnr_tegn", "fnr_lengde", "fnr_kontroll", "fnr_dato"):
+            flag(codes == code, c, code)
+    foresatt = df["foresatt_fnr"].str.replace(r"[\s.-]", "", regex=True)
+    partner = df["partner_fnr"].str.replace(r"[\s.-]", "", regex=True)
+    flag((partner != "") & (partner == foresatt), "partner_fnr", "partner_lik")
+
+    knr = df["kommunenummer"]
+    flag(knr == "", "kommunenummer", "mangler")
+    flag((knr != "") & ~knr.str.fullmatch(r"[0-9]{4}"), "kommunenummer", "kommune_format")
+    if known_kommuner is not None:
+        flag(knr.str.fullmatch(r"[0-9]{4}") & ~knr.isin(known_kommuner), "kommunenummer", "kommune_ukjent")
+    flag(tilbud == "", "tilbud", "mangler")
+    flag((tilbud != "") & ~tilbud.isin(TILBUD), "tilbud", "tilbud")
+
+    birth = parse_dates(df["barn_fodselsdato"])
+    flag(bh & (df["barn_fodselsdato"] == ""), "barn_fodselsdato", "mangler")
+    flag((df["barn_fodselsdato"] != "") & birth.isna(), "barn_fodselsdato", "dato")
+    if period_end is not None:
+        flag(birth > period_end, "barn_fodselsdato", "dato_framtid")
+
+    plass, code = parse_hundredths(df["plass_prosent"], suffix="%")
+    flag(bh & (df["plass_prosent"] == ""), "plass_prosent", "mangler")
+    flag(code == "tall", "plass_prosent", "tall", hint=" (prosent, høyst to desimaler)",
+         hint_en=" (percent, at most two decimals)")
+    flag((plass >= 0) & ((plass <= 0) | (plass > 100_00)), "plass_prosent", "plass")
+
+    timer, code = parse_hundredths(df["timer_per_uke"])
+    flag(sfo & (df["timer_per_uke"] == ""), "timer_per_uke", "mangler")
+    flag(code == "tall", "timer_per_uke", "tall", hint=" (timer, høyst to desimaler)",
+         hint_en=" (hours, at most two decimals)")
+    flag((timer >= 0) & ((timer <= 0) | (timer > 60_00)), "timer_per_uke", "timer")
+
+    trinn_ok = df["trinn"].str.fullmatch(r"[1-7]")
+    flag(sfo & (df["trinn"] == ""), "trinn", "mangler")
+    flag((df["trinn"] != "") & ~trinn_ok, "trinn", "trinn")
+    trinn = pd.to_numeric(df["trinn"].where(trinn_ok, "0")).astype(np.int64)
+
+    answers = {}
+    for c in ("saerskilte_behov", "soekt_redusert"):
+        answers[c], code = parse_yes_no(df[c])
+        flag(code == "ja_nei", c, "ja_nei")
+
+    amounts = {}
+    for c, limit in (("pris_maaned", MAX_PRIS_KR), ("dokumentert_inntekt", MAX_INNTEKT_KR)):
+        amounts[c], code = parse_kroner(df[c], limit)
+        flag(code == "tall", c, "tall", hint=" i kroner, f.eks. 300000, 300 000, 300.000 eller 1500,50",
+             hint_en=" in kroner, e.g. 300000, 300 000, 300.000 or 1500,50")
+        flag(code == "tall_tvetydig", c, "tall_tvetydig")
+        flag(code == "negativ", c, "negativ")
+        flag(code == "for_stort", c, "for_stort", max=f"{limit:,} kr".replace(",", " "))
+
+    fra, til = parse_dates(df["fra_dato"]), parse_dates(df["til_dato"])
+    for c, parsed in (("fra_dato", fra), ("til_dato", til)):
+        flag((df[c] != "") & parsed.isna(), c, "dato")
+    flag(fra.notna() & til.notna() & (til < fra), "til_dato", "periode")
+
+    _duplicates(df, tilbud, fra, til, flag)
+
+    # Household consistency: at most two adults, one answer per household (compared as parsed values).
+    hh = df["husholdning_id"]
+    adults = pd.concat([
+        pd.DataFrame({"husholdning_id": hh, "p": foresatt}),
+        pd.DataFrame({"husholdning_id": hh, "p": partner})[partner != ""],
+    ])
+    n_adults = adults[adults["p"] != ""].groupby("husholdning_id")["p"].nunique()
+    flag((hh != "") & hh.map(n_adults).fillna(0).gt(2), "husholdning_id", "voksne")
+    soekt = answers["soekt_redusert"].replace("", "ja")  # an empty answer is the default «ja»
+    for c, normal in (("soekt_redusert", soekt), ("dokumentert_inntekt", amounts["dokumentert_inntekt"])):
+        distinct = pd.DataFrame({"h": hh, "v": normal}).groupby("h")["v"].nunique()
+        flag((hh != "") & hh.map(distinct).gt(1), c, "motstrid", col=c)
+
+    rejections = _rejections(problems)
+    bad_rows = set(rejections["rad"]) if len(rejections) else set()
+    keep = ~df["rad"].isin(bad_rows)
+    acc = pd.DataFrame(
+        {
+            "rad": df["rad"],
+            "barn_id": df["barn_id"],
+            "husholdning_id": df["husholdning_id"],
+            "foresatt_fnr": foresatt,
+            "partner_fnr": partner,
+            "kommunenummer": knr,
+            "tilbud": tilbud,
+            "institusjon": mask_ids(df["institusjon"]),
+            "barn_fodselsdato": birth,
+            # exact integer units: basis points of a place, hundredths of an hour, øre
+            "plass_bp": plass.clip(lower=0),
+            "timer_c": timer.clip(lower=0),
+            "trinn": trinn,
+            "saerskilte_behov": answers["saerskilte_behov"].eq("ja"),
+            "pris_oere": amounts["pris_maaned"],
+            "fra_dato": fra,
+            "til_dato": til,
+            "soekt_redusert": soekt.eq("ja"),
+            "dok_inntekt_oere": amounts["dokumentert_inntekt"],
+        }
+    )
+    for c in extra:  # passed through to the outputs: identifiers masked
+        acc[c] = mask_ids(df[c].astype(object).fillna("").astype(str))
+    acc = acc[keep.to_numpy()].reset_index(drop=True)
+    return Enrollment(rows=acc, rejections=rejections, n_rows=n, extra_columns=extra, notices=list(table.notices))
+
+
+def _duplicates(df: pd.DataFrame, tilbud: pd.Series, fra: pd.Series, til: pd.Series, flag) -> None:  # type: ignore[no-untyped-def]
+    """The same barn_id and tilbud with overlapping placement periods."""
+    dup_candidates = df[df["barn_id"].duplicated(keep=False) & (df["barn_id"] != "")]
+    if not len(dup_candidates):
+        return
+    lo = fra.fillna(pd.Timestamp("1900-01-01"))
+    hi = til.fillna(pd.Timestamp("2200-01-01"))
+    for _, grp in dup_candidates.groupby(["barn_id", tilbud[dup_candidates.index]]):
+        idx = list(grp.index)
+        for j in range(1, len(idx)):
+            for i in range(j):
+                a, b = idx[i], idx[j]
+                if lo[a] <= hi[b] and lo[b] <= hi[a]:
+                    flag(df.index == b, "barn_id", "duplikat", other=int(df.at[a, "rad"]))
+                    break
+
+
+def _rejections(problems: list[pd.DataFrame]) -> pd.DataFrame:
+    if not problems:
+        return pd.DataFrame(columns=REJECTION_COLUMNS)
+    rej = pd.concat(problems, ignore_index=True)
+    verdi = rej["verdi"].astype(str)
+    in_id_column = rej["kolonne"].isin(FNR_COLUMNS)
+    rej["verdi"] = mask_ids(verdi).where(~in_id_column, verdi.map(mask))
+    rej = rej.sort_values(["rad", "kolonne"], kind="stable").reset_index(drop=True)
+    return rej[REJECTION_COLUMNS]
+
+
+__all__ = ["Enrollment", "read_enrollment", "fnr_problems", "REASONS", "KNOWN", "REQUIRED"]

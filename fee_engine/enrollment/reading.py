@@ -1,0 +1,228 @@
+"""The enrollment file as a table of strings: bytes decoded, records split, cells as text.
+
+What the office saves from Excel must be read as Excel wrote it:
+
+* CSV in UTF-8 (with or without BOM), Windows-1252 («CSV (semikolonseparert)», Norwegian
+  Excel's default; a notice says it was read so), or UTF-16 with a BOM («Unicode-tekst»,
+  tab-separated). A file with bytes Windows-1252 does not define is refused.
+* The separator is the one of ``;``, ``,`` and tab that the header line uses most.
+* Each record is split on its own: an unbalanced quote spoils only its own row (it is
+  rejected), never the rows after it; trailing separators (``A;B;``) do not shift columns.
+* XLSX: the first sheet, cells as text; dates as ``YYYY-MM-DD``; whole numbers without ``.0``.
+
+Row numbers are spreadsheet rows: the header is row 1. A blank line is a row with no data
+(not counted as a row in, as Excel shows it). Problems found while splitting become
+:class:`RowProblem` objects that the validation reports like any other.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+
+# Bytes that Windows-1252 leaves undefined.
+_CP1252_UNDEFINED = {0x81, 0x8D, 0x8F, 0x90, 0x9D}
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    rad: int
+    kolonne: str
+    verdi: str
+    kode: str
+    fmt: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass
+class Table:
+    header: list[str]  # as written in the file (case kept)
+    rows: list[list[str]]  # data rows, each padded/truncated to len(header)
+    row_numbers: list[int]  # spreadsheet row of each data row
+    problems: list[RowProblem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    from_excel: bool = False
+
+
+def read_table(path: Path) -> Table:
+    if not path.exists():
+        raise InputError(f"fant ikke innskrivingsfilen {path}")
+    if not path.is_file():
+        raise InputError(f"{path} er ikke en fil")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"kan ikke lese {path}: {exc.strerror}") from None
+    text, notice = decode(raw, path)
+    if not text.strip():
+        raise InputError(f"{path}: filen er tom")
+    table = split_csv(text, path)
+    if notice:
+        table.notices.append(notice)
+    return table
+
+
+def decode(raw: bytes, path: Path) -> tuple[str, str | None]:
+    """The file's text and, when it was not UTF-8, a notice saying how it was read."""
+    if raw.startswith(b"\xff\xfe") or raw.startswith(b"\xfe\xff"):
+        try:
+            return raw.decode("utf-16"), None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: filen begynner som UTF-16 («Unicode-tekst»), men kan ikke leses som det") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    bad = next((i for i, b in enumerate(raw) if b in _CP1252_UNDEFINED), None)
+    if bad is not None:
+        line = raw.count(b"\n", 0, bad) + 1
+        raise InputError(
+            f"{path}: filen er verken UTF-8 eller Windows-1252 (byte 0x{raw[bad]:02X} på linje {line}); "
+            "lagre den i Excel som «CSV UTF-8 (kommadelt)» eller «CSV (semikolonseparert)»"
+        )
+    return raw.decode("cp1252"), (
+        f"{path.name} er ikke UTF-8 og er lest som Windows-1252 (Excels «CSV (semikolonseparert)»); "
+        "kontroller at æ, ø og å ser riktige ut i resultatene"
+    )
+
+
+def _separator(header_line: str) -> str:
+    counts = {sep: header_line.count(sep) for sep in (";", ",", "\t")}
+    return max(counts, key=lambda s: (counts[s], s == ";"))
+
+
+def split_csv(text: str, path: Path | None = None) -> Table:
+    text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    sep = _separator(lines[0])
+    header = next(csv.reader([lines[0]], delimiter=sep))
+    header = _trim_header(header)
+    width = len(header)
+    reader = csv.reader((line + "\n" for line in lines[1:]), delimiter=sep, strict=False)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    problems: list[RowProblem] = []
+    row_no = 1
+    consumed = 0
+    for rec in reader:
+        span = reader.line_num - consumed
+        first_line = consumed + 1
+        consumed = reader.line_num
+        if span > 1 and (len(rec) != width or any("\n" in v and sep in v for v in rec)):
+            # an unbalanced quote ran on into the next lines (a cell with a line break and separators is
+            # whole rows swallowed, not a cell Excel wrote): take each physical line on its own
+            for k in range(span):
+                row_no += 1
+                line = lines[first_line + k]
+                single = next(csv.reader([line], delimiter=sep, strict=False), [])
+                if line.count('"') % 2:
+                    problems.append(RowProblem(row_no, "", _short(line), "anfoerselstegn"))
+                row_no = _take(single, line, width, row_no, rows, numbers, problems)
+            continue
+        row_no += 1
+        raw_line = "\n".join(lines[first_line:first_line + span])
+        _take(rec, raw_line, width, row_no, rows, numbers, problems)
+    return Table(header=header, rows=rows, row_numbers=numbers, problems=problems)
+
+
+def _take(rec: list[str], line: str, width: int, row_no: int, rows: list[list[str]], numbers: list[int],
+          problems: list[RowProblem]) -> int:
+    if not any(v.strip() for v in rec):
+        return row_no  # a blank row: no data
+    if len(rec) > width:
+        extra = rec[width:]
+        if any(v.strip() for v in extra):
+            problems.append(RowProblem(row_no, "", _short(line), "felt_antall", (("n", len(rec)), ("m", width))))
+        rec = rec[:width]
+    elif len(rec) < width:
+        rec = rec + [""] * (width - len(rec))
+    rows.append(rec)
+    numbers.append(row_no)
+    return row_no
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _trim_header(header: list[str]) -> list[str]:
+    """Drop trailing empty header cells (a trailing separator); name an empty cell in the middle."""
+    while header and not header[-1].strip():
+        header.pop()
+    return [h if h.strip() else f"kolonne_{i + 1}" for i, h in enumerate(header)]
+
+
+# -- XLSX -------------------------------------------------------------------------------------
+def _read_xlsx(path: Path) -> Table:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise InputError(f"{path}: kan ikke lese Excel-filen ({type(exc).__name__})") from None
+    try:
+        ws = wb.worksheets[0]
+        it = ws.iter_rows(values_only=True)
+        first = next(it, None)
+        if first is None:
+            raise InputError(f"{path}: første ark er tomt")
+        header = _trim_header([_cell_text(v) for v in first])
+        width = len(header)
+        rows: list[list[str]] = []
+        numbers: list[int] = []
+        row_no = 1
+        for values in it:
+            row_no += 1
+            cells = [_cell_text(v) for v in values[:width]]
+            if len(cells) < width:
+                cells += [""] * (width - len(cells))
+            if any(c.strip() for c in cells):
+                rows.append(cells)
+                numbers.append(row_no)
+    finally:
+        wb.close()
+    return Table(header=header, rows=rows, row_numbers=numbers, from_excel=True)
+
+
+def _cell_text(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (dt.datetime, dt.date, pd.Timestamp)):
+        return v.strftime("%Y-%m-%d")
+    if isinstance(v, bool):
+        return "ja" if v else "nei"
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return ""
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return repr(v)
+    return str(v)
+
+
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def excel_serial_dates(values: pd.Series) -> pd.Series:
+    """Whole numbers in a date column of a workbook (a date cell without a date format) as ``YYYY-MM-DD``."""
+    serial = values.str.fullmatch(r"[0-9]{1,6}")
+    if not serial.any():
+        return values
+    days = pd.to_numeric(values[serial])
+    ok = (days >= 1) & (days <= 2_958_465)  # 1900-01-01 .. 9999-12-31
+    dates = (pd.Timestamp(EXCEL_EPOCH) + pd.to_timedelta(days[ok], unit="D")).dt.strftime("%Y-%m-%d")
+    out = values.copy()
+    out[dates.index] = dates
+    return out
