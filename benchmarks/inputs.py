@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from fee_engine.batch import build_households
-from fee_engine.calculation import month_range
+from fee_engine.beregning import month_range, month_table
 from fee_engine.enrollment import read_enrollment
-from fee_engine.parameters import load_rules
+from fee_engine.regelsett import load_rules
 from fee_engine.synthetic import generate
 
 PERIOD = (dt.date(2024, 8, 1), dt.date(2025, 7, 1))
@@ -42,5 +42,5 @@ def calc_inputs(n_children: int, seed: int = 1):
         "inntektsaar": "2023", "stadie": "oppgjoer", "inntekt_kilde": "", "ukjente_poster": "",
     })
     months = month_range(*PERIOD)
-    table, prices, _ = rules.month_table(months, sorted(rows["kommunenummer"].unique()), ("barnehage", "sfo"))
+    table, prices, _ = month_table(rules, months, sorted(rows["kommunenummer"].unique()), ("barnehage", "sfo"))
     return rows, households, table, prices, months

@@ -24,7 +24,8 @@ from openfisca_core.simulations import SimulationBuilder
 from openfisca_core.taxbenefitsystems import TaxBenefitSystem
 from openfisca_core.variables import Variable
 
-from fee_engine.parameters import RuleSet, bp, centi, grade_mask, oere
+from fee_engine.money import bp, centi, grade_mask, oere
+from fee_engine.regelsett import RuleSet
 
 Person = build_entity(key="person", plural="persons", label="Barn", is_person=True)
 Household = build_entity(key="household", plural="households", label="Husholdning",

@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from fee_engine.calculation import calculate, expand_runs
+from fee_engine.beregning import calculate, expand_runs
 
 from .inputs import calc_inputs
 from .rowwise import calculate_rowwise
@@ -56,7 +56,7 @@ def engine_amounts(args) -> dict:
 @pytest.mark.parametrize("n", SIZES)
 def test_openfisca_peer(benchmark, n):
     openfisca = pytest.importorskip("openfisca_core", reason="benchmark-only dependency: pip install -e '.[bench]'")
-    from fee_engine.parameters import load_rules
+    from fee_engine.regelsett import load_rules
 
     from .openfisca_model import as_dict, build_system, simulate
 

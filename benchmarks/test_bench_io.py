@@ -3,14 +3,14 @@
 import datetime as dt
 import resource
 
-from fee_engine import batch, explanation
+from fee_engine import batch, forklaring
 from fee_engine.batch import build_households
 from fee_engine.enrollment import read_enrollment
 from fee_engine.income import household_incomes, person_incomes
 from fee_engine.output.csv import write_csv
 from fee_engine.output.excel import write_workbook
 from fee_engine.output.summary import by_institution_month
-from fee_engine.parameters import load_rules
+from fee_engine.regelsett import load_rules
 from fee_engine.taxdata import FileSource, fallback_plan, fetch_with_fallback
 
 PERIOD = (dt.date(2024, 8, 1), dt.date(2025, 7, 1))
@@ -62,8 +62,8 @@ def test_write_csv_100k(benchmark, population_100k, tmp_path):
     comp = _computed(population_100k)
 
     def write():
-        write_csv(explanation.monthly(comp.runs, []), tmp_path / "maanedlig.csv")
-        write_csv(explanation.vedtak(comp.runs, comp.rules, []), tmp_path / "vedtak.csv")
+        write_csv(forklaring.monthly(comp.runs, []), tmp_path / "maanedlig.csv")
+        write_csv(forklaring.vedtak(comp.runs, comp.rules, []), tmp_path / "vedtak.csv")
 
     benchmark.pedantic(write, rounds=1, iterations=1)
     benchmark.extra_info.update(child_months=int(comp.runs["antall_maaneder"].sum()),
@@ -72,8 +72,8 @@ def test_write_csv_100k(benchmark, population_100k, tmp_path):
 
 def test_write_workbook_100k(benchmark, population_100k, tmp_path):
     comp = _computed(population_100k)
-    monthly = explanation.monthly(comp.runs, [])
-    decisions = explanation.vedtak(comp.runs, comp.rules, [])
+    monthly = forklaring.monthly(comp.runs, [])
+    decisions = forklaring.vedtak(comp.runs, comp.rules, [])
     before = rss_mb()
 
     def write():

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
-from . import explanation
-from .calculation import calculate, expand_runs, month_range
+from . import forklaring
+from .beregning import calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
@@ -30,7 +30,7 @@ from .output.excel import write_workbook
 from .output.json import write_json
 from .output.report import write_report
 from .output.summary import by_institution_month
-from .parameters import RuleSet, format_value, load_rules
+from .regelsett import RuleSet, format_value, load_rules
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
 from .taxdata.files import check_layout
 
@@ -121,7 +121,7 @@ class Computation:
     @property
     def child_months(self) -> pd.DataFrame:
         """Every column, one row per child and month (for tests and analysis; the writers expand less)."""
-        return expand_runs(self.runs)
+        return expand_runs(forklaring.with_flag_text(self.runs))
 
 
 DEFAULT_CACHE = Path(".fee-engine") / "skatt.sqlite"
@@ -212,9 +212,9 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
 
     kommuner = sorted(rows["kommunenummer"].unique())
     offers = tuple(sorted(rows["tilbud"].unique()))
-    table, prices, unverified = rules.month_table(months, kommuner, offers)
+    table, sider, unverified = month_table(rules, months, kommuner, offers)
     step = progress("Beregner", 1) if progress else None
-    runs = calculate(rows, hh_income, table, prices, months, expand=False)
+    runs = calculate(rows, hh_income, table, sider, months, expand=False)
     if step:
         step()
 
@@ -286,8 +286,9 @@ def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | 
 def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
                   progress: Callable[[str, int], Callable[..., None]] | None = None) -> list[Path]:
     extra = comp.enrollment.extra_columns
-    monthly = explanation.monthly(comp.runs, extra) if {"xlsx", "html"} & set(opts.formats) else None
-    decisions = explanation.vedtak(comp.runs, comp.rules, extra)
+    monthly = forklaring.monthly(comp.runs, extra, flags=True) if {"xlsx", "html"} & set(opts.formats) else None
+    periods = forklaring.periods(comp.runs)
+    decisions = forklaring.vedtak_table(periods, comp.rules, extra)
     rejected = comp.enrollment.rejections
     meta = {
         "regelsett": comp.rules.version,
@@ -322,7 +323,7 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
             tick=(lambda k: tick(advance=k)) if tick else None,
         ))
     if "json" in opts.formats:
-        files.append(write_json(directory / "vedtak.json", decisions, comp.rules, meta))
+        files.append(write_json(directory / "vedtak.json", decisions, periods, comp.rules, meta))
     if "html" in opts.formats:
         files.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected))
     audit = directory / "revisjon.jsonl"
@@ -347,7 +348,7 @@ class DiffOptions:
 def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] | None = None) -> "DiffResult":
     """The same batch under rule sets A and B (B = rules_b or A, plus the reforms); tax data fetched once."""
     from .diff import compare, write_diff
-    from .parameters import apply_overlay, read_overlay
+    from .regelsett.reform import apply_overlay, read_overlay
 
     run_opts = opts.run
     rules_a = load_rules(opts.rules_a or run_opts.rules_dir, run_opts.kommune_config)
@@ -360,8 +361,8 @@ def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] 
         shared: dict = {}
         comp_a = compute(run_opts, rules=rules_a, lookups_cache=shared, progress=progress, audit=staging / "revisjon.jsonl")
         comp_b = compute(run_opts, rules=rules_b, lookups_cache=shared)
-        monthly_a = explanation.monthly(comp_a.runs, [])
-        monthly_b = explanation.monthly(comp_b.runs, [])
+        monthly_a = forklaring.monthly(comp_a.runs, [])
+        monthly_b = forklaring.monthly(comp_b.runs, [])
         result = compare(monthly_a, monthly_b, rules_a.version, rules_b.version)
         files = write_diff(result, staging, run_opts.formats)
         files.append(write_rejections(comp_a.enrollment.rejections, staging / "avvist.csv"))

@@ -17,7 +17,7 @@ from . import batch
 from .enrollment import read_enrollment
 from .errors import ConfigurationError, FeeEngineError
 from .identity import mask_digits_in_text
-from .parameters import format_value, load_rules
+from .regelsett import format_value, load_rules
 from .text import kroner, thousands
 
 # No local variables in a crash report: they may hold fødselsnumre or tax data.

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .parameters import COUNTED, RuleSet
+from .regelsett import COUNTED, RuleSet
 from .text import kroner_from_oere
 from .taxdata.base import Lookup
 

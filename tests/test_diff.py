@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fee_engine import batch, explanation
+from fee_engine import batch, forklaring
 from fee_engine.cli import app
 from fee_engine.diff import compare
 from fee_engine.errors import RuleSetError
-from fee_engine.parameters import apply_overlay, load_rules, read_overlay
+from fee_engine.regelsett import load_rules
+from fee_engine.regelsett.reform import apply_overlay, read_overlay
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +116,7 @@ def test_golden_snapshot():
     opts = batch.RunOptions(enrollment=GOLDEN / "innskriving.csv", out=Path("unused"),
                             period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)), source="files", tax_data=GOLDEN / "skatt")
     comp = batch.compute(opts)
-    now = explanation.monthly(comp.runs, comp.enrollment.extra_columns)
+    now = forklaring.monthly(comp.runs, comp.enrollment.extra_columns)
     now = now.astype({"maaned": str})
     expected = pd.read_csv(GOLDEN / "forventet" / "maanedlig.csv", dtype={"maaned": str, "kommunenummer": str},
                            keep_default_na=False)

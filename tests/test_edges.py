@@ -13,7 +13,7 @@ from fee_engine.enrollment import read_enrollment
 from fee_engine.enrollment.fields import parse_kroner
 from fee_engine.errors import ConfigurationError, InputError, RuleSetError
 from fee_engine.identity import make_synthetic
-from fee_engine.parameters import load_rules
+from fee_engine.regelsett import load_rules
 from fee_engine.taxdata.files import check_layout
 
 F1 = make_synthetic(dt.date(1988, 1, 1), 1)

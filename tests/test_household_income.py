@@ -8,7 +8,7 @@ import pytest
 
 from fee_engine import batch
 from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, STAGE_TEXT, household_incomes, person_incomes
-from fee_engine.parameters import load_rules
+from fee_engine.regelsett import load_rules
 from fee_engine.text import kroner_from_oere
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"

@@ -1,7 +1,7 @@
 import json
 
 from fee_engine.income import person_incomes
-from fee_engine.parameters import load_rules
+from fee_engine.regelsett import load_rules
 from fee_engine.taxdata import FileSource, fallback_plan, fetch_with_fallback
 from fee_engine.taxdata.base import Lookup
 

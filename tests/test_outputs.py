@@ -80,12 +80,19 @@ def test_json_steps_end_at_the_amount(demo_out):
     doc = json.loads((demo_out / "vedtak.json").read_text(encoding="utf-8"))
     assert doc["kjoering"]["regelsett"]
     b01 = next(d for d in doc["vedtak"] if d["barn_id"] == "B01" and d["fra_maaned"] == "2024-08")
-    assert [s["regel"] for s in b01["steg"]] == ["ordinaer_pris", "redusert_foreldrebetaling", "gratis_kjernetid"]
+    assert [s["regel"] for s in b01["steg"]] == ["ordinaer_pris", "inntektsgrense", "gratis_kjernetid"]
     assert [s["etter"] for s in b01["steg"]] == [2000, 1636, 838]
+    assert [s["for"] for s in b01["steg"]] == [None, 2000, 1636]
     assert "§ 3b" in b01["steg"][1]["hjemmel"]
+    # the parameter values each step used: 6 % of 300 000 over 11 months = 1 636.36 → 1 636 per month
+    assert b01["steg"][1]["verdier"] == {"husholdningsinntekt": 300000, "andel_prosent": 6, "fakturerte_maaneder": 11,
+                                         "tak_per_maaned": 1636}
+    assert b01["steg"][2]["verdier"]["timer_i_plassen"] == 41
     for d in doc["vedtak"]:
-        if d["status"] == "ok":
+        if d["steg"][0]["regel"] != "ikke_fakturert":
             assert d["steg"][-1]["etter"] == d["belop"], d["barn_id"]
+            for a, b in zip(d["steg"], d["steg"][1:]):
+                assert b["for"] == a["etter"]  # each step starts where the one before ended
 
 
 def test_report_is_self_contained(demo_out):
@@ -117,7 +124,7 @@ def test_report_renders_in_headless_chromium(demo_out, tmp_path):
 def test_fast_monthly_csv_is_byte_identical(fixture, note, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from fee_engine import batch, explanation
+    from fee_engine import batch, forklaring
     from fee_engine.output import csv as csv_out
 
     root = Path(__file__).resolve().parent.parent / "fixtures" / fixture
@@ -130,7 +137,7 @@ def test_fast_monthly_csv_is_byte_identical(fixture, note, tmp_path, monkeypatch
     comp = batch.compute(batch.RunOptions(enrollment=enrollment, out=tmp_path, period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
                                           source="files", tax_data=root / "skatt"))
     extra = comp.enrollment.extra_columns
-    csv_out.write_csv(explanation.monthly(comp.runs, extra), tmp_path / "slow.csv")
+    csv_out.write_csv(forklaring.monthly(comp.runs, extra), tmp_path / "slow.csv")
     fell_back = []
     real_monthly = csv_out.monthly
     monkeypatch.setattr(csv_out, "monthly", lambda *a: fell_back.append(1) or real_monthly(*a))

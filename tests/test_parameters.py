@@ -4,7 +4,8 @@ import shutil
 import pytest
 
 from fee_engine.errors import RuleSetError
-from fee_engine.parameters import load_rules
+from fee_engine.beregning import month_table
+from fee_engine.regelsett import load_rules
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_income_lists_follow_their_base_year():
 
 def test_unverified_values_are_reported_by_month_table():
     r = load_rules()
-    _, _, unverified = r.month_table([dt.date(2025, 9, 1)], ["0301"], ("barnehage",))
+    _, _, unverified = month_table(r, [dt.date(2025, 9, 1)], ["0301"], ("barnehage",))
     paths = [p for p, _ in unverified]
     assert "barnehage.maksimalpris.generell" in paths
     assert "barnehage.gratis_kjernetid.inntektsgrense" in paths

@@ -146,7 +146,7 @@ def write_workbook(path: Path, *, meta: dict[str, Any], vedtak: pd.DataFrame, mo
     wb = Workbook(write_only=True)
     write_front(wb, meta, totals(monthly))
     write_table(wb, "Vedtak", vedtak, tick)
-    write_table(wb, "Månedlig", monthly, tick)
+    write_table(wb, "Månedlig", monthly.drop(columns=["flagg"], errors="ignore"), tick)
     write_table(wb, "Oppsummering", summary)
     problems = pd.concat([
         rejected.assign(type="avvist rad")[["type", "rad", "kolonne", "verdi", "aarsak"]],

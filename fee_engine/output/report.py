@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..beregning import has_flag
 from ..text import kroner, thousands
 from .summary import by_institution_month, households_with, totals
 
@@ -40,7 +41,7 @@ def _bars(labels: list[str], values: list[int], *, width: int = 720, height: int
 
 
 def fee_histogram(monthly: pd.DataFrame, step: int = 250) -> tuple[list[str], list[int]]:
-    billed = monthly[(monthly["status"] == "ok") & ~monthly["forklaring_kode"].astype(str).str.contains("ikke_fakturert")]
+    billed = monthly[(monthly["status"] == "ok") & ~has_flag(monthly["flagg"], "ikke_fakturert")]
     if billed.empty:
         return [], []
     top = int(billed["belop"].max())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..beregning import has_flag
+
 AMOUNTS = ["ordinaer_pris", "inntektsreduksjon", "saerskilte_behov_fritak", "soeskenmoderasjon", "gratis_timer", "belop"]
 
 
@@ -27,11 +29,11 @@ def totals(monthly: pd.DataFrame) -> dict[str, int]:
 
 
 def households_with(monthly: pd.DataFrame) -> dict[str, int]:
-    """Number of households that get each reduction in at least one month."""
-    code = monthly["forklaring_kode"].astype(str)
+    """Number of households that get each reduction in at least one month (``monthly`` with ``flagg``)."""
     out = {}
-    for name, label in (("inntekt_6_prosent", "Redusert foreldrebetaling (6 %)"), ("gratis_kjernetid", "Gratis kjernetid"),
-                        ("gratis_timer_sfo", "12 gratis timer SFO"), ("soesken_", "Søskenmoderasjon"),
-                        ("saerskilte_behov", "Gratis SFO, særskilte behov"), ("manuell", "Manuell behandling")):
-        out[label] = int(monthly.loc[code.str.contains(name, regex=False), "husholdning_id"].nunique())
+    for names, label in ((("inntekt_6_prosent",), "Redusert foreldrebetaling (6 %)"),
+                         (("gratis_kjernetid",), "Gratis kjernetid"), (("gratis_timer_sfo",), "12 gratis timer SFO"),
+                         (("soesken_2", "soesken_3"), "Søskenmoderasjon"),
+                         (("saerskilte_behov",), "Gratis SFO, særskilte behov"), (("manuell",), "Manuell behandling")):
+        out[label] = int(monthly.loc[has_flag(monthly["flagg"], *names), "husholdning_id"].nunique())
     return out

@@ -1,0 +1,145 @@
+"""The calculation: every child's fee for every month, one vectorised pass per legal step.
+
+:func:`calculate` plans the runs (:mod:`.perioder`), gathers each run's inputs
+(:class:`fee_engine.steg.Kontekst`), passes the amount through the legal steps in order
+(:data:`fee_engine.steg.REKKEFOLGE`) and keeps each step's record: the amount after it (øre),
+the flags it set (one integer bitmask, ``flagg``) and the numbers its explanation needs. There
+is no loop per child or household; joins are by integer index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from ..money import to_kroner
+from ..steg import BIT, FLAGG, REKKEFOLGE, Kontekst
+from .perioder import Runs, expand_runs, month_range, plan_runs, segments, take
+from .tabell import month_table
+
+# What the result carries of each child: the explanation's inputs, nothing more (no fødselsnummer).
+CHILD_COLUMNS = ["barn_id", "husholdning_id", "kommunenummer", "tilbud", "institusjon", "plass_bp", "timer_c", "trinn",
+                 "saerskilte_behov", "pris_oere"]
+ENROLLMENT_COLUMNS = CHILD_COLUMNS + ["rad", "foresatt_fnr", "partner_fnr", "barn_fodselsdato", "fra_dato", "til_dato",
+                                      "soekt_redusert", "dok_inntekt_oere"]
+HOUSEHOLD_COLUMNS = ["inntekt_oere", "inntekt_status", "inntekt_kilde", "inntektsaar", "stadie"]
+# The output columns in kroner: the ordinary price, the reductions of the steps, what is paid.
+AMOUNT_COLUMNS = ["ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon", "gratis_timer",
+                  "soeskenmoderasjon", "belop"]
+
+
+def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, sider: dict,
+              months: list[dt.date], expand: bool = True) -> pd.DataFrame:
+    """Every child-month (``expand=True``) or every run (``expand=False``) with its fee and step records."""
+    children = children.reset_index(drop=True)
+    runs = plan_runs(children, months, segments(table, sider, months))
+    k = gather(children, households, table, sider, months, runs)
+    records = take_the_steps(k, runs)
+    frame = assemble(children, households, table, k, records, runs)
+    return expand_runs(frame) if expand else frame
+
+
+def gather(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, sider: dict,
+           months: list[dt.date], runs: Runs) -> Kontekst:
+    """Each run's row in the household table and in the month table, by integer index."""
+    hh_pos = pd.Index(households["husholdning_id"]).get_indexer(children["husholdning_id"])
+    k_codes, kommuner = pd.factorize(children["kommunenummer"])
+    t_kommune = pd.Index(kommuner).get_indexer(table["kommunenummer"])
+    t_month = pd.Index([pd.Timestamp(x) for x in months]).get_indexer(table["maaned"])
+    grid = np.full((len(kommuner), len(months)), -1, dtype=np.int64)
+    ok = (t_kommune >= 0) & (t_month >= 0)
+    grid[t_kommune[ok], t_month[ok]] = np.flatnonzero(ok)
+    t_pos = grid[k_codes[runs.child], runs.first]
+    return Kontekst(children, households, table, sider, months, runs.child, runs.first, hh_pos, t_pos,
+                    k_codes[runs.child], np.asarray(kommuner))
+
+
+def take_the_steps(k: Kontekst, runs: Runs) -> dict[str, np.ndarray]:
+    """The amount through every step in order; each step's amount after it, flags and numbers kept."""
+    records: dict[str, np.ndarray] = {}
+    flagg = np.zeros(k.n, dtype=np.int64)
+    amount = np.zeros(k.n, dtype=np.int64)
+    for step in REKKEFOLGE:
+        result = step.beregn(k, amount)  # type: ignore[misc]
+        amount = result.etter
+        records[step.etter] = amount
+        for name, applies in result.flagg.items():
+            if name != "ikke_fakturert":
+                applies = applies & k.fakturert  # a reduction is only recorded for a billed month
+            flagg |= np.where(applies, BIT[name], 0)
+        records.update(result.ekstra)
+    flagg |= np.where(k.fakturert & k.manuell, BIT["manuell"], 0)
+    flagg |= np.where(runs.moved, BIT["plassbytte"], 0)
+    records["flagg"] = flagg
+    records.update(amounts_in_kroner(k, records))
+    records["status"] = np.where(k.manuell, "manuell", "ok")
+    records["manuell_grunn"] = manual_reason(k)
+    return records
+
+
+def amounts_in_kroner(k: Kontekst, records: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The output columns: each step's reduction in whole kroner (before − after, each rounded), where billed."""
+    billed = k.fakturert
+    out = {c: np.zeros(k.n, dtype=np.int64) for c in AMOUNT_COLUMNS}
+    before = None
+    for step in REKKEFOLGE:
+        after = to_kroner(records[step.etter])
+        if step.utkolonne and before is not None:
+            out[step.utkolonne] += np.where(billed, before - after, 0)
+        if step.etterkolonne:
+            out[step.etterkolonne] = np.where(billed, after, 0)
+        before = after
+    out["ordinaer_pris"] = np.where(billed, to_kroner(records[REKKEFOLGE[0].etter]), 0)
+    out["belop"] = to_kroner(records[REKKEFOLGE[-1].etter])
+    return out
+
+
+def manual_reason(k: Kontekst) -> np.ndarray:
+    unknown = "ukjent inntektspost i skattegrunnlaget: " + k.husholdning("ukjente_poster").astype(str)
+    reason = k.husholdning("manuell_grunn")
+    return np.where(k.inntekt_status == "manuell", reason, np.where(k.manuell, unknown, ""))
+
+
+# Amounts of one place in one month, ranks, rates: far below 2**31.
+_INT32 = AMOUNT_COLUMNS + [s.etter for s in REKKEFOLGE] + ["fakturerte_mnd", "andel_bp", "pris_tak_oere", "soesken_rang",
+                                                          "soesken_bp", "flagg"]
+
+
+def assemble(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, k: Kontekst,
+             records: dict[str, np.ndarray], runs: Runs) -> pd.DataFrame:
+    """One DataFrame per run (with ``antall_maaneder``), built once."""
+    ci = runs.child
+    cols: dict[str, object] = {}
+    keep = CHILD_COLUMNS + [c for c in children.columns if c not in ENROLLMENT_COLUMNS]  # + the file's own columns
+    for c in keep:
+        cols[c] = take(children[c], ci)
+    cols["maaned"] = pd.DatetimeIndex([pd.Timestamp(x) for x in k.months]).to_numpy()[runs.first]
+    hp = k.hh_pos[ci]
+    for c in HOUSEHOLD_COLUMNS:
+        cols[c] = households[c].to_numpy()[hp]
+    for c in dict.fromkeys(c for s in REKKEFOLGE for c in s.behold):
+        cols[c] = table[c].to_numpy()[k.t_pos]
+    for c, v in records.items():
+        cols[c] = v.astype(np.int32) if c in _INT32 else v
+    cols["antall_maaneder"] = runs.length
+    return pd.DataFrame(cols)
+
+
+def flag_text(flagg: np.ndarray | pd.Series) -> np.ndarray:
+    """``forklaring_kode``: the set flags joined with «+» («ordinaer» when none), made per distinct value."""
+    uniq, inverse = np.unique(np.asarray(flagg, dtype=np.int64), return_inverse=True)
+    names = np.array(["+".join(name for name in FLAGG if u & BIT[name]) or "ordinaer" for u in uniq], dtype=object)
+    return names[inverse]
+
+
+def has_flag(flagg: np.ndarray | pd.Series, *names: str) -> np.ndarray:
+    mask = 0
+    for name in names:
+        mask |= BIT[name]
+    return (np.asarray(flagg, dtype=np.int64) & mask) != 0
+
+
+__all__ = ["calculate", "expand_runs", "month_range", "month_table", "segments", "plan_runs", "flag_text", "has_flag",
+           "AMOUNT_COLUMNS"]

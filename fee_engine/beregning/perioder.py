@@ -1,0 +1,141 @@
+"""Which months each child is billed, computed once per run of months with unchanged inputs.
+
+Rules change on a few dates a year, so a child's amount is constant between them. The period is
+cut into *segments*: runs of months in which no parameter of any municipality changes, billing
+does not change, and no 1 August falls (the kjernetid age window turns then). A child whose
+household's placements all cover the whole period gets one run per segment; a household where
+some placement starts or ends inside the period gets one run per month, so that sibling ranks
+follow who is present each month. Output expands runs to one row per child and month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def month_range(first: dt.date, last: dt.date) -> list[dt.date]:
+    out, y, m = [], first.year, first.month
+    while (y, m) <= (last.year, last.month):
+        out.append(dt.date(y, m, 1))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def segments(table: pd.DataFrame, sider: dict[str, dict], months: list[dt.date]) -> np.ndarray:
+    """Index of the first month of each segment (see the module docstring)."""
+    n = len(months)
+    start = np.zeros(n, dtype=bool)
+    start[0] = True
+    for i, m in enumerate(months):
+        if m.month == 8:
+            start[i] = True
+    cols = [c for c in table.columns if c not in ("kommunenummer", "maaned")]
+    t = table.sort_values(["kommunenummer", "maaned"], kind="stable")
+    month_pos = {pd.Timestamp(m): i for i, m in enumerate(months)}
+    for _, grp in t.groupby("kommunenummer", sort=False):
+        values = grp[cols].to_numpy()
+        idx = [month_pos[m] for m in grp["maaned"]]
+        for j in range(1, len(idx)):
+            if not (values[j] == values[j - 1]).all():
+                start[idx[j]] = True
+    for side in sider.values():
+        for k in {k for k, _ in side}:
+            for i in range(1, n):
+                a, b = side.get((k, pd.Timestamp(months[i - 1]))), side.get((k, pd.Timestamp(months[i])))
+                if a is not None and b is not None and not all(np.array_equal(x, y) for x, y in zip(a, b)):
+                    start[i] = True
+    return np.flatnonzero(start)
+
+
+@dataclass
+class Runs:
+    child: np.ndarray  # index into the children
+    first: np.ndarray  # index of the run's first month
+    length: np.ndarray  # months in the run
+    moved: np.ndarray  # the child had another placement in the same offer that month (it was not billed)
+
+
+def plan_runs(children: pd.DataFrame, months: list[dt.date], seg_starts: np.ndarray) -> Runs:
+    n, m = len(children), len(months)
+    starts = pd.DatetimeIndex([pd.Timestamp(x) for x in months])
+    ends = (starts + pd.offsets.MonthEnd(0)).to_numpy()
+    starts = starts.to_numpy()
+    fra = children["fra_dato"].to_numpy("datetime64[ns]")
+    til = children["til_dato"].to_numpy("datetime64[ns]")
+    # first and last month the placement touches (a started month counts)
+    lo = np.where(np.isnat(fra), 0, np.searchsorted(ends, fra, side="left"))
+    hi = np.where(np.isnat(til), m - 1, np.searchsorted(starts, til, side="right") - 1)
+    whole = (lo == 0) & (hi == m - 1)
+    hh = pd.factorize(children["husholdning_id"])[0]
+    hh_whole = np.ones(hh.max() + 1 if n else 0, dtype=bool)
+    np.logical_and.at(hh_whole, hh, whole)
+    simple = hh_whole[hh] if n else np.zeros(0, dtype=bool)
+    seg_len = np.diff(np.append(seg_starts, m))
+    s_idx = np.flatnonzero(simple)
+    c1 = np.repeat(s_idx, len(seg_starts))
+    f1 = np.tile(seg_starts, len(s_idx))
+    l1 = np.tile(seg_len, len(s_idx))
+    # the others: one run per month inside the placement
+    o_idx = np.flatnonzero(~simple)
+    span = np.maximum(hi[o_idx] - lo[o_idx] + 1, 0)
+    c2 = np.repeat(o_idx, span)
+    offs = np.arange(span.sum()) - np.repeat(np.cumsum(span) - span, span)
+    f2 = np.repeat(lo[o_idx], span) + offs
+    c2, f2, moved2 = one_bill_per_month(children, c2, f2, fra, til, starts, ends)
+    child = np.concatenate([c1, c2]).astype(np.int64)
+    first = np.concatenate([f1, f2]).astype(np.int64)
+    length = np.concatenate([l1, np.ones(len(c2), dtype=np.int64)]).astype(np.int64)
+    moved = np.concatenate([np.zeros(len(c1), dtype=bool), moved2])
+    order = np.lexsort((first, child))
+    return Runs(child[order], first[order], length[order], moved[order])
+
+
+def one_bill_per_month(children: pd.DataFrame, c: np.ndarray, f: np.ndarray, fra: np.ndarray, til: np.ndarray,
+                       starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One child, one offer, one month, one bill (CALCULATION.md, barnehage step 0).
+
+    When a child's placements in the same offer meet inside a month (a move, a new place size), the
+    month is billed once, for the placement with the most days in that month; a tie goes to the
+    later placement. Returns the kept (child, month) pairs and whether another placement of the same
+    child and offer was dropped that month.
+    """
+    if len(c) == 0:
+        return c, f, np.zeros(0, dtype=bool)
+    who = pd.factorize(children["barn_id"].astype(str) + "\x1f" + children["tilbud"].astype(str))[0][c]
+    day = np.timedelta64(1, "D")
+    lo = np.where(np.isnat(fra[c]), starts[f], np.maximum(fra[c], starts[f]))
+    hi = np.where(np.isnat(til[c]), ends[f], np.minimum(til[c], ends[f]))
+    days = ((hi - lo) // day).astype(np.int64) + 1
+    start_key = np.where(np.isnat(fra[c]), np.iinfo(np.int64).min, fra[c].astype(np.int64))
+    order = np.lexsort((-start_key, -days, f, who))
+    w, m = who[order], f[order]
+    first_of_group = np.ones(len(order), dtype=bool)
+    first_of_group[1:] = (w[1:] != w[:-1]) | (m[1:] != m[:-1])
+    group_size = np.diff(np.append(np.flatnonzero(first_of_group), len(order)))
+    keep = order[first_of_group]
+    return c[keep], f[keep], group_size > 1
+
+
+def expand_runs(runs: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """One row per child and month from one row per run (``maaned`` = the run's first month)."""
+    length = runs["antall_maaneder"].to_numpy()
+    rep = np.repeat(np.arange(len(runs)), length)
+    offset = np.arange(len(rep)) - np.repeat(np.cumsum(length) - length, length)
+    first = runs["maaned"].to_numpy("datetime64[M]")[rep]
+    cols = [c for c in (columns or list(runs.columns)) if c not in ("maaned", "antall_maaneder")]
+    out = {c: take(runs[c], rep) for c in cols}
+    out["maaned"] = (first + offset).astype("datetime64[ns]")
+    order = columns or list(runs.columns)
+    frame = pd.DataFrame(out)
+    return frame[[c for c in order if c in frame.columns]]
+
+
+def take(column: pd.Series, index: np.ndarray) -> np.ndarray:
+    """``column`` at ``index`` as an array (pandas' take for strings, numpy indexing for the rest)."""
+    if str(column.dtype) in ("str", "string"):
+        return column.take(index).to_numpy()
+    return column.to_numpy()[index]

@@ -1,0 +1,58 @@
+"""The month table: one row per (municipality, month) with every number the steps read.
+
+Built from the steps' own column declarations (:class:`fee_engine.steg.Kolonne`), so a new
+parameter is read where it is used. Only the offers a batch has are looked up (a batch
+without SFO needs no SFO price list); the other offer's columns get their neutral value.
+Values that are lists (the SFO price list) go to a side table keyed by (kommune, month).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from ..regelsett import RuleSet, Value
+from ..steg import month_table_columns
+
+
+class Oppslag:
+    """The value lookup a column reader gets: ``v(path)`` on one month, remembering what was used."""
+
+    def __init__(self, rules: RuleSet, day: dt.date, used: dict[tuple[str, dt.date], Value]) -> None:
+        self.rules, self.day, self.used = rules, day, used
+        self.maaned = day.month
+
+    def __call__(self, path: str) -> Any:
+        v = self.rules.value(path, self.day)
+        self.used[(path, v.gjelder_fra)] = v
+        return v.verdi
+
+
+def month_table(rules: RuleSet, months: list[dt.date], kommuner: list[str],
+                offers: tuple[str, ...] = ("barnehage", "sfo")) -> tuple[pd.DataFrame, dict, list[tuple[str, Value]]]:
+    """Returns the table, the side tables ``{column: {(kommune, month): value}}``, and the ``(path, Value)``
+    pairs used that are not verified (each one a warning in the run)."""
+    columns = month_table_columns()
+    used: dict[tuple[str, dt.date], Value] = {}
+    sider: dict[str, dict] = {c.navn: {} for c in columns if c.side}
+    rows = []
+    for nr in kommuner:
+        rules.municipality(nr)
+        k = f"kommune.{nr}."
+        for m in months:
+            v = Oppslag(rules, m, used)
+            ts = pd.Timestamp(m)
+            row: dict[str, Any] = {"kommunenummer": nr, "maaned": ts}
+            for c in columns:
+                wanted = c.tilbud is None or c.tilbud in offers
+                if c.side:
+                    if wanted:
+                        sider[c.navn][(nr, ts)] = c.les(v, k)
+                else:
+                    row[c.navn] = c.les(v, k) if wanted else c.noeytral
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=["kommunenummer", "maaned"] + [c.navn for c in columns if not c.side])
+    unverified = [(path, v) for (path, _), v in sorted(used.items(), key=lambda kv: kv[0]) if not v.verifisert]
+    return table, sider, unverified

@@ -1,0 +1,116 @@
+"""From the step records to what people read: monthly rows, vedtak periods and their forklaring.
+
+Months with the same result are merged into one period per child; the explanation is written once
+per period from the step records the calculation kept (never recomputed), each step contributing
+its own sentences (:mod:`fee_engine.steg`), with the legal reference of each step taken from the
+rule set's ``hjemmel``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..beregning import expand_runs, flag_text
+from ..money import to_kroner
+from ..regelsett import RuleSet
+from ..steg import REKKEFOLGE
+from .setninger import Setninger, maaned_tekst
+
+MONTHLY_COLUMNS = [
+    "barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "maaned", "ordinaer_pris",
+    "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon", "soeskenmoderasjon", "gratis_timer", "belop",
+    "status", "forklaring_kode", "manuell_grunn",
+]
+
+# What must be equal for two consecutive months to share one vedtak period: the place, the household's
+# income basis, every step's record and every number its sentences show.
+PERIOD_KEY = [
+    "institusjon", "kommunenummer", "plass_bp", "timer_c", "trinn", "pris_oere", "saerskilte_behov", "inntekt_oere",
+    "inntekt_kilde", "belop", "status", "flagg", "manuell_grunn", "ordinaer_pris", "saerskilte_behov_fritak",
+    "etter_inntektsgrense", "soeskenmoderasjon", "gratis_timer",
+    *[s.etter for s in REKKEFOLGE], *dict.fromkeys(c for s in REKKEFOLGE for c in s.behold),
+    "inntekt_tak_oere", "soesken_rang", "soesken_bp", "kjernetid", "kjernetid_alder",
+]
+
+
+def with_flag_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``forklaring_kode`` from ``flagg`` (text only when written)."""
+    return frame.assign(forklaring_kode=flag_text(frame["flagg"]))
+
+
+def monthly(runs: pd.DataFrame, extra_columns: list[str], flags: bool = False) -> pd.DataFrame:
+    """``maanedlig.csv``: the runs expanded to one row per child and month, output columns only
+    (``flags=True`` keeps the ``flagg`` bitmask for summaries)."""
+    cols = MONTHLY_COLUMNS + extra_columns + (["flagg"] if flags else [])
+    out = expand_runs(with_flag_text(runs), cols)
+    out["maaned"] = out["maaned"].dt.strftime("%Y-%m")
+    return out
+
+
+def periods(runs: pd.DataFrame) -> pd.DataFrame:
+    """Merge consecutive runs with equal results into periods (the first run of each carries the data).
+
+    ``til`` is the last month of the period.
+    """
+    cm = runs.sort_values(["barn_id", "tilbud", "maaned"], kind="stable").reset_index(drop=True)
+    child = pd.factorize(cm["barn_id"].astype(str) + "|" + cm["tilbud"].astype(str))[0]
+    start = cm["maaned"].to_numpy("datetime64[M]").astype(np.int64)
+    end = start + cm["antall_maaneder"].to_numpy() - 1
+    same = np.zeros(len(cm), dtype=bool)
+    same[1:] = (child[1:] == child[:-1]) & (start[1:] == end[:-1] + 1)
+    for c in PERIOD_KEY:
+        col = cm[c]
+        values = pd.factorize(col)[0] if col.dtype == object or str(col.dtype) in ("str", "string") else col.to_numpy()
+        same[1:] &= values[1:] == values[:-1]
+    pid = np.cumsum(~same)
+    first = cm[~same].reset_index(drop=True)
+    last_end = pd.Series(end).groupby(pid, sort=False).max().to_numpy()
+    first["til"] = last_end.astype("datetime64[M]").astype("datetime64[ns]")
+    return first
+
+
+def vedtak(runs: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> pd.DataFrame:
+    return vedtak_table(periods(runs), rules, extra_columns)
+
+
+def vedtak_table(p: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> pd.DataFrame:
+    """``vedtak.csv`` from the periods: one row each, with the explanation."""
+    text = explain(p, rules)
+    out = pd.DataFrame(
+        {
+            "barn_id": p["barn_id"], "husholdning_id": p["husholdning_id"], "tilbud": p["tilbud"],
+            "kommunenummer": p["kommunenummer"], "institusjon": p["institusjon"],
+            "fra_maaned": p["maaned"].dt.strftime("%Y-%m"), "til_maaned": p["til"].dt.strftime("%Y-%m"),
+            "ordinaer_pris": p["ordinaer_pris"], "etter_inntektsgrense": p["etter_inntektsgrense"],
+            "inntektsreduksjon": p["inntektsreduksjon"],
+            "soeskenmoderasjon": p["soeskenmoderasjon"], "gratis_timer": p["gratis_timer"],
+            "saerskilte_behov_fritak": p["saerskilte_behov_fritak"], "belop": p["belop"], "status": p["status"],
+            "inntektsaar": p["inntektsaar"], "stadie": p["stadie"],
+            "husholdningsinntekt": np.where(p["inntekt_oere"] >= 0, to_kroner(p["inntekt_oere"].to_numpy()), pd.NA),
+            "regelsett": rules.version, "forklaring_kode": flag_text(p["flagg"]), "forklaring": text,
+        }
+    )
+    for c in extra_columns:
+        out[c] = p[c].to_numpy()
+    return out
+
+
+def explain(p: pd.DataFrame, rules: RuleSet) -> pd.Series:
+    """The whole calculation as text, one string per period row: what the place is, then each step's
+    sentences in the order the steps are taken, then the rule set."""
+    s = Setninger(p, rules)
+    parts = [
+        s.when(s.bh, lambda r: "Barnehage, plass " + s.num(r["plass_bp"]) + " %. "),
+        s.when(s.sfo, lambda r: "SFO, " + r["trinn"].astype(str) + ". trinn, " + s.num(r["timer_c"]) + " timer per uke. "),
+    ]
+    for step in REKKEFOLGE:
+        if step.forklar is not None:
+            parts += step.forklar(s)
+    text = parts[0]
+    for part in parts[1:]:
+        text = text + part
+    return pd.Series(text + ("Regelsett " + rules.version + "."))
+
+
+__all__ = ["monthly", "periods", "vedtak", "vedtak_table", "explain", "with_flag_text", "MONTHLY_COLUMNS", "maaned_tekst"]

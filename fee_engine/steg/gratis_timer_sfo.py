@@ -1,0 +1,67 @@
+"""12 free SFO hours a week: grade 1 from 1 August 2022, grade 2 from 2023, grade 3 from 2024.
+
+Forskrift til opplæringslova § 1B-4 until 31 July 2024; opplæringsforskrifta after. Automatic (no
+application). The deduction is P × min(1, 12 / agreed hours), or a fixed monthly value (municipal
+setting), never more than the price; taken after the 6 % rule (a municipal setting may say otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from ..money import centi, div_half_up, grade_mask, hundredths, in_grades, oere
+from ..regelsett.skjema import Grade, Hours, Kroner
+from .grunnlag import Kolonne, Kontekst, Steg, Utfall
+
+
+def fradrag(foer: np.ndarray, timer_c: np.ndarray, gratis_c: np.ndarray, fast: np.ndarray, fast_oere: np.ndarray,
+            gjelder: np.ndarray) -> np.ndarray:
+    andel = np.where(gratis_c >= timer_c, foer, div_half_up(foer * gratis_c, np.maximum(timer_c, 1)))
+    verdi = np.where(fast, np.minimum(foer, fast_oere), andel)
+    return np.where(gjelder, verdi, 0)
+
+
+def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
+    gjelder = k.sfo & in_grades(k.trinn, k.T("sfo_gratis_trinn"))
+    ned = fradrag(foer, k.timer_c, k.T("sfo_gratis_timer_c"), k.T("sfo_gratis_fast", bool), k.T("sfo_gratis_fast_oere"),
+                  gjelder)
+    return Utfall(etter=foer - ned, flagg={"gratis_timer_sfo": gjelder & (ned > 0)}, ekstra={"gratis_timer_sfo": gjelder})
+
+
+def forklar(s):  # type: ignore[no-untyped-def]
+    return [s.when(s.fakturert & s.har("gratis_timer_sfo"), lambda r: "Gratis SFO " + s.num(r["sfo_gratis_timer_c"])
+                   + " timer per uke (" + s.hjemmel(STEG, "sfo") + "): fradrag " + s.kr_hel(s.reduksjon(STEG, r))
+                   + " kr. ")]
+
+
+def _fast(v, k):  # type: ignore[no-untyped-def]
+    return oere(v(k + "sfo.gratis_timer.fast_belop")) if v(k + "sfo.gratis_timer.verdsetting") == "fast_belop" else 0
+
+
+def verdier(p):  # type: ignore[no-untyped-def]
+    return {"gratis_timer_per_uke": hundredths(p["sfo_gratis_timer_c"]), "avtalte_timer_per_uke": hundredths(p["timer_c"])}
+
+STEG = Steg(
+    kode="gratis_timer_sfo",
+    beskrivelse="12 gratis timer SFO per uke",
+    nasjonale={"sfo.gratis_timer.timer_per_uke": Hours, "sfo.gratis_timer.trinn": list[Grade]},
+    kommunale={"sfo.gratis_timer.verdsetting": Literal["andel_av_avtalte_timer", "fast_belop"],
+               "sfo.gratis_timer.fast_belop": Kroner},
+    valgfrie=frozenset({"sfo.gratis_timer.fast_belop"}),
+    kolonner=(
+        Kolonne("sfo_gratis_trinn", lambda v, k: grade_mask(v("sfo.gratis_timer.trinn")), tilbud="sfo"),
+        Kolonne("sfo_gratis_timer_c", lambda v, k: centi(v("sfo.gratis_timer.timer_per_uke")), tilbud="sfo"),
+        Kolonne("sfo_gratis_fast", lambda v, k: v(k + "sfo.gratis_timer.verdsetting") == "fast_belop", tilbud="sfo",
+                noeytral=False),
+        Kolonne("sfo_gratis_fast_oere", _fast, tilbud="sfo"),
+    ),
+    behold=("sfo_gratis_timer_c",),
+    flagg=("gratis_timer_sfo",),
+    hjemmel={"sfo": "sfo.gratis_timer.trinn"},
+    utkolonne="gratis_timer",
+    beregn=beregn,
+    forklar=forklar,
+    verdier=verdier,
+)

@@ -1,0 +1,87 @@
+"""The 6 % rule: the fee per child is at most 6 % of household income over the billed months.
+
+Barnehage: forskrift om foreldrebetaling i barnehager § 3b (before 2020: § 3 third paragraph).
+SFO: forskrift til opplæringslova § 1B-1 (grades 1–2 from 1 August 2020, 1–4 from 1 August 2021).
+Only when the household applied and its income is known; a manual case waits for a caseworker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..money import bp, div_half_up, grade_mask, hundredths, in_grades, to_kroner
+from ..regelsett.skjema import Grade, Percent
+from .grunnlag import Kolonne, Kontekst, Steg, Utfall
+
+
+def seks_prosent(foer: np.ndarray, inntekt_oere: np.ndarray, andel_bp: np.ndarray, maaneder: np.ndarray,
+                 gjelder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P1 = min(P0, andel × inntekt / fakturerte måneder). Returns (P1, the cap per month)."""
+    tak = div_half_up(np.maximum(inntekt_oere, 0) * andel_bp, 10_000 * maaneder)
+    return np.where(gjelder, np.minimum(foer, tak), foer), tak
+
+
+def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
+    andel = np.where(k.barnehage, k.T("bh_inntekt_bp"), k.T("sfo_inntekt_bp"))
+    trinn_ok = k.barnehage | in_grades(k.trinn, k.T("sfo_red_trinn"))
+    brukt = k.inntekt_kjent & trinn_ok
+    etter, tak = seks_prosent(foer, k.inntekt_oere, andel, k.fakturerte_mnd, brukt)
+    return Utfall(etter=etter, flagg={"inntekt_6_prosent": etter < foer},
+                  ekstra={"inntekt_tak_oere": tak, "inntekt_brukt": brukt, "fakturerte_mnd": k.fakturerte_mnd,
+                          "andel_bp": andel, "inntekt_trinn": trinn_ok})
+
+
+def forklar(s):  # type: ignore[no-untyped-def]
+    bh, sfo, billed, manual, known = s.bh, s.sfo, s.fakturert, s.manuell, s.inntekt_kjent
+    used = s.col("inntekt_brukt", bool)
+    status = s.col("inntekt_status").astype(str)
+    ref_bh, ref_sfo = s.hjemmel(STEG, "barnehage"), s.hjemmel(STEG, "sfo")
+    foer = s.foer(STEG)
+
+    def tak(r):  # type: ignore[no-untyped-def]
+        ref = np.where(r["tilbud"] == "barnehage", ref_bh, ref_sfo)
+        return ("Redusert foreldrebetaling (" + s.series(ref) + "): " + s.num(r["andel_bp"])
+                + " % av inntekten fordelt på " + r["fakturerte_mnd"].astype(str) + " måneder er "
+                + s.kr(r["inntekt_tak_oere"]) + " kr")
+
+    return [
+        s.when(billed & (status == "ikke_soekt") & ~manual & bh,
+               "Husholdningen har ikke søkt om redusert foreldrebetaling eller gratis kjernetid. "),
+        s.when(billed & (status == "ikke_soekt") & ~manual & sfo, "Husholdningen har ikke søkt om redusert foreldrebetaling. "),
+        s.when(billed & known, lambda r: "Husholdningens inntekt: " + s.kr(r["inntekt_oere"]) + " kr ("
+               + r["inntekt_kilde"].astype(str) + "). "),
+        s.when(billed & s.har("inntekt_6_prosent"), lambda r: tak(r) + "; prisen settes ned fra " + s.kr(r[foer])
+               + " til " + s.kr(r[STEG.etter]) + " kr. "),
+        s.when(billed & used & ~s.har("inntekt_6_prosent") & ~manual & ~s.har("saerskilte_behov"),
+               lambda r: tak(r) + ", ikke lavere enn prisen; ingen reduksjon. "),
+        s.when(billed & sfo & known & ~used, lambda r: "Redusert foreldrebetaling gjelder ikke for "
+               + r["trinn"].astype(str) + ". trinn. "),
+    ]
+
+
+def verdier(p):  # type: ignore[no-untyped-def]
+    return {"husholdningsinntekt": to_kroner(p["inntekt_oere"].to_numpy()), "andel_prosent": hundredths(p["andel_bp"]),
+            "fakturerte_maaneder": p["fakturerte_mnd"].to_numpy(), "tak_per_maaned": to_kroner(p["inntekt_tak_oere"].to_numpy())}
+
+STEG = Steg(
+    kode="inntektsgrense",
+    beskrivelse="Redusert foreldrebetaling: høyst 6 % av husholdningens inntekt",
+    nasjonale={
+        "barnehage.redusert_betaling.maks_andel_av_inntekt": Percent,
+        "sfo.redusert_betaling.maks_andel_av_inntekt": Percent,
+        "sfo.redusert_betaling.trinn": list[Grade],
+    },
+    kolonner=(
+        Kolonne("bh_inntekt_bp", lambda v, k: bp(v("barnehage.redusert_betaling.maks_andel_av_inntekt")),
+                tilbud="barnehage"),
+        Kolonne("sfo_inntekt_bp", lambda v, k: bp(v("sfo.redusert_betaling.maks_andel_av_inntekt")), tilbud="sfo"),
+        Kolonne("sfo_red_trinn", lambda v, k: grade_mask(v("sfo.redusert_betaling.trinn")), tilbud="sfo"),
+    ),
+    flagg=("inntekt_6_prosent",),
+    hjemmel={"barnehage": "barnehage.redusert_betaling.maks_andel_av_inntekt", "sfo": "sfo.redusert_betaling.trinn"},
+    utkolonne="inntektsreduksjon",
+    etterkolonne="etter_inntektsgrense",
+    beregn=beregn,
+    forklar=forklar,
+    verdier=verdier,
+)

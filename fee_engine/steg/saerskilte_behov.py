@@ -1,0 +1,39 @@
+"""SFO is free for pupils with special needs in grades 5–7 (from 1 August 2020).
+
+Forskrift til opplæringslova § 1B-3 until 31 July 2024; opplæringsforskrifta after.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..money import grade_mask, in_grades
+from ..regelsett.skjema import Grade
+from .grunnlag import Kolonne, Kontekst, Steg, Utfall
+
+
+def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
+    gratis = k.sfo & k.barn("saerskilte_behov", bool) & in_grades(k.trinn, k.T("sfo_saer_trinn"))
+    return Utfall(etter=np.where(gratis, 0, foer), flagg={"saerskilte_behov": gratis})
+
+
+def forklar(s):  # type: ignore[no-untyped-def]
+    return [s.when(s.fakturert & s.har("saerskilte_behov"), "Gratis SFO for elever med særskilte behov på 5.–7. trinn ("
+                   + s.hjemmel(STEG, "sfo") + "). ")]
+
+
+def verdier(p):  # type: ignore[no-untyped-def]
+    return {"trinn": p["trinn"].to_numpy()}
+
+STEG = Steg(
+    kode="saerskilte_behov",
+    beskrivelse="Gratis SFO for elever med særskilte behov på 5.–7. trinn",
+    nasjonale={"sfo.saerskilte_behov_gratis.trinn": list[Grade]},
+    kolonner=(Kolonne("sfo_saer_trinn", lambda v, k: grade_mask(v("sfo.saerskilte_behov_gratis.trinn")), tilbud="sfo"),),
+    flagg=("saerskilte_behov",),
+    hjemmel={"sfo": "sfo.saerskilte_behov_gratis.trinn"},
+    utkolonne="saerskilte_behov_fritak",
+    beregn=beregn,
+    forklar=forklar,
+    verdier=verdier,
+)
