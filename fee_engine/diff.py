@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from .output.csv import write_csv
+from .steg import REKKEFOLGE
 from .output.excel import write_table
 from .output.report import CSS, _bars, _kr, _table
 from .text import thousands
 
 KEY = ["barn_id", "tilbud", "maaned"]
-STEP_COLUMNS = ["ordinaer_pris", "saerskilte_behov_fritak", "inntektsreduksjon", "soeskenmoderasjon", "gratis_timer", "status"]
+# Each step's record in the monthly output (its reduction in kroner, in the order the steps are taken), and the status.
+STEP_COLUMNS = ["ordinaer_pris", *dict.fromkeys(s.utkolonne for s in REKKEFOLGE if s.utkolonne), "status"]
 CHANGE_COLUMNS = ["barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "maaned", "belop_a", "belop_b",
                   "differanse", "status_a", "status_b", "steg"]
 
