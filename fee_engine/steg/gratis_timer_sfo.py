@@ -1,8 +1,8 @@
 """12 free SFO hours a week: grade 1 from 1 August 2022, grade 2 from 2023, grade 3 from 2024.
 
 Forskrift til opplæringslova § 1B-4 until 31 July 2024; opplæringsforskrifta after. Automatic (no
-application). The deduction is P × min(1, 12 / agreed hours), or a fixed monthly value (municipal
-setting), never more than the price; taken after the 6 % rule (a municipal setting may say otherwise).
+application). A place of at most 12 hours a week is free; otherwise the deduction is P × 12 / agreed hours,
+or a fixed monthly value (municipal setting), never more than the price; taken after the 6 % rule.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 def fradrag(foer: np.ndarray, timer_c: np.ndarray, gratis_c: np.ndarray, fast: np.ndarray, fast_oere: np.ndarray,
             gjelder: np.ndarray) -> np.ndarray:
-    andel = np.where(gratis_c >= timer_c, foer, div_half_up(foer * gratis_c, np.maximum(timer_c, 1)))
-    verdi = np.where(fast, np.minimum(foer, fast_oere), andel)
+    """A place of no more hours than the free ones is free whatever the valuation; otherwise the free
+    hours' share of the price, or the municipality's fixed value (never more than the price)."""
+    andel = div_half_up(foer * gratis_c, np.maximum(timer_c, 1))
+    verdi = np.where(gratis_c >= timer_c, foer, np.where(fast, np.minimum(foer, fast_oere), andel))
     return np.where(gjelder, verdi, 0)
 
 
