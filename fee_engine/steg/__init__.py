@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import (fakturering, gratis_kjernetid, gratis_timer_sfo, inntektsgrense, inntektsgrunnlag, ordinaer_pris,
-               saerskilte_behov, soeskenmoderasjon)
+from . import (fakturering, gratis_kjernetid, gratis_timer_sfo, inntektsgrense, inntektsgrunnlag, kommune,
+               ordinaer_pris, saerskilte_behov, soeskenmoderasjon)
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 # The amount passes through these in order; each takes the amount after the one before.
@@ -25,7 +25,7 @@ REKKEFOLGE: tuple[Steg, ...] = (
     fakturering.STEG,
 )
 # Declares parameters and columns but does not change the amount.
-ANDRE: tuple[Steg, ...] = (inntektsgrunnlag.STEG,)
+ANDRE: tuple[Steg, ...] = (inntektsgrunnlag.STEG, kommune.STEG)
 ALLE: tuple[Steg, ...] = REKKEFOLGE + ANDRE
 
 # Flags: a bit each, in the order they are written in forklaring_kode.

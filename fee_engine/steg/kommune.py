@@ -1,0 +1,19 @@
+"""Municipal settings that no legal step reads but everything a parent reads follows.
+
+``maalform``: the municipality's written standard (bokmål or nynorsk, målloven § 5–6 and its own
+vedtak). Letters, ``forklaring`` in ``vedtak.csv``, the report and the calculator use it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .grunnlag import Steg
+
+Maalform = Literal["bokmål", "nynorsk"]
+
+STEG = Steg(
+    kode="kommune",
+    beskrivelse="Kommunens innstillinger for det foreldre leser",
+    kommunale={"maalform": Maalform},
+)
