@@ -209,6 +209,7 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
             lookups_cache["lookups"] = lookups
     incomes = person_incomes(lookups, rules)
     hh_income = household_incomes(households, incomes)
+    hh_income["forventet_aar"] = plan[0][0]  # the income year asked for first (the explanation says why another was used)
 
     kommuner = sorted(rows["kommunenummer"].unique())
     offers = tuple(sorted(rows["tilbud"].unique()))

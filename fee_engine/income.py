@@ -112,6 +112,9 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
 
 HOUSEHOLD_INCOME_COLUMNS = ["husholdning_id", "inntekt_oere", "inntekt_status", "manuell_grunn", "inntektsaar", "stadie",
                             "inntekt_kilde", "ukjente_poster"]
+# Each adult's income basis as data, for explanations and letters in either målform: year (0 = none),
+# stage ('' = none), income in øre (-1 = none).
+PERSON_COLUMNS = ["soeker_aar", "soeker_stadie", "soeker_oere", "partner_aar", "partner_stadie", "partner_oere"]
 
 
 def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]) -> pd.DataFrame:
@@ -162,4 +165,9 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     out["inntekt_kilde"] = np.where(~applied, "husholdningen har ikke søkt om redusert betaling",
                                     np.where(documented >= 0, documented_text, join(a["part"], b["part"], "; ")))
     out["ukjente_poster"] = [", ".join(sorted(set(x) | set(y))) for x, y in zip(a["unknown"], b["unknown"])]
-    return out[HOUSEHOLD_INCOME_COLUMNS]
+    for role, side_ in (("soeker", a), ("partner", b)):
+        has = side_["stage"] != ""
+        out[f"{role}_aar"] = np.where(has, side_["year"], "0").astype(np.int64)
+        out[f"{role}_stadie"] = side_["stage"]
+        out[f"{role}_oere"] = np.where(has, side_["inc"], -1)
+    return out[HOUSEHOLD_INCOME_COLUMNS + PERSON_COLUMNS]

@@ -154,7 +154,7 @@ def test_readme_worked_example_matches_the_output(demo, tmp_path, root):
     monthly = (tmp_path / "maanedlig.csv").read_text(encoding="utf-8").splitlines()
     excerpt = readme[readme.index("`out/maanedlig.csv` has for B01, 2024-10:"):].split("```")[1].strip().splitlines()
     assert excerpt[0] == monthly[0] and excerpt[1] in monthly
-    quote = readme[readme.index("> Barnehage, plass 100 %."):].split("\n\n")[0]
+    quote = readme[readme.index("> Barnehage, plass på 100 %."):].split("\n\n")[0]
     quote = " ".join(line[2:] for line in quote.splitlines())
     v = pd.read_csv(tmp_path / "vedtak.csv", dtype=str)
     assert v[(v.barn_id == "B01") & (v.fra_maaned == "2024-08")].iloc[0].forklaring == quote

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..money import to_kroner
-from ..steg import BIT, FLAGG, REKKEFOLGE, Kontekst
+from ..steg import ALLE, BIT, FLAGG, REKKEFOLGE, Kontekst
 from .perioder import Runs, expand_runs, month_range, plan_runs, segments, take
 from .tabell import month_table
 
@@ -24,7 +24,9 @@ CHILD_COLUMNS = ["barn_id", "husholdning_id", "kommunenummer", "tilbud", "instit
                  "saerskilte_behov", "pris_oere"]
 ENROLLMENT_COLUMNS = CHILD_COLUMNS + ["rad", "foresatt_fnr", "partner_fnr", "barn_fodselsdato", "fra_dato", "til_dato",
                                       "soekt_redusert", "dok_inntekt_oere"]
-HOUSEHOLD_COLUMNS = ["inntekt_oere", "inntekt_status", "inntekt_kilde", "inntektsaar", "stadie"]
+HOUSEHOLD_COLUMNS = ["inntekt_oere", "inntekt_status", "inntekt_kilde", "inntektsaar", "stadie", "soeker_aar",
+                     "soeker_stadie", "soeker_oere", "partner_aar", "partner_stadie", "partner_oere", "forventet_aar",
+                     "ukjente_poster", "manuell_kode"]
 # The output columns in kroner: the ordinary price, the reductions of the steps, what is paid.
 AMOUNT_COLUMNS = ["ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon", "gratis_timer",
                   "soeskenmoderasjon", "belop"]
@@ -118,9 +120,13 @@ def assemble(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFra
     cols["maaned"] = pd.DatetimeIndex([pd.Timestamp(x) for x in k.months]).to_numpy()[runs.first]
     hp = k.hh_pos[ci]
     for c in HOUSEHOLD_COLUMNS:
-        cols[c] = households[c].to_numpy()[hp]
-    for c in dict.fromkeys(c for s in REKKEFOLGE for c in s.behold):
+        if c in households:
+            cols[c] = households[c].to_numpy()[hp]
+    for c in dict.fromkeys(c for s in ALLE for c in s.behold):
         cols[c] = table[c].to_numpy()[k.t_pos]
+    # the unverified rule values this run's offer used (the office's note on the decision)
+    cols["uverifisert"] = np.where(k.barnehage, table["uverifisert_barnehage"].to_numpy()[k.t_pos],
+                                   table["uverifisert_sfo"].to_numpy()[k.t_pos])
     for c, v in records.items():
         cols[c] = v.astype(np.int32) if c in _INT32 else v
     cols["antall_maaneder"] = runs.length

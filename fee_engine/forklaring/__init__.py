@@ -30,7 +30,7 @@ PERIOD_KEY = [
     "inntekt_kilde", "belop", "status", "flagg", "manuell_grunn", "ordinaer_pris", "saerskilte_behov_fritak",
     "etter_inntektsgrense", "soeskenmoderasjon", "gratis_timer",
     *[s.etter for s in REKKEFOLGE], *dict.fromkeys(c for s in REKKEFOLGE for c in s.behold),
-    "inntekt_tak_oere", "soesken_rang", "soesken_bp", "kjernetid", "kjernetid_alder",
+    "inntekt_tak_oere", "soesken_rang", "soesken_bp", "kjernetid", "kjernetid_alder", "uverifisert",
 ]
 
 
@@ -89,6 +89,7 @@ def vedtak_table(p: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> p
             "inntektsaar": p["inntektsaar"], "stadie": p["stadie"],
             "husholdningsinntekt": np.where(p["inntekt_oere"] >= 0, to_kroner(p["inntekt_oere"].to_numpy()), pd.NA),
             "regelsett": rules.version, "forklaring_kode": flag_text(p["flagg"]), "forklaring": text,
+            "merknad_saksbehandler": office_note(p),
         }
     )
     for c in extra_columns:
@@ -96,13 +97,34 @@ def vedtak_table(p: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> p
     return out
 
 
+INTRO = {
+    "bokmål": {"barnehage": "Barnehage, plass på {plass} %. ", "sfo": "SFO, {trinn}. trinn, {timer} timer i uka. ",
+               "avrunding": "Beløpene i forklaringen er rundet til hele kroner; beløpet å betale er regnet ut nøyaktig "
+                            "og deretter rundet til hele kroner."},
+    "nynorsk": {"barnehage": "Barnehage, plass på {plass} %. ", "sfo": "SFO, {trinn}. trinn, {timer} timar i veka. ",
+                "avrunding": "Beløpa i forklaringa er runda av til heile kroner; beløpet å betale er rekna ut nøyaktig "
+                             "og deretter runda av til heile kroner."},
+}
+
+
 def explain(p: pd.DataFrame, rules: RuleSet) -> pd.Series:
-    """The whole calculation as text, one string per period row: what the place is, then each step's
-    sentences in the order the steps are taken, then the rule set."""
-    s = Setninger(p, rules)
+    """The whole calculation in words a parent understands, one string per period row, in the municipality's
+    målform: what the place is, each step's sentences in the order the steps are taken, how amounts are rounded."""
+    p = p.reset_index(drop=True)
+    text = pd.Series([""] * len(p), dtype=object)
+    maalform = p["maalform"].astype(str) if "maalform" in p else pd.Series(["bokmål"] * len(p))
+    for form in pd.unique(maalform):
+        rows = (maalform == form).to_numpy()
+        text[rows] = _explain_one(p[rows], rules, form).to_numpy()
+    return text
+
+
+def _explain_one(p: pd.DataFrame, rules: RuleSet, maalform: str) -> pd.Series:
+    s = Setninger(p, rules, maalform)
+    t = INTRO[maalform]
     parts = [
-        s.when(s.bh, lambda r: "Barnehage, plass " + s.num(r["plass_bp"]) + " %. "),
-        s.when(s.sfo, lambda r: "SFO, " + r["trinn"].astype(str) + ". trinn, " + s.num(r["timer_c"]) + " timer per uke. "),
+        s.when(s.bh, lambda r: s.fill(t["barnehage"], plass=s.num(r["plass_bp"]))),
+        s.when(s.sfo, lambda r: s.fill(t["sfo"], trinn=r["trinn"].astype(str), timer=s.num(r["timer_c"]))),
     ]
     for step in REKKEFOLGE:
         if step.forklar is not None:
@@ -110,7 +132,38 @@ def explain(p: pd.DataFrame, rules: RuleSet) -> pd.Series:
     text = parts[0]
     for part in parts[1:]:
         text = text + part
-    return pd.Series(text + ("Regelsett " + rules.version + "."))
+    return pd.Series(text + t["avrunding"])
 
 
-__all__ = ["monthly", "periods", "vedtak", "vedtak_table", "explain", "with_flag_text", "MONTHLY_COLUMNS", "maaned_tekst"]
+# What the office needs to know about a decision, in words that say what to do.
+HANDLING = {
+    "midlertidig_feil": "oppslaget feilet midlertidig; kjør batchen på nytt (bare disse oppslagene gjøres igjen)",
+    "ukjent_person": "Skatteetaten kjenner ikke personen; kontroller fødselsnummeret eller be om dokumentert inntekt",
+    "ingen_grunnlag": "ingen skattegrunnlag for årene som ble prøvd; be om dokumentert inntekt",
+    "slettet": "skattegrunnlaget er slettet; be om dokumentert inntekt",
+    "skjermet": "personen er skjermet; innhent inntektsopplysninger manuelt",
+    "ugyldig_svar": "svaret fra Skatteetaten passet ikke til API-et; kontroller svaret og kjør på nytt",
+    "oppslag_feilet": "oppslaget feilet; se koden og kjør på nytt",
+}
+
+
+def office_note(p: pd.DataFrame) -> pd.Series:
+    """``merknad_saksbehandler``: why a case is manual and what to do, unknown income items, unverified values."""
+    n = len(p)
+    manual = (p["status"] == "manuell").to_numpy()
+    code = p["manuell_kode"].astype(str) if "manuell_kode" in p else pd.Series([""] * n)
+    first = code.str.split("+").str[0]
+    todo = first.map(lambda c: HANDLING.get(c, "vurder inntekten"))
+    reason = p["manuell_grunn"].astype(str)
+    note = pd.Series(np.where(manual, "Manuell: " + reason + " – " + todo + ". ", ""), dtype=object)
+    unknown = p["ukjente_poster"].astype(str) if "ukjente_poster" in p else pd.Series([""] * n)
+    note = note + np.where(unknown != "", "Ukjent inntektspost i skattegrunnlaget: " + unknown
+                           + " – vurder om den skal regnes som inntekt, og legg den inn i inntektslisten. ", "")
+    unverified = p["uverifisert"].astype(str) if "uverifisert" in p else pd.Series([""] * n)
+    note = note + np.where(unverified != "", "Ikke verifiserte verdier brukt: " + unverified
+                           + " – kontroller dem mot kilden før vedtaket sendes. ", "")
+    return note.str.strip()
+
+
+__all__ = ["monthly", "periods", "vedtak", "vedtak_table", "explain", "office_note", "with_flag_text",
+           "MONTHLY_COLUMNS", "maaned_tekst"]

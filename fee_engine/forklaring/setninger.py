@@ -1,12 +1,16 @@
-"""Helpers a step's sentences are built with: the period rows, masks, numbers as text, legal references.
+"""What a step's sentences are built with: the period rows, masks, numbers as text, legal references.
 
-Sentences are built column-wise, and only for the rows they apply to (:meth:`Setninger.when`).
-Numbers shown in kroner are rounded half up from øre, the same rule as the amount paid.
+Sentences speak to a parent, in the municipality's målform. Each step keeps its sentences as
+templates per målform (``TEKST = {"bokmål": {...}, "nynorsk": {...}}``) with ``{named}`` fields;
+:func:`fill` fills them column-wise, and :meth:`Setninger.when` builds a sentence only for the rows
+it applies to. Amounts shown in kroner are rounded half up from øre, the rule of the amount paid;
+legal references are the short ones in force in the period's first month (``hjemmel_kort``).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import string
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,8 +21,26 @@ from ..regelsett import RuleSet
 from ..steg import REKKEFOLGE, Steg
 from ..text import thousands
 
-MONTHS_NB = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
-             "november", "desember"]
+MAANEDER = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
+            "november", "desember"]  # the same in bokmål and nynorsk
+_FORMATTER = string.Formatter()
+
+
+def fill(template: str, **fields: pd.Series | np.ndarray | str | int) -> pd.Series | str:
+    """``template`` with each ``{name}`` replaced, element-wise, by ``fields[name]`` (Series, arrays or scalars)."""
+    n = next((len(v) for v in fields.values() if isinstance(v, (pd.Series, np.ndarray))), None)
+    out: pd.Series | str = "" if n is None else pd.Series([""] * n, dtype=object)
+    for literal, name, _, _ in _FORMATTER.parse(template):
+        out = out + literal
+        if name is None:
+            continue
+        value = fields[name]
+        if isinstance(value, (pd.Series, np.ndarray)):
+            value = pd.Series(np.asarray(value, dtype=object)).astype(str)
+        else:
+            value = str(value)
+        out = out + value
+    return out
 
 
 def kr(values: pd.Series | np.ndarray) -> pd.Series:
@@ -45,21 +67,23 @@ def num(values: pd.Series | np.ndarray, div: int = 100) -> pd.Series:
 
 def maaned_tekst(ts: pd.Series) -> pd.Series:
     uniq = pd.DatetimeIndex(pd.unique(ts))
-    names = dict(zip(uniq, [f"{MONTHS_NB[t.month - 1]} {t.year}" for t in uniq]))
-    return ts.map(names)
+    names = dict(zip(uniq, [f"{MAANEDER[t.month - 1]} {t.year}" for t in uniq]))
+    return pd.Series(ts).map(names)
 
 
 class Setninger:
-    """The vedtak periods (``p``, one row each) and what a step needs to write about them."""
+    """The vedtak periods of one målform (``p``, one row each) and what a step needs to write about them."""
 
     kr = staticmethod(kr)
     kr_hel = staticmethod(kr_hel)
     num = staticmethod(num)
+    fill = staticmethod(fill)
     maaned_tekst = staticmethod(maaned_tekst)
 
-    def __init__(self, p: pd.DataFrame, rules: RuleSet) -> None:
+    def __init__(self, p: pd.DataFrame, rules: RuleSet, maalform: str = "bokmål") -> None:
         self.p = p.reset_index(drop=True)
         self.rules = rules
+        self.maalform = maalform
         self.n = len(self.p)
         self._flagg = self.p["flagg"].to_numpy(np.int64)
         self.bh = (self.p["tilbud"] == "barnehage").to_numpy()
@@ -68,6 +92,10 @@ class Setninger:
         self.fakturert = self.col("fakturert", bool)
         self.oppgitt_pris = (self.p["pris_oere"] >= 0).to_numpy()
         self.inntekt_kjent = (self.p["inntekt_status"].astype(str).to_numpy() == "kjent") & ~self.manuell
+
+    def tekst(self, templates: Mapping[str, Mapping[str, str]]) -> Mapping[str, str]:
+        """A step's templates in this målform."""
+        return templates[self.maalform]
 
     def col(self, name: str, dtype: type | None = None) -> np.ndarray:
         values = self.p[name].to_numpy()
@@ -84,28 +112,20 @@ class Setninger:
                                                                         dtype=object)
         return out
 
-    @staticmethod
-    def series(values: np.ndarray) -> pd.Series:
-        return pd.Series(values)
-
-    def hjemmel(self, step: Steg, tilbud: str, r: pd.DataFrame | None = None) -> str | pd.Series:
-        """The legal reference of ``step`` for ``tilbud``, from the rule file.
-
-        A national parameter's reference is one text; a municipal one is each row's municipality's
-        (pass the rows ``r``)."""
+    def hjemmel(self, step: Steg, tilbud: str, r: pd.DataFrame) -> pd.Series:
+        """The legal reference of ``step`` for ``tilbud`` as a parent reads it, for each row of ``r``: the
+        short reference in force in the period's first month (a municipal one: the row's municipality's)."""
         path = step.hjemmel[tilbud]
-        if not path.startswith("kommune."):
-            return self.rules.hjemmel(path)
-        if r is None:
-            raise ValueError(f"{step.kode}: the reference for {tilbud} is municipal; pass the rows")
-        kommuner = r["kommunenummer"].astype(str)
-        refs = {k: self.rules.hjemmel(path, k) for k in pd.unique(kommuner)}
-        return kommuner.map(refs)
+        keys = r["kommunenummer"].astype(str) + "|" + r["maaned"].dt.strftime("%Y-%m-%d")
+        refs = {}
+        for key in pd.unique(keys):
+            kommune, day = key.split("|")
+            refs[key] = self.rules.hjemmel_kort(path, pd.Timestamp(day).date(), kommune)
+        return keys.map(refs)
 
     def foer(self, step: Steg) -> str:
         """The column with the amount before ``step`` (the previous step's amount after)."""
-        i = REKKEFOLGE.index(step)
-        return REKKEFOLGE[i - 1].etter
+        return REKKEFOLGE[REKKEFOLGE.index(step) - 1].etter
 
     def reduksjon(self, step: Steg, r: pd.DataFrame) -> np.ndarray:
         """What ``step`` took off, in whole kroner (each amount rounded, as in the output columns)."""

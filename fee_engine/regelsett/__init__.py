@@ -52,6 +52,12 @@ class RuleSet:
             path = f"kommune.{kommune}.{path[8:]}"
         return self.parameter(path).hjemmel
 
+    def hjemmel_kort(self, path: str, day: dt.date, kommune: str | None = None) -> str:
+        """The legal reference as a parent reads it, in force on ``day`` (``hjemmel_kort``, else ``hjemmel``)."""
+        if path.startswith("kommune.") and kommune is not None and not path[8:12].isdigit():
+            path = f"kommune.{kommune}.{path[8:]}"
+        return self.parameter(path).short_reference(day)
+
     def municipality(self, nr: str) -> Municipality:
         if nr not in self.municipalities:
             raise RuleSetError(f"ingen kommunefil for kommune {nr} i {self.source / 'kommuner'}")

@@ -48,12 +48,27 @@ class Value(Strict):
     merknad: str | None = None
 
 
+class ShortReference(Strict):
+    """The legal reference as a parent reads it (no caveats, no brackets), from a date."""
+
+    gjelder_fra: dt.date
+    tekst: str = Field(min_length=1, pattern=r"^[^()\[\]]*$")
+
+
 class Parameter(Strict):
     path: str = ""
     beskrivelse: str
     enhet: str | None = None
-    hjemmel: str
+    hjemmel: str  # the full reference, with what is and is not verified: for the office and vedtak.json
+    hjemmel_kort: list[ShortReference] = []  # what letters and explanations show (default: hjemmel)
     verdier: list[Value] = Field(min_length=1)
+
+    def short_reference(self, day: dt.date) -> str:
+        found = None
+        for ref in sorted(self.hjemmel_kort, key=lambda r: r.gjelder_fra):
+            if ref.gjelder_fra <= day:
+                found = ref.tekst
+        return found or self.hjemmel
 
     @field_validator("verdier")
     @classmethod

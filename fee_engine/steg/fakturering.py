@@ -7,10 +7,16 @@ not billed is 0. This step also says, once per period, what is to be paid.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pandas as pd
 
 from ..regelsett.skjema import Month
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
+
+if TYPE_CHECKING:
+    from ..forklaring.setninger import Setninger
 
 
 def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
@@ -18,25 +24,87 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
                   ekstra={"fakturert": k.fakturert})
 
 
-def forklar(s):  # type: ignore[no-untyped-def]
+# Why a case waits for a caseworker, in a parent's words (the office's note has the codes and what to do).
+GRUNN = {
+    "bokmål": {
+        "ukjent_person": "vi fant ikke skatteopplysninger om alle de voksne i husholdningen",
+        "ingen_grunnlag": "vi fant ikke skatteopplysninger for de siste årene",
+        "slettet": "vi fant ikke skatteopplysninger for de siste årene",
+        "skjermet": "skatteopplysningene kan ikke hentes automatisk",
+        "midlertidig_feil": "vi fikk ikke hentet skatteopplysningene denne gangen",
+        "ugyldig_svar": "skatteopplysningene vi fikk, kunne ikke leses",
+        "oppslag_feilet": "vi fikk ikke hentet skatteopplysningene",
+        "ukjent_post": "skatteopplysningene har en inntekt som må vurderes",
+        "": "inntekten må vurderes",
+    },
+    "nynorsk": {
+        "ukjent_person": "vi fann ikkje skatteopplysningar om alle dei vaksne i hushaldet",
+        "ingen_grunnlag": "vi fann ikkje skatteopplysningar for dei siste åra",
+        "slettet": "vi fann ikkje skatteopplysningar for dei siste åra",
+        "skjermet": "skatteopplysningane kan ikkje hentast automatisk",
+        "midlertidig_feil": "vi fekk ikkje henta skatteopplysningane denne gongen",
+        "ugyldig_svar": "skatteopplysningane vi fekk, kunne ikkje lesast",
+        "oppslag_feilet": "vi fekk ikkje henta skatteopplysningane",
+        "ukjent_post": "skatteopplysningane har ei inntekt som må vurderast",
+        "": "inntekta må vurderast",
+    },
+}
+
+TEKST = {
+    "bokmål": {
+        "betal": "Å betale: {belop} kr i måneden for {periode}. ",
+        "manuell_bh": "En saksbehandler må se på saken fordi {grunn}. Redusert foreldrebetaling og gratis kjernetid blir "
+                      "vurdert da. Til saken er avgjort, er beløpet {belop} kr i måneden for {periode}. ",
+        "manuell_sfo": "En saksbehandler må se på saken fordi {grunn}. Redusert foreldrebetaling blir vurdert da. Til "
+                       "saken er avgjort, er beløpet {belop} kr i måneden for {periode}. ",
+        "manuell_uten": "En saksbehandler må se på inntekten fordi {grunn}, men på dette trinnet avhenger ikke prisen av "
+                        "inntekten. Å betale: {belop} kr i måneden for {periode}. ",
+        "plassbytte": "Barnet byttet plass i {maaned}. Måneden betales én gang, for plassen der barnet hadde flest "
+                      "dager. ",
+        "fri": "{periode}: betalingsfri måned. ",
+    },
+    "nynorsk": {
+        "betal": "Å betale: {belop} kr i månaden for {periode}. ",
+        "manuell_bh": "Ein saksbehandlar må sjå på saka fordi {grunn}. Redusert foreldrebetaling og gratis kjernetid blir "
+                      "vurdert då. Til saka er avgjord, er beløpet {belop} kr i månaden for {periode}. ",
+        "manuell_sfo": "Ein saksbehandlar må sjå på saka fordi {grunn}. Redusert foreldrebetaling blir vurdert då. Til "
+                       "saka er avgjord, er beløpet {belop} kr i månaden for {periode}. ",
+        "manuell_uten": "Ein saksbehandlar må sjå på inntekta fordi {grunn}, men på dette trinnet er prisen ikkje avhengig "
+                        "av inntekta. Å betale: {belop} kr i månaden for {periode}. ",
+        "plassbytte": "Barnet bytte plass i {maaned}. Månaden blir betalt éin gong, for plassen der barnet hadde flest "
+                      "dagar. ",
+        "fri": "{periode}: betalingsfri månad. ",
+    },
+}
+
+
+def grunn(s: Setninger, r: pd.DataFrame) -> pd.Series:
+    """Why the case waits, in the parent's words (the first adult's reason when there are two)."""
+    words = GRUNN[s.maalform]
+    code = r["manuell_kode"].astype(str).str.split("+").str[0] if "manuell_kode" in r else pd.Series([""] * len(r))
+    unknown_item = (r["inntekt_status"].astype(str) == "kjent").to_numpy()
+    code = code.where(~unknown_item, "ukjent_post")
+    return code.map(lambda c: words.get(c, words[""]))
+
+
+def forklar(s: Setninger) -> list[np.ndarray]:
+    t = s.tekst(TEKST)
     billed, manual, bh, sfo = s.fakturert, s.manuell, s.bh, s.sfo
     red_grade = bh | s.col("inntekt_trinn", bool)
-    periode = s.periode
+
+    def fields(r: pd.DataFrame) -> dict:
+        return {"belop": s.kr_hel(r["belop"]), "periode": s.periode(r)}
+
+    def capital(text: pd.Series) -> pd.Series:
+        return text.str.slice(0, 1).str.upper() + text.str.slice(1)
+
     return [
-        s.when(billed & ~manual, lambda r: "Å betale: " + s.kr_hel(r["belop"]) + " kr per måned for " + periode(r) + ". "),
-        s.when(billed & manual & bh, lambda r: "Manuell behandling: " + r["manuell_grunn"].astype(str)
-               + ". Redusert foreldrebetaling og gratis kjernetid venter på saksbehandler; til saken er behandlet er "
-               "beløpet " + s.kr_hel(r["belop"]) + " kr per måned for " + periode(r) + ". "),
-        s.when(billed & manual & sfo & red_grade, lambda r: "Manuell behandling: " + r["manuell_grunn"].astype(str)
-               + ". Redusert foreldrebetaling venter på saksbehandler; til saken er behandlet er beløpet "
-               + s.kr_hel(r["belop"]) + " kr per måned for " + periode(r) + ". "),
-        s.when(billed & manual & sfo & ~red_grade, lambda r: "Manuell behandling: " + r["manuell_grunn"].astype(str)
-               + ". Beløpet avhenger ikke av inntekten på dette trinnet: " + s.kr_hel(r["belop"])
-               + " kr per måned for " + periode(r) + ". "),
-        s.when(s.har("plassbytte"), lambda r: "Barnet byttet plass i " + s.maaned_tekst(r["maaned"])
-               + "; måneden faktureres én gang, for plassen med flest dager i måneden. "),
-        s.when(~billed, lambda r: periode(r).str.slice(0, 1).str.upper() + periode(r).str.slice(1)
-               + ": betalingsfri måned, ikke fakturert. "),
+        s.when(billed & ~manual, lambda r: s.fill(t["betal"], **fields(r))),
+        s.when(billed & manual & bh, lambda r: s.fill(t["manuell_bh"], grunn=grunn(s, r), **fields(r))),
+        s.when(billed & manual & sfo & red_grade, lambda r: s.fill(t["manuell_sfo"], grunn=grunn(s, r), **fields(r))),
+        s.when(billed & manual & sfo & ~red_grade, lambda r: s.fill(t["manuell_uten"], grunn=grunn(s, r), **fields(r))),
+        s.when(s.har("plassbytte"), lambda r: s.fill(t["plassbytte"], maaned=s.maaned_tekst(r["maaned"]))),
+        s.when(~billed, lambda r: s.fill(t["fri"], periode=capital(s.periode(r)))),
     ]
 
 

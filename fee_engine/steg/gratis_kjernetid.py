@@ -7,10 +7,16 @@ price after the sibling discount is reduced by P × min(1, free hours / (full-ti
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pandas as pd
 
 from ..money import centi, div_half_up, hundredths, oere, to_kroner
 from ..regelsett.skjema import Age, Hours, Kroner
+if TYPE_CHECKING:
+    from ..forklaring.setninger import Setninger
+
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 
@@ -37,21 +43,50 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
                   ekstra={"kjernetid_alder": alder, "kjernetid": gjelder})
 
 
-def forklar(s):  # type: ignore[no-untyped-def]
+TEKST = {
+    "bokmål": {
+        "gitt": "Gratis kjernetid: inntekten er under {grense} kr og barnet er i aldersgruppen, så {gratis} av {timer} "
+                "timer i uka er gratis, {foer} kr × {gratis}/{timer} = {fradrag} kr i fradrag ({hjemmel}). ",
+        "alt": "Gratis kjernetid: inntekten er under {grense} kr og barnet er i aldersgruppen. Plassen er {timer} timer i "
+               "uka, og {gratis} timer er gratis, så hele prisen, {fradrag} kr, trekkes fra ({hjemmel}). ",
+        "null": "Gratis kjernetid gjelder også, men prisen er allerede 0 kr. ",
+        "over_grensen": "Gratis kjernetid gjelder ikke: inntekten er ikke under grensen på {grense} kr. ",
+        "alder": "Gratis kjernetid gjelder ikke: ordningen gjelder fra 1. august det året barnet fyller {fra} år til "
+                 "barnet begynner på skolen. ",
+    },
+    "nynorsk": {
+        "gitt": "Gratis kjernetid: inntekta er under {grense} kr og barnet er i aldersgruppa, så {gratis} av {timer} "
+                "timar i veka er gratis, {foer} kr × {gratis}/{timer} = {fradrag} kr i frådrag ({hjemmel}). ",
+        "alt": "Gratis kjernetid: inntekta er under {grense} kr og barnet er i aldersgruppa. Plassen er {timer} timar i "
+               "veka, og {gratis} timar er gratis, så heile prisen, {fradrag} kr, blir trekt frå ({hjemmel}). ",
+        "null": "Gratis kjernetid gjeld òg, men prisen er alt 0 kr. ",
+        "over_grensen": "Gratis kjernetid gjeld ikkje: inntekta er ikkje under grensa på {grense} kr. ",
+        "alder": "Gratis kjernetid gjeld ikkje: ordninga gjeld frå 1. august det året barnet fyller {fra} år til "
+                 "barnet byrjar på skulen. ",
+    },
+}
+
+
+def forklar(s: Setninger) -> list[np.ndarray]:
+    t = s.tekst(TEKST)
     billed, bh, known = s.fakturert, s.bh, s.inntekt_kjent
     gjelder, alder = s.col("kjernetid", bool), s.col("kjernetid_alder", bool)
+    timer_c = s.col("bh_heltid_timer_c", np.int64) * s.col("plass_bp", np.int64) // 10_000
+    alt = s.col("bh_kjerne_timer_c", np.int64) >= timer_c
+
+    def fields(r: pd.DataFrame) -> dict:
+        return {"grense": s.kr(r["bh_kjerne_grense_oere"]), "gratis": s.num(r["bh_kjerne_timer_c"]),
+                "timer": s.num(r["bh_heltid_timer_c"] * r["plass_bp"] // 10_000), "foer": s.kr(r[s.foer(STEG)]),
+                "fradrag": s.kr_hel(s.reduksjon(STEG, r)), "hjemmel": s.hjemmel(STEG, "barnehage", r)}
+
+    gitt = billed & s.har("gratis_kjernetid")
     return [
-        s.when(billed & s.har("gratis_kjernetid"), lambda r: "Gratis kjernetid (" + s.hjemmel(STEG, "barnehage")
-               + "): inntekten er under " + s.kr(r["bh_kjerne_grense_oere"]) + " kr og barnet er i aldersgruppen; "
-               + s.num(r["bh_kjerne_timer_c"]) + " av " + s.num(r["bh_heltid_timer_c"] * r["plass_bp"] // 10_000)
-               + " timer per uke er gratis, fradrag " + s.kr_hel(s.reduksjon(STEG, r)) + " kr. "),
-        s.when(billed & gjelder & ~s.har("gratis_kjernetid"), lambda r:
-               "Gratis kjernetid: inntekten er under " + s.kr(r["bh_kjerne_grense_oere"]) + " kr og barnet er i "
-               "aldersgruppen, men prisen er allerede 0 kr. "),
-        s.when(billed & bh & known & ~gjelder & alder, lambda r:
-               "Gratis kjernetid: inntekten er ikke under grensen på " + s.kr(r["bh_kjerne_grense_oere"]) + " kr. "),
-        s.when(billed & bh & known & ~alder, lambda r: "Gratis kjernetid: barnet er ikke i aldersgruppen (fra 1. august "
-               "det året barnet fyller " + r["bh_kjerne_fra_alder"].astype(str) + " år til skolestart). "),
+        s.when(gitt & ~alt, lambda r: s.fill(t["gitt"], **fields(r))),
+        s.when(gitt & alt, lambda r: s.fill(t["alt"], **fields(r))),
+        s.when(billed & gjelder & ~s.har("gratis_kjernetid"), t["null"]),
+        s.when(billed & bh & known & ~gjelder & alder,
+               lambda r: s.fill(t["over_grensen"], grense=s.kr(r["bh_kjerne_grense_oere"]))),
+        s.when(billed & bh & known & ~alder, lambda r: s.fill(t["alder"], fra=r["bh_kjerne_fra_alder"].astype(str))),
     ]
 
 

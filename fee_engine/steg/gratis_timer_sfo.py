@@ -7,12 +7,18 @@ or a fixed monthly value (municipal setting), never more than the price; taken a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from ..money import centi, div_half_up, grade_mask, hundredths, in_grades, oere
 from ..regelsett.skjema import Grade, Hours, Kroner
+if TYPE_CHECKING:
+    from ..forklaring.setninger import Setninger
+
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 
@@ -32,10 +38,42 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
     return Utfall(etter=foer - ned, flagg={"gratis_timer_sfo": gjelder & (ned > 0)}, ekstra={"gratis_timer_sfo": gjelder})
 
 
-def forklar(s):  # type: ignore[no-untyped-def]
-    return [s.when(s.fakturert & s.har("gratis_timer_sfo"), lambda r: "Gratis SFO " + s.num(r["sfo_gratis_timer_c"])
-                   + " timer per uke (" + s.hjemmel(STEG, "sfo") + "): fradrag " + s.kr_hel(s.reduksjon(STEG, r))
-                   + " kr. ")]
+TEKST = {
+    "bokmål": {
+        "andel": "{gratis} timer SFO i uka er gratis på {trinn}. trinn: {foer} kr × {gratis}/{timer} = {fradrag} kr i "
+                 "fradrag ({hjemmel}). ",
+        "alt": "{gratis} timer SFO i uka er gratis på {trinn}. trinn, og plassen har ikke flere timer enn det, så hele "
+               "prisen, {fradrag} kr, trekkes fra ({hjemmel}). ",
+        "fast": "{gratis} timer SFO i uka er gratis på {trinn}. trinn. Kommunen har satt verdien av dem til {fast} kr i "
+                "måneden, så fradraget er {fradrag} kr ({hjemmel}). ",
+    },
+    "nynorsk": {
+        "andel": "{gratis} timar SFO i veka er gratis på {trinn}. trinn: {foer} kr × {gratis}/{timer} = {fradrag} kr i "
+                 "frådrag ({hjemmel}). ",
+        "alt": "{gratis} timar SFO i veka er gratis på {trinn}. trinn, og plassen har ikkje fleire timar enn det, så heile "
+               "prisen, {fradrag} kr, blir trekt frå ({hjemmel}). ",
+        "fast": "{gratis} timar SFO i veka er gratis på {trinn}. trinn. Kommunen har sett verdien av dei til {fast} kr i "
+                "månaden, så frådraget er {fradrag} kr ({hjemmel}). ",
+    },
+}
+
+
+def forklar(s: Setninger) -> list[np.ndarray]:
+    t = s.tekst(TEKST)
+    gitt = s.fakturert & s.har("gratis_timer_sfo")
+    alt = s.col("sfo_gratis_timer_c", np.int64) >= s.col("timer_c", np.int64)
+    fast = s.col("sfo_gratis_fast", bool)
+
+    def fields(r: pd.DataFrame) -> dict:
+        return {"gratis": s.num(r["sfo_gratis_timer_c"]), "trinn": r["trinn"].astype(str), "timer": s.num(r["timer_c"]),
+                "foer": s.kr(r[s.foer(STEG)]), "fradrag": s.kr_hel(s.reduksjon(STEG, r)),
+                "fast": s.kr(r["sfo_gratis_fast_oere"]), "hjemmel": s.hjemmel(STEG, "sfo", r)}
+
+    return [
+        s.when(gitt & alt, lambda r: s.fill(t["alt"], **fields(r))),
+        s.when(gitt & ~alt & fast, lambda r: s.fill(t["fast"], **fields(r))),
+        s.when(gitt & ~alt & ~fast, lambda r: s.fill(t["andel"], **fields(r))),
+    ]
 
 
 def _fast(v, k):  # type: ignore[no-untyped-def]
@@ -59,7 +97,7 @@ STEG = Steg(
                 noeytral=False),
         Kolonne("sfo_gratis_fast_oere", _fast, tilbud="sfo"),
     ),
-    behold=("sfo_gratis_timer_c",),
+    behold=("sfo_gratis_timer_c", "sfo_gratis_fast", "sfo_gratis_fast_oere"),
     flagg=("gratis_timer_sfo",),
     hjemmel={"sfo": "sfo.gratis_timer.trinn"},
     utkolonne="gratis_timer",

@@ -7,11 +7,18 @@ Only when the household applied and its income is known; a manual case waits for
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pandas as pd
 
 from ..money import bp, div_half_up, grade_mask, hundredths, in_grades, to_kroner
 from ..regelsett.skjema import Grade, Percent
+if TYPE_CHECKING:
+    from ..forklaring.setninger import Setninger
+
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
+from .inntektsgrunnlag import setning as inntektsgrunnlag
 
 
 def seks_prosent(foer: np.ndarray, inntekt_oere: np.ndarray, andel_bp: np.ndarray, maaneder: np.ndarray,
@@ -31,31 +38,55 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
                           "andel_bp": andel, "inntekt_trinn": trinn_ok})
 
 
-def forklar(s):  # type: ignore[no-untyped-def]
+TEKST = {
+    "bokmål": {
+        "ikke_soekt_bh": "Dere har ikke søkt om redusert foreldrebetaling eller gratis kjernetid. ",
+        "ikke_soekt_sfo": "Dere har ikke søkt om redusert foreldrebetaling. ",
+        "satt_ned": "Redusert foreldrebetaling: prisen skal ikke være mer enn {andel} % av inntekten fordelt på {mnd} "
+                    "betalingsmåneder, {inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Prisen settes ned fra "
+                    "{foer} kr til {etter} kr ({hjemmel}). ",
+        "ikke_lavere": "Redusert foreldrebetaling: {andel} % av inntekten fordelt på {mnd} betalingsmåneder er "
+                       "{inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Det er ikke lavere enn prisen, så "
+                       "prisen blir ikke satt ned ({hjemmel}). ",
+        "trinn": "Redusert foreldrebetaling gjelder ikke for {trinn}. trinn. ",
+    },
+    "nynorsk": {
+        "ikke_soekt_bh": "De har ikkje søkt om redusert foreldrebetaling eller gratis kjernetid. ",
+        "ikke_soekt_sfo": "De har ikkje søkt om redusert foreldrebetaling. ",
+        "satt_ned": "Redusert foreldrebetaling: prisen skal ikkje vere meir enn {andel} % av inntekta fordelt på {mnd} "
+                    "betalingsmånader, {inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Prisen blir sett ned "
+                    "frå {foer} kr til {etter} kr ({hjemmel}). ",
+        "ikke_lavere": "Redusert foreldrebetaling: {andel} % av inntekta fordelt på {mnd} betalingsmånader er "
+                       "{inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Det er ikkje lågare enn prisen, så "
+                       "prisen blir ikkje sett ned ({hjemmel}). ",
+        "trinn": "Redusert foreldrebetaling gjeld ikkje for {trinn}. trinn. ",
+    },
+}
+
+
+def forklar(s: Setninger) -> list[np.ndarray]:
+    t = s.tekst(TEKST)
     bh, sfo, billed, manual, known = s.bh, s.sfo, s.fakturert, s.manuell, s.inntekt_kjent
     used = s.col("inntekt_brukt", bool)
     status = s.col("inntekt_status").astype(str)
-    ref_bh, ref_sfo = s.hjemmel(STEG, "barnehage"), s.hjemmel(STEG, "sfo")
     foer = s.foer(STEG)
 
-    def tak(r):  # type: ignore[no-untyped-def]
-        ref = np.where(r["tilbud"] == "barnehage", ref_bh, ref_sfo)
-        return ("Redusert foreldrebetaling (" + s.series(ref) + "): " + s.num(r["andel_bp"])
-                + " % av inntekten fordelt på " + r["fakturerte_mnd"].astype(str) + " måneder er "
-                + s.kr(r["inntekt_tak_oere"]) + " kr")
+    def ref(r: pd.DataFrame) -> pd.Series:
+        return s.hjemmel(STEG, "barnehage", r).where(r["tilbud"] == "barnehage", s.hjemmel(STEG, "sfo", r))
+
+    def fields(r: pd.DataFrame) -> dict:
+        return {"andel": s.num(r["andel_bp"]), "mnd": r["fakturerte_mnd"].astype(str), "inntekt": s.kr(r["inntekt_oere"]),
+                "tak": s.kr(r["inntekt_tak_oere"]), "hjemmel": ref(r)}
 
     return [
-        s.when(billed & (status == "ikke_soekt") & ~manual & bh,
-               "Husholdningen har ikke søkt om redusert foreldrebetaling eller gratis kjernetid. "),
-        s.when(billed & (status == "ikke_soekt") & ~manual & sfo, "Husholdningen har ikke søkt om redusert foreldrebetaling. "),
-        s.when(billed & known, lambda r: "Husholdningens inntekt: " + s.kr(r["inntekt_oere"]) + " kr ("
-               + r["inntekt_kilde"].astype(str) + "). "),
-        s.when(billed & s.har("inntekt_6_prosent"), lambda r: tak(r) + "; prisen settes ned fra " + s.kr(r[foer])
-               + " til " + s.kr(r[STEG.etter]) + " kr. "),
+        s.when(billed & (status == "ikke_soekt") & ~manual & bh, t["ikke_soekt_bh"]),
+        s.when(billed & (status == "ikke_soekt") & ~manual & sfo, t["ikke_soekt_sfo"]),
+        s.when(billed & known, lambda r: inntektsgrunnlag(s, r)),
+        s.when(billed & s.har("inntekt_6_prosent"), lambda r: s.fill(t["satt_ned"], foer=s.kr(r[foer]),
+                                                                     etter=s.kr(r[STEG.etter]), **fields(r))),
         s.when(billed & used & ~s.har("inntekt_6_prosent") & ~manual & ~s.har("saerskilte_behov"),
-               lambda r: tak(r) + ", ikke lavere enn prisen; ingen reduksjon. "),
-        s.when(billed & sfo & known & ~used, lambda r: "Redusert foreldrebetaling gjelder ikke for "
-               + r["trinn"].astype(str) + ". trinn. "),
+               lambda r: s.fill(t["ikke_lavere"], **fields(r))),
+        s.when(billed & sfo & known & ~used, lambda r: s.fill(t["trinn"], trinn=r["trinn"].astype(str))),
     ]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .grunnlag import Steg
+from .grunnlag import Kolonne, Steg
 
 Maalform = Literal["bokmål", "nynorsk"]
 
@@ -16,4 +16,6 @@ STEG = Steg(
     kode="kommune",
     beskrivelse="Kommunens innstillinger for det foreldre leser",
     kommunale={"maalform": Maalform},
+    kolonner=(Kolonne("maalform", lambda v, k: v(k + "maalform"), noeytral="bokmål"),),
+    behold=("maalform",),
 )

@@ -9,6 +9,8 @@ national maksimalpris for SFO).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from typing import Literal
 
 import numpy as np
@@ -16,6 +18,9 @@ import pandas as pd
 
 from ..money import hundredths, oere, percent_of, to_kroner
 from ..regelsett.skjema import Kroner, PriceStep, Zone
+if TYPE_CHECKING:
+    from ..forklaring.setninger import Setninger
+
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 
@@ -59,19 +64,43 @@ def beregn(k: Kontekst, _foer: np.ndarray) -> Utfall:
                   ekstra={"pris_tak_oere": tak})
 
 
-def forklar(s):  # type: ignore[no-untyped-def]
-    bh, sfo, billed, given = s.bh, s.sfo, s.fakturert, s.oppgitt_pris
-    ref = s.hjemmel(STEG, "barnehage")
+TEKST = {
+    "bokmål": {
+        "maks_hel": "Ordinær pris er maksimalprisen for en hel plass, {pris} kr i måneden ({hjemmel}). ",
+        "maks": "Ordinær pris er maksimalprisen for en hel plass, {maks} kr i måneden, × {plass} % = {pris} kr "
+                "({hjemmel}). ",
+        "oppgitt": "Ordinær pris for plassen er {pris} kr i måneden. ",
+        "over": "Prisen som er oppgitt for plassen, {oppgitt} kr, er høyere enn det som er tillatt for plassen, og er "
+                "satt ned til {pris} kr ({hjemmel}). ",
+        "prisliste": "Ordinær pris er {pris} kr i måneden etter kommunens prisliste for {timer} timer i uka. ",
+    },
+    "nynorsk": {
+        "maks_hel": "Ordinær pris er maksimalprisen for ein heil plass, {pris} kr i månaden ({hjemmel}). ",
+        "maks": "Ordinær pris er maksimalprisen for ein heil plass, {maks} kr i månaden, × {plass} % = {pris} kr "
+                "({hjemmel}). ",
+        "oppgitt": "Ordinær pris for plassen er {pris} kr i månaden. ",
+        "over": "Prisen som er oppgitt for plassen, {oppgitt} kr, er høgare enn det som er tillate for plassen, og er "
+                "sett ned til {pris} kr ({hjemmel}). ",
+        "prisliste": "Ordinær pris er {pris} kr i månaden etter prislista til kommunen for {timer} timar i veka. ",
+    },
+}
+
+
+def forklar(s: Setninger) -> list[np.ndarray]:
+    t = s.tekst(TEKST)
+    bh, sfo, billed, given, over = s.bh, s.sfo, s.fakturert, s.oppgitt_pris, s.har("pris_over_maks")
+    hel = s.col("plass_bp") == 10_000
+    pris = lambda r: s.kr(r[STEG.etter])  # noqa: E731
     return [
-        s.when(billed & bh & ~given, lambda r: "Ordinær pris: maksimalpris " + s.kr(r["bh_maks_oere"]) + " kr (sone "
-               + r["sone"].astype(str) + "; " + ref + ") × " + s.num(r["plass_bp"]) + " % = "
-               + s.kr(r[STEG.etter]) + " kr. "),
-        s.when(billed & bh & given, lambda r: "Ordinær pris: " + s.kr(r[STEG.etter]) + " kr (barnehagens pris for plassen). "),
-        s.when(billed & s.har("pris_over_maks"), lambda r: "Oppgitt pris " + s.kr(r["pris_oere"])
-               + " kr er over maksimum for plassen og er satt ned til " + s.kr(r["pris_tak_oere"]) + " kr (" + ref + "). "),
-        s.when(billed & sfo & ~given, lambda r: "Ordinær pris: " + s.kr(r[STEG.etter]) + " kr (kommunens prisliste for "
-               + s.num(r["timer_c"]) + " timer per uke). "),
-        s.when(billed & sfo & given, lambda r: "Ordinær pris: " + s.kr(r[STEG.etter]) + " kr (oppgitt pris for plassen). "),
+        s.when(billed & bh & ~given & hel, lambda r: s.fill(t["maks_hel"], pris=pris(r),
+                                                            hjemmel=s.hjemmel(STEG, "barnehage", r))),
+        s.when(billed & bh & ~given & ~hel, lambda r: s.fill(t["maks"], maks=s.kr(r["bh_maks_oere"]),
+                                                             plass=s.num(r["plass_bp"]), pris=pris(r),
+                                                             hjemmel=s.hjemmel(STEG, "barnehage", r))),
+        s.when(billed & given & ~over, lambda r: s.fill(t["oppgitt"], pris=pris(r))),
+        s.when(billed & over, lambda r: s.fill(t["over"], oppgitt=s.kr(r["pris_oere"]), pris=pris(r),
+                                               hjemmel=s.hjemmel(STEG, "barnehage", r))),
+        s.when(billed & sfo & ~given, lambda r: s.fill(t["prisliste"], pris=pris(r), timer=s.num(r["timer_c"]))),
     ]
 
 

@@ -5,10 +5,16 @@ Forskrift til opplæringslova § 1B-3 until 31 July 2024; opplæringsforskrifta 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pandas as pd
 
 from ..money import grade_mask, in_grades
 from ..regelsett.skjema import Grade
+if TYPE_CHECKING:
+    from ..forklaring.setninger import Setninger
+
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 
@@ -17,9 +23,16 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
     return Utfall(etter=np.where(gratis, 0, foer), flagg={"saerskilte_behov": gratis})
 
 
-def forklar(s):  # type: ignore[no-untyped-def]
-    return [s.when(s.fakturert & s.har("saerskilte_behov"), "Gratis SFO for elever med særskilte behov på 5.–7. trinn ("
-                   + s.hjemmel(STEG, "sfo") + "). ")]
+TEKST = {
+    "bokmål": {"gratis": "SFO er gratis for elever med særskilte behov på 5.–7. trinn ({hjemmel}). "},
+    "nynorsk": {"gratis": "SFO er gratis for elevar med særskilde behov på 5.–7. trinn ({hjemmel}). "},
+}
+
+
+def forklar(s: Setninger) -> list[np.ndarray]:
+    t = s.tekst(TEKST)
+    return [s.when(s.fakturert & s.har("saerskilte_behov"),
+                   lambda r: s.fill(t["gratis"], hjemmel=s.hjemmel(STEG, "sfo", r)))]
 
 
 def verdier(p):  # type: ignore[no-untyped-def]

@@ -9,11 +9,16 @@ municipality may give more. SFO: only where the municipal file sets a discount.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from ..money import bp, hundredths, percent_of
 from ..regelsett.skjema import Percent, SiblingRates
+if TYPE_CHECKING:
+    from ..forklaring.setninger import Setninger
+
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 
@@ -59,12 +64,23 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
                   ekstra={"soesken_rang": rang, "soesken_bp": sats})
 
 
-def forklar(s):  # type: ignore[no-untyped-def]
-    ref_bh = s.hjemmel(STEG, "barnehage")
-    return [s.when(s.fakturert & (s.har("soesken_2") | s.har("soesken_3")), lambda r: "Søskenmoderasjon ("
-                   + s.series(np.where(r["tilbud"] == "barnehage", ref_bh, s.hjemmel(STEG, "sfo", r))) + "): barn nr. "
-                   + r["soesken_rang"].astype(str) + " i husholdningen, " + s.num(r["soesken_bp"]) + " % reduksjon = "
-                   + s.kr_hel(s.reduksjon(STEG, r)) + " kr. ")]
+TEKST = {
+    "bokmål": {"moderasjon": "Søskenmoderasjon: barnet er barn nr. {rang} i husholdningen og får {sats} % moderasjon, "
+                             "{foer} kr × {sats} % = {fradrag} kr ({hjemmel}). "},
+    "nynorsk": {"moderasjon": "Søskenmoderasjon: barnet er barn nr. {rang} i hushaldet og får {sats} % moderasjon, "
+                              "{foer} kr × {sats} % = {fradrag} kr ({hjemmel}). "},
+}
+
+
+def forklar(s: Setninger) -> list[np.ndarray]:
+    t = s.tekst(TEKST)
+
+    def ref(r: pd.DataFrame) -> pd.Series:
+        return s.hjemmel(STEG, "barnehage", r).where(r["tilbud"] == "barnehage", s.hjemmel(STEG, "sfo", r))
+
+    return [s.when(s.fakturert & s.har("soesken_2", "soesken_3"), lambda r: s.fill(
+        t["moderasjon"], rang=r["soesken_rang"].astype(str), sats=s.num(r["soesken_bp"]), foer=s.kr(r[s.foer(STEG)]),
+        fradrag=s.kr_hel(s.reduksjon(STEG, r)), hjemmel=ref(r)))]
 
 
 def _nasjonal_og_kommunal(v, k, nr: int):  # type: ignore[no-untyped-def]

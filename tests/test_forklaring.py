@@ -1,0 +1,153 @@
+"""The explanation a parent reads: it follows from the steps applied, its arithmetic can be redone,
+and it is written in the municipality's målform, bokmål or nynorsk, never a mix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fee_engine import batch, forklaring
+from fee_engine.steg import REKKEFOLGE, fakturering, inntektsgrunnlag
+
+from .caserunner import build, load_cases
+
+CASES = load_cases(Path(__file__).parent / "cases")
+ROOT = Path(__file__).resolve().parent.parent
+
+# Words only one of the two written standards uses (in the sentences this engine writes).
+BOKMAAL_ONLY = ["ikke", "måned", "husholdning", "hele", "høyere", "settes", "dere ", " fra ", "inntekten", "skolen",
+                "timer i uka", "lavere", "derfor", "ennå", "fradrag", "en saksbehandler", "avgjort"]
+NYNORSK_ONLY = ["ikkje", "månad", "hushald", "heile", "høgare", " frå ", "inntekta", "skulen", "timar i veka",
+                "lågare", "difor", "enno", "frådrag", "ein saksbehandlar", "avgjord", " de har"]
+
+MIXED_CASE = {
+    "navn": "Every kind of sentence", "periode": "2024-08..2025-07",
+    "barn": [
+        {"barn_id": "A", "husholdning": "H1", "fodt": "2021-03-10", "plass": 100},          # 6 % + kjernetid
+        {"barn_id": "B", "husholdning": "H1", "fodt": "2019-05-05", "plass": 60},           # sibling, kjernetid
+        {"barn_id": "C", "husholdning": "H2", "fodt": "2020-01-01", "plass": 100},          # not applied
+        {"barn_id": "D", "husholdning": "H3", "fodt": "2023-02-02", "plass": 100},          # too young, over the threshold
+        {"barn_id": "E", "husholdning": "H4", "fodt": "2021-01-01", "plass": 100},          # manual
+        {"barn_id": "F", "husholdning": "H5", "fodt": "2021-01-01", "plass": 80, "pris": 5000},  # given price over the max
+        {"barn_id": "G", "husholdning": "H6", "fodt": "2021-01-01", "plass": 100},          # documented 0: free
+        {"barn_id": "S1", "husholdning": "H7", "tilbud": "sfo", "trinn": 1, "timer": 20},   # 12 free hours
+        {"barn_id": "S6", "husholdning": "H8", "tilbud": "sfo", "trinn": 6, "timer": 20, "saerskilte_behov": "ja"},
+        {"barn_id": "S5", "husholdning": "H9", "tilbud": "sfo", "trinn": 5, "timer": 10},   # grade 5: no 6 % rule
+        {"barn_id": "H", "husholdning": "H10", "fodt": "2021-06-06", "plass": 100},         # utkast: draft used
+    ],
+    "husholdninger": {
+        "H1": {"inntekt": 300000}, "H2": {"soekt": "nei"}, "H3": {"inntekt": 900000}, "H4": {"skatt": []},
+        "H5": {"soekt": "nei"}, "H6": {"dokumentert": 0}, "H7": {"inntekt": 350000}, "H8": {"soekt": "nei"},
+        "H9": {"inntekt": 500000}, "H10": {"skatt": [{"aar": 2023, "stadie": "utkast", "loenn": 410000}]},
+    },
+}
+
+
+def vedtak_for(case: dict, tmp_path: Path) -> pd.DataFrame:
+    comp = batch.compute(build(case, tmp_path))
+    p = forklaring.periods(comp.runs)
+    return p.assign(forklaring=forklaring.explain(p, comp.rules).to_numpy())
+
+
+@pytest.mark.parametrize("kommune,maalform", [("0301", "bokmål"), ("4641", "nynorsk")])
+def test_one_maalform_never_a_mix(tmp_path, kommune, maalform):
+    p = vedtak_for({**MIXED_CASE, "kommune": kommune}, tmp_path)
+    assert set(p["maalform"]) == {maalform}
+    text = " ".join(p["forklaring"]).lower()
+    foreign = NYNORSK_ONLY if maalform == "bokmål" else BOKMAAL_ONLY
+    found = [w for w in foreign if w in text]
+    assert not found, f"{maalform} text with words of the other målform: {found}"
+    own = BOKMAAL_ONLY if maalform == "bokmål" else NYNORSK_ONLY
+    assert sum(w in text for w in own) >= 8  # and it really is written in its own
+    for w in ("ssg-", "regelsett", "paragraf ikke verifisert", "før 2020", "_"):  # nothing for the office only
+        assert w not in text, w
+    assert not re.search(r"\([^)]*\(", text)  # no nested brackets
+
+
+def test_every_template_exists_in_both_maalformer():
+    import importlib
+
+    modules = [importlib.import_module(s.beregn.__module__) for s in REKKEFOLGE if s.beregn]
+    modules += [inntektsgrunnlag]
+    for m in modules:
+        tekst = getattr(m, "TEKST", None)
+        if tekst is None:
+            continue
+        assert set(tekst["bokmål"]) == set(tekst["nynorsk"]), m.__name__
+        for key in tekst["bokmål"]:
+            nb, nn = tekst["bokmål"][key], tekst["nynorsk"][key]
+            assert set(re.findall(r"{(\w+)}", nb)) == set(re.findall(r"{(\w+)}", nn)), (m.__name__, key)
+    assert set(fakturering.GRUNN["bokmål"]) == set(fakturering.GRUNN["nynorsk"])
+
+
+# -- every sentence follows from the step that was applied ------------------------------------------
+def _money(text: str) -> int:
+    return int(text.replace(" ", "").replace("\u00a0", ""))
+
+
+AMOUNT = r"(\d{1,3}(?: \d{3})*)"
+
+
+def check_consistent(row: pd.Series) -> None:
+    text = row["forklaring"]
+    who = f"{row['barn_id']} {row['maaned']:%Y-%m}: {text}"
+    billed = bool(row["fakturert"])
+    pay = re.search(r"Å betale: " + AMOUNT + " kr", text) or re.search(r"beløpet " + AMOUNT + " kr", text)
+    if billed:
+        assert pay and _money(pay.group(1)) == row["belop"], who
+    else:
+        assert "betalingsfri" in text and row["belop"] == 0, who
+    income = row["inntekt_oere"] / 100
+    threshold = row.get("bh_kjerne_grense_oere", 0) / 100
+    if "inntekten er ikke under grensen" in text:
+        assert income >= threshold, who
+    if "Gratis kjernetid: inntekten er under" in text or "Gratis kjernetid gjelder også" in text:
+        assert 0 <= income < threshold and row["kjernetid"], who
+    if "Gratis kjernetid gjelder også, men prisen er allerede 0 kr" in text:
+        assert row["belop"] == 0, who
+    assert ("Søskenmoderasjon" in text) == (billed and row["soeskenmoderasjon"] > 0), who
+    down = re.search(r"Prisen settes ned fra " + AMOUNT + " kr til " + AMOUNT + " kr", text)
+    assert bool(down) == (billed and row["inntektsreduksjon"] > 0), who
+    if down:
+        assert _money(down.group(1)) - _money(down.group(2)) == row["inntektsreduksjon"], who
+    # arithmetic a parent can redo: a × b/c = d, within a krone of rounding
+    for a, num, den, d in re.findall(AMOUNT + r" kr × (\d+(?:,\d+)?)/(\d+(?:,\d+)?) = " + AMOUNT + " kr", text):
+        exact = _money(a) * float(num.replace(",", ".")) / float(den.replace(",", "."))
+        assert abs(exact - _money(d)) <= 1, who
+    for i, pct, m, tak in re.findall(AMOUNT + r" kr × (\d+) % / (\d+) = " + AMOUNT + " kr", text):
+        assert abs(_money(i) * int(pct) / 100 / int(m) - _money(tak)) <= 1, who
+    for a, pct, d in re.findall(AMOUNT + r" kr × (\d+) % = " + AMOUNT + " kr", text):
+        assert abs(_money(a) * int(pct) / 100 - _money(d)) <= 1, who
+
+
+@pytest.mark.parametrize("case", [c for _, c in CASES] + [MIXED_CASE],
+                         ids=[name for name, _ in CASES] + ["every kind of sentence"])
+def test_explanation_follows_from_the_steps(case, tmp_path):
+    p = vedtak_for(case, tmp_path)
+    assert len(p)
+    for _, row in p.iterrows():
+        check_consistent(row)
+
+
+def test_explanation_of_the_demo_follows_from_the_steps(demo, tmp_path):
+    opts = batch.RunOptions(enrollment=demo / "innskriving.csv", out=tmp_path, period=batch.parse_period("2024/25"),
+                            source="files", tax_data=demo / "skatt")
+    comp = batch.compute(opts)
+    p = forklaring.periods(comp.runs)
+    p = p.assign(forklaring=forklaring.explain(p, comp.rules).to_numpy())
+    combos = set(np.unique(p["flagg"]))
+    assert len(combos) >= 8  # the demo covers many flag combinations
+    for _, row in p.iterrows():
+        check_consistent(row)
+
+
+def test_older_income_year_says_why(tmp_path):
+    p = vedtak_for(MIXED_CASE, tmp_path)
+    text = p.loc[p["barn_id"] == "H", "forklaring"].iloc[0]
+    assert "Skatteoppgjøret for 2023 er ikke klart ennå, derfor er skattemeldingen for 2023 brukt for søkeren." in text
+    # 410 000 × 6 % / 11 = 2 236.36 → not lower than the 2 000 price
+    assert "410 000 kr × 6 % / 11 = 2 236 kr" in text
