@@ -1,9 +1,10 @@
-"""Fødselsnummer and D-nummer: validation, masking, synthetic test numbers.
+"""Fødselsnummer and D-nummer: the check used on whole files, masking, synthetic test numbers.
 
-The check digits are python-stdnum's. What stdnum does not do is accept the
-synthetic numbers from Skatteetaten's and NAV's test population (Tenor /
-syntetisk Folkeregister: month + 80) or NAV's older test range (month + 40),
-so the date part is checked here.
+:func:`fnr_problems` is the one production check: mod-11 check digits and a valid birth date,
+vectorised over a column, accepting D-numbers (day + 40), the synthetic numbers of Skatteetaten's
+and NAV's test population (Tenor / syntetisk Folkeregister: month + 80) and NAV's older test range
+(month + 40). The tests hold it against python-stdnum's check digits as an independent oracle.
+:func:`make_synthetic` makes valid synthetic numbers (with stdnum's check digits) for test data.
 
 Privacy rule for the whole project: a full fødselsnummer is never written to a
 log or an error message. Use :func:`mask` (or :func:`mask_digits_in_text` on
@@ -21,64 +22,7 @@ import pandas as pd
 
 from stdnum.no.fodselsnummer import calc_check_digit1, calc_check_digit2
 
-__all__ = ["FnrError", "validate_fnr", "fnr_problems", "is_synthetic", "mask", "mask_digits_in_text", "mask_ids",
-           "make_synthetic", "install_log_masking"]
-
-
-class FnrError(ValueError):
-    """The value is not a valid fødselsnummer or D-nummer (message is safe to show)."""
-
-
-def _century(yy: int, individ: int) -> int | None:
-    if individ < 500:
-        return 1900
-    if individ < 750 and yy >= 54:
-        return 1800
-    if yy < 40:
-        return 2000
-    if individ >= 900:
-        return 1900
-    return None
-
-
-def birth_date(number: str) -> _dt.date:
-    """The birth date encoded in a valid number (D-, H- and synthetic numbers included)."""
-    day, month, yy, individ = int(number[0:2]), int(number[2:4]), int(number[4:6]), int(number[6:9])
-    if day > 40:  # D-nummer
-        day -= 40
-    if month > 80:  # synthetic (Tenor, syntetisk Folkeregister)
-        month -= 80
-    elif month > 40:  # H-nummer / older NAV test numbers
-        month -= 40
-    century = _century(yy, individ)
-    if century is None:
-        raise FnrError("fødselsnummeret har et individnummer som ikke passer til fødselsåret")
-    try:
-        return _dt.date(century + yy, month, day)
-    except ValueError:
-        raise FnrError("fødselsnummeret inneholder ikke en gyldig fødselsdato") from None
-
-
-def validate_fnr(value: object) -> str:
-    """Return the 11-digit number, or raise :class:`FnrError` with a reason that names no digits."""
-    if value is None:
-        raise FnrError("mangler")
-    number = re.sub(r"[\s.-]", "", str(value))
-    if not number:
-        raise FnrError("mangler")
-    if not number.isdigit():
-        raise FnrError("må bestå av 11 sifre")
-    if len(number) != 11:
-        raise FnrError(f"må ha 11 sifre, har {len(number)}")
-    if calc_check_digit1(number[:9]) != number[9] or calc_check_digit2(number[:10]) != number[10]:
-        raise FnrError("kontrollsifrene stemmer ikke (mod 11)")
-    birth_date(number)
-    return number
-
-
-def is_synthetic(number: str) -> bool:
-    """True for Skatteetaten's synthetic test numbers (month + 80)."""
-    return len(number) == 11 and int(number[2:4]) > 80
+__all__ = ["fnr_problems", "mask", "mask_digits_in_text", "mask_ids", "make_synthetic", "install_log_masking"]
 
 
 def mask(number: object) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .money import to_kroner
+
 
 def thousands(value: int) -> str:
     """12345 -> «12 345» (a plain space, as in the explanations and CSV files)."""
@@ -15,4 +17,4 @@ def kroner(value: int) -> str:
 
 def kroner_from_oere(oere: int) -> str:
     """Øre to whole kroner, half up: 1234550 -> «12 346 kr»."""
-    return kroner((2 * int(oere) + 100) // 200)
+    return kroner(int(to_kroner(oere)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -276,7 +277,8 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
     return Enrollment(rows=acc, rejections=rejections, n_rows=n, extra_columns=extra, notices=list(table.notices))
 
 
-def _duplicates(df: pd.DataFrame, tilbud: pd.Series, fra: pd.Series, til: pd.Series, flag) -> None:  # type: ignore[no-untyped-def]
+def _duplicates(df: pd.DataFrame, tilbud: pd.Series, fra: pd.Series, til: pd.Series,
+                flag: Callable[..., None]) -> None:
     """The same barn_id and tilbud with overlapping placement periods."""
     dup_candidates = df[df["barn_id"].duplicated(keep=False) & (df["barn_id"] != "")]
     if not len(dup_candidates):

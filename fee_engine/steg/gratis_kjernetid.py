@@ -90,7 +90,7 @@ def forklar(s: Setninger) -> list[np.ndarray]:
     ]
 
 
-def verdier(p):  # type: ignore[no-untyped-def]
+def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"inntektsgrense": to_kroner(p["bh_kjerne_grense_oere"].to_numpy()),
             "husholdningsinntekt": to_kroner(p["inntekt_oere"].to_numpy()),
             "gratis_timer_per_uke": hundredths(p["bh_kjerne_timer_c"]),

@@ -19,7 +19,7 @@ from ..regelsett.skjema import Grade, Hours, Kroner
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
 
-from .grunnlag import Kolonne, Kontekst, Steg, Utfall
+from .grunnlag import Kolonne, Kontekst, Steg, Utfall, Verdi
 
 
 def fradrag(foer: np.ndarray, timer_c: np.ndarray, gratis_c: np.ndarray, fast: np.ndarray, fast_oere: np.ndarray,
@@ -76,11 +76,11 @@ def forklar(s: Setninger) -> list[np.ndarray]:
     ]
 
 
-def _fast(v, k):  # type: ignore[no-untyped-def]
+def _fast(v: Verdi, k: str) -> int:
     return oere(v(k + "sfo.gratis_timer.fast_belop")) if v(k + "sfo.gratis_timer.verdsetting") == "fast_belop" else 0
 
 
-def verdier(p):  # type: ignore[no-untyped-def]
+def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"gratis_timer_per_uke": hundredths(p["sfo_gratis_timer_c"]), "avtalte_timer_per_uke": hundredths(p["timer_c"])}
 
 STEG = Steg(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,13 @@ import pandas as pd
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
 
-# A value lookup for one (municipality, month): ``v("barnehage.maksimalpris.generell")`` or, for a
-# municipal parameter, ``v(k + "sone")`` with ``k = "kommune.0301."``.
-Verdi = Callable[[str], Any]
+class Verdi(Protocol):
+    """A value lookup for one (municipality, month): ``v("barnehage.maksimalpris.generell")`` or, for a
+    municipal parameter, ``v(k + "sone")`` with ``k = "kommune.0301."``; ``v.maaned`` is the month's number."""
+
+    maaned: int
+
+    def __call__(self, path: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class Steg:
     etterkolonne: str | None = None  # an output column with the amount after it (kroner)
     beregn: Callable[[Kontekst, np.ndarray], Utfall] | None = None
     forklar: Callable[[Setninger], list[np.ndarray]] | None = None
-    verdier: Callable[[pd.DataFrame], dict[str, Any]] | None = None  # parameter values in its record, per period row
+    verdier: Callable[[pd.DataFrame], dict[str, np.ndarray]] | None = None  # parameter values per period row
 
     @property
     def etter(self) -> str:

@@ -90,7 +90,7 @@ def forklar(s: Setninger) -> list[np.ndarray]:
     ]
 
 
-def verdier(p):  # type: ignore[no-untyped-def]
+def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"husholdningsinntekt": to_kroner(p["inntekt_oere"].to_numpy()), "andel_prosent": hundredths(p["andel_bp"]),
             "fakturerte_maaneder": p["fakturerte_mnd"].to_numpy(), "tak_per_maaned": to_kroner(p["inntekt_tak_oere"].to_numpy())}
 

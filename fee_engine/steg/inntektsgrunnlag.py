@@ -6,9 +6,15 @@ makes the case manual (a caseworker looks at it) is a municipal setting.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
 
 from .grunnlag import Kolonne, Steg
+
+if TYPE_CHECKING:
+    from ..forklaring.setninger import Setninger
 
 STEG = Steg(
     kode="inntektsgrunnlag",
@@ -44,11 +50,8 @@ TEKST = {
 }
 
 
-def setning(s, r):  # type: ignore[no-untyped-def]  # (Setninger, rows) -> Series
+def setning(s: Setninger, r: pd.DataFrame) -> pd.Series:
     """The household's income and where it comes from, person by person, and why an older year was used."""
-    import numpy as np
-    import pandas as pd
-
     t = s.tekst(TEKST)
     n = len(r)
     documented = (r["stadie"].astype(str) == "dokumentert").to_numpy()

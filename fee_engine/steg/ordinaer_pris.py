@@ -21,10 +21,10 @@ from ..regelsett.skjema import Kroner, PriceStep, Zone
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
 
-from .grunnlag import Kolonne, Kontekst, Steg, Utfall
+from .grunnlag import Kolonne, Kontekst, Steg, Utfall, Verdi
 
 
-def _prisliste(v, k):  # type: ignore[no-untyped-def]
+def _prisliste(v: Verdi, k: str) -> tuple[np.ndarray, np.ndarray]:
     steps = sorted(v(k + "sfo.prisliste"), key=lambda s: s.fra_timer)
     return (np.array([s.fra_timer for s in steps], dtype=float), np.array([oere(s.pris) for s in steps], dtype=np.int64))
 
@@ -104,7 +104,7 @@ def forklar(s: Setninger) -> list[np.ndarray]:
     ]
 
 
-def verdier(p):  # type: ignore[no-untyped-def]
+def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     bh = (p["tilbud"] == "barnehage").to_numpy()
     given = (p["pris_oere"] >= 0).to_numpy()
     return {

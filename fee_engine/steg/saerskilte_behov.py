@@ -35,7 +35,7 @@ def forklar(s: Setninger) -> list[np.ndarray]:
                    lambda r: s.fill(t["gratis"], hjemmel=s.hjemmel(STEG, "sfo", r)))]
 
 
-def verdier(p):  # type: ignore[no-untyped-def]
+def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"trinn": p["trinn"].to_numpy()}
 
 STEG = Steg(

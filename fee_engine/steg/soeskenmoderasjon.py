@@ -19,7 +19,7 @@ from ..regelsett.skjema import Percent, SiblingRates
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
 
-from .grunnlag import Kolonne, Kontekst, Steg, Utfall
+from .grunnlag import Kolonne, Kontekst, Steg, Utfall, Verdi
 
 
 def rang_i_husholdningen(med: np.ndarray, husholdning: np.ndarray, kommune: np.ndarray, maaned: np.ndarray,
@@ -83,7 +83,7 @@ def forklar(s: Setninger) -> list[np.ndarray]:
         fradrag=s.kr_hel(s.reduksjon(STEG, r)), hjemmel=ref(r)))]
 
 
-def _nasjonal_og_kommunal(v, k, nr: int):  # type: ignore[no-untyped-def]
+def _nasjonal_og_kommunal(v: Verdi, k: str, nr: int) -> int:
     nasjonal = bp(v("barnehage.soeskenmoderasjon.barn_2" if nr == 2 else "barnehage.soeskenmoderasjon.barn_3_og_flere"))
     kommunal = v(k + "barnehage.soeskenmoderasjon")
     if kommunal is None:
@@ -91,12 +91,12 @@ def _nasjonal_og_kommunal(v, k, nr: int):  # type: ignore[no-untyped-def]
     return max(nasjonal, bp(kommunal.barn_2 if nr == 2 else kommunal.barn_3_og_flere))
 
 
-def _sfo(v, k, nr: int):  # type: ignore[no-untyped-def]
+def _sfo(v: Verdi, k: str, nr: int) -> int:
     kommunal = v(k + "sfo.soeskenmoderasjon")
     return 0 if kommunal is None else bp(kommunal.barn_2 if nr == 2 else kommunal.barn_3_og_flere)
 
 
-def verdier(p):  # type: ignore[no-untyped-def]
+def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"barn_nr": p["soesken_rang"].to_numpy(), "moderasjon_prosent": hundredths(p["soesken_bp"])}
 
 STEG = Steg(
