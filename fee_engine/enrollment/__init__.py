@@ -111,6 +111,18 @@ class Enrollment:
 
 
 # -- validation ------------------------------------------------------------------------
+def per_unique(values: pd.Series, fn: Callable[[pd.Series], object]) -> object:
+    """``fn`` on the distinct values only, spread back to every row (a column of 100 000 rows has a few
+    hundred distinct place sizes, dates or amounts). ``fn`` returns a Series or a tuple of Series."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    result = fn(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+
+    def spread(r: pd.Series) -> pd.Series:
+        return pd.Series(np.asarray(r.to_numpy())[codes], index=values.index)
+
+    return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)
+
+
 def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
                     period_end: pd.Timestamp | None = None) -> Enrollment:
     path = Path(path)
@@ -134,7 +146,7 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
         if c not in df.columns:
             df[c] = ""
     for c in KNOWN:
-        df[c] = df[c].astype(object).fillna("").astype(str).str.strip()
+        df[c] = per_unique(df[c].astype(object).fillna(""), lambda u: u.astype(str).str.strip())
     df["rad"] = np.asarray(table.row_numbers, dtype=np.int64)
     if table.from_excel:  # Excel drops leading zeros of numbers typed into cells; dates may be serial numbers
         for c in FNR_COLUMNS:
@@ -162,70 +174,72 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
         fmt = dict(p.fmt)
         problems.append(pd.DataFrame([{"rad": p.rad, "kolonne": p.kolonne, "verdi": p.verdi, "kode": p.kode,
                                        "aarsak": nb.format(**fmt), "aarsak_en": en.format(**fmt)}]))
-    for c in header:
-        flag(has_control(df[c].astype(str)), c, "kontrolltegn")
+    if table.maybe_control:
+        for c in header:
+            flag(per_unique(df[c].astype(str), has_control), c, "kontrolltegn")
 
-    tilbud = df["tilbud"].str.lower()
+    tilbud = per_unique(df["tilbud"], lambda u: u.str.lower())
     bh, sfo = tilbud == "barnehage", tilbud == "sfo"
 
     for c in ("barn_id", "husholdning_id"):
         flag(df[c] == "", c, "mangler")
     for c in FNR_COLUMNS:
-        codes = fnr_problems(df[c])
+        codes = per_unique(df[c], fnr_problems)
         if c == "partner_fnr":
             codes = codes.where(codes != "mangler", "")
         for code in ("mangler", "fnr_tegn", "fnr_lengde", "fnr_kontroll", "fnr_dato"):
             flag(codes == code, c, code)
-    foresatt = df["foresatt_fnr"].str.replace(r"[\s.-]", "", regex=True)
-    partner = df["partner_fnr"].str.replace(r"[\s.-]", "", regex=True)
+    foresatt = per_unique(df["foresatt_fnr"], lambda u: u.str.replace(r"[\s.-]", "", regex=True))
+    partner = per_unique(df["partner_fnr"], lambda u: u.str.replace(r"[\s.-]", "", regex=True))
     flag((partner != "") & (partner == foresatt), "partner_fnr", "partner_lik")
 
     knr = df["kommunenummer"]
+    four = per_unique(knr, lambda u: u.str.fullmatch(r"[0-9]{4}"))
     flag(knr == "", "kommunenummer", "mangler")
-    flag((knr != "") & ~knr.str.fullmatch(r"[0-9]{4}"), "kommunenummer", "kommune_format")
+    flag((knr != "") & ~four, "kommunenummer", "kommune_format")
     if known_kommuner is not None:
-        flag(knr.str.fullmatch(r"[0-9]{4}") & ~knr.isin(known_kommuner), "kommunenummer", "kommune_ukjent")
+        flag(four & ~knr.isin(known_kommuner), "kommunenummer", "kommune_ukjent")
     flag(tilbud == "", "tilbud", "mangler")
     flag((tilbud != "") & ~tilbud.isin(TILBUD), "tilbud", "tilbud")
 
-    birth = parse_dates(df["barn_fodselsdato"])
+    birth = per_unique(df["barn_fodselsdato"], parse_dates)
     flag(bh & (df["barn_fodselsdato"] == ""), "barn_fodselsdato", "mangler")
     flag((df["barn_fodselsdato"] != "") & birth.isna(), "barn_fodselsdato", "dato")
     if period_end is not None:
         flag(birth > period_end, "barn_fodselsdato", "dato_framtid")
 
-    plass, code = parse_hundredths(df["plass_prosent"], suffix="%")
+    plass, code = per_unique(df["plass_prosent"], lambda u: parse_hundredths(u, suffix="%"))
     flag(bh & (df["plass_prosent"] == ""), "plass_prosent", "mangler")
     flag(code == "tall", "plass_prosent", "tall", hint=" (prosent, høyst to desimaler)",
          hint_en=" (percent, at most two decimals)")
     flag((plass >= 0) & ((plass <= 0) | (plass > 100_00)), "plass_prosent", "plass")
 
-    timer, code = parse_hundredths(df["timer_per_uke"])
+    timer, code = per_unique(df["timer_per_uke"], parse_hundredths)
     flag(sfo & (df["timer_per_uke"] == ""), "timer_per_uke", "mangler")
     flag(code == "tall", "timer_per_uke", "tall", hint=" (timer, høyst to desimaler)",
          hint_en=" (hours, at most two decimals)")
     flag((timer >= 0) & ((timer <= 0) | (timer > 60_00)), "timer_per_uke", "timer")
 
-    trinn_ok = df["trinn"].str.fullmatch(r"[1-7]")
+    trinn_ok = per_unique(df["trinn"], lambda u: u.str.fullmatch(r"[1-7]"))
     flag(sfo & (df["trinn"] == ""), "trinn", "mangler")
     flag((df["trinn"] != "") & ~trinn_ok, "trinn", "trinn")
-    trinn = pd.to_numeric(df["trinn"].where(trinn_ok, "0")).astype(np.int64)
+    trinn = per_unique(df["trinn"].where(trinn_ok, "0"), lambda u: pd.to_numeric(u).astype(np.int64))
 
     answers = {}
     for c in ("saerskilte_behov", "soekt_redusert"):
-        answers[c], code = parse_yes_no(df[c])
+        answers[c], code = per_unique(df[c], parse_yes_no)
         flag(code == "ja_nei", c, "ja_nei")
 
     amounts = {}
     for c, limit in (("pris_maaned", MAX_PRIS_KR), ("dokumentert_inntekt", MAX_INNTEKT_KR)):
-        amounts[c], code = parse_kroner(df[c], limit)
+        amounts[c], code = per_unique(df[c], lambda u, limit=limit: parse_kroner(u, limit))
         flag(code == "tall", c, "tall", hint=" i kroner, f.eks. 300000, 300 000, 300.000 eller 1500,50",
              hint_en=" in kroner, e.g. 300000, 300 000, 300.000 or 1500,50")
         flag(code == "tall_tvetydig", c, "tall_tvetydig")
         flag(code == "negativ", c, "negativ")
         flag(code == "for_stort", c, "for_stort", max=f"{limit:,} kr".replace(",", " "))
 
-    fra, til = parse_dates(df["fra_dato"]), parse_dates(df["til_dato"])
+    fra, til = per_unique(df["fra_dato"], parse_dates), per_unique(df["til_dato"], parse_dates)
     for c, parsed in (("fra_dato", fra), ("til_dato", til)):
         flag((df[c] != "") & parsed.isna(), c, "dato")
     flag(fra.notna() & til.notna() & (til < fra), "til_dato", "periode")
@@ -257,7 +271,7 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
             "partner_fnr": partner,
             "kommunenummer": knr,
             "tilbud": tilbud,
-            "institusjon": mask_ids(df["institusjon"]),
+            "institusjon": per_unique(df["institusjon"], mask_ids),
             "barn_fodselsdato": birth,
             # exact integer units: basis points of a place, hundredths of an hour, øre
             "plass_bp": plass.clip(lower=0),
@@ -272,7 +286,7 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
         }
     )
     for c in extra:  # passed through to the outputs: identifiers masked
-        acc[c] = mask_ids(df[c].astype(object).fillna("").astype(str))
+        acc[c] = per_unique(df[c].astype(object).fillna("").astype(str), mask_ids)
     acc = acc[keep.to_numpy()].reset_index(drop=True)
     return Enrollment(rows=acc, rejections=rejections, n_rows=n, extra_columns=extra, notices=list(table.notices))
 

@@ -103,9 +103,8 @@ def parse_yes_no(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 # -- control characters ---------------------------------------------------------------------
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-
-
 def has_control(s: pd.Series) -> pd.Series:
     """NUL and other control characters (a tab and a carriage return are allowed in text)."""
-    return s.str.contains(_CONTROL, regex=True)
+    from .reading import CONTROL
+
+    return s.str.contains(CONTROL.pattern, regex=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ import pandas as pd
 
 from ..errors import InputError
 
+# NUL and other control characters (a tab and a carriage return are allowed in text).
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Bytes that Windows-1252 leaves undefined.
 _CP1252_UNDEFINED = {0x81, 0x8D, 0x8F, 0x90, 0x9D}
 
@@ -47,6 +50,7 @@ class Table:
     problems: list[RowProblem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     from_excel: bool = False
+    maybe_control: bool = True  # False when the whole text was found free of control characters
 
 
 def read_table(path: Path) -> Table:
@@ -65,6 +69,7 @@ def read_table(path: Path) -> Table:
     if not text.strip():
         raise InputError(f"{path}: filen er tom")
     table = split_csv(text, path)
+    table.maybe_control = CONTROL.search(text) is not None
     if notice:
         table.notices.append(notice)
     return table
