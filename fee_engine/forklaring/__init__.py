@@ -129,10 +129,8 @@ def _explain_one(p: pd.DataFrame, rules: RuleSet, maalform: str) -> pd.Series:
     for step in REKKEFOLGE:
         if step.forklar is not None:
             parts += step.forklar(s)
-    text = parts[0]
-    for part in parts[1:]:
-        text = text + part
-    return pd.Series(text + t["avrunding"])
+    parts.append(np.full(s.n, t["avrunding"], dtype=object))
+    return pd.Series(["".join(row) for row in zip(*parts)], dtype=object)
 
 
 # What the office needs to know about a decision, in words that say what to do.
@@ -148,21 +146,33 @@ HANDLING = {
 
 
 def office_note(p: pd.DataFrame) -> pd.Series:
-    """``merknad_saksbehandler``: why a case is manual and what to do, unknown income items, unverified values."""
+    """``merknad_saksbehandler``: why a case is manual and what to do, unknown income items, unverified values.
+
+    Written once per distinct combination of those (a few hundred in a batch), then spread to the rows."""
     n = len(p)
-    manual = (p["status"] == "manuell").to_numpy()
-    code = p["manuell_kode"].astype(str) if "manuell_kode" in p else pd.Series([""] * n)
-    first = code.str.split("+").str[0]
-    todo = first.map(lambda c: HANDLING.get(c, "vurder inntekten"))
-    reason = p["manuell_grunn"].astype(str)
-    note = pd.Series(np.where(manual, "Manuell: " + reason + " – " + todo + ". ", ""), dtype=object)
-    unknown = p["ukjente_poster"].astype(str) if "ukjente_poster" in p else pd.Series([""] * n)
-    note = note + np.where(unknown != "", "Ukjent inntektspost i skattegrunnlaget: " + unknown
-                           + " – vurder om den skal regnes som inntekt, og legg den inn i inntektslisten. ", "")
-    unverified = p["uverifisert"].astype(str) if "uverifisert" in p else pd.Series([""] * n)
-    note = note + np.where(unverified != "", "Ikke verifiserte verdier brukt: " + unverified
-                           + " – kontroller dem mot kilden før vedtaket sendes. ", "")
-    return note.str.strip()
+    empty = np.full(n, "", dtype=object)
+    cols = {
+        "manuell": (p["status"] == "manuell").to_numpy(),
+        "kode": p["manuell_kode"].to_numpy() if "manuell_kode" in p else empty,
+        "grunn": p["manuell_grunn"].to_numpy(),
+        "ukjent": p["ukjente_poster"].to_numpy() if "ukjente_poster" in p else empty,
+        "uverifisert": p["uverifisert"].to_numpy() if "uverifisert" in p else empty,
+    }
+    frame = pd.DataFrame(cols)
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame))
+    notes = []
+    for manual, code, reason, unknown, unverified in uniques:
+        note = ""
+        if manual:
+            todo = HANDLING.get(str(code).split("+")[0], "vurder inntekten")
+            note += f"Manuell: {reason} – {todo}. "
+        if unknown:
+            note += (f"Ukjent inntektspost i skattegrunnlaget: {unknown} – vurder om den skal regnes som inntekt, "
+                     "og legg den inn i inntektslisten. ")
+        if unverified:
+            note += f"Ikke verifiserte verdier brukt: {unverified} – kontroller dem mot kilden før vedtaket sendes. "
+        notes.append(note.strip())
+    return pd.Series(np.asarray(notes, dtype=object)[codes] if len(notes) else empty, dtype=object)
 
 
 __all__ = ["monthly", "periods", "vedtak", "vedtak_table", "explain", "office_note", "with_flag_text",

@@ -26,33 +26,38 @@ MAANEDER = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august
 _FORMATTER = string.Formatter()
 
 
-def fill(template: str, **fields: pd.Series | np.ndarray | str | int) -> pd.Series | str:
+def _text(value: object, n: int) -> np.ndarray | str:
+    """A field's values as an object array of str (or one str)."""
+    if isinstance(value, pd.Series):
+        value = value.to_numpy()
+    if isinstance(value, np.ndarray):
+        if value.dtype != object or (n and not isinstance(value[0], str)):
+            value = value.astype(str)
+        return value.astype(object, copy=False)
+    return str(value)
+
+
+def fill(template: str, **fields: pd.Series | np.ndarray | str | int) -> np.ndarray | str:
     """``template`` with each ``{name}`` replaced, element-wise, by ``fields[name]`` (Series, arrays or scalars)."""
     n = next((len(v) for v in fields.values() if isinstance(v, (pd.Series, np.ndarray))), None)
-    out: pd.Series | str = "" if n is None else pd.Series([""] * n, dtype=object)
+    out: np.ndarray | str = "" if n is None else np.full(n, "", dtype=object)
     for literal, name, _, _ in _FORMATTER.parse(template):
-        out = out + literal
-        if name is None:
-            continue
-        value = fields[name]
-        if isinstance(value, (pd.Series, np.ndarray)):
-            value = pd.Series(np.asarray(value, dtype=object)).astype(str)
-        else:
-            value = str(value)
-        out = out + value
+        if literal:
+            out = out + literal
+        if name is not None:
+            out = out + _text(fields[name], n or 0)
     return out
 
 
-def kr(values: pd.Series | np.ndarray) -> pd.Series:
-    """Whole kroner from øre (half up), formatted «1 234» (mapped per distinct value)."""
-    k = pd.Series(to_kroner(np.asarray(values, dtype=np.int64)))
-    return k.map({v: thousands(v) for v in pd.unique(k)})
+def kr_hel(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Whole kroner formatted «1 234» (formatted once per distinct value)."""
+    uniq, inverse = np.unique(np.asarray(values, dtype=np.int64), return_inverse=True)
+    return np.array([thousands(v) for v in uniq.tolist()], dtype=object)[inverse]
 
 
-def kr_hel(values: pd.Series | np.ndarray) -> pd.Series:
-    """Whole kroner formatted «1 234»."""
-    s = pd.Series(np.asarray(values, dtype=np.int64))
-    return s.map({v: thousands(v) for v in pd.unique(s)})
+def kr(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Whole kroner from øre (half up), formatted «1 234»."""
+    return kr_hel(to_kroner(np.asarray(values, dtype=np.int64)))
 
 
 def num(values: pd.Series | np.ndarray, div: int = 100) -> pd.Series:
@@ -69,6 +74,24 @@ def maaned_tekst(ts: pd.Series) -> pd.Series:
     uniq = pd.DatetimeIndex(pd.unique(ts))
     names = dict(zip(uniq, [f"{MAANEDER[t.month - 1]} {t.year}" for t in uniq]))
     return pd.Series(ts).map(names)
+
+
+class Rader:
+    """Some rows of the periods, a column taken only when a sentence asks for it (as a fresh Series)."""
+
+    def __init__(self, p: pd.DataFrame, index: np.ndarray) -> None:
+        self._p, self._index, self._cache = p, index, {}
+
+    def __getitem__(self, column: str) -> pd.Series:
+        if column not in self._cache:
+            self._cache[column] = pd.Series(self._p[column].to_numpy()[self._index])
+        return self._cache[column]
+
+    def __contains__(self, column: str) -> bool:
+        return column in self._p.columns
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 class Setninger:
@@ -104,11 +127,12 @@ class Setninger:
     def har(self, *flags: str) -> np.ndarray:
         return has_flag(self._flagg, *flags)
 
-    def when(self, cond: np.ndarray, build: Callable[[pd.DataFrame], pd.Series] | str) -> np.ndarray:
+    def when(self, cond: np.ndarray, build: Callable[[Rader], pd.Series | np.ndarray] | str) -> np.ndarray:
+        """A sentence for the rows in ``cond`` ('' elsewhere); ``build`` gets just those rows."""
         cond = np.asarray(cond, dtype=bool)
         out = np.full(self.n, "", dtype=object)
         if cond.any():
-            out[cond] = build if isinstance(build, str) else np.asarray(build(self.p[cond].reset_index(drop=True)),
+            out[cond] = build if isinstance(build, str) else np.asarray(build(Rader(self.p, np.flatnonzero(cond))),
                                                                         dtype=object)
         return out
 

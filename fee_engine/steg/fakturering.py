@@ -78,13 +78,12 @@ TEKST = {
 }
 
 
-def grunn(s: Setninger, r: pd.DataFrame) -> pd.Series:
+def grunn(s: Setninger, r: pd.DataFrame) -> np.ndarray:
     """Why the case waits, in the parent's words (the first adult's reason when there are two)."""
     words = GRUNN[s.maalform]
     code = r["manuell_kode"].astype(str).str.split("+").str[0] if "manuell_kode" in r else pd.Series([""] * len(r))
-    unknown_item = (r["inntekt_status"].astype(str) == "kjent").to_numpy()
-    code = code.where(~unknown_item, "ukjent_post")
-    return code.map(lambda c: words.get(c, words[""]))
+    code = np.where(r["inntekt_status"].to_numpy().astype(str) == "kjent", "ukjent_post", code.to_numpy().astype(str))
+    return np.array([words.get(c, words[""]) for c in code], dtype=object)
 
 
 def forklar(s: Setninger) -> list[np.ndarray]:
@@ -96,7 +95,7 @@ def forklar(s: Setninger) -> list[np.ndarray]:
         return {"belop": s.kr_hel(r["belop"]), "periode": s.periode(r)}
 
     def capital(text: pd.Series) -> pd.Series:
-        return text.str.slice(0, 1).str.upper() + text.str.slice(1)
+        return text.str.slice(0, 1).str.upper() + text.str.slice(1)  # a sentence starts with a capital letter
 
     return [
         s.when(billed & ~manual, lambda r: s.fill(t["betal"], **fields(r))),

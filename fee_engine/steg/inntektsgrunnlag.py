@@ -50,30 +50,28 @@ TEKST = {
 }
 
 
-def setning(s: Setninger, r: pd.DataFrame) -> pd.Series:
+def setning(s: Setninger, r: pd.DataFrame) -> np.ndarray:
     """The household's income and where it comes from, person by person, and why an older year was used."""
     t = s.tekst(TEKST)
     n = len(r)
-    documented = (r["stadie"].astype(str) == "dokumentert").to_numpy()
+    documented = r["stadie"].to_numpy().astype(str) == "dokumentert"
     parts = []
-    notes = pd.Series([""] * n, dtype=object)
-    expected = r["forventet_aar"].astype(np.int64) if "forventet_aar" in r else None
+    notes = np.full(n, "", dtype=object)
+    expected = r["forventet_aar"].to_numpy(np.int64) if "forventet_aar" in r else None
     for role in ("soeker", "partner"):
-        has = (r[f"{role}_stadie"].astype(str) != "").to_numpy()
+        stage = r[f"{role}_stadie"].to_numpy().astype(str)
+        has = stage != ""
         word = t["søker" if role == "soeker" else "partner"]
-        stage = r[f"{role}_stadie"].astype(str)
-        year = r[f"{role}_aar"].astype(str)
-        part = s.fill(t["del"], rolle=pd.Series([word] * n), belop=s.kr(r[f"{role}_oere"]),
-                      kilde=stage.map({"oppgjoer": t["oppgjoer"], "utkast": t["utkast"]}).fillna(""), aar=year)
-        parts.append(part.where(has, ""))
+        year = r[f"{role}_aar"].to_numpy()
+        kilde = np.where(stage == "utkast", t["utkast"], t["oppgjoer"])
+        part = s.fill(t["del"], rolle=word, belop=s.kr(r[f"{role}_oere"]), kilde=kilde, aar=year)
+        parts.append(np.where(has, part, ""))
         if expected is not None:
-            draft = has & (stage == "utkast").to_numpy()
-            older = has & (stage == "oppgjoer").to_numpy() & (r[f"{role}_aar"].to_numpy() < expected.to_numpy())
-            notes = notes + s.fill(t["utkast_brukt"], aar=year, rolle=pd.Series([word] * n)).where(draft, "")
-            notes = notes + s.fill(t["eldre_brukt"], forventet=expected.astype(str), aar=year,
-                                   rolle=pd.Series([word] * n)).where(older, "")
+            draft = has & (stage == "utkast")
+            older = has & (stage == "oppgjoer") & (year < expected)
+            notes = notes + np.where(draft, s.fill(t["utkast_brukt"], aar=year, rolle=word), "")
+            notes = notes + np.where(older, s.fill(t["eldre_brukt"], forventet=expected, aar=year, rolle=word), "")
     a, b = parts
-    deler = (a + ", " + b).where((a != "") & (b != ""), a + b)
-    sentence = s.fill(t["inntekt"], inntekt=s.kr(r["inntekt_oere"]), deler=deler)
-    doc = s.fill(t["dokumentert"], inntekt=s.kr(r["inntekt_oere"]))
-    return pd.Series(np.where(documented, doc, sentence + notes))
+    deler = np.where((a != "") & (b != ""), a + ", " + b, a + b)
+    sentence = s.fill(t["inntekt"], inntekt=s.kr(r["inntekt_oere"]), deler=deler) + notes
+    return np.where(documented, s.fill(t["dokumentert"], inntekt=s.kr(r["inntekt_oere"])), sentence)
