@@ -237,11 +237,13 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
 
 @contextlib.contextmanager
 def gc_paused():
-    """Pause Python's cyclic garbage collector for one batch and collect once afterwards.
+    """Pause Python's cyclic garbage collector for one batch.
 
     A batch makes millions of small containers (parsed responses, lookups, text) that live until
     it ends; the collector would rescan them again and again (about a third of a 100 000-child
-    run). Reference counting still frees everything that is not in a cycle.
+    run). Reference counting still frees everything that is not in a cycle; the few cycles left are
+    collected by the collector's own schedule afterwards (collecting at once would scan the batch's
+    objects one more time while they are still referenced: 0.9 s for 100 000 children).
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -250,7 +252,6 @@ def gc_paused():
     finally:
         if was_enabled:
             gc.enable()
-        gc.collect()
 
 
 def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None) -> RunResult:
