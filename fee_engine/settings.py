@@ -83,7 +83,7 @@ class Settings(BaseSettings):
             where = f"{PREFIX}{name.upper()}" if name in from_env else (f"{file}: {name}" if file else name)
             text = _MESSAGES.get(err["type"], "er ugyldig")
             try:
-                text = text.format(**(err.get("ctx") or {}))
+                text = text.format(**(err.get("ctx") or {})).replace("' or '", "' eller '")
             except (KeyError, IndexError):
                 pass
             if err["type"] == "value_error":
@@ -120,7 +120,7 @@ def read_yaml(file: Path) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
-        raise SettingsError(f"innstillingsfilen {path} må være en liste av «navn: verdi»")
+        raise SettingsError(f"innstillingsfilen {path} må bestå av linjer «navn: verdi»")
     return raw
 
 

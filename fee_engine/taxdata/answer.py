@@ -86,7 +86,7 @@ def _reason_from(exc: Exception) -> str:
     where = f" i {m.group(1).lstrip('.')}" if m and m.group(1) else ""
     if isinstance(exc, RecursionError):
         return "svaret er nøstet for dypt"
-    if isinstance(exc, msgspec.DecodeError):
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
         return "svaret er ikke gyldig JSON"
     if "<=" in text or ">=" in text:
         return f"beløpet{where} er utenfor ±{MAX_AMOUNT:,} kr".replace(",", " ")
