@@ -110,7 +110,7 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
         t.add_row("Revisjonslogg", str(result.audit_log))
     out_console.print(t)
     for w in result.warnings:
-        console.print(f"[yellow]Advarsel:[/] {w}", markup=False, highlight=False)
+        console.print(Text("Advarsel: ", style="yellow") + Text(w), highlight=False)
     if result.rows_rejected:
         console.print(f"[red]{result.rows_rejected} rader ble avvist; se {opts.out / 'avvist.csv'}[/]")
     if result.lookups_incomplete:
@@ -271,7 +271,7 @@ def cache_purge(
         _fail(exc)
         return
     for w in store.warnings:
-        console.print(f"[yellow]Advarsel:[/] {w}", markup=False, highlight=False)
+        console.print(Text("Advarsel: ", style="yellow") + Text(w), highlight=False)
     out_console.print(f"Slettet {removed} svar eldre enn {days} dager; {left} igjen i {cache}.")
 
 
