@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..identity import mask_digits_in_text
 from .maskinporten import GRANT_TYPE, SCOPE
 
 STAGES = ("oppgjoer", "utkast")
@@ -269,7 +270,8 @@ class _Dropped(Response):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.state.dropped += 1
         _dropping.set(True)
-        log.info("emulator: bryter forbindelsen midt i svaret på %s (feilinnsprøyting)", scope.get("path", "?"))
+        log.warning("emulator: bryter forbindelsen midt i svaret på %s (feilinnsprøyting)",
+                    mask_digits_in_text(str(scope.get("path", "?"))))
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
         await send({"type": "http.response.body", "body": b'{"personidentifikator": "', "more_body": True})

@@ -13,7 +13,9 @@ Configuration comes from a YAML file (``--api-config``) and environment variable
 ``FEE_ENGINE_KEY_PASSWORD``     password of the key or PKCS#12 file
 ``FEE_ENGINE_KID``              a pre-registered key id instead of a certificate
 ``FEE_ENGINE_CONSUMER_ORG``     the municipality's organisation number when a vendor acts for it
-``FEE_ENGINE_MAX_IN_FLIGHT``    concurrent requests (default 5, Skatteetaten's guidance)
+``FEE_ENGINE_MAX_IN_FLIGHT``    concurrent requests, 1–5 (default 5, Skatteetaten's limit)
+``FEE_ENGINE_MAX_ATTEMPTS``     attempts per lookup and per token request before giving up, 1–20 (default 8)
+``FEE_ENGINE_BACKOFF_S``        first backoff in seconds, doubled per retry with full jitter (default 0.1)
 ==============================  ===========================================================
 
 File keys are the same names in lower case without the prefix (``client_id``, ``key_file`` …).
@@ -86,13 +88,15 @@ class ApiConfig(Settings):
     key_password: SecretStr | None = None
     kid: Text = None
     consumer_org: Annotated[str | None, Field(pattern=r"^[0-9]{9}$")] = None
-    max_in_flight: Annotated[int, Field(ge=1, le=SKATTEETATEN_LIMIT, strict=False)] = SKATTEETATEN_LIMIT
+    max_in_flight: Annotated[int, Field(ge=1, le=SKATTEETATEN_LIMIT)] = SKATTEETATEN_LIMIT
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 8
+    backoff_s: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.1
 
-    @field_validator("max_in_flight", mode="before")
+    @field_validator("max_in_flight", "max_attempts", mode="before")
     @classmethod
     def _whole_number(cls, v: Any) -> Any:
         if isinstance(v, bool):
-            raise ValueError("må være et heltall fra 1 til 5")
+            raise ValueError("må være et heltall")
         return v
 
     @field_validator("client_id", "kid", "consumer_org", "key_password", mode="before")
@@ -167,8 +171,10 @@ def fetch(client: SsgClient, persons: list[str], plan: list[tuple[int, str]], ca
 def fetch_api(cfg: ApiConfig, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
               audit: Any, progress: Callable[[], None] | None) -> dict[str, list[Lookup]]:
     creds = cfg.credentials()
-    tokens = TokenProvider(creds, cfg.token_url or "", cfg.audience or "", consumer_org=cfg.consumer_org)
-    client = SsgClient(cfg.ssg_url or "", tokens, max_in_flight=cfg.max_in_flight)
+    tokens = TokenProvider(creds, cfg.token_url or "", cfg.audience or "", consumer_org=cfg.consumer_org,
+                           max_attempts=cfg.max_attempts, backoff=cfg.backoff_s)
+    client = SsgClient(cfg.ssg_url or "", tokens, max_in_flight=cfg.max_in_flight, max_attempts=cfg.max_attempts,
+                       backoff=cfg.backoff_s)
     return fetch(client, persons, plan, cache, audit, progress)
 
 
