@@ -69,7 +69,7 @@ def _token_problem(exc: Exception) -> str:
                 "access_token er ikke et gyldig token (bare bokstaver, sifre og -._~+/ er lov)")
     if "expires_in" in text:
         return "expires_in er ikke et helt antall sekunder fra 1 og oppover"
-    if "$" in text and "object" in text:
+    if text.startswith("Expected `object`") and " - at " not in text:
         return "svaret er ikke et JSON-objekt"
     return "svaret har feil form"
 
