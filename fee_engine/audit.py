@@ -95,7 +95,8 @@ class AuditLog:
         self._dirty = False
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._syncer = threading.Thread(target=self._sync_loop, args=(sync_interval,), name="revisjon-fsync", daemon=True)
+        self._syncer = threading.Thread(target=self._sync_loop, args=(sync_interval,), name="revisjon-fsync",
+                                        daemon=True)
         self._syncer.start()
         self.closed = False
 

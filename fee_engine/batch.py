@@ -73,7 +73,7 @@ class RunOptions:
     formats: tuple[str, ...] = ALL_FORMATS
     api_config: Path | None = None  # --source api: YAML with the settings of fee_engine.taxdata.http
     cache: Path | None = None  # SQLite cache of answers (api: default .fee-engine/skatt.sqlite)
-    audit_log: Path | None = None  # default: FEE_ENGINE_AUDIT_LOG, else revisjon.jsonl beside the cache / in .fee-engine
+    audit_log: Path | None = None  # default: FEE_ENGINE_AUDIT_LOG, else revisjon.jsonl by the cache / .fee-engine
     overwrite: bool = False  # write into a non-empty --out that no fee-engine run made
 
     def audit_path(self) -> Path:
@@ -143,7 +143,8 @@ def fetch_lookups(opts: RunOptions, persons: list[str], plan: list[tuple[int, st
     log = AuditLog(Path(audit) if audit else opts.audit_path(), command="oppslag") if own else audit
     try:
         if opts.source == "files":
-            return fetch_with_fallback(FileSource(opts.tax_data), persons, plan, audit=log, progress=tick)  # type: ignore[arg-type]
+            source = FileSource(opts.tax_data)  # type: ignore[arg-type]
+            return fetch_with_fallback(source, persons, plan, audit=log, progress=tick)
         from .taxdata.cache import LookupCache
         from .taxdata.http import ApiConfig, fetch_api, fetch_emulator
 
@@ -214,9 +215,9 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     incomplete = sum(1 for tried in lookups.values() if tried[-1].midlertidig)
     if incomplete:
         source_warnings = source_warnings + [
-            f"{incomplete} oppslag feilet fortsatt etter alle forsøk (midlertidige feil hos Skatteetaten eller i nettet); "
-            "husholdningene er satt til manuell med grunn «midlertidig feil – kjør på nytt». Kjør samme kommando på nytt: "
-            "svar som allerede er hentet og lagret, spørres ikke igjen."]
+            f"{incomplete} oppslag feilet fortsatt etter alle forsøk (midlertidige feil hos Skatteetaten eller i "
+            "nettet); husholdningene er satt til manuell med grunn «midlertidig feil – kjør på nytt». Kjør samme "
+            "kommando på nytt: svar som allerede er hentet og lagret, spørres ikke igjen."]
     incomes = person_incomes(lookups, rules)
     hh_income = household_incomes(households, incomes)
 

@@ -54,6 +54,11 @@ def _progress_factory(progress: Progress):
     return start
 
 
+AUDIT_HELP = ("Revisjonslogg som kjøringer legger til (standard: FEE_ENGINE_AUDIT_LOG, ellers revisjon.jsonl ved "
+              "lageret eller i .fee-engine/)")
+OVERWRITE_HELP = "Skriv i en mappe som ikke er tom og ikke er laget av fee-engine (andre filer blir liggende)"
+
+
 @app.command()
 def run(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil (CSV med ; eller , eller XLSX)"),
@@ -66,9 +71,8 @@ def run(
     formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html"),
     api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger (--source api)"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
-    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help="Revisjonslogg som kjøringer legger til (standard: "
-                                             "FEE_ENGINE_AUDIT_LOG, ellers revisjon.jsonl ved lageret / i .fee-engine/)"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Skriv i en mappe som ikke er tom og ikke laget av fee-engine"),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
     try:
@@ -130,8 +134,8 @@ def diff(
     tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
     formats: str = typer.Option("csv,xlsx,html", "--format", help="Utdata: csv,xlsx,html"),
-    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help="Revisjonslogg som kjøringer legger til"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Skriv i en mappe som ikke er tom og ikke laget av fee-engine"),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Samme kjøring under to regelsett: endringer per barn og måned, per enhet og totalt."""
     try:

@@ -132,8 +132,8 @@ class MaskingFilter:
         return True
 
 
-LOGGERS_ON_THE_DATA_PATH = ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "fee_engine", "fee_engine.emulator",
-                            "fee_engine.taxdata", "uvicorn", "uvicorn.error", "uvicorn.access")
+LOGGERS_ON_THE_DATA_PATH = ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "fee_engine",
+                            "fee_engine.emulator", "fee_engine.taxdata", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def install_log_masking() -> None:

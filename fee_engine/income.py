@@ -135,7 +135,7 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     documented = households["dok_inntekt_oere"].to_numpy(np.int64)
     adults = households["voksne"].tolist()
     out = pd.DataFrame({"husholdning_id": households["husholdning_id"].to_numpy(), "inntekt_oere": np.full(n, -1, np.int64)})
-    for c in ("inntekt_status", "manuell_grunn", "inntektsaar", "stadie", "inntekt_kilde", "ukjente_poster", "manuell_kode"):
+    for c in HOUSEHOLD_INCOME_COLUMNS[2:]:
         out[c] = ""
     looked_up = applied & (documented < 0)
     side = {}

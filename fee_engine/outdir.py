@@ -117,8 +117,9 @@ class OutputFolder:
                 continue
             staged_dir = Path(f).is_dir()
             if target.is_dir() and not (staged_dir and name in self.previous):
-                raise ConfigurationError(f"{target} er en mappe, men fee-engine skal skrive {'mappen' if staged_dir else 'filen'} "
-                                         f"{name} der; flytt eller slett mappen, eller velg en annen --out")
+                what = "mappen" if staged_dir else "filen"
+                raise ConfigurationError(f"{target} er en mappe, men fee-engine skal skrive {what} {name} der; flytt "
+                                         "eller slett mappen, eller velg en annen --out")
         self._write_manifest(self.previous | set(names))  # if the run dies now, the next one still knows every file
         final = []
         for f, name in zip(files, names):

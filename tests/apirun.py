@@ -18,14 +18,15 @@ from fee_engine.taxdata.http import write_identity
 def client_identity(directory: Path) -> tuple[Path, Path, list[bytes]]:
     """A key and certificate for the client, and the DER the emulator should trust."""
     key_file, cert_file = write_identity(directory)
-    trusted = [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(cert_file.read_bytes())]
+    certs = x509.load_pem_x509_certificates(cert_file.read_bytes())
+    trusted = [c.public_bytes(serialization.Encoding.DER) for c in certs]
     return key_file, cert_file, trusted
 
 
 def api_env(server, key_file: Path, cert_file: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "FEE_ENGINE_SSG_URL": server.base_url, "FEE_ENGINE_TOKEN_URL": server.base_url + "/token",
-           "FEE_ENGINE_AUDIENCE": server.state.issuer, "FEE_ENGINE_CLIENT_ID": "demo", "FEE_ENGINE_KEY_FILE": str(key_file),
-           "FEE_ENGINE_CERT_FILE": str(cert_file)}
+           "FEE_ENGINE_AUDIENCE": server.state.issuer, "FEE_ENGINE_CLIENT_ID": "demo",
+           "FEE_ENGINE_KEY_FILE": str(key_file), "FEE_ENGINE_CERT_FILE": str(cert_file)}
     env.update(extra)
     return env
 

@@ -1,4 +1,4 @@
-"""Every tax answer is checked against the API's shape and the request; a misfit is manual with a reason, never zero income.
+"""Every tax answer is checked against the API's shape and the request; a misfit is manual, never zero income.
 
 Property-based (Hypothesis): any bytes, any JSON, and mutations of a real-shaped answer go through the
 file source and the income step without a traceback, and either give exactly the income of the items
@@ -37,15 +37,18 @@ def real_shaped(person: str = P, year: str = "2023", stage: str = "oppgjoer", am
         "personidentifikator": person, "inntektsaar": year,
         "grunnlag": [
             {"tekniskNavn": "samledeOpptjenteRenterIInnenlandskeBanker", "beloep": 19667, "kategori": "inntekt",
-             "spesifisering": [{"type": "Konto", "kontonummer": "95751752084", "bankensNavn": "FORSIKTIG EMPATISK TIGER AS",
-                                "organisasjonsnummer": "310827002", "innskudd": 983351, "opptjenteRenter": 19667}]},
+             "spesifisering": [{"type": "Konto", "kontonummer": "95751752084",
+                                "bankensNavn": "FORSIKTIG EMPATISK TIGER AS", "organisasjonsnummer": "310827002",
+                                "innskudd": 983351, "opptjenteRenter": 19667}]},
             {"tekniskNavn": "innskudd", "beloep": 983351, "kategori": "formue", "andelSkattefritt": 2000},
             {"tekniskNavn": "minstefradragIInntekt", "beloep": 104450, "kategori": "inntektsfradrag"},
             {"tekniskNavn": LOENN, "beloep": amount, "kategori": "inntekt",
-             "spesifisering": [{"type": "LoennOgTilsvarendeYtelser", "arbeidsgiversNavn": "UTAKKNEMLIG TANKEFULL TIGER AS",
+             "spesifisering": [{"type": "LoennOgTilsvarendeYtelser",
+                                "arbeidsgiversNavn": "UTAKKNEMLIG TANKEFULL TIGER AS",
                                 "organisasjonsnummer": "312917408", "beloep": amount}]},
         ],
-        "skjermet": False, "skatteoppgjoersdato": "2024-02-20", "stadie": stage, "ajourholdstidspunkt": "2024-02-20T08:38:37.72Z",
+        "skjermet": False, "skatteoppgjoersdato": "2024-02-20", "stadie": stage,
+        "ajourholdstidspunkt": "2024-02-20T08:38:37.72Z",
     }
 
 
@@ -111,7 +114,8 @@ def test_an_answer_about_another_person_year_or_stage_is_manual(tmp_path, field,
     b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": -%d, "kategori": "inntekt"}]}' % (LOENN.encode(), 10**12),
     b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": "999999999999", "kategori": "inntekt"}]}' % LOENN.encode(),
     b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-    b'{"grunnlag": [{"tekniskNavn": "a", "beloep": 1, "spesifisering": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_000 + b"}]}",
+    b'{"grunnlag": [{"tekniskNavn": "a", "beloep": 1, "spesifisering": '
+    + b'{"a": ' * 50_000 + b"1" + b"}" * 50_000 + b"}]}",
     b"[1, 2, 3]", b'"tekst"', b"null", b"", b"\xff\xfe not json", b'{"grunnlag": [', b"<html>500</html>",
 ])
 def test_numbers_out_of_range_and_deep_nesting_are_manual_without_a_traceback(tmp_path, raw):
@@ -181,7 +185,8 @@ json_values = st.recursive(
     max_leaves=25,
 )
 items = st.fixed_dictionaries(
-    {"tekniskNavn": st.sampled_from([LOENN, "minstefradragIInntekt", "nyPost", "samledeOpptjenteRenterIInnenlandskeBanker"]),
+    {"tekniskNavn": st.sampled_from([LOENN, "minstefradragIInntekt", "nyPost",
+                                     "samledeOpptjenteRenterIInnenlandskeBanker"]),
      "beloep": st.integers(min_value=-10**11, max_value=10**11),
      "kategori": st.sampled_from(["inntekt", "inntektsfradrag", "formue", ["inntekt"]])},
     optional={"spesifisering": json_values, "ekstra": json_values},
@@ -225,8 +230,8 @@ def test_well_shaped_answers_give_exactly_the_counted_income(tmp_path, grunnlag,
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(["grunnlag", "grunnlag.0", "grunnlag.0.beloep", "grunnlag.0.tekniskNavn", "grunnlag.0.kategori",
-                             "inntektsaar", "personidentifikator", "stadie", "skjermet"]),
+@given(path=st.sampled_from(["grunnlag", "grunnlag.0", "grunnlag.0.beloep", "grunnlag.0.tekniskNavn",
+                             "grunnlag.0.kategori", "inntektsaar", "personidentifikator", "stadie", "skjermet"]),
        value=json_values)
 def test_any_field_replaced_by_any_value_never_gives_a_wrong_income(tmp_path, path, value):
     body = real_shaped()

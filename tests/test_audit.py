@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import json
 import os
@@ -35,8 +36,8 @@ def mode(path: Path) -> int:
 
 
 def run_demo(demo, out, *extra):
-    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
-                               "--period", "2024-08..2025-07", "--out", str(out), *extra])
+    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                               str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(out), *extra])
 
 
 def demo_ids(demo) -> set[str]:
@@ -87,8 +88,9 @@ def test_audit_log_option_wins_over_the_environment(demo, tmp_path, audit_log_in
 
 
 def test_diff_writes_audit_lines(demo, tmp_path, audit_log_in_tmp):
-    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
-                              "--period", "2024-08..2025-07", "--reform", str(demo.parent / "reformer" / "maksimalpris_1500.yaml"),
+    reform = demo.parent / "reformer" / "maksimalpris_1500.yaml"
+    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--reform", str(reform),
                               "--format", "csv", "--out", str(tmp_path / "d")])
     assert res.exit_code == 1, res.output
     kept = lines(audit_log_in_tmp)
@@ -101,7 +103,7 @@ def test_lines_are_synced_within_a_second_and_at_the_end(tmp_path, monkeypatch):
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
     log = AuditLog(tmp_path / "r.jsonl", command="test", sync_interval=0.02)
-    log.write(Lookup(make_synthetic(__import__("datetime").date(1980, 1, 1), 1), 2023, "oppgjoer", "ok", "200"), "filer")
+    log.write(Lookup(make_synthetic(dt.date(1980, 1, 1), 1), 2023, "oppgjoer", "ok", "200"), "filer")
     deadline = time.monotonic() + 20  # generous: this waits for the background sync, it does not time it
     while not synced and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -129,7 +131,8 @@ def test_a_full_disk_under_the_audit_log_stops_with_exit_2(demo, tmp_path, monke
 def _tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, timeout=10)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                           timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0

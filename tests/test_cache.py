@@ -32,6 +32,12 @@ DEMO = ROOT / "fixtures" / "demo"
 runner = CliRunner()
 
 
+def run_emulator_source(cache: Path, out: Path):
+    return runner.invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", "emulator", "--tax-data",
+                               str(DEMO / "skatt"), "--cache", str(cache), "--period", "2024-08..2025-07", "--format",
+                               "csv", "--out", str(out)])
+
+
 def all_bytes(directory: Path) -> bytes:
     return b"".join(p.read_bytes() for p in directory.rglob("*") if p.is_file())
 
@@ -182,8 +188,8 @@ def _filled_cache(f: Path, n: int = 400) -> None:
 
     c = LookupCache(f)
     for i in range(n):
-        c.put(Lookup(make_synthetic(dt.date(1970, 1, 1) + dt.timedelta(days=i), i % 400), 2023, "oppgjoer", "ingen_data",
-                     "SSG-008", korrelasjonsid="k" * 200))
+        person = make_synthetic(dt.date(1970, 1, 1) + dt.timedelta(days=i), i % 400)
+        c.put(Lookup(person, 2023, "oppgjoer", "ingen_data", "SSG-008", korrelasjonsid="k" * 200))
     c.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     c.close()
 
@@ -215,9 +221,7 @@ def test_a_run_on_a_garbage_cache_asks_again_and_says_so(tmp_path):
     f = tmp_path / "c" / "skatt.sqlite"
     f.parent.mkdir()
     f.write_bytes(os.urandom(10_000))
-    res = runner.invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", "emulator", "--tax-data", str(DEMO / "skatt"),
-                              "--cache", str(f), "--period", "2024-08..2025-07", "--format", "csv", "--out",
-                              str(tmp_path / "o")])
+    res = run_emulator_source(f, tmp_path / "o")
     assert res.exit_code == 1 and "korrupt" in res.output, res.output
     assert LookupCache(f).count() > 0
 
@@ -225,16 +229,15 @@ def test_a_run_on_a_garbage_cache_asks_again_and_says_so(tmp_path):
 def test_a_full_cache_disk_stops_the_batch_with_a_clear_error(tmp_path):
     expected = population(tmp_path / "skatt", 60)
     cache = LookupCache(tmp_path / "c" / "skatt.sqlite")
-    cache.db.execute(f"PRAGMA max_page_count={cache.db.execute('PRAGMA page_count').fetchone()[0] + 1}")  # SQLITE_FULL soon
+    pages = cache.db.execute("PRAGMA page_count").fetchone()[0]
+    cache.db.execute(f"PRAGMA max_page_count={pages + 1}")  # SQLite answers SQLITE_FULL, as on a full disk, soon
     with EmulatorServer(tmp_path / "skatt", trusted_certs=[DER]) as s:
         with pytest.raises(DiskFullError, match="disken er full"):
             run(client_for(s), expected, PLAN, cache=cache)
 
 
 def test_a_really_full_disk_under_the_cache_exits_2(tmp_path, small_disk):  # noqa: F811
-    res = runner.invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", "emulator", "--tax-data", str(DEMO / "skatt"),
-                              "--cache", str(small_disk / "skatt.sqlite"), "--period", "2024-08..2025-07", "--format", "csv",
-                              "--out", str(tmp_path / "o")])
+    res = run_emulator_source(small_disk / "skatt.sqlite", tmp_path / "o")
     (small_disk / "fyll").unlink(missing_ok=True)
     assert res.exit_code == 2 and "disken er full" in res.output, res.output
     assert not (tmp_path / "o" / "maanedlig.csv").exists()

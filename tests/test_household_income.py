@@ -38,7 +38,8 @@ def reference(households, persons):
                 parts.append(f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {kroner_from_oere(pi.income_oere)}")
                 unknown += list(pi.unknown_items)
             if reasons:
-                rec.update(inntekt_status="manuell", manuell_grunn="; ".join(reasons), manuell_kode="+".join(dict.fromkeys(codes)))
+                rec.update(inntekt_status="manuell", manuell_grunn="; ".join(reasons),
+                           manuell_kode="+".join(dict.fromkeys(codes)))
             else:
                 rec.update(inntekt_status="kjent", inntekt_oere=total)
             rec.update(inntektsaar="/".join(dict.fromkeys(years)), stadie="/".join(dict.fromkeys(stages)),

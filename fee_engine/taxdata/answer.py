@@ -138,7 +138,8 @@ def convert(obj: Any, person: str, year: int, stage: str) -> Answer:
 def answer_lookup(raw: bytes, person: str, year: int, stage: str, korrelasjonsid: str | None = None) -> Lookup:
     """A 200 answer as a :class:`Lookup`: ``ok`` with the checked body, or ``feil`` ``UGYLDIG-SVAR`` with the reason."""
     try:
-        return Lookup(person, year, stage, "ok", "200", body=decode(raw, person, year, stage), korrelasjonsid=korrelasjonsid)
+        body = decode(raw, person, year, stage)
+        return Lookup(person, year, stage, "ok", "200", body=body, korrelasjonsid=korrelasjonsid)
     except InvalidAnswer as exc:
         return Lookup(person, year, stage, "feil", INVALID, korrelasjonsid=korrelasjonsid,
                       melding=f"ugyldig svar: {exc}")

@@ -56,6 +56,7 @@ SCHEMA_VERSION = 1  # 0: bodies as JSON text in clear (before encryption)
 BUSY_TIMEOUT_S = 60.0
 SKATTEETATEN_LIMIT = 5  # "Det bør ikke være mer enn 5 samtidige kall for et api fra en virksomhet."
 _CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+_ROW = "person=? AND inntektsaar=? AND stadie=?"
 
 log = logging.getLogger("fee_engine.taxdata")
 
@@ -139,9 +140,9 @@ class LookupCache:
             if not check or check[0] != "ok":
                 raise CorruptCache("SQLite-kontrollen fant feil")
             db.execute(
-                "CREATE TABLE IF NOT EXISTS oppslag (person TEXT NOT NULL, inntektsaar INTEGER NOT NULL, stadie TEXT NOT NULL,"
-                " status TEXT NOT NULL, kode TEXT NOT NULL, body BLOB, korrelasjonsid TEXT, hentet TEXT NOT NULL,"
-                " PRIMARY KEY (person, inntektsaar, stadie))"
+                "CREATE TABLE IF NOT EXISTS oppslag (person TEXT NOT NULL, inntektsaar INTEGER NOT NULL,"
+                " stadie TEXT NOT NULL, status TEXT NOT NULL, kode TEXT NOT NULL, body BLOB, korrelasjonsid TEXT,"
+                " hentet TEXT NOT NULL, PRIMARY KEY (person, inntektsaar, stadie))"
             )
             db.commit()
             if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
@@ -193,13 +194,15 @@ class LookupCache:
     def _error(self, exc: sqlite3.Error) -> ConfigurationError:
         code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
         if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return ConfigurationError(f"lageret {self.path} er låst av en annen kjøring i mer enn {BUSY_TIMEOUT_S:.0f} s")
+            return ConfigurationError(f"lageret {self.path} er låst av en annen kjøring i mer enn "
+                                      f"{BUSY_TIMEOUT_S:.0f} s")
         return storage_error(self.path, exc)
 
     def _migrate(self) -> None:
         """Version 0 kept bodies as JSON text in clear: encrypt them (minimised) and rewrite the file."""
         assert self.db is not None
-        rows = self.db.execute("SELECT person, inntektsaar, stadie, body FROM oppslag WHERE typeof(body) = 'text'").fetchall()
+        rows = self.db.execute(
+            "SELECT person, inntektsaar, stadie, body FROM oppslag WHERE typeof(body) = 'text'").fetchall()
         for person_key, year, stage, body in rows:
             try:
                 obj = json.loads(body) if body else None
@@ -209,9 +212,9 @@ class LookupCache:
             except (ValueError, RecursionError):
                 ans = None
             if ans is None:
-                self.db.execute("DELETE FROM oppslag WHERE person=? AND inntektsaar=? AND stadie=?", (person_key, year, stage))
+                self.db.execute(f"DELETE FROM oppslag WHERE {_ROW}", (person_key, year, stage))
                 continue
-            self.db.execute("UPDATE oppslag SET body=? WHERE person=? AND inntektsaar=? AND stadie=?",
+            self.db.execute(f"UPDATE oppslag SET body=? WHERE {_ROW}",
                             (self._seal(person_key, year, stage, answers.minimised(ans)), person_key, year, stage))
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self.db.commit()
@@ -245,8 +248,8 @@ class LookupCache:
 
     def get(self, person: str, year: int, stage: str) -> Lookup | None:
         key = self.person_key(person)
-        row = self._execute("SELECT status, kode, body, korrelasjonsid FROM oppslag WHERE person=? AND inntektsaar=? AND stadie=?",
-                            (key, year, stage)).fetchone()
+        sql = f"SELECT status, kode, body, korrelasjonsid FROM oppslag WHERE {_ROW}"
+        row = self._execute(sql, (key, year, stage)).fetchone()
         if row is None:
             return None
         status, kode, body, korr = row
@@ -259,7 +262,7 @@ class LookupCache:
             ans = answers.decode(plain, person, year, stage)
         except (InvalidTag, TypeError, ValueError):  # tampered with, another key, or not an answer: ask again
             self.unreadable += 1
-            self._execute("DELETE FROM oppslag WHERE person=? AND inntektsaar=? AND stadie=?", (key, year, stage))
+            self._execute(f"DELETE FROM oppslag WHERE {_ROW}", (key, year, stage))
             return None
         return Lookup(person, year, stage, "ok", kode, ans, korr)
 

@@ -105,8 +105,9 @@ class SsgClient:
                  timeout: float = 30.0, deadline: float = 120.0, max_bytes: int = answers.MAX_BYTES,
                  transport: httpx.AsyncBaseTransport | None = None, slots: SharedSlots | None = None,
                  kilde: str = "skatteetaten") -> None:
-        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or not 1 <= max_in_flight <= SKATTEETATEN_LIMIT:
-            raise ConfigurationError(f"samtidige kall må være et heltall fra 1 til {SKATTEETATEN_LIMIT}, ikke {max_in_flight!r}")
+        if type(max_in_flight) is not int or not 1 <= max_in_flight <= SKATTEETATEN_LIMIT:
+            raise ConfigurationError(f"samtidige kall må være et heltall fra 1 til {SKATTEETATEN_LIMIT}, "
+                                     f"ikke {max_in_flight!r}")
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v2"):
             self.base_url = self.base_url[:-3]

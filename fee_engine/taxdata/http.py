@@ -127,8 +127,8 @@ class ApiConfig(Settings):
         if self.p12_file:
             key, chain = load_pkcs12(Path(self.p12_file), password)
         else:
-            key, chain = load_pem(Path(self.key_file), Path(self.cert_file) if self.cert_file else None,  # type: ignore[arg-type]
-                                  password)
+            cert = Path(self.cert_file) if self.cert_file else None
+            key, chain = load_pem(Path(self.key_file), cert, password)  # type: ignore[arg-type]
         assert self.client_id
         return Credentials(self.client_id, key, x5c=None if self.kid else chain, kid=self.kid)
 

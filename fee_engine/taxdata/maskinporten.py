@@ -187,12 +187,14 @@ class TokenProvider:
                     self._accept(data)
                     return
                 if status != 429 and status < 500:
-                    raise MaskinportenError(f"Maskinporten avviste forespørselen om token ({_oauth_detail(status, data)})")
+                    detail = _oauth_detail(status, data)
+                    raise MaskinportenError(f"Maskinporten avviste forespørselen om token ({detail})")
                 last = f"HTTP {status}"
             if attempt < self.max_attempts:
                 self.retries += 1
                 await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
-        raise MaskinportenError(f"Maskinporten svarte ikke etter {self.max_attempts} forsøk ({last}) på {self.token_url}")
+        raise MaskinportenError(f"Maskinporten svarte ikke etter {self.max_attempts} forsøk ({last}) "
+                                f"på {self.token_url}")
 
     def _accept(self, data: bytes) -> None:
         try:
