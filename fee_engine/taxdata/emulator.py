@@ -286,13 +286,13 @@ class EmulatorServer:
 
         self.state = EmulatorState(Path(data), faults or Faults(), trusted_certs=trusted_certs,
                                    registered_kids=registered_kids or {})
-        uvicorn_error = logging.getLogger("uvicorn.error")
-        if not any(isinstance(f, _OneLinePerDrop) for f in uvicorn_error.filters):
-            uvicorn_error.addFilter(_OneLinePerDrop())
         self.app = make_app(self.state)
         self.config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False,
                                      lifespan="off", timeout_keep_alive=30)
         self.server = uvicorn.Server(self.config)
+        uvicorn_error = logging.getLogger("uvicorn.error")  # after uvicorn has configured its logging
+        if not any(isinstance(f, _OneLinePerDrop) for f in uvicorn_error.filters):
+            uvicorn_error.addFilter(_OneLinePerDrop())
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.host = host
 
