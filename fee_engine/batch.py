@@ -272,7 +272,11 @@ def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | N
 
 def _audited(opts: RunOptions, command: str, staging: Path) -> AuditLog:
     """This run's audit log: appended to the kept log, with a copy of this run's lines for ``--out``."""
-    return AuditLog(opts.audit_path(), command=command, copy=staging / AUDIT_FILE)
+    path = opts.audit_path()
+    if path.resolve().parent == Path(opts.out).resolve():
+        raise ConfigurationError(f"revisjonsloggen {path} kan ikke ligge i --out {opts.out}: den skal beholdes på tvers "
+                                 "av kjøringer, mens --out får en kopi av kjøringens linjer")
+    return AuditLog(path, command=command, copy=staging / AUDIT_FILE)
 
 
 def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None) -> RunResult:

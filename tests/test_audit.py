@@ -87,6 +87,11 @@ def test_audit_log_option_wins_over_the_environment(demo, tmp_path, audit_log_in
     assert lines(chosen) and not audit_log_in_tmp.exists()
 
 
+def test_the_kept_log_cannot_be_in_out(demo, tmp_path):
+    res = run_demo(demo, tmp_path / "o", "--audit-log", str(tmp_path / "o" / "revisjon.jsonl"))
+    assert res.exit_code == 2 and "--out" in res.output
+
+
 def test_diff_writes_audit_lines(demo, tmp_path, audit_log_in_tmp):
     reform = demo.parent / "reformer" / "maksimalpris_1500.yaml"
     res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
