@@ -15,3 +15,20 @@ def root() -> Path:
 @pytest.fixture
 def demo() -> Path:
     return ROOT / "fixtures" / "demo"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_log_for_the_session(tmp_path_factory):
+    """Every run appends to an audit log: never to .fee-engine/ in the work tree, also from module-scoped fixtures."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEE_ENGINE_AUDIT_LOG", str(tmp_path_factory.mktemp("revisjon-okt") / "revisjon.jsonl"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def audit_log_in_tmp(tmp_path_factory, monkeypatch):
+    """One audit log per test, in a temporary folder."""
+    path = tmp_path_factory.mktemp("revisjon") / "revisjon.jsonl"
+    monkeypatch.setenv("FEE_ENGINE_AUDIT_LOG", str(path))
+    yield path
+    assert not (ROOT / ".fee-engine").exists(), "a test wrote to .fee-engine/ in the work tree"
