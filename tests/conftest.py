@@ -25,10 +25,19 @@ def _audit_log_for_the_session(tmp_path_factory):
         yield
 
 
+def _work_tree_state() -> dict[str, tuple[int, int]]:
+    """What .fee-engine/ in the work tree holds (a demo run before the tests may have made it)."""
+    folder = ROOT / ".fee-engine"
+    if not folder.exists():
+        return {}
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
 @pytest.fixture(autouse=True)
 def audit_log_in_tmp(tmp_path_factory, monkeypatch):
-    """One audit log per test, in a temporary folder."""
+    """One audit log per test, in a temporary folder; the work tree's .fee-engine/ is left as it was."""
     path = tmp_path_factory.mktemp("revisjon") / "revisjon.jsonl"
     monkeypatch.setenv("FEE_ENGINE_AUDIT_LOG", str(path))
+    before = _work_tree_state()
     yield path
-    assert not (ROOT / ".fee-engine").exists(), "a test wrote to .fee-engine/ in the work tree"
+    assert _work_tree_state() == before, "a test wrote to .fee-engine/ in the work tree"
