@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -47,9 +48,21 @@ def _progress() -> Progress:
 
 
 def _progress_factory(progress: Progress):
+    """A tick function per phase. Ticks are added up and passed to the bar at most every 50 ms: a batch
+    ticks once per person, and the bar's own bookkeeping costs more than the work between two ticks."""
     def start(label: str, total: int):
         task = progress.add_task(label, total=total)
-        return lambda advance=1: progress.advance(task, advance)
+        pending = [0, time.monotonic(), total]
+
+        def tick(advance: int = 1) -> None:
+            pending[0] += advance
+            pending[2] -= advance
+            now = time.monotonic()
+            if now - pending[1] >= 0.05 or pending[2] <= 0:
+                progress.advance(task, pending[0])
+                pending[0], pending[1] = 0, now
+
+        return tick
 
     return start
 
@@ -87,7 +100,7 @@ def run(
             formats=wanted, api_config=api_config, cache=cache, audit_log=audit_log, overwrite=overwrite,
         )
         with _progress() as progress:
-            result = batch.run(opts, progress=_progress_factory(progress))
+            result = batch.run(opts, progress=_progress_factory(progress), one_shot=True)
     except FeeEngineError as exc:
         _fail(exc)
         return
