@@ -445,6 +445,32 @@ def make_app(state: EmulatorState) -> Starlette:
     ])
 
 
+def read_delegations(file: Path) -> dict[str, set[str]]:
+    """``--delegeringer FILE``: which municipality (consumer_org) has delegated which Altinn services to the vendor.
+
+    YAML, one organisation number per key and the delegated services as a list::
+
+        "310000001": ["Summert skattegrunnlag API - På vegne av", "Inntekt API - På vegne av"]
+        "310000002": ["Summert skattegrunnlag API - På vegne av"]
+    """
+    from ..errors import ConfigurationError
+    from ..settings import read_yaml
+
+    known = sorted(DELEGERINGER.values())
+    out: dict[str, set[str]] = {}
+    for org, names in read_yaml(file).items():
+        org = str(org)
+        if not (len(org) == 9 and org.isdigit()):
+            raise ConfigurationError(f"{file}: «{mask_digits_in_text(org)[:20]}» er ikke et organisasjonsnummer (9 sifre)")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigurationError(f"{file}: delegeringene for en kommune skal være en liste med tjenestenavn")
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigurationError(f"{file}: ukjent delegering «{unknown[0][:80]}» (kjente: {'; '.join(known)})")
+        out[org] = set(names)
+    return out
+
+
 def _month(text: str) -> bool:
     return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12
 

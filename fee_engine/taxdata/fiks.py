@@ -43,7 +43,8 @@ from .formaal import Formaal
 
 FIKS_ENVIRONMENTS = {"test": "https://api.fiks.test.ks.no", "prod": "https://api.fiks.ks.no"}
 SSG_PATH = "/skatteetaten/formueinntekt/summertskatt/api/v2"
-HINT_403 = ("kontroller at integrasjonen (FEE_ENGINE_FIKS_INTEGRASJON_ID) er autorisert for tjenesten i "
+HINT_403 = ("kontroller at integrasjonen (FEE_ENGINE_FIKS_INTEGRASJON_ID) og passordet "
+            "(FEE_ENGINE_FIKS_INTEGRASJON_PASSORD) stemmer og at integrasjonen er autorisert for tjenesten i "
             "Fiks-konfigurasjon, at rollen (FEE_ENGINE_FIKS_ROLLE_ID) er i tjenesteområdet for formålet "
             "(«Foreldrebetaling SFO/barnehage»), og at organisasjonsnummeret i Maskinporten-tokenet er integrasjonens")
 _SSG_CODE = re.compile(r"\bSSG-[0-9]{3}\b")
