@@ -453,12 +453,19 @@ def read_delegations(file: Path) -> dict[str, set[str]]:
         "310000001": ["Summert skattegrunnlag API - På vegne av", "Inntekt API - På vegne av"]
         "310000002": ["Summert skattegrunnlag API - På vegne av"]
     """
-    from ..errors import ConfigurationError
-    from ..settings import read_yaml
+    import yaml
 
+    from ..errors import ConfigurationError
+
+    try:
+        raw = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"kan ikke lese {file} ({type(exc).__name__})") from None
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{file}: skal være linjer «organisasjonsnummer: [delegeringer]»")
     known = sorted(DELEGERINGER.values())
     out: dict[str, set[str]] = {}
-    for org, names in read_yaml(file).items():
+    for org, names in raw.items():
         org = str(org)
         if not (len(org) == 9 and org.isdigit()):
             raise ConfigurationError(f"{file}: «{mask_digits_in_text(org)[:20]}» er ikke et organisasjonsnummer (9 sifre)")
