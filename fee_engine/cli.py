@@ -174,6 +174,60 @@ def diff(
 
 
 @app.command()
+def inntekt(
+    persons: Path = typer.Argument(..., help="Personfil (CSV eller XLSX): sak_id, personidentifikator, rolle"),
+    formaal: str = typer.Option(..., "--formaal", help="Formålet oppslagene gjelder: boligsosial"),
+    out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
+    maaneder: int = typer.Option(3, "--maaneder", help="Antall hele måneder fra a-ordningen (1–24)"),
+    dato: Optional[str] = typer.Option(None, "--dato", help="Datoen opplysningene gjelder (ÅÅÅÅ-MM-DD; standard i dag)"),
+    source: str = typer.Option("files", "--source", help="files, emulator eller api"),
+    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med summertskattegrunnlag/ og inntekt/ "
+                                            "(files, emulator)"),
+    api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/boligsosial.sqlite)"),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+) -> None:
+    """Husstandens økonomi for boligsosial bistand: siste skatteoppgjør og de siste månedene i a-ordningen."""
+    from . import boligsosial
+
+    try:
+        try:
+            day = dt.date.fromisoformat(dato) if dato else None
+        except ValueError:
+            raise ConfigurationError(f"ugyldig --dato «{dato}» (bruk ÅÅÅÅ-MM-DD)") from None
+        opts = boligsosial.InntektOptions(persons=persons, out=out, formaal=formaal, maaneder=maaneder, dato=day,
+                                          source=source, tax_data=tax_data, api_config=api_config, cache=cache,
+                                          audit_log=audit_log, overwrite=overwrite)
+        with _progress() as progress:
+            result = boligsosial.run(opts, progress=_progress_factory(progress))
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    except OSError as exc:
+        _fail(ConfigurationError(f"{exc.filename or ''}: {exc.strerror}"))
+        return
+    t = Table(title="fee-engine inntekt: boligsosial bistand", show_header=False)
+    t.add_row("Rader inn", str(result.rows_in))
+    t.add_row("Rader avvist", str(result.rows_rejected))
+    t.add_row("Saker", str(result.cases))
+    t.add_row("  av dem ufullstendige", str(result.incomplete_cases))
+    t.add_row("Personer", str(result.persons))
+    t.add_row("Oppslag", str(result.lookups))
+    t.add_row("Resultater", str(out))
+    if result.audit_log:
+        t.add_row("Revisjonslogg", str(result.audit_log))
+    out_console.print(t)
+    for note in result.notices:
+        console.print(f"Merk: {note}", markup=False, highlight=False)
+    for w in result.warnings:
+        console.print(Text("Advarsel: ", style="yellow") + Text(w), highlight=False)
+    if result.rows_rejected:
+        console.print(f"[red]{result.rows_rejected} rader ble avvist; se {out / 'avvist.csv'}[/]")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
 def validate(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
     lang: str = typer.Option("nb", "--lang", help="nb eller en"),
