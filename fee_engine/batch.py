@@ -202,7 +202,8 @@ def fetch_lookups(opts: RunOptions, persons: list[str], plan: list[tuple[int, st
                 return fetch_emulator(opts.tax_data, persons, plan, cache, log, tick)  # type: ignore[arg-type]
             cfg = ApiConfig.load(opts.api_config)
             if opts.source == "fiks-emulator":
-                return fetch_fiks_emulator(cfg, opts.tax_data, persons, plan, cache, log, tick)  # type: ignore[arg-type]
+                data = Path(opts.tax_data)  # type: ignore[arg-type]
+                return fetch_fiks_emulator(cfg, data, persons, plan, cache, log, tick)
             if opts.source == "fiks":
                 return fetch_fiks(cfg, persons, plan, cache, log, tick)
             return fetch_api(cfg, persons, plan, cache, log, tick)

@@ -73,7 +73,8 @@ def run(
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
     formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html"),
     api_config: Optional[Path] = typer.Option(None, "--api-config", help=API_CONFIG_HELP),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api/fiks: .fee-engine/skatt.sqlite)"),
+    cache: Optional[Path] = typer.Option(None, "--cache",
+                                         help="SQLite-lager for svar (api/fiks: .fee-engine/skatt.sqlite)"),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
@@ -179,12 +180,14 @@ def inntekt(
     formaal: str = typer.Option(..., "--formaal", help="Formålet oppslagene gjelder: boligsosial"),
     out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
     maaneder: int = typer.Option(3, "--maaneder", help="Antall hele måneder fra a-ordningen (1–24)"),
-    dato: Optional[str] = typer.Option(None, "--dato", help="Datoen opplysningene gjelder (ÅÅÅÅ-MM-DD; standard i dag)"),
+    dato: Optional[str] = typer.Option(None, "--dato",
+                                       help="Datoen opplysningene gjelder (ÅÅÅÅ-MM-DD; standard i dag)"),
     source: str = typer.Option("files", "--source", help="files, emulator eller api"),
     tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med summertskattegrunnlag/ og inntekt/ "
                                             "(files, emulator)"),
     api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/boligsosial.sqlite)"),
+    cache: Optional[Path] = typer.Option(None, "--cache",
+                                         help="SQLite-lager for svar (api: .fee-engine/boligsosial.sqlite)"),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
@@ -269,8 +272,9 @@ def emulator(
     write_client: Optional[Path] = typer.Option(None, "--write-client", help="Lag testnøkkel og -sertifikat i denne mappen og godta bare dem"),
     fiks: bool = typer.Option(False, "--fiks", help="Server også KS Fiks sin proxy (scope ks:fiks, IntegrasjonId, "
                               "IntegrasjonPassord og rolle; fra FEE_ENGINE_FIKS_* om de er satt, ellers laget nå)"),
-    fiks_feilformat: str = typer.Option("skatteetaten", "--fiks-feilformat", help="Feilsvar bak Fiks: skatteetaten "
-                                        "(videresendt), innpakket (i Fiks sin errorJson) eller fiks (bare Fiks sine ord)"),
+    fiks_feilformat: str = typer.Option("skatteetaten", "--fiks-feilformat",
+                                        help="Feilsvar bak Fiks: skatteetaten (videresendt), innpakket (i Fiks sin "
+                                        "errorJson) eller fiks (bare Fiks sine ord)"),
     delegeringer: Optional[Path] = typer.Option(None, "--delegeringer", help="YAML: organisasjonsnummer → "
                                                 "Altinn-delegeringer; token for en consumer_org uten dem avvises"),
     inntekt_data: Optional[Path] = typer.Option(None, "--inntekt-data", help="Mappe med svar fra Inntekt API "
@@ -304,8 +308,9 @@ def emulator(
     else:
         console.print("[yellow]Advarsel:[/] godtar alle klientsertifikater (bruk --client-cert eller --write-client)")
     faults = Faults(latency_ms, jitter_ms, rate_500, rate_503, rate_429, retry_after, drop_rate, token_lifetime)
-    with EmulatorServer(ssg_data, port=port, faults=faults, trusted_certs=trusted, fiks=fiks_conf[0] if fiks_conf else None,
-                        inntekt_data=inntekt_data, delegeringer=delegations) as server:
+    with EmulatorServer(ssg_data, port=port, faults=faults, trusted_certs=trusted,
+                        fiks=fiks_conf[0] if fiks_conf else None, inntekt_data=inntekt_data,
+                        delegeringer=delegations) as server:
         url = server.base_url
         settings = [("FEE_ENGINE_SSG_URL", url), ("FEE_ENGINE_TOKEN_URL", url + "/token"),
                     ("FEE_ENGINE_AUDIENCE", server.state.issuer), ("FEE_ENGINE_CLIENT_ID", "fee-engine-emulator")]
@@ -316,7 +321,8 @@ def emulator(
             settings += fiks_conf[1]
         if inntekt_data:
             settings.append(("FEE_ENGINE_INNTEKT_URL", url))
-        console.print(f"Emulator på {url}. Innstillinger for en kjøring mot den (kopier linjene under):", highlight=False)
+        console.print(f"Emulator på {url}. Innstillinger for en kjøring mot den (kopier linjene under):",
+                      highlight=False)
         if not key_file:
             console.print("Sett også FEE_ENGINE_KEY_FILE og FEE_ENGINE_CERT_FILE (eller bruk --write-client).",
                           highlight=False)
@@ -331,7 +337,7 @@ def emulator(
 
 
 def _emulator_folders(data: Path) -> tuple[Path, Optional[Path]]:
-    """``--data``: a folder of Summert skattegrunnlag, or a boligsosial folder with ``summertskattegrunnlag/`` and ``inntekt/``."""
+    """``--data``: a folder of Summert skattegrunnlag, or one with ``summertskattegrunnlag/`` and ``inntekt/``."""
     if not data.is_dir():
         raise ConfigurationError(f"fant ikke mappen {data}")
     if (data / "summertskattegrunnlag").is_dir():

@@ -134,7 +134,8 @@ def test_sums_match_what_the_test_derives_from_the_fixture_files(files_run):
         totals = [e["aordning"] for e in exp.values() if e.get("aordning") is not None]
         assert Decimal(str(sak["sum"]["aordning"])) == sum(totals, Decimal(0))
         assert Decimal(str(sak["sum"]["aordning_snitt_per_maaned"])) == avg(sum(totals, Decimal(0)))
-        complete = all("year" in e and not e["skjermet"] for e in exp.values()) and all("cells" in e for e in exp.values())
+        complete = (all("year" in e and not e["skjermet"] for e in exp.values())
+                    and all("cells" in e for e in exp.values()))
         assert sak["komplett"] is complete
 
 
@@ -306,8 +307,9 @@ def test_an_answer_moved_from_one_purposes_cache_to_the_others_is_not_read(tmp_p
     monkeypatch.setenv("FEE_ENGINE_CACHE_KEY", key)
     monkeypatch.setenv("FEE_ENGINE_BOLIGSOSIAL_CACHE_KEY", key)
     person = make_synthetic(dt.date(1980, 1, 1), 1)
-    body = decode(json.dumps({"grunnlag": [{"tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
-                                            "beloep": 500000, "kategori": "inntekt"}]}).encode(), person, 2024, "oppgjoer")
+    raw = json.dumps({"grunnlag": [{"tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
+                                    "beloep": 500000, "kategori": "inntekt"}]}).encode()
+    body = decode(raw, person, 2024, "oppgjoer")
     bolig = aordning.AordningCache(tmp_path / "b.sqlite")
     bolig.put(Lookup(person, 2024, "oppgjoer", "ok", "200", body))
     assert bolig.get(person, 2024, "oppgjoer") is not None
@@ -385,7 +387,8 @@ def test_an_unknown_inntekt_url_stops_and_a_forbidden_package_stops(tmp_path):
 def test_an_answer_that_does_not_fit_is_a_failed_lookup_never_zero(change, reason):
     person = "12848600006"
     body = json.loads((FIX / "inntekt" / f"{person}.json").read_text())
-    body["oppgaveInntektsmottaker"] = [o for o in body["oppgaveInntektsmottaker"] if FIRST <= o["kalendermaaned"] <= LAST]
+    body["oppgaveInntektsmottaker"] = [o for o in body["oppgaveInntektsmottaker"]
+                                       if FIRST <= o["kalendermaaned"] <= LAST]
     change(body["oppgaveInntektsmottaker"][0])
     res = aordning._lookup_from(json.dumps(body).encode(), person, FIRST, LAST, None)
     assert res.status == "feil" and res.kode == "UGYLDIG-SVAR" and reason in res.melding

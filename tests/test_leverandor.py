@@ -143,7 +143,9 @@ def test_write_client_prints_every_setting_and_a_run_works_with_exactly_those(tm
                             stderr=subprocess.DEVNULL, env=env, text=True)
     settings: dict[str, str] = {}
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    stdout = proc.stdout
+    assert stdout is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
     try:
         deadline = time.monotonic() + 30
         while "FEE_ENGINE_FIKS_ROLLE_ID" not in settings and time.monotonic() < deadline:

@@ -187,7 +187,8 @@ def _fetch_http(opts: InntektOptions, persons: list[str], plan: list[tuple[int, 
                                     InntektClient(em.base_url, INNTEKT_STI, tokens, kilde="emulator")))
     cfg = ApiConfig.load(opts.api_config).check_formaal(FORMAAL)
     tokens = cfg.tokens(scopes)
-    inntekt = InntektClient(cfg.inntekt_url or "", cfg.inntekt_sti or INNTEKT_STI, tokens, max_in_flight=cfg.max_in_flight,
+    inntekt = InntektClient(cfg.inntekt_url or "", cfg.inntekt_sti or INNTEKT_STI, tokens,
+                            max_in_flight=cfg.max_in_flight,
                             max_attempts=cfg.max_attempts, backoff=cfg.backoff_s)
     return asyncio.run(both(ssg_client(cfg, FORMAAL, tokens), inntekt))
 

@@ -1,4 +1,4 @@
-"""Income reported in a-ordningen: Skatteetaten's Inntekt API, its answer, the months to ask for, and where it comes from.
+"""Income reported in a-ordningen: Skatteetaten's Inntekt API, its answer, the months to ask for, and the sources.
 
 The API (``docs/api/inntekt.md`` in Skatteetaten/api-dokumentasjon): scope ``skatteetaten:inntekt``,
 rights package ``kommuneBoligsosialeFormaal``, the documented (old) URL
@@ -183,7 +183,7 @@ def minimised(svar: Svar) -> bytes:
 
 @dataclass(frozen=True)
 class AordningLookup:
-    """One lookup in a-ordningen for (person, fraOgMed, tilOgMed); statuses as :class:`~fee_engine.taxdata.base.Lookup`."""
+    """One lookup in a-ordningen for (person, fraOgMed, tilOgMed); statuses as for Summert skattegrunnlag."""
 
     person: str
     fra: str
@@ -325,7 +325,8 @@ class InntektClient(ApiClient):
                     progress()
 
         try:
-            async with httpx.AsyncClient(transport=self.transport, limits=self._limits(), timeout=self.timeout) as client:
+            async with httpx.AsyncClient(transport=self.transport, limits=self._limits(),
+                                         timeout=self.timeout) as client:
                 async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.max_in_flight, max(len(persons), 1))):
                         tg.create_task(worker(client))
@@ -358,7 +359,8 @@ class AordningCache(LookupCache):
         from cryptography.exceptions import InvalidTag
 
         key = self.person_key(person)
-        row = self._execute("SELECT status, kode, body, korrelasjonsid FROM aordning WHERE person=? AND fra=? AND til=?",
+        row = self._execute("SELECT status, kode, body, korrelasjonsid FROM aordning"
+                            " WHERE person=? AND fra=? AND til=?",
                             (key, first, last)).fetchone()
         if row is None or row[0] not in FINAL:
             return None

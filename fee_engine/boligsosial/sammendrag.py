@@ -1,4 +1,4 @@
-"""A case's economy from its lookups: the latest skatteoppgjør and the last months in a-ordningen, per person and summed.
+"""A case's economy: the latest skatteoppgjør and the last months in a-ordningen, per person and summed.
 
 Skatteoppgjør (Summert skattegrunnlag, package ``kommuneboligsosialeformaal``, stage ``oppgjoer``
 only): the year before the date asked for, else the year before that. Per person:

@@ -75,7 +75,8 @@ def case_json(sak: Sak) -> dict[str, Any]:
         "sum": {"inntektsaar": sak.inntektsaar, "inntekt": sak.sum_skatt("inntekt"),
                 "bruttoformue": sak.sum_skatt("bruttoformue"), "nettoformue": sak.sum_skatt("nettoformue"),
                 "samlet_gjeld": sak.sum_skatt("samlet_gjeld"), "sum_formuesposter": sak.sum_skatt("sum_formuesposter"),
-                "aordning": kroner(sak.aordning_total_oere), "aordning_snitt_per_maaned": kroner(sak.aordning_snitt_oere)},
+                "aordning": kroner(sak.aordning_total_oere),
+                "aordning_snitt_per_maaned": kroner(sak.aordning_snitt_oere)},
         "merknader": sak.merknader,
     }
 
@@ -125,7 +126,8 @@ def write_workbook(path: Path, saker: list[Sak], meta: dict[str, Any], rejected:
                     ("aordning_snitt_per_maaned", KR_OERE, 16), ("merknader", None, 90)],
           [[s.sak_id, len(s.personer), "ja" if s.komplett else "nei", s.inntektsaar, s.sum_skatt("inntekt"),
             s.sum_skatt("bruttoformue"), s.sum_skatt("nettoformue"), s.sum_skatt("samlet_gjeld"), meta["periode"],
-            kroner_exact(s.aordning_total_oere), kroner_exact(s.aordning_snitt_oere), "; ".join(s.merknader)] for s in saker])
+            kroner_exact(s.aordning_total_oere), kroner_exact(s.aordning_snitt_oere), "; ".join(s.merknader)]
+           for s in saker])
     sheet("Personer", [("sak_id", None, 14), ("rolle", None, 16), ("person", None, 13), ("skatt_status", None, 14),
                        ("inntektsaar", None, 11), ("inntekt", KR, 14), ("bruttoformue", KR, 14),
                        ("nettoformue", KR, 14), ("samlet_gjeld", KR, 14), ("aordning_status", None, 14),

@@ -303,8 +303,8 @@ class SsgClient(ApiClient):
         if s == 404:
             outcome = err.utfall or SSG_OUTCOMES.get(kode or "")
             if outcome:
-                return Lookup(person, year, stage, outcome, kode or "HTTP-404", korrelasjonsid=korr,  # type: ignore[arg-type]
-                              melding=melding)
+                return Lookup(person, year, stage, outcome, kode or "HTTP-404",  # type: ignore[arg-type]
+                              korrelasjonsid=korr, melding=melding)
             raise TaxConfigurationError(
                 f"ukjent adresse hos {self.tjeneste} ({kode or 'HTTP 404 uten JSON'}): kontroller base-URL og "
                 f"rettighetspakke «{self.pakke}»", korr, kode or "HTTP-404")
@@ -370,7 +370,8 @@ class SsgClient(ApiClient):
                     progress()
 
         try:
-            async with httpx.AsyncClient(transport=self.transport, limits=self._limits(), timeout=self.timeout) as client:
+            async with httpx.AsyncClient(transport=self.transport, limits=self._limits(),
+                                         timeout=self.timeout) as client:
                 async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.max_in_flight, max(len(persons), 1))):
                         tg.create_task(worker(client))

@@ -468,7 +468,8 @@ def read_delegations(file: Path) -> dict[str, set[str]]:
     for org, names in raw.items():
         org = str(org)
         if not (len(org) == 9 and org.isdigit()):
-            raise ConfigurationError(f"{file}: «{mask_digits_in_text(org)[:20]}» er ikke et organisasjonsnummer (9 sifre)")
+            raise ConfigurationError(f"{file}: «{mask_digits_in_text(org)[:20]}» er ikke et organisasjonsnummer "
+                                     "(9 sifre)")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigurationError(f"{file}: delegeringene for en kommune skal være en liste med tjenestenavn")
         unknown = [n for n in names if n not in known]

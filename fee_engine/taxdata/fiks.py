@@ -3,7 +3,7 @@
 KS documents a proxy of Skatteetaten's API v2 in Fiks register that keeps Skatteetaten's data
 model and stages («Datamodellen forblir uendret»)::
 
-    GET {fiks}/skatteetaten/formueinntekt/summertskatt/api/v2/{rolleId}/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}
+    GET {fiks}/skatteetaten/formueinntekt/summertskatt/api/v2/{rolleId}/{stadie}/{rettighetspakke}/{inntektsaar}/{fnr}
 
 with a Maskinporten token of scope ``ks:fiks`` and the headers ``IntegrasjonId`` and
 ``IntegrasjonPassord`` of the municipality's integration in Fiks-konfigurasjon; the role

@@ -60,7 +60,8 @@ from .fiks import FIKS_ENVIRONMENTS
 from .formaal import FIKS_SCOPE, Formaal, PurposeError
 from .maskinporten import ENVIRONMENTS, Credentials, TokenProvider, load_pem, load_pkcs12
 
-INNTEKT_ENVIRONMENTS = {"test": "https://inntekt.api.skatteetaten-test.no", "prod": "https://inntekt.api.skatteetaten.no"}
+INNTEKT_ENVIRONMENTS = {"test": "https://inntekt.api.skatteetaten-test.no",
+                        "prod": "https://inntekt.api.skatteetaten.no"}
 INNTEKT_STI = "/api/innrapportert/inntektsmottaker/{rettighetspakke}/{personidentifikator}/oppgave/inntekt"
 
 
