@@ -388,7 +388,8 @@ app.add_typer(cache_app, name="cache")
 @cache_app.command("purge")
 def cache_purge(
     days: int = typer.Option(..., "--days", help="Slett svar hentet for mer enn så mange dager siden (0: alle)"),
-    cache: Path = typer.Option(Path(".fee-engine") / "skatt.sqlite", "--cache", help="SQLite-lageret"),
+    cache: Path = typer.Option(Path(".fee-engine") / "skatt.sqlite", "--cache",
+                               help="SQLite-lageret (boligsosial: .fee-engine/boligsosial.sqlite)"),
 ) -> None:
     """Slett gamle svar fra lageret (oppbevaringstid)."""
     from .taxdata.cache import LookupCache
@@ -399,7 +400,8 @@ def cache_purge(
         console.print(f"Fant ikke {cache}; ingenting å slette.")
         raise typer.Exit(0)
     try:
-        store = LookupCache(cache)
+        formaal, kommune = LookupCache.owner_of(cache)  # whichever purpose and municipality the file is for
+        store = LookupCache(cache, formaal=formaal, kommune=kommune)
         removed = store.purge(days)
         left = store.count()
         store.close()

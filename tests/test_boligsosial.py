@@ -448,3 +448,21 @@ def test_the_persons_file_from_excel_with_a_lost_leading_zero(tmp_path):
     wb.save(tmp_path / "p.xlsx")
     got = read_persons(tmp_path / "p.xlsx")
     assert got.rejected_rows == 0 and got.cases() == {"S1": [(person, "soeker")]}
+
+
+def test_cache_purge_empties_the_boligsosial_cache_and_a_vendors_too(tmp_path):
+    cache = tmp_path / "bolig.sqlite"
+    res = inntekt(tmp_path / "e", "--tax-data", str(FIX), "--source", "emulator", "--cache", str(cache))
+    assert res.exit_code == 1
+    con = sqlite3.connect(cache)
+    assert con.execute("SELECT COUNT(*) FROM aordning").fetchone()[0] > 0
+    con.close()
+    purged = runner.invoke(app, ["cache", "purge", "--days", "0", "--cache", str(cache)])
+    assert purged.exit_code == 0, purged.output
+    con = sqlite3.connect(cache)
+    assert con.execute("SELECT COUNT(*) FROM aordning").fetchone()[0] == 0
+    assert con.execute("SELECT COUNT(*) FROM oppslag").fetchone()[0] == 0
+    con.close()
+    vendor = tmp_path / "kommune.sqlite"
+    LookupCache(vendor, kommune="311000011").close()
+    assert runner.invoke(app, ["cache", "purge", "--days", "0", "--cache", str(vendor)]).exit_code == 0
