@@ -10,7 +10,7 @@ An ASGI app (Starlette) served by uvicorn, for tests, demos and ``--source emula
   → Altinn services), it refuses a grant whose ``consumer_org`` has not delegated every
   requested scope's service to the vendor, as Maskinporten does against Altinn.
 * ``GET /v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}``: Summert
-  skattegrunnlag from a fixture folder (CONTRACT §3) with the API's status codes and error
+  skattegrunnlag from a fixture folder (``<år>/<stadie>/<fnr>.json``) with the API's status codes and error
   bodies (token scope ``skatteetaten:summertskattegrunnlag``; the packages of both purposes,
   ``kommuneboligsosialeformaal`` with stage ``oppgjoer`` only). A fixture body
   ``{"_emulator": {"status": 410, "kode": "SSG-011"}}`` makes the emulator answer with that error.
