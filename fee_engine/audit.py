@@ -16,9 +16,15 @@ A line::
      "person": "010180*****", "inntektsaar": 2023, "stadie": "oppgjoer", "resultat": "200",
      "korrelasjonsid": null}
 
-``kilde``: ``skatteetaten`` (asked over HTTP), ``emulator`` (the local emulator),
-``lager`` (answered from the cache), ``filer`` (a folder of answers). ``person`` is masked
-to the birth date; a full fødselsnummer is never written.
+``kilde``: ``skatteetaten`` (asked over HTTP), ``fiks`` (asked through KS Fiks), ``emulator``
+(the local emulator), ``lager`` (answered from the cache), ``filer`` (a folder of answers).
+``person`` is masked to the birth date; a full fødselsnummer is never written. ``formaal`` is
+the purpose's rights package (:class:`~fee_engine.taxdata.formaal.Formaal`): a log opened for
+one purpose takes no lookup made for another. When a vendor acts for a municipality, every
+line has ``paa_vegne_av`` (the municipality's organisation number, ``consumer_org``).
+
+A lookup in a-ordningen (Inntekt API, ``fee-engine inntekt``) has ``tjeneste: "inntekt"`` and
+``periode`` (``2025-07..2025-09``) in place of ``inntektsaar`` and ``stadie``.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from .storage import DEFAULT_DIR, private_dir, storage_error
 from .taxdata.base import RETTIGHETSPAKKE, Lookup, _now_text
 
 FILE_NAME = "revisjon.jsonl"
-SOURCES = ("skatteetaten", "emulator", "lager", "filer")
+SOURCES = ("skatteetaten", "fiks", "emulator", "lager", "filer")
 
 
 def default_path(cache: Path | None = None, environ: dict[str, str] | None = None) -> Path:
@@ -68,10 +74,12 @@ class AuditLog:
     """Append lines for one run (``command``) to the audit log, and to ``copy`` (this run's lines only)."""
 
     def __init__(self, path: Path, *, command: str, purpose: str = RETTIGHETSPAKKE, copy: Path | None = None,
-                 run_id: str | None = None, sync_interval: float = 1.0) -> None:
+                 run_id: str | None = None, sync_interval: float = 1.0, kommune: str | None = None) -> None:
         self.path = Path(path)
         self.run_id = run_id or str(uuid.uuid4())
-        self.command, self.purpose = command, purpose
+        self.command, self.purpose, self.kommune = command, purpose, kommune
+        if kommune is not None and not (len(kommune) == 9 and kommune.isascii() and kommune.isdigit()):
+            raise ConfigurationError("consumer_org må være et organisasjonsnummer med 9 sifre")
         self.lines = 0
         private_dir(self.path.parent)
         try:
@@ -92,6 +100,8 @@ class AuditLog:
             self._copy = os.fdopen(fd, "wb", buffering=1 << 16)
         self._fixed = (f'"kjoering": "{self.run_id}", "kommando": {_text(command)}, "bruker": {json.dumps(os_user())}, '
                        f'"formaal": {_text(purpose)}, ')
+        if kommune:  # an organisation number, not a person: written as it is
+            self._fixed += f'"paa_vegne_av": "{kommune}", '
         self._dirty = False
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -119,8 +129,19 @@ class AuditLog:
         line = (f'{{"tid": "{_now_text()}", {self._fixed}"kilde": "{kilde}", '
                 f'"person": {_person(person)}, "inntektsaar": {int(res.inntektsaar)}, '
                 f'"stadie": {_text(res.stadie)}, "resultat": {_text(res.kode)}, '
-                f'"korrelasjonsid": {"null" if korr is None else json.dumps(mask_digits_in_text(str(korr)[:100]))}}}\n'
-                ).encode("utf-8")
+                f'"korrelasjonsid": {_korr(korr)}}}\n').encode("utf-8")
+        self._append(line)
+
+    def write_aordning(self, person: str, periode: str, kode: str, korrelasjonsid: str | None, kilde: str) -> None:
+        """One line for one lookup in a-ordningen (Inntekt API): ``periode`` is ``YYYY-MM..YYYY-MM``."""
+        if self._error is not None:
+            raise storage_error(self.path, self._error)
+        line = (f'{{"tid": "{_now_text()}", {self._fixed}"kilde": "{kilde}", "tjeneste": "inntekt", '
+                f'"person": {_person(mask(person))}, "periode": {_text(periode)}, "resultat": {_text(kode)}, '
+                f'"korrelasjonsid": {_korr(korrelasjonsid)}}}\n').encode("utf-8")
+        self._append(line)
+
+    def _append(self, line: bytes) -> None:
         try:
             written = os.write(self._fd, line)
             while written < len(line):  # a short write (a signal, a nearly full disk): the rest, still appended
@@ -157,6 +178,10 @@ class AuditLog:
 
 
 _PLAIN = frozenset("0123456789*")
+
+
+def _korr(korr: str | None) -> str:
+    return "null" if korr is None else json.dumps(mask_digits_in_text(str(korr)[:100]))
 
 
 def _person(masked: str) -> str:

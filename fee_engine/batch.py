@@ -36,6 +36,7 @@ from .output.summary import by_institution_month
 from .regelsett import RuleSet, format_value, load_rules
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
 from .taxdata.files import check_layout
+from .taxdata.formaal import Formaal
 
 if TYPE_CHECKING:
     from .diff import DiffResult
@@ -92,7 +93,21 @@ class RunOptions:
     overwrite: bool = False  # write into a non-empty --out that no fee-engine run made
 
     def audit_path(self) -> Path:
-        return self.audit_log or default_path(self.cache)
+        return self.audit_log or default_path(self.cache or self.default_cache())
+
+    def kommune(self) -> str | None:
+        """The municipality a vendor acts for (``consumer_org``) on the remote sources; None otherwise."""
+        if self.source not in REMOTE_SOURCES:
+            return None
+        from .taxdata.http import ApiConfig
+
+        return ApiConfig.load(self.api_config).consumer_org
+
+    def default_cache(self) -> Path | None:
+        """``.fee-engine/skatt.sqlite`` for ``api`` and ``fiks``; a vendor's runs get one folder per municipality."""
+        if self.source not in REMOTE_SOURCES:
+            return None
+        return default_cache(FORMAAL, self.kommune())
 
 
 @dataclass
@@ -137,40 +152,61 @@ class Computation:
 
 
 DEFAULT_CACHE = Path(".fee-engine") / "skatt.sqlite"
+FORMAAL = Formaal.FORELDREBETALING  # run and diff: the fee, and nothing else
+SOURCES = ("files", "emulator", "fiks-emulator", "api", "fiks")
+LOCAL_SOURCES = ("files", "emulator", "fiks-emulator")  # read --tax-data
+REMOTE_SOURCES = ("api", "fiks")
 
 
-def check_source(opts: RunOptions) -> None:
+def default_cache(formaal: Formaal, kommune: str | None = None) -> Path:
+    """The purpose's cache in ``.fee-engine/``; a vendor acting for a municipality: ``.fee-engine/<orgnr>/``."""
+    folder = DEFAULT_CACHE.parent / kommune if kommune else DEFAULT_CACHE.parent
+    return folder / formaal.lager
+
+
+def check_source(opts: RunOptions, formaal: Formaal = FORMAAL) -> None:
     """Refuse a misconfigured source before any work (exit 2 with what is missing)."""
-    if opts.source not in ("api", "emulator", "files"):
-        raise ConfigurationError(f"ukjent --source «{opts.source}» (api, emulator eller files)")
-    if opts.source in ("files", "emulator") and opts.tax_data is None:
+    if opts.source not in SOURCES:
+        raise ConfigurationError(f"ukjent --source «{opts.source}» ({', '.join(SOURCES)})")
+    if opts.source in LOCAL_SOURCES and opts.tax_data is None:
         raise ConfigurationError(f"--source {opts.source} krever --tax-data MAPPE")
-    if opts.source in ("files", "emulator") and not Path(opts.tax_data).is_dir():  # type: ignore[arg-type]
+    if opts.source in LOCAL_SOURCES and not Path(opts.tax_data).is_dir():  # type: ignore[arg-type]
         raise ConfigurationError(f"fant ikke mappen med skattedata: {opts.tax_data}")
-    if opts.source == "api":
+    if opts.source in ("api", "fiks", "fiks-emulator"):
         from .taxdata.http import ApiConfig
 
-        ApiConfig.load(opts.api_config).credentials()
+        cfg = ApiConfig.load(opts.api_config).check_formaal(formaal)
+        if opts.source in ("fiks", "fiks-emulator"):
+            cfg.fiks()
+        if opts.source != "fiks-emulator":
+            cfg.credentials()
 
 
 def fetch_lookups(opts: RunOptions, persons: list[str], plan: list[tuple[int, str]], audit: AuditLog | Path | None,
                   tick: Callable[[], None] | None, warnings: list[str] | None = None) -> dict[str, list]:
     """Every person's lookups from the configured source; a line per lookup in ``audit`` (a path: appended to)."""
     own = not isinstance(audit, AuditLog)
-    log = AuditLog(Path(audit) if audit else opts.audit_path(), command="oppslag") if own else audit
+    log = AuditLog(Path(audit) if audit else opts.audit_path(), command="oppslag", purpose=FORMAAL.revisjon,
+                   kommune=opts.kommune()) if own else audit
     try:
         if opts.source == "files":
             source = FileSource(opts.tax_data)  # type: ignore[arg-type]
             return fetch_with_fallback(source, persons, plan, audit=log, progress=tick)
         from .taxdata.cache import LookupCache
-        from .taxdata.http import ApiConfig, fetch_api, fetch_emulator
+        from .taxdata.http import ApiConfig, fetch_api, fetch_emulator, fetch_fiks, fetch_fiks_emulator
 
-        cache_path = opts.cache or (DEFAULT_CACHE if opts.source == "api" else None)
-        cache = LookupCache(cache_path) if cache_path else None
+        cache_path = opts.cache or opts.default_cache()
+        cache = LookupCache(cache_path, formaal=FORMAAL, kommune=opts.kommune()) if cache_path else None
         try:
             if opts.source == "emulator":
                 return fetch_emulator(opts.tax_data, persons, plan, cache, log, tick)  # type: ignore[arg-type]
-            return fetch_api(ApiConfig.load(opts.api_config), persons, plan, cache, log, tick)
+            cfg = ApiConfig.load(opts.api_config)
+            if opts.source == "fiks-emulator":
+                data = Path(opts.tax_data)  # type: ignore[arg-type]
+                return fetch_fiks_emulator(cfg, data, persons, plan, cache, log, tick)
+            if opts.source == "fiks":
+                return fetch_fiks(cfg, persons, plan, cache, log, tick)
+            return fetch_api(cfg, persons, plan, cache, log, tick)
         finally:
             if cache:
                 cache.close()
@@ -226,7 +262,7 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
         lookups = lookups_cache["lookups"]
         source_warnings = lookups_cache.get("warnings", [])
     else:
-        if persons and opts.source in ("files", "emulator"):
+        if persons and opts.source in LOCAL_SOURCES:
             check_layout(opts.tax_data)  # type: ignore[arg-type]  # a wrong folder is not «unknown person»
         tick = progress("Henter skattegrunnlag", len(persons)) if progress and persons else None
         lookups = fetch_lookups(opts, persons, plan, audit, tick, source_warnings) if persons else {}
@@ -302,7 +338,7 @@ def _audited(opts: RunOptions, command: str, staging: Path) -> AuditLog:
     if path.resolve().parent == Path(opts.out).resolve():
         raise ConfigurationError(f"revisjonsloggen {path} kan ikke ligge i --out {opts.out}: den skal beholdes på tvers "
                                  "av kjøringer, mens --out får en kopi av kjøringens linjer")
-    return AuditLog(path, command=command, copy=staging / AUDIT_FILE)
+    return AuditLog(path, command=command, copy=staging / AUDIT_FILE, purpose=FORMAAL.revisjon, kommune=opts.kommune())
 
 
 def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None) -> RunResult:

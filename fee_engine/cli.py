@@ -70,6 +70,9 @@ def _progress_factory(progress: Progress):
 AUDIT_HELP = ("Revisjonslogg som kjøringer legger til (standard: FEE_ENGINE_AUDIT_LOG, ellers revisjon.jsonl ved "
               "lageret eller i .fee-engine/)")
 OVERWRITE_HELP = "Skriv i en mappe som ikke er tom og ikke er laget av fee-engine (andre filer blir liggende)"
+SOURCE_HELP = "files, emulator, fiks-emulator, api (Skatteetaten direkte) eller fiks (gjennom KS Fiks)"
+TAX_DATA_HELP = "Mappe med skattegrunnlag (files, emulator, fiks-emulator)"
+API_CONFIG_HELP = "YAML med Maskinporten-, Fiks- og API-innstillinger (--source api, fiks, fiks-emulator)"
 
 
 @app.command()
@@ -77,13 +80,14 @@ def run(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil (CSV med ; eller , eller XLSX)"),
     out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
     period: Optional[str] = typer.Option(None, "--period", help="Første og siste måned, f.eks. 2026-08..2027-07"),
-    source: str = typer.Option("files", "--source", help="api, emulator eller files"),
-    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
+    source: str = typer.Option("files", "--source", help=SOURCE_HELP),
+    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help=TAX_DATA_HELP),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe (standard: den medfølgende rules/)"),
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
     formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html"),
-    api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger (--source api)"),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
+    api_config: Optional[Path] = typer.Option(None, "--api-config", help=API_CONFIG_HELP),
+    cache: Optional[Path] = typer.Option(None, "--cache",
+                                         help="SQLite-lager for svar (api/fiks: .fee-engine/skatt.sqlite)"),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
@@ -149,8 +153,8 @@ def diff(
     rules_b: Optional[Path] = typer.Option(None, "--rules-b", help="Regelsett B (standard: A)"),
     reform: Optional[list[Path]] = typer.Option(None, "--reform", help="Reformfil lagt oppå B (kan gjentas)"),
     period: Optional[str] = typer.Option(None, "--period", help="Første og siste måned, f.eks. 2026-08..2027-07"),
-    source: str = typer.Option("files", "--source", help="api, emulator eller files"),
-    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
+    source: str = typer.Option("files", "--source", help=SOURCE_HELP),
+    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help=TAX_DATA_HELP),
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
     formats: str = typer.Option("csv,xlsx,html", "--format", help="Utdata: csv,xlsx,html"),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
@@ -184,6 +188,62 @@ def diff(
 
 
 @app.command()
+def inntekt(
+    persons: Path = typer.Argument(..., help="Personfil (CSV eller XLSX): sak_id, personidentifikator, rolle"),
+    formaal: str = typer.Option(..., "--formaal", help="Formålet oppslagene gjelder: boligsosial"),
+    out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
+    maaneder: int = typer.Option(3, "--maaneder", help="Antall hele måneder fra a-ordningen (1–24)"),
+    dato: Optional[str] = typer.Option(None, "--dato",
+                                       help="Datoen opplysningene gjelder (ÅÅÅÅ-MM-DD; standard i dag)"),
+    source: str = typer.Option("files", "--source", help="files, emulator eller api"),
+    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med summertskattegrunnlag/ og inntekt/ "
+                                            "(files, emulator)"),
+    api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
+    cache: Optional[Path] = typer.Option(None, "--cache",
+                                         help="SQLite-lager for svar (api: .fee-engine/boligsosial.sqlite)"),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+) -> None:
+    """Husstandens økonomi for boligsosial bistand: siste skatteoppgjør og de siste månedene i a-ordningen."""
+    from . import boligsosial
+
+    try:
+        try:
+            day = dt.date.fromisoformat(dato) if dato else None
+        except ValueError:
+            raise ConfigurationError(f"ugyldig --dato «{dato}» (bruk ÅÅÅÅ-MM-DD)") from None
+        opts = boligsosial.InntektOptions(persons=persons, out=out, formaal=formaal, maaneder=maaneder, dato=day,
+                                          source=source, tax_data=tax_data, api_config=api_config, cache=cache,
+                                          audit_log=audit_log, overwrite=overwrite)
+        with _progress() as progress:
+            result = boligsosial.run(opts, progress=_progress_factory(progress))
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    except OSError as exc:
+        _fail(ConfigurationError(f"{exc.filename or ''}: {exc.strerror}"))
+        return
+    t = Table(title="fee-engine inntekt: boligsosial bistand", show_header=False)
+    t.add_row("Rader inn", str(result.rows_in))
+    t.add_row("Rader avvist", str(result.rows_rejected))
+    t.add_row("Saker", str(result.cases))
+    t.add_row("  av dem ufullstendige", str(result.incomplete_cases))
+    t.add_row("Personer", str(result.persons))
+    t.add_row("Oppslag", str(result.lookups))
+    t.add_row("Resultater", str(out))
+    if result.audit_log:
+        t.add_row("Revisjonslogg", str(result.audit_log))
+    out_console.print(t)
+    for note in result.notices:
+        console.print(f"Merk: {note}", markup=False, highlight=False)
+    for w in result.warnings:
+        console.print(Text("Advarsel: ", style="yellow") + Text(w), highlight=False)
+    if result.rows_rejected:
+        console.print(f"[red]{result.rows_rejected} rader ble avvist; se {out / 'avvist.csv'}[/]")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
 def validate(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
     lang: str = typer.Option("nb", "--lang", help="nb eller en"),
@@ -210,7 +270,8 @@ def validate(
 
 @app.command()
 def emulator(
-    data: Path = typer.Option(..., "--data", help="Mappe med skattegrunnlag (ÅR/STADIE/PERSON.json)"),
+    data: Path = typer.Option(..., "--data", help="Mappe med skattegrunnlag (ÅR/STADIE/PERSON.json), eller en "
+                              "boligsosial-mappe med summertskattegrunnlag/ og inntekt/"),
     port: int = typer.Option(8080, "--port", help="Port på 127.0.0.1"),
     latency_ms: float = typer.Option(0, "--latency-ms", help="Fast forsinkelse per oppslag"),
     jitter_ms: float = typer.Option(0, "--jitter-ms", help="Tilfeldig ekstra forsinkelse, 0 til N ms"),
@@ -222,35 +283,100 @@ def emulator(
     token_lifetime: float = typer.Option(120, "--token-lifetime", help="Levetid for tokens i sekunder"),
     client_cert: Optional[Path] = typer.Option(None, "--client-cert", help="Godta bare dette klientsertifikatet (PEM)"),
     write_client: Optional[Path] = typer.Option(None, "--write-client", help="Lag testnøkkel og -sertifikat i denne mappen og godta bare dem"),
+    fiks: bool = typer.Option(False, "--fiks", help="Server også KS Fiks sin proxy (scope ks:fiks, IntegrasjonId, "
+                              "IntegrasjonPassord og rolle; fra FEE_ENGINE_FIKS_* om de er satt, ellers laget nå)"),
+    fiks_feilformat: str = typer.Option("skatteetaten", "--fiks-feilformat",
+                                        help="Feilsvar bak Fiks: skatteetaten (videresendt), innpakket (i Fiks sin "
+                                        "errorJson) eller fiks (bare Fiks sine ord)"),
+    delegeringer: Optional[Path] = typer.Option(None, "--delegeringer", help="YAML: organisasjonsnummer → "
+                                                "Altinn-delegeringer; token for en consumer_org uten dem avvises"),
+    inntekt_data: Optional[Path] = typer.Option(None, "--inntekt-data", help="Mappe med svar fra Inntekt API "
+                                                "(a-ordningen), PERSON.json"),
 ) -> None:
-    """Lokal Summert skattegrunnlag API v2 og Maskinporten-tokenendepunkt for test."""
+    """Lokal Summert skattegrunnlag API v2, KS Fiks-proxy, Inntekt API og Maskinporten-tokenendepunkt for test."""
+    import shlex
     import time as _time
 
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from .taxdata.emulator import EmulatorServer, Faults
+    from .taxdata.emulator import EmulatorServer, Faults, read_delegations
     from .taxdata.http import write_identity
 
+    try:
+        ssg_data, found_inntekt = _emulator_folders(data)
+        inntekt_data = inntekt_data or found_inntekt
+        delegations = read_delegations(delegeringer) if delegeringer else None
+        fiks_conf = _emulator_fiks(fiks_feilformat) if fiks else None
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
     trusted = None
+    key_file = cert_file = None
     if write_client:
         key_file, cert_file = write_identity(write_client)
         client_cert = cert_file
-        console.print(f"Testklient: FEE_ENGINE_KEY_FILE={key_file} FEE_ENGINE_CERT_FILE={cert_file}")
     if client_cert:
         trusted = [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(client_cert.read_bytes())]
     else:
         console.print("[yellow]Advarsel:[/] godtar alle klientsertifikater (bruk --client-cert eller --write-client)")
     faults = Faults(latency_ms, jitter_ms, rate_500, rate_503, rate_429, retry_after, drop_rate, token_lifetime)
-    with EmulatorServer(data, port=port, faults=faults, trusted_certs=trusted) as server:
-        console.print(f"Emulator på {server.base_url}: FEE_ENGINE_SSG_URL={server.base_url} "
-                      f"FEE_ENGINE_TOKEN_URL={server.base_url}/token FEE_ENGINE_AUDIENCE={server.state.issuer}")
+    with EmulatorServer(ssg_data, port=port, faults=faults, trusted_certs=trusted,
+                        fiks=fiks_conf[0] if fiks_conf else None, inntekt_data=inntekt_data,
+                        delegeringer=delegations) as server:
+        url = server.base_url
+        settings = [("FEE_ENGINE_SSG_URL", url), ("FEE_ENGINE_TOKEN_URL", url + "/token"),
+                    ("FEE_ENGINE_AUDIENCE", server.state.issuer), ("FEE_ENGINE_CLIENT_ID", "fee-engine-emulator")]
+        if key_file and cert_file:
+            settings += [("FEE_ENGINE_KEY_FILE", str(key_file)), ("FEE_ENGINE_CERT_FILE", str(cert_file))]
+        if fiks_conf:
+            settings.append(("FEE_ENGINE_FIKS_URL", url))
+            settings += fiks_conf[1]
+        if inntekt_data:
+            settings.append(("FEE_ENGINE_INNTEKT_URL", url))
+        console.print(f"Emulator på {url}. Innstillinger for en kjøring mot den (kopier linjene under):",
+                      highlight=False)
+        if not key_file:
+            console.print("Sett også FEE_ENGINE_KEY_FILE og FEE_ENGINE_CERT_FILE (eller bruk --write-client).",
+                          highlight=False)
+        for name, value in settings:  # plain lines on stdout, never wrapped
+            print(f"export {name}={shlex.quote(value)}", flush=True)
         console.print("Stopp med Ctrl-C.")
         try:
             while True:
                 _time.sleep(1)
         except KeyboardInterrupt:
             pass
+
+
+def _emulator_folders(data: Path) -> tuple[Path, Optional[Path]]:
+    """``--data``: a folder of Summert skattegrunnlag, or one with ``summertskattegrunnlag/`` and ``inntekt/``."""
+    if not data.is_dir():
+        raise ConfigurationError(f"fant ikke mappen {data}")
+    if (data / "summertskattegrunnlag").is_dir():
+        inntekt = data / "inntekt"
+        return data / "summertskattegrunnlag", inntekt if inntekt.is_dir() else None
+    return data, None
+
+
+def _emulator_fiks(feilformat: str):
+    """The emulated Fiks integration: from ``FEE_ENGINE_FIKS_*`` if set (nothing secret printed), else made now."""
+    import secrets
+    import uuid
+
+    from .taxdata.emulator import FiksEmulator
+    from .taxdata.http import ApiConfig
+
+    if feilformat not in ("skatteetaten", "innpakket", "fiks"):
+        raise ConfigurationError(f"ukjent --fiks-feilformat «{feilformat}» (skatteetaten, innpakket eller fiks)")
+    cfg = ApiConfig.load(None)
+    if cfg.fiks_integrasjon_id and cfg.fiks_integrasjon_passord and cfg.fiks_rolle_id:
+        _, rolle, integrasjon, passord = cfg.fiks()
+        return FiksEmulator(integrasjon, passord, rolle, feilformat), []
+    integrasjon, passord, rolle = str(uuid.uuid4()), secrets.token_urlsafe(18), str(uuid.uuid4())
+    shown = [("FEE_ENGINE_FIKS_INTEGRASJON_ID", integrasjon), ("FEE_ENGINE_FIKS_INTEGRASJON_PASSORD", passord),
+             ("FEE_ENGINE_FIKS_ROLLE_ID", rolle)]  # the emulator's own throwaway values
+    return FiksEmulator(integrasjon, passord, rolle, feilformat), shown
 
 
 @app.command()
@@ -275,7 +401,8 @@ app.add_typer(cache_app, name="cache")
 @cache_app.command("purge")
 def cache_purge(
     days: int = typer.Option(..., "--days", help="Slett svar hentet for mer enn så mange dager siden (0: alle)"),
-    cache: Path = typer.Option(Path(".fee-engine") / "skatt.sqlite", "--cache", help="SQLite-lageret"),
+    cache: Path = typer.Option(Path(".fee-engine") / "skatt.sqlite", "--cache",
+                               help="SQLite-lageret (boligsosial: .fee-engine/boligsosial.sqlite)"),
 ) -> None:
     """Slett gamle svar fra lageret (oppbevaringstid)."""
     from .taxdata.cache import LookupCache
@@ -286,7 +413,8 @@ def cache_purge(
         console.print(f"Fant ikke {cache}; ingenting å slette.")
         raise typer.Exit(0)
     try:
-        store = LookupCache(cache)
+        formaal, kommune = LookupCache.owner_of(cache)  # whichever purpose and municipality the file is for
+        store = LookupCache(cache, formaal=formaal, kommune=kommune)
         removed = store.purge(days)
         left = store.count()
         store.close()

@@ -34,11 +34,12 @@ from .taxdata.base import Lookup
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
 
-NO_DATA_REASON = {
-    "ukjent_person": "Skatteetaten kjenner ikke personen (SSG-007)",
-    "ingen_data": "ingen skattegrunnlag for {years} (SSG-008)",
-    "slettet": "skattegrunnlaget finnes ikke lenger (SSG-011)",
+NO_DATA_REASON = {  # the code is the one the service gave (SSG-00x; through KS Fiks possibly Fiks's own)
+    "ukjent_person": "Skatteetaten kjenner ikke personen ({kode})",
+    "ingen_data": "ingen skattegrunnlag for {years} ({kode})",
+    "slettet": "skattegrunnlaget finnes ikke lenger ({kode})",
 }
+NO_DATA_DEFAULT_CODE = {"ukjent_person": "SSG-007", "ingen_data": "SSG-008", "slettet": "SSG-011"}
 NO_DATA_CODE = {"ukjent_person": "ukjent_person", "ingen_data": "ingen_grunnlag", "slettet": "slettet"}
 TRANSIENT = "midlertidig_feil"
 TRANSIENT_REASON = "midlertidig feil – kjør på nytt"
@@ -72,7 +73,9 @@ def _failed(person: str, tried: list[Lookup]) -> PersonIncome:
             return PersonIncome(person, False, f"{last.melding} ({last.kode})", kode="ugyldig_svar")
         return PersonIncome(person, False, f"oppslaget feilet ({last.kode}: {last.melding})", kode="oppslag_feilet")
     years = ", ".join(f"{STAGE_TEXT.get(t.stadie, t.stadie)} {t.inntektsaar}" for t in tried)
-    return PersonIncome(person, False, NO_DATA_REASON[last.status].format(years=years), kode=NO_DATA_CODE[last.status])
+    kode = last.kode if last.kode and last.kode != "HTTP-410" else NO_DATA_DEFAULT_CODE[last.status]
+    return PersonIncome(person, False, NO_DATA_REASON[last.status].format(years=years, kode=kode),
+                        kode=NO_DATA_CODE[last.status])
 
 
 def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str, PersonIncome]:

@@ -131,8 +131,9 @@ def read_yaml(file: Path) -> dict[str, Any]:
 
 
 class RunSettings(Settings):
-    """Settings of every run (environment only): where the audit log is, the cache key."""
+    """Settings of every run (environment only): where the audit log is, the cache keys (one per purpose)."""
 
-    _secret_fields = frozenset({"cache_key"})
+    _secret_fields = frozenset({"cache_key", "boligsosial_cache_key"})
     audit_log: Path | None = None
     cache_key: SecretStr | None = None
+    boligsosial_cache_key: SecretStr | None = None

@@ -21,6 +21,7 @@ from fee_engine.taxdata.cache import LookupCache
 from fee_engine.taxdata.client import SsgClient
 from fee_engine.taxdata.emulator import EmulatorServer, Faults
 from fee_engine.taxdata.errors import AuthenticationError, MaskinportenError, MissingCredentialsError, TaxConfigurationError
+from fee_engine.taxdata.formaal import Formaal
 from fee_engine.taxdata.http import ApiConfig, throwaway_identity, write_identity
 from fee_engine.taxdata.maskinporten import GRANT_TYPE, SCOPE, Credentials, TokenProvider, make_grant, x5c_chain
 
@@ -189,8 +190,11 @@ def test_configuration_errors_stop_the_batch_at_once(data, setup, error):
         write(data, p, 2023, "oppgjoer", loenn(1))
     with EmulatorServer(data, trusted_certs=[DER]) as s:
         s.state.__post_init__()
-        if setup == "forbidden":
-            client = client_for(s, rettighetspakke="kommuneboligsosialeformaal")
+        plan = PLAN
+        if setup == "forbidden":  # a package the organisation has no agreement for: 403
+            s.state.rettighetspakker = ("kommuneforeldrebetaling",)
+            client = client_for(s, formaal=Formaal.BOLIGSOSIAL)
+            plan = [(2023, "oppgjoer")]
         elif setup == "wrong_base":
             client = client_for(s)
             client.base_url += "/feil"
@@ -204,7 +208,7 @@ def test_configuration_errors_stop_the_batch_at_once(data, setup, error):
 
             client = client_for(s, transport=CsvOnly())
         with pytest.raises(error):
-            run(client, persons)
+            run(client, persons, plan)
         assert s.state.requests <= client.max_in_flight  # stopped at once: no hammering
 
 

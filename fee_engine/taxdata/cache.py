@@ -18,6 +18,13 @@ Beside the cache file (default ``.fee-engine/skatt.sqlite``):
     lock files: a request to Skatteetaten holds one (``flock``), so every run that uses this
     cache shares Skatteetaten's limit of 5 requests in flight; a second run waits for a free one.
 
+A cache belongs to one purpose (:class:`~.formaal.Formaal`) and, when a vendor acts for a
+municipality, to one municipality (``consumer_org``): both are written into the file (table
+``eier``) when it is created and checked every time it is opened, so an answer fetched for
+one purpose or municipality is never served to another. Each purpose has its own file
+(``skatt.sqlite`` for foreldrebetaling, ``boligsosial.sqlite``) and key, and its own
+encryption key derived from it. A file from before the marker is taken as foreldrebetaling's.
+
 Each answer is committed as it arrives (WAL, a busy timeout for concurrent runs), so a batch
 that is stopped resumes where it was; only final outcomes are stored (a ``feil`` is asked
 again next time). A cache file that is corrupt, truncated or not a database is renamed
@@ -51,6 +58,7 @@ from ..settings import RunSettings
 from ..storage import private_dir, storage_error
 from . import answer as answers
 from .base import Lookup
+from .formaal import Formaal, PurposeError
 
 FINAL = ("ok", "ingen_data", "ukjent_person", "slettet")
 KEY_BYTES = 32
@@ -107,13 +115,16 @@ def load_or_create_key(key_file: Path) -> bytes:
 
 
 class LookupCache:
-    def __init__(self, path: Path | str, *, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, path: Path | str, *, environ: dict[str, str] | None = None,
+                 formaal: Formaal = Formaal.FORELDREBETALING, kommune: str | None = None) -> None:
         self.path = Path(path)
+        self.formaal, self.kommune = Formaal.parse(formaal), kommune
         self.key_file = self.path.with_name(self.path.name + ".nokkel")
         self.warnings: list[str] = []
         self.unreadable = 0
         private_dir(self.path.parent)
-        secret = RunSettings.load(environ=environ).cache_key
+        run_settings = RunSettings.load(environ=environ)
+        secret = run_settings.boligsosial_cache_key if self.formaal is Formaal.BOLIGSOSIAL else run_settings.cache_key
         self._env_key = secret.get_secret_value().encode() if secret else None
         with self._opening():
             try:
@@ -144,7 +155,9 @@ class LookupCache:
         except OSError as exc:
             raise storage_error(self.key_file, exc) from None
         self._key = key
-        self._aead = AESGCM(HKDF(hashes.SHA256(), 32, salt=None, info=b"fee-engine svar v1").derive(key))
+        info = b"fee-engine svar v1" + (b"" if self.formaal is Formaal.FORELDREBETALING else
+                                        f" {self.formaal.value}".encode())  # a row of one purpose opens in no other
+        self._aead = AESGCM(HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(key))
         self.db: sqlite3.Connection | None = None
         try:
             _private_file(self.path)
@@ -165,6 +178,8 @@ class LookupCache:
             db.commit()
             if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 self._migrate()
+            self._check_owner(db)
+            self._create_tables(db)
         except CorruptCache:
             self._close_quietly()
             raise
@@ -180,6 +195,37 @@ class LookupCache:
             side = Path(str(self.path) + suffix)
             if side.exists():
                 os.chmod(side, 0o600)
+
+    def _check_owner(self, db: sqlite3.Connection) -> None:
+        """The purpose and municipality the file was made for must be this run's (see the module docstring)."""
+        db.execute("CREATE TABLE IF NOT EXISTS eier (navn TEXT PRIMARY KEY, verdi TEXT NOT NULL)")
+        stored = dict(db.execute("SELECT navn, verdi FROM eier").fetchall())
+        if not stored:
+            used = db.execute("SELECT COUNT(*) FROM oppslag").fetchone()[0] > 0
+            # answers stored before the marker existed were fetched for foreldrebetaling, by the organisation itself
+            stored = ({"formaal": Formaal.FORELDREBETALING.value, "kommune": ""} if used else
+                      {"formaal": self.formaal.value, "kommune": self.kommune or ""})
+            db.executemany("INSERT OR REPLACE INTO eier VALUES (?, ?)", sorted(stored.items()))
+            db.commit()
+        if stored.get("formaal") != self.formaal.value:
+            self._close_quietly()
+            raise PurposeError(
+                f"lageret {self.path} er laget for formålet {stored.get('formaal')} og kan ikke brukes til "
+                f"{self.formaal.tekst}: svar hentet for ett formål brukes aldri til et annet; bruk et eget --cache")
+        if stored.get("kommune", "") != (self.kommune or ""):
+            self._close_quietly()
+            theirs = "organisasjonen selv" if not stored.get("kommune") else "en annen kommune (consumer_org)"
+            ours = "denne kommunen (consumer_org)" if self.kommune else "organisasjonen selv (uten consumer_org)"
+            raise ConfigurationError(
+                f"lageret {self.path} tilhører {theirs}, ikke {ours}: en leverandør har ett lager per kommune; "
+                "bruk et eget --cache for hver kommune")
+
+    def _create_tables(self, db: sqlite3.Connection) -> None:
+        """Tables a purpose adds (the boligsosial cache keeps a-ordningen's answers too); none here."""
+
+    def check_formaal(self, formaal: Formaal) -> None:
+        if Formaal.parse(formaal) is not self.formaal:
+            raise PurposeError(f"lageret {self.path} er for {self.formaal.tekst}, ikke {Formaal.parse(formaal).tekst}")
 
     def _close_quietly(self) -> None:
         if self.db is not None:
@@ -311,14 +357,38 @@ class LookupCache:
         if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or older_than_days < 0:
             raise ConfigurationError(f"antall dager må være et heltall 0 eller større, ikke {older_than_days!r}")
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=older_than_days)).isoformat(timespec="seconds")
-        cur = self._execute("DELETE FROM oppslag WHERE hentet <= ?", (cutoff,))
+        removed = 0
+        for table in self._answer_tables():  # every table of answers, also those a purpose added
+            removed += self._execute(f"DELETE FROM {table} WHERE hentet <= ?", (cutoff,)).rowcount
         try:
             self.db.commit()  # type: ignore[union-attr]
             self.db.execute("VACUUM")  # type: ignore[union-attr]
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
         except sqlite3.Error as exc:
             raise self._error(exc) from None
-        return cur.rowcount
+        return removed
+
+    def _answer_tables(self) -> list[str]:
+        rows = self._execute("SELECT name FROM sqlite_master WHERE type = 'table'", ()).fetchall()
+        return [name for (name,) in rows if name.isidentifier()
+                and any(col[1] == "hentet" for col in self._execute(f"PRAGMA table_info({name})", ()).fetchall())]
+
+    @staticmethod
+    def owner_of(path: Path | str) -> tuple[Formaal, str | None]:
+        """The purpose and municipality a cache file was made for (foreldrebetaling, own: an unmarked or new file)."""
+        try:
+            con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+            try:
+                stored = dict(con.execute("SELECT navn, verdi FROM eier").fetchall())
+            finally:
+                con.close()
+        except sqlite3.Error:
+            stored = {}
+        try:
+            formaal = Formaal.parse(stored.get("formaal", Formaal.FORELDREBETALING.value))
+        except PurposeError:
+            formaal = Formaal.FORELDREBETALING
+        return formaal, stored.get("kommune") or None
 
     def slots(self) -> "SharedSlots":
         return SharedSlots(self.path.with_name(self.path.name + ".plasser"))

@@ -1,7 +1,9 @@
-"""Summert skattegrunnlag API v2 over HTTP (httpx, async).
+"""Summert skattegrunnlag API v2 over HTTP (httpx, async): directly, or through KS Fiks's proxy.
 
-``GET {base}/v2/{stadie}/kommuneforeldrebetaling/{inntektsaar}/{personidentifikator}``
-with a Maskinporten token. At most ``max_in_flight`` requests at once (Skatteetaten:
+Directly: ``GET {base}/v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}``
+with a Maskinporten token. Through Fiks (:mod:`.fiks`) the same client gets another URL
+builder (``url_for``), two extra headers and a mapper for the error bodies Fiks adds, and
+everything else is shared. At most ``max_in_flight`` requests at once (Skatteetaten:
 no more than 5 concurrent calls per organisation; with a cache, every run that shares
 it shares the 5 through lock files, see :class:`~.cache.SharedSlots`), each person's
 fallback asked in order, answers stored in the cache as they arrive. Retries with
@@ -10,9 +12,17 @@ and dropped connections; a lookup whose retries run out is ``feil`` with ``midle
 set (a re-run asks it again). A 401 renews the token once; 403, SSG-003, SSG-009 or a 404
 without a JSON body stop the batch (see :mod:`.errors`).
 
+:class:`ApiClient` is the part every API shares (limits, retries, token, bounded reading,
+error bodies); :class:`SsgClient` adds Summert skattegrunnlag's outcomes and the fallback,
+and the Inntekt API client (:mod:`fee_engine.boligsosial.aordning`) its own. A client is
+made for one purpose (:class:`~.formaal.Formaal`) and refuses another purpose's rights
+package or stage before it asks anything.
+
 Every answer is bounded (:data:`~.answer.MAX_BYTES` read at most; a request attempt may
 take at most ``deadline`` seconds in all, however slowly the bytes come) and checked
-against the API's shape and the request (:mod:`.answer`).
+against the API's shape and the request (:mod:`.answer`). Its ``korrelasjonsid`` (from the
+error body, or the ``Korrelasjonsid`` header of an answer) goes with the lookup into the
+audit log.
 """
 
 from __future__ import annotations
@@ -32,9 +42,10 @@ import msgspec
 from ..errors import ConfigurationError
 from ..identity import install_log_masking, mask, mask_digits_in_text
 from . import answer as answers
-from .base import RETTIGHETSPAKKE, Lookup
+from .base import Lookup
 from .cache import SKATTEETATEN_LIMIT, LookupCache, SharedSlots
 from .errors import AuthenticationError, TaxConfigurationError, TaxDataError
+from .formaal import Formaal
 from .maskinporten import TokenProvider
 
 log = logging.getLogger("fee_engine.taxdata")
@@ -81,6 +92,20 @@ class ErrorBody(msgspec.Struct):
     korrelasjonsid: Any = None
 
 
+@dataclass(frozen=True)
+class Feilsvar:
+    """An error answer as the client reads it: cleaned texts, and the outcome when a mapper knew it without a code.
+
+    ``utfall``: ``ingen_data`` or ``ukjent_person`` when the body says so in a service's own words
+    (KS Fiks's «Ingen treff», see :mod:`.fiks`); ``None``: decided from ``kode`` and the status.
+    """
+
+    kode: str | None = None
+    melding: str | None = None
+    korrelasjonsid: str | None = None
+    utfall: str | None = None
+
+
 _error_decoder = msgspec.json.Decoder(ErrorBody)
 
 
@@ -91,33 +116,63 @@ def _clean(value: Any, limit: int = 200) -> str | None:
     return mask_digits_in_text("".join(c if c.isprintable() else " " for c in value[:limit]))
 
 
-def _error_body(data: bytes) -> ErrorBody:
+def _error_body(data: bytes) -> Feilsvar:
+    """Skatteetaten's error body ``{"kode", "melding", "korrelasjonsid"}`` (all its delings-APIs)."""
     try:
         body = _error_decoder.decode(data) if data else ErrorBody()
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        return ErrorBody()
-    return ErrorBody(_clean(body.kode, 40), _clean(body.melding), _clean(body.korrelasjonsid, 100))
+        return Feilsvar()
+    return Feilsvar(_clean(body.kode, 40), _clean(body.melding), _clean(body.korrelasjonsid, 100))
 
 
-class SsgClient:
-    def __init__(self, base_url: str, tokens: TokenProvider, *, rettighetspakke: str = RETTIGHETSPAKKE,
-                 max_in_flight: int = 5, max_attempts: int = 8, backoff: float = 0.1, max_backoff: float = 8.0,
-                 timeout: float = 30.0, deadline: float = 120.0, max_bytes: int = answers.MAX_BYTES,
+KORRELASJON_HEADER = "korrelasjonsid"  # on an answer; Skatteetaten documents it only in error bodies (assumed)
+
+
+@dataclass
+class Exchange:
+    """One request after retries: a status other than 401/403/406/429/5xx, or ``status`` 0 when retries ran out."""
+
+    status: int
+    body: bytes = b""
+    too_big: bool = False
+    feil: Feilsvar = Feilsvar()
+    korrelasjonsid: str | None = None
+    last: str = ""
+
+
+class ApiClient:
+    """What every Skatteetaten API client shares: the token, limits, retries, bounded reading, error bodies.
+
+    ``extra_headers`` go with every request (KS Fiks: ``IntegrasjonId`` and ``IntegrasjonPassord``;
+    never logged). ``feilsvar`` reads an error body (default: Skatteetaten's). ``tjeneste`` names the
+    service in messages; ``hint_403`` says what to check when it refuses us.
+    """
+
+    tjeneste = "Skatteetaten"
+    hint_403 = "kontroller rettighetspakke, delegering i Altinn og consumer_org"
+
+    def __init__(self, tokens: TokenProvider, *, formaal: Formaal = Formaal.FORELDREBETALING, max_in_flight: int = 5,
+                 max_attempts: int = 8, backoff: float = 0.1, max_backoff: float = 8.0, timeout: float = 30.0,
+                 deadline: float = 120.0, max_bytes: int = answers.MAX_BYTES,
                  transport: httpx.AsyncBaseTransport | None = None, slots: SharedSlots | None = None,
-                 kilde: str = "skatteetaten") -> None:
+                 kilde: str = "skatteetaten", extra_headers: dict[str, str] | None = None,
+                 feilsvar: Callable[[bytes], Feilsvar] | None = None, tjeneste: str | None = None,
+                 hint_403: str | None = None) -> None:
         if type(max_in_flight) is not int or not 1 <= max_in_flight <= SKATTEETATEN_LIMIT:
             raise ConfigurationError(f"samtidige kall må være et heltall fra 1 til {SKATTEETATEN_LIMIT}, "
                                      f"ikke {max_in_flight!r}")
-        self.base_url = base_url.rstrip("/")
-        if self.base_url.endswith("/v2"):
-            self.base_url = self.base_url[:-3]
-        self.tokens, self.pakke = tokens, rettighetspakke
+        self.formaal = Formaal.parse(formaal)
+        self.tokens = tokens
         self.max_in_flight, self.max_attempts = max_in_flight, max_attempts
         self.backoff, self.max_backoff, self.timeout = backoff, max_backoff, timeout
         self.deadline, self.max_bytes = deadline, max_bytes
         self.transport = transport
         self.slots = slots
-        self.kilde = kilde  # in the audit log: skatteetaten, or emulator
+        self.kilde = kilde  # in the audit log: skatteetaten, fiks, or emulator
+        self.extra_headers = dict(extra_headers or {})
+        self.feilsvar = feilsvar or _error_body
+        self.tjeneste = tjeneste or self.tjeneste
+        self.hint_403 = hint_403 or self.hint_403
         self.stats = ClientStats()
         self._in_flight = 0
         self._last_change = 0.0
@@ -132,7 +187,7 @@ class SsgClient:
 
     async def _get(self, client: httpx.AsyncClient, url: str, token: str) -> tuple[httpx.Response, bytes, bool]:
         """One request: the response, at most ``max_bytes`` + 1 of its body, and whether there was more."""
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **self.extra_headers}
         async with client.stream("GET", url, headers=headers, timeout=self.timeout) as r:
             declared = r.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.max_bytes:
@@ -145,8 +200,13 @@ class SsgClient:
                     return r, b"", True
             return r, b"".join(parts), False
 
-    async def lookup(self, client: httpx.AsyncClient, person: str, year: int, stage: str) -> Lookup:
-        url = f"{self.base_url}/v2/{stage}/{self.pakke}/{year}/{person}"
+    async def _exchange(self, client: httpx.AsyncClient, url: str) -> Exchange:
+        """GET ``url`` until an answer to classify, retrying what may pass; stop (raise) on what will not.
+
+        401 renews the token once (twice in a row: :class:`AuthenticationError`); 403 and 406 stop
+        the batch (:class:`TaxConfigurationError`); 429, 5xx, time-outs and dropped connections are
+        retried with backoff, and when the attempts run out the exchange has ``status`` 0.
+        """
         renewed = False
         last = "ukjent"
         korr = None
@@ -170,67 +230,107 @@ class SsgClient:
                     self.slots.release(slot)  # type: ignore[union-attr]
             s = r.status_code
             if s == 200:
-                if too_big:
-                    return Lookup(person, year, stage, "feil", answers.INVALID, korrelasjonsid=korr,
-                                  melding=f"ugyldig svar: svaret er større enn {self.max_bytes // (1024 * 1024)} MiB")
-                return answers.answer_lookup(body_bytes, person, year, stage, korr)
-            err = _error_body(body_bytes)
+                header = _clean(r.headers.get(KORRELASJON_HEADER), 100)
+                return Exchange(200, body_bytes, too_big, korrelasjonsid=header or korr)
+            err = self.feilsvar(body_bytes)
             kode, melding = err.kode, err.melding or ""
-            korr = err.korrelasjonsid or korr
+            korr = err.korrelasjonsid or _clean(r.headers.get(KORRELASJON_HEADER), 100) or korr
             if s == 401:
                 await self.tokens.invalidate(token)
                 if renewed:
-                    raise AuthenticationError(f"Skatteetaten avviste et nytt token ({kode or 'HTTP 401'})", korr,
+                    raise AuthenticationError(f"{self.tjeneste} avviste et nytt token ({kode or 'HTTP 401'})", korr,
                                               kode or "HTTP-401")
                 renewed = True
                 continue
             if s == 403:
                 raise TaxConfigurationError(
-                    f"Skatteetaten nekter tilgang ({kode or 'HTTP 403'}: {melding or 'ingen melding'}); kontroller "
-                    "rettighetspakke, delegering i Altinn og consumer_org", korr, kode or "HTTP-403")
-            if s == 404 and kode == "SSG-008":
-                return Lookup(person, year, stage, "ingen_data", kode, korrelasjonsid=korr, melding=melding)
-            if s == 404 and kode == "SSG-007":
-                return Lookup(person, year, stage, "ukjent_person", kode, korrelasjonsid=korr, melding=melding)
-            if s == 404:
-                raise TaxConfigurationError(
-                    f"ukjent adresse hos Skatteetaten ({kode or 'HTTP 404 uten JSON'}): kontroller base-URL og "
-                    f"rettighetspakke «{self.pakke}»", korr, kode or "HTTP-404")
+                    f"{self.tjeneste} nekter tilgang ({kode or 'HTTP 403'}: {melding or 'ingen melding'}); "
+                    f"{self.hint_403}", korr, kode or "HTTP-403")
             if s == 406:
-                raise TaxConfigurationError(f"Skatteetaten godtar ikke formatet ({kode or 'HTTP 406'})", korr,
+                raise TaxConfigurationError(f"{self.tjeneste} godtar ikke formatet ({kode or 'HTTP 406'})", korr,
                                             kode or "HTTP-406")
-            if s == 410:
-                return Lookup(person, year, stage, "slettet", kode or "HTTP-410", korrelasjonsid=korr, melding=melding)
-            if s == 400:
-                return Lookup(person, year, stage, "feil", kode or "HTTP-400", korrelasjonsid=korr, melding=melding)
             if s == 429 or s >= 500:
                 last = f"HTTP-{s}" + (f" {kode}" if kode else "")
                 attempt += 1
                 wait = _retry_after(r.headers.get("Retry-After"), 0.0) if s == 429 else 0.0
                 await self._sleep_backoff(attempt, at_least=wait)
                 continue
-            return Lookup(person, year, stage, "feil", kode or f"HTTP-{s}", korrelasjonsid=korr, melding=melding)
-        return Lookup(person, year, stage, "feil", last, korrelasjonsid=korr,
-                      melding=f"ga opp etter {self.max_attempts} forsøk", midlertidig=True)
+            return Exchange(s, body_bytes, feil=err, korrelasjonsid=korr)
+        return Exchange(0, korrelasjonsid=korr, last=last)
 
     async def _sleep_backoff(self, attempt: int, at_least: float = 0.0) -> None:
         self.stats.retries += 1
         delay = random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))
         await asyncio.sleep(max(delay, at_least))
 
+    def _limits(self) -> httpx.Limits:
+        return httpx.Limits(max_connections=self.max_in_flight + 1, max_keepalive_connections=self.max_in_flight)
+
+
+SSG_OUTCOMES = {"SSG-007": "ukjent_person", "SSG-008": "ingen_data"}
+
+
+class SsgClient(ApiClient):
+    """Summert skattegrunnlag v2 for one purpose: the direct API, or through ``url_for`` (KS Fiks)."""
+
+    def __init__(self, base_url: str, tokens: TokenProvider, *, rettighetspakke: str | None = None,
+                 url_for: Callable[[str, int, str], str] | None = None, **kw: Any) -> None:
+        super().__init__(tokens, **kw)
+        self.base_url = base_url.rstrip("/")
+        if self.base_url.endswith("/v2"):
+            self.base_url = self.base_url[:-3]
+        self.pakke = rettighetspakke or self.formaal.ssg_pakke
+        self.formaal.check_ssg(self.pakke)  # run can never ask with the boligsosial package, nor inntekt with this
+        self.url_for = url_for or self._direct_url
+
+    def _direct_url(self, stage: str, year: int, person: str) -> str:
+        return f"{self.base_url}/v2/{stage}/{self.pakke}/{year}/{person}"
+
+    async def lookup(self, client: httpx.AsyncClient, person: str, year: int, stage: str) -> Lookup:
+        self.formaal.check_ssg(self.pakke, stage)
+        ex = await self._exchange(client, self.url_for(stage, year, person))
+        s, korr = ex.status, ex.korrelasjonsid
+        if s == 0:
+            return Lookup(person, year, stage, "feil", ex.last, korrelasjonsid=korr,
+                          melding=f"ga opp etter {self.max_attempts} forsøk", midlertidig=True)
+        if s == 200:
+            if ex.too_big:
+                return Lookup(person, year, stage, "feil", answers.INVALID, korrelasjonsid=korr,
+                              melding=f"ugyldig svar: svaret er større enn {self.max_bytes // (1024 * 1024)} MiB")
+            return answers.answer_lookup(ex.body, person, year, stage, korr)
+        err = ex.feil
+        kode, melding = err.kode, err.melding or ""
+        if s == 404:
+            outcome = err.utfall or SSG_OUTCOMES.get(kode or "")
+            if outcome:
+                return Lookup(person, year, stage, outcome, kode or "HTTP-404",  # type: ignore[arg-type]
+                              korrelasjonsid=korr, melding=melding)
+            raise TaxConfigurationError(
+                f"ukjent adresse hos {self.tjeneste} ({kode or 'HTTP 404 uten JSON'}): kontroller base-URL og "
+                f"rettighetspakke «{self.pakke}»", korr, kode or "HTTP-404")
+        if s == 410:
+            return Lookup(person, year, stage, "slettet", kode or "HTTP-410", korrelasjonsid=korr, melding=melding)
+        return Lookup(person, year, stage, "feil", kode or f"HTTP-{s}", korrelasjonsid=korr, melding=melding)
+
     async def fetch_all(self, persons: list[str], plan: list[tuple[int, str]], *, cache: LookupCache | None = None,
                         audit: Any = None, progress: Callable[[], None] | None = None) -> dict[str, list[Lookup]]:
         """Every person's fallback; ``audit`` an :class:`~fee_engine.audit.AuditLog` (or a path to append to)."""
         from ..audit import AuditLog
 
+        for _, stage in plan:  # before anything is asked
+            self.formaal.check_ssg(self.pakke, stage)
+        if cache is not None:
+            cache.check_formaal(self.formaal)
         queue: asyncio.Queue[str] = asyncio.Queue()
         for p in persons:
             queue.put_nowait(p)
         out: dict[str, list[Lookup]] = {}
         own_log = isinstance(audit, (str, Path))
-        alog = AuditLog(Path(audit), command="oppslag") if own_log else audit
+        alog = AuditLog(Path(audit), command="oppslag", purpose=self.formaal.revisjon) if own_log else audit
+        if alog is not None and alog.purpose != self.formaal.revisjon:
+            raise ConfigurationError(f"revisjonsloggen er åpnet for formålet «{alog.purpose}», men oppslagene gjelder "
+                                     f"«{self.formaal.revisjon}»")
         self.stats.started = self._last_change = time.monotonic()
-        limits = httpx.Limits(max_connections=self.max_in_flight + 1, max_keepalive_connections=self.max_in_flight)
 
         async def worker(client: httpx.AsyncClient) -> None:
             while True:
@@ -270,7 +370,8 @@ class SsgClient:
                     progress()
 
         try:
-            async with httpx.AsyncClient(transport=self.transport, limits=limits, timeout=self.timeout) as client:
+            async with httpx.AsyncClient(transport=self.transport, limits=self._limits(),
+                                         timeout=self.timeout) as client:
                 async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.max_in_flight, max(len(persons), 1))):
                         tg.create_task(worker(client))

@@ -1,16 +1,31 @@
-"""A local stand-in for Skatteetaten's Summert skattegrunnlag API v2 and Maskinporten's token endpoint.
+"""A local stand-in for Skatteetaten's APIs, KS Fiks's proxy and Maskinporten's token endpoint.
 
-An ASGI app (Starlette) served by uvicorn, for tests, demos and ``--source emulator``:
+An ASGI app (Starlette) served by uvicorn, for tests, demos and ``--source emulator`` /
+``--source fiks-emulator``:
 
 * ``POST /token``: verifies the JWT grant as Maskinporten does (RS256 signature against the
   ``x5c`` certificate or a registered ``kid``; ``aud``; ``iat`` within 10 s; ``exp − iat ≤ 120``;
-  scope; a ``jti`` is used once) and issues short-lived opaque access tokens.
-* ``GET /v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}``: answers from a
-  fixture folder (CONTRACT §3) with the API's status codes and error bodies. A fixture body
+  the scopes the client may have; a ``jti`` is used once) and issues short-lived opaque access
+  tokens that remember their scopes. Told which delegations exist (``delegeringer``: consumer_org
+  → Altinn services), it refuses a grant whose ``consumer_org`` has not delegated every
+  requested scope's service to the vendor, as Maskinporten does against Altinn.
+* ``GET /v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}``: Summert
+  skattegrunnlag from a fixture folder (``<år>/<stadie>/<fnr>.json``) with the API's status codes and error
+  bodies (token scope ``skatteetaten:summertskattegrunnlag``; the packages of both purposes,
+  ``kommuneboligsosialeformaal`` with stage ``oppgjoer`` only). A fixture body
   ``{"_emulator": {"status": 410, "kode": "SSG-011"}}`` makes the emulator answer with that error.
-* Fault injection: fixed and random latency, a share of 500/503, 429 with ``Retry-After``,
-  dropped connections (the response is cut off mid-body; logged as one line, not a
-  traceback), tokens that expire early, and for the token endpoint: the first N requests
+* with ``fiks``: KS Fiks's proxy of the same, ``GET /skatteetaten/formueinntekt/summertskatt/api/v2/
+  {rolleId}/…``, checking the token's scope ``ks:fiks``, the headers ``IntegrasjonId`` and
+  ``IntegrasjonPassord`` and the role; Skatteetaten's errors passed through, wrapped in Fiks's
+  ``errorJson``, or in Fiks's own words only (``FiksEmulator.feilformat``).
+* with ``inntekt_data``: the Inntekt API (a-ordningen), ``GET /api/innrapportert/inntektsmottaker/
+  {rettighetspakke}/{personidentifikator}/oppgave/inntekt?fraOgMed=&tilOgMed=``, from
+  ``<fnr>.json`` files holding every month (the emulator keeps the months asked for), with
+  IM-00x errors; scope ``skatteetaten:inntekt``, package ``kommuneBoligsosialeFormaal``.
+* Every answer carries a ``Korrelasjonsid`` header, every error body a ``korrelasjonsid``.
+* Fault injection on every data route: fixed and random latency, a share of 500/503, 429 with
+  ``Retry-After``, dropped connections (the response is cut off mid-body; logged as one line,
+  not a traceback), tokens that expire early, and for the token endpoint: the first N requests
   dropped, or a fixed (broken) answer.
 """
 
@@ -41,9 +56,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..identity import mask_digits_in_text
-from .maskinporten import GRANT_TYPE, SCOPE
+from .formaal import DELEGERINGER, FIKS_SCOPE, INNTEKT_SCOPE, SSG_SCOPE, Formaal
+from .maskinporten import GRANT_TYPE
 
 STAGES = ("oppgjoer", "utkast")
+SSG_STAGES = {f.ssg_pakke: f.ssg_stadier for f in Formaal}
+INNTEKT_PAKKER = tuple(f.inntekt_pakke for f in Formaal if f.inntekt_pakke)
+FIKS_PATH = "/skatteetaten/formueinntekt/summertskatt/api/v2"
+INNTEKT_PATH = "/api/innrapportert/inntektsmottaker/{rettighetspakke}/{personidentifikator}/oppgave/inntekt"
 MESSAGES = {
     "SSG-004": "Feil i forbindelse med autentisering.",
     "SSG-005": "Feil i forbindelse med autorisering.",
@@ -53,7 +73,40 @@ MESSAGES = {
     "SSG-009": "Feil tilknyttet dataformat. Kun json eller xml er støttet.",
     "SSG-001": "Uventet feil på tjenesten.",
     "SSG-002": "Uventet feil i et bakenforliggende system.",
+    "IM-001": "Uventet feil på tjenesten.",
+    "IM-003": "Ukjent url benyttet.",
+    "IM-004": "Feil i forbindelse med autentisering.",
+    "IM-005": "Feil i forbindelse med autorisering.",
+    "IM-006": "Feil i forbindelse med validering av inputdata.",
+    "IM-007": "Ikke treff på oppgitt personidentifikator.",
+    "IM-008": "Det finnes ikke inntektsopplysninger for angitt personidentifikator og tidspunkt.",
+    "IM-009": "Feil tilknyttet dataformat. Kun json eller xml er støttet.",
 }
+FIKS_ERRORS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 410: "Gone", 400: "Bad Request",
+               429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+FIKS_MESSAGES = {401: "Ikke tilgang", 403: "Ikke tilgang", 404: "Ingen treff", 410: "Finnes ikke lenger",
+                 400: "Feil input"}
+
+
+@dataclass
+class FiksEmulator:
+    """What the emulated Fiks proxy expects, and how it reports Skatteetaten's errors.
+
+    ``feilformat``: ``skatteetaten`` (Skatteetaten's body passed through), ``innpakket`` (Fiks's
+    error body with Skatteetaten's in ``errorJson``) or ``fiks`` (Fiks's own words, no SSG code).
+    """
+
+    integrasjon_id: str
+    integrasjon_passord: str
+    rolle_id: str
+    feilformat: str = "skatteetaten"
+
+
+@dataclass
+class TokenInfo:
+    expiry: float  # monotonic
+    scopes: frozenset[str]
+    consumer_org: str | None = None
 
 
 @dataclass
@@ -76,16 +129,22 @@ class EmulatorState:
     data: Path
     faults: Faults = field(default_factory=Faults)
     issuer: str = "http://127.0.0.1/"
-    scope: str = SCOPE
+    scopes: tuple[str, ...] = (SSG_SCOPE, INNTEKT_SCOPE, FIKS_SCOPE)  # what the client may ask for
     trusted_certs: list[bytes] | None = None  # DER; None = any certificate whose key verifies the signature
     registered_kids: dict[str, Any] = field(default_factory=dict)  # kid -> public key
-    rettighetspakker: tuple[str, ...] = ("kommuneforeldrebetaling",)
-    tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
+    rettighetspakker: tuple[str, ...] = tuple(SSG_STAGES)
+    fiks: FiksEmulator | None = None
+    inntekt_data: Path | None = None  # <fnr>.json per person: the Inntekt API's answer over every month
+    delegeringer: dict[str, set[str]] | None = None  # consumer_org -> Altinn services; None: not checked
+    tokens: dict[str, TokenInfo] = field(default_factory=dict)
     seen_jti: set[str] = field(default_factory=set)
     served: collections.Counter = field(default_factory=collections.Counter)  # (person, year, stage) -> answers sent
+    consumer_orgs: collections.Counter = field(default_factory=collections.Counter)  # tokens issued per consumer_org
     requests: int = 0
+    fiks_requests: int = 0
+    inntekt_requests: int = 0
     token_requests: int = 0
-    in_flight: int = 0  # SSG requests being answered now, and the most at once
+    in_flight: int = 0  # data requests being answered now, and the most at once
     max_in_flight: int = 0
     dropped: int = 0
 
@@ -100,11 +159,29 @@ class EmulatorState:
                 for f in stage_dir.glob("*.json"):
                     self.index.add((int(year_dir.name), stage_dir.name, f.stem))
                     self.persons.add(f.stem)
+        self.inntekt_persons: set[str] = set()
+        if self.inntekt_data is not None and Path(self.inntekt_data).is_dir():
+            self.inntekt_persons = {f.stem for f in Path(self.inntekt_data).glob("*.json")}
 
 
 def _error(status: int, kode: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"kode": kode, "melding": MESSAGES.get(kode, ""), "korrelasjonsid": str(uuid.uuid4())},
-                        status_code=status, headers=headers)
+    korr = str(uuid.uuid4())
+    return JSONResponse({"kode": kode, "melding": MESSAGES.get(kode, ""), "korrelasjonsid": korr},
+                        status_code=status, headers={"Korrelasjonsid": korr, **(headers or {})})
+
+
+def _fiks_error(status: int, message: str, path: str, *, inner: dict | None = None, kode: str | None = None,
+                headers: dict[str, str] | None = None) -> JSONResponse:
+    """Fiks's own error body (``ErrorMessage``); ``inner``: Skatteetaten's body in ``errorJson``."""
+    body: dict[str, Any] = {"timestamp": int(time.time() * 1000), "status": status,
+                            "error": FIKS_ERRORS.get(status, "Error"), "errorId": str(uuid.uuid4()),
+                            "path": mask_digits_in_text(path), "originalPath": mask_digits_in_text(path),
+                            "message": message, "errorCode": kode, "errorJson": inner}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _answer(raw: bytes) -> Response:
+    return Response(raw, media_type="application/json", headers={"Korrelasjonsid": str(uuid.uuid4())})
 
 
 def _oauth_error(description: str, error: str = "invalid_grant") -> JSONResponse:
@@ -176,75 +253,184 @@ def make_app(state: EmulatorState) -> Starlette:
         if claims["exp"] - claims["iat"] > 120:
             return _oauth_error("Invalid assertion: exp - iat must be at most 120 seconds")
         scopes = str(claims.get("scope", "")).split()
-        if state.scope not in scopes:
+        if not scopes or any(sc not in state.scopes for sc in scopes):
             return _oauth_error(f"Client is not allowed scope {' '.join(scopes) or '(none)'}", "invalid_scope")
+        consumer = claims.get("consumer_org")
+        if consumer is not None and not (isinstance(consumer, str) and len(consumer) == 9 and consumer.isdigit()):
+            return _oauth_error("Invalid assertion: consumer_org must be an organization number", "invalid_request")
+        if consumer and state.delegeringer is not None:
+            given = state.delegeringer.get(consumer, set())
+            missing = [sc for sc in scopes if sc in DELEGERINGER and DELEGERINGER[sc] not in given]
+            if missing:
+                return _oauth_error(f"Consumer has not delegated access to the scope(s) {' '.join(missing)} "
+                                    "to the supplier (Altinn)", "invalid_scope")
         jti = claims.get("jti")
         if jti:
             if jti in state.seen_jti:
                 return _oauth_error("MP-012: Grant is used before")
             state.seen_jti.add(jti)
         access = secrets.token_urlsafe(32)
-        state.tokens[access] = time.monotonic() + state.faults.token_lifetime_s
+        state.tokens[access] = TokenInfo(time.monotonic() + state.faults.token_lifetime_s, frozenset(scopes),
+                                         consumer or None)
+        if consumer:
+            state.consumer_orgs[consumer] += 1
         return JSONResponse({"access_token": access, "token_type": "Bearer",
-                             "expires_in": max(1, math.ceil(state.faults.token_lifetime_s)), "scope": state.scope})
+                             "expires_in": max(1, math.ceil(state.faults.token_lifetime_s)), "scope": " ".join(scopes)})
 
-    async def ssg(request: Request) -> Response:
+    def valid_token(request: Request, scope: str) -> TokenInfo | None | bool:
+        """The token's record; None when it is unknown or expired; False when it lacks ``scope``."""
+        auth = request.headers.get("authorization", "")
+        info = state.tokens.get(auth[7:] if auth.startswith("Bearer ") else "")
+        if info is None or time.monotonic() > info.expiry:
+            return None
+        return info if scope in info.scopes else False
+
+    def roll_fault(f: Faults) -> str | None:
+        """Which fault (if any) this request gets: ``429``, ``500``, ``503`` or ``drop``."""
+        roll = state.rng.random()
+        for name, rate in (("429", f.rate_429), ("500", f.rate_500), ("503", f.rate_503), ("drop", f.drop_rate)):
+            if roll < rate:
+                return name
+            roll -= rate
+        return None
+
+    async def timed(request: Request, handler: Any, counter: str) -> Response:
         """Answers ``latency`` after the request arrived (the emulator's own work included)."""
         arrived = time.monotonic()
         state.requests += 1
+        if counter:
+            setattr(state, counter, getattr(state, counter) + 1)
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
             f = state.faults
             delay = (f.latency_ms + state.rng.uniform(0, f.jitter_ms)) / 1000 if (f.latency_ms or f.jitter_ms) else 0.0
-            response = await answer(request)
+            response = await handler(request)
             if delay:
                 await asyncio.sleep(max(0.0, arrived + delay - time.monotonic()))
             return response
         finally:
             state.in_flight -= 1
 
-    async def answer(request: Request) -> Response:
+    async def ssg(request: Request) -> Response:
+        return await timed(request, lambda r: answer(r, r.path_params, _error, SSG_SCOPE), "")
+
+    async def answer(request: Request, p: dict[str, str], err: Any, scope: str) -> Response:
+        """Summert skattegrunnlag from the fixture folder; ``err(status, kode, headers)`` makes the error answers."""
         f = state.faults
-        auth = request.headers.get("authorization", "")
-        tok = auth[7:] if auth.startswith("Bearer ") else ""
-        expiry = state.tokens.get(tok)
-        if expiry is None or time.monotonic() > expiry:
-            return _error(401, "SSG-004")
+        token = valid_token(request, scope)
+        if token is None:
+            return err(401, "SSG-004")
+        if token is False:
+            return err(403, "SSG-005")
         accept = request.headers.get("accept", "application/json")
         if not any(a in accept for a in ("application/json", "*/*", "application/xml")):
-            return _error(406, "SSG-009")
-        p = request.path_params
+            return err(406, "SSG-009")
         if p["rettighetspakke"] not in state.rettighetspakker:
-            return _error(403, "SSG-005")
+            return err(403, "SSG-005")
         if p["stadie"] not in STAGES:
-            return _error(404, "SSG-003")
+            return err(404, "SSG-003")
         person = p["personidentifikator"]
         if not (person.isdigit() and len(person) == 11) or not p["inntektsaar"].isdigit():
-            return _error(400, "SSG-006")
-        roll = state.rng.random()
-        if roll < f.rate_429:
-            return _error(429, "SSG-001", headers={"Retry-After": f"{f.retry_after_s:g}"})
-        roll -= f.rate_429
-        if roll < f.rate_500:
-            return _error(500, "SSG-001")
-        roll -= f.rate_500
-        if roll < f.rate_503:
+            return err(400, "SSG-006")
+        if p["stadie"] not in SSG_STAGES.get(p["rettighetspakke"], STAGES):
+            return err(400, "SSG-006")
+        fault = roll_fault(f)
+        if fault == "429":
+            return err(429, "SSG-001", {"Retry-After": f"{f.retry_after_s:g}"})
+        if fault == "500":
+            return err(500, "SSG-001")
+        if fault == "503":
             return PlainTextResponse("Service Unavailable", status_code=503)
-        roll -= f.rate_503
         year = int(p["inntektsaar"])
         key = (person, year, p["stadie"])
-        if roll < f.drop_rate:
+        if fault == "drop":
             return _Dropped(state)
         if (year, p["stadie"], person) not in state.index:
             state.served[key] += 1
-            return _error(404, "SSG-007" if person not in state.persons else "SSG-008")
+            return err(404, "SSG-007" if person not in state.persons else "SSG-008")
         raw = (Path(state.data) / str(year) / p["stadie"] / f"{person}.json").read_bytes()
         state.served[key] += 1
         if b'"_emulator"' in raw:
             e = json.loads(raw)["_emulator"]
+            return err(int(e["status"]), str(e["kode"]))
+        return _answer(raw)
+
+    async def fiks(request: Request) -> Response:
+        return await timed(request, fiks_answer, "fiks_requests")
+
+    async def fiks_answer(request: Request) -> Response:
+        conf = state.fiks
+        path = request.url.path
+        if conf is None:
+            return PlainTextResponse("404 NOT FOUND", status_code=404)
+        if not isinstance(valid_token(request, FIKS_SCOPE), TokenInfo):
+            return _fiks_error(401, "Ikke tilgang: token mangler, er utløpt eller har ikke scope ks:fiks", path)
+        if (request.headers.get("integrasjonid") != conf.integrasjon_id
+                or request.headers.get("integrasjonpassord") != conf.integrasjon_passord):
+            return _fiks_error(403, "Ikke tilgang: ukjent integrasjon eller feil passord", path)
+        p = request.path_params
+        if p["rolleId"] != conf.rolle_id:
+            return _fiks_error(403, "Mangler tilgang til rollen", path)
+
+        def err(status: int, kode: str, headers: dict[str, str] | None = None) -> Response:
+            if conf.feilformat == "skatteetaten" or status in (429,) or status >= 500:
+                return _error(status, kode, headers)
+            inner = {"kode": kode, "melding": MESSAGES.get(kode, ""), "korrelasjonsid": str(uuid.uuid4())}
+            if conf.feilformat == "innpakket":
+                return _fiks_error(status, FIKS_MESSAGES.get(status, "Feil"), path, inner=inner, headers=headers)
+            return _fiks_error(status, FIKS_MESSAGES.get(status, "Feil"), path, headers=headers)
+
+        # behind Fiks, the token Skatteetaten sees is Fiks's own: the scope was checked above
+        return await answer(request, p, err, FIKS_SCOPE)
+
+    async def inntekt(request: Request) -> Response:
+        return await timed(request, inntekt_answer, "inntekt_requests")
+
+    async def inntekt_answer(request: Request) -> Response:
+        f = state.faults
+        if state.inntekt_data is None:
+            return _error(404, "IM-003")
+        token = valid_token(request, INNTEKT_SCOPE)
+        if token is None:
+            return _error(401, "IM-004")
+        if token is False:
+            return _error(403, "IM-005")
+        accept = request.headers.get("accept", "application/json")
+        if not any(a in accept for a in ("application/json", "*/*", "application/xml")):
+            return _error(406, "IM-009")
+        p = request.path_params
+        if p["rettighetspakke"] not in INNTEKT_PAKKER:
+            return _error(403, "IM-005")
+        person = p["personidentifikator"]
+        first, last = request.query_params.get("fraOgMed", ""), request.query_params.get("tilOgMed", "")
+        months_ok = _month(first) and (not last or (_month(last) and last >= first))
+        if not (person.isdigit() and len(person) == 11) or not months_ok:
+            return _error(400, "IM-006")
+        fault = roll_fault(f)
+        if fault == "429":
+            return _error(429, "IM-001", {"Retry-After": f"{f.retry_after_s:g}"})
+        if fault == "500":
+            return _error(500, "IM-001")
+        if fault == "503":
+            return PlainTextResponse("Service Unavailable", status_code=503)
+        if fault == "drop":
+            return _Dropped(state)
+        key = (person, first, last or "")
+        state.served[key] += 1
+        if person not in state.inntekt_persons:
+            return _error(404, "IM-007")
+        raw = (Path(state.inntekt_data) / f"{person}.json").read_bytes()  # type: ignore[arg-type]
+        if b'"_emulator"' in raw:
+            e = json.loads(raw)["_emulator"]
             return _error(int(e["status"]), str(e["kode"]))
-        return Response(raw, media_type="application/json")
+        body = json.loads(raw)
+        items = body.get("oppgaveInntektsmottaker") or [] if isinstance(body, dict) else []
+        kept = [o for o in items if isinstance(o, dict) and first <= str(o.get("kalendermaaned", ""))
+                and (not last or str(o.get("kalendermaaned", "")) <= last)]
+        if not kept:
+            return _error(404, "IM-008")
+        return _answer(json.dumps({**body, "oppgaveInntektsmottaker": kept}, ensure_ascii=False).encode("utf-8"))
 
     async def not_found(request: Request) -> Response:
         return PlainTextResponse("404 NOT FOUND", status_code=404)
@@ -252,8 +438,49 @@ def make_app(state: EmulatorState) -> Starlette:
     return Starlette(routes=[
         Route("/token", token, methods=["POST"]),
         Route("/v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}", ssg, methods=["GET"]),
+        Route(FIKS_PATH + "/{rolleId}/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}", fiks,
+              methods=["GET"]),
+        Route(INNTEKT_PATH, inntekt, methods=["GET"]),
         Route("/{path:path}", not_found, methods=["GET", "POST"]),
     ])
+
+
+def read_delegations(file: Path) -> dict[str, set[str]]:
+    """``--delegeringer FILE``: which municipality (consumer_org) has delegated which Altinn services to the vendor.
+
+    YAML, one organisation number per key and the delegated services as a list::
+
+        "310000001": ["Summert skattegrunnlag API - På vegne av", "Inntekt API - På vegne av"]
+        "310000002": ["Summert skattegrunnlag API - På vegne av"]
+    """
+    import yaml
+
+    from ..errors import ConfigurationError
+
+    try:
+        raw = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"kan ikke lese {file} ({type(exc).__name__})") from None
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{file}: skal være linjer «organisasjonsnummer: [delegeringer]»")
+    known = sorted(DELEGERINGER.values())
+    out: dict[str, set[str]] = {}
+    for org, names in raw.items():
+        org = str(org)
+        if not (len(org) == 9 and org.isdigit()):
+            raise ConfigurationError(f"{file}: «{mask_digits_in_text(org)[:20]}» er ikke et organisasjonsnummer "
+                                     "(9 sifre)")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigurationError(f"{file}: delegeringene for en kommune skal være en liste med tjenestenavn")
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigurationError(f"{file}: ukjent delegering «{unknown[0][:80]}» (kjente: {'; '.join(known)})")
+        out[org] = set(names)
+    return out
+
+
+def _month(text: str) -> bool:
+    return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12
 
 
 class _Dropped(Response):
@@ -281,11 +508,15 @@ class EmulatorServer:
     """Runs the emulator with uvicorn in a background thread on 127.0.0.1 (port 0 = a free port)."""
 
     def __init__(self, data: Path, *, port: int = 0, faults: Faults | None = None, trusted_certs: list[bytes] | None = None,
-                 registered_kids: dict[str, Any] | None = None, host: str = "127.0.0.1") -> None:
+                 registered_kids: dict[str, Any] | None = None, host: str = "127.0.0.1",
+                 fiks: FiksEmulator | None = None, inntekt_data: Path | None = None,
+                 delegeringer: dict[str, set[str]] | None = None) -> None:
         import uvicorn
 
         self.state = EmulatorState(Path(data), faults or Faults(), trusted_certs=trusted_certs,
-                                   registered_kids=registered_kids or {})
+                                   registered_kids=registered_kids or {}, fiks=fiks,
+                                   inntekt_data=Path(inntekt_data) if inntekt_data else None,
+                                   delegeringer=delegeringer)
         self.app = make_app(self.state)
         self.config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False,
                                      lifespan="off", timeout_keep_alive=30)

@@ -8,6 +8,11 @@
     ``MaskinportenError`` (exit 2): the token endpoint refused the JWT grant.
     ``AuthenticationError`` (exit 2): 401 again right after a fresh token.
 
+Through KS Fiks the same classes apply: :mod:`.fiks` reads Fiks's error bodies into the same
+codes first (a 403 names the integration, its password and the role). A rights package or stage
+of another purpose is refused before any request
+(:class:`~fee_engine.taxdata.formaal.PurposeError`, exit 2).
+
 Not exceptions, but lookup outcomes (:class:`~fee_engine.taxdata.base.Lookup`): SSG-007,
 SSG-008, SSG-011 (and 410) feed the fallback and the ``manuell`` logic; SSG-006 and an
 answer that does not fit the API's shape (``UGYLDIG-SVAR``) become status ``feil``; a lookup

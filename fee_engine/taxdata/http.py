@@ -1,4 +1,4 @@
-"""``--source api`` and ``--source emulator``: configuration and one synchronous fetch for the batch.
+"""``--source api|fiks|emulator|fiks-emulator``: configuration and one synchronous fetch for the batch.
 
 Configuration comes from a YAML file (``--api-config``) and environment variables, which win:
 
@@ -16,6 +16,15 @@ Configuration comes from a YAML file (``--api-config``) and environment variable
 ``FEE_ENGINE_MAX_IN_FLIGHT``    concurrent requests, 1–5 (default 5, Skatteetaten's limit)
 ``FEE_ENGINE_MAX_ATTEMPTS``     attempts per lookup and per token request before giving up, 1–20 (default 8)
 ``FEE_ENGINE_BACKOFF_S``        first backoff in seconds, doubled per retry with full jitter (default 0.1)
+``FEE_ENGINE_RETTIGHETSPAKKE``  optional: if given, it must be the purpose's own (checked, never chosen by it)
+``FEE_ENGINE_FIKS_URL``         KS Fiks (``--source fiks``): base URL (default by ``FEE_ENGINE_ENV``:
+                                ``https://api.fiks.test.ks.no`` or ``https://api.fiks.ks.no``)
+``FEE_ENGINE_FIKS_INTEGRASJON_ID``       the integration's id in Fiks-konfigurasjon (header ``IntegrasjonId``)
+``FEE_ENGINE_FIKS_INTEGRASJON_PASSORD``  its password (header ``IntegrasjonPassord``; secret, never shown)
+``FEE_ENGINE_FIKS_ROLLE_ID``    the municipality's Fiks role (``rolleId`` in the path)
+``FEE_ENGINE_INNTEKT_URL``      Inntekt API (``fee-engine inntekt``): base URL (default by ``FEE_ENGINE_ENV``)
+``FEE_ENGINE_INNTEKT_STI``      its path template with ``{rettighetspakke}`` and ``{personidentifikator}``
+                                (default the documented ``/api/innrapportert/inntektsmottaker/…/oppgave/inntekt``)
 ==============================  ===========================================================
 
 File keys are the same names in lower case without the prefix (``client_id``, ``key_file`` …).
@@ -29,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 from urllib.parse import urlsplit
@@ -44,9 +54,15 @@ from ..settings import Settings
 from .base import Lookup
 from .cache import SKATTEETATEN_LIMIT, LookupCache
 from .client import SsgClient
-from .emulator import EmulatorServer
+from .emulator import EmulatorServer, FiksEmulator
 from .errors import MissingCredentialsError
+from .fiks import FIKS_ENVIRONMENTS
+from .formaal import FIKS_SCOPE, Formaal, PurposeError
 from .maskinporten import ENVIRONMENTS, Credentials, TokenProvider, load_pem, load_pkcs12
+
+INNTEKT_ENVIRONMENTS = {"test": "https://inntekt.api.skatteetaten-test.no",
+                        "prod": "https://inntekt.api.skatteetaten.no"}
+INNTEKT_STI = "/api/innrapportert/inntektsmottaker/{rettighetspakke}/{personidentifikator}/oppgave/inntekt"
 
 
 def _no_control(value: str | None) -> str | None:
@@ -65,17 +81,45 @@ def _url(value: str | None) -> str | None:
     return value
 
 
+def _segment(value: str | None) -> str | None:
+    """A value that goes into a URL path or a header as it is: letters, digits and -._~ only."""
+    if value is not None and not (1 <= len(value) <= 100 and all(c.isascii() and (c.isalnum() or c in "-._~")
+                                                                 for c in value)):
+        raise ValueError("kan bare ha bokstaver a–z, sifre og -._~ (høyst 100 tegn); vanligvis en UUID")
+    return value
+
+
+def _password(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and not all(c.isprintable() for c in value.get_secret_value()):
+        raise ValueError("inneholder kontrolltegn (for eksempel linjeskift)")
+    return value
+
+
+def _template(value: str | None) -> str | None:
+    if value is None:
+        return None
+    _no_control(value)
+    names = set(re.findall(r"{([^{}]*)}", value))
+    if not value.startswith("/") or names != {"rettighetspakke", "personidentifikator"} or "?" in value \
+            or " " in value:
+        raise ValueError("må begynne med / og ha nøyaktig {rettighetspakke} og {personidentifikator} (uten ?)")
+    return value
+
+
 Text = Annotated[str | None, AfterValidator(_no_control)]
 Url = Annotated[str | None, AfterValidator(_url)]
+Segment = Annotated[str | None, AfterValidator(_segment)]
 
 
 class ApiConfig(Settings):
     """``--source api`` settings: environment ``FEE_ENGINE_*`` over ``--api-config`` (YAML), checked with types."""
 
-    _secret_fields = frozenset({"key_password"})
+    _secret_fields = frozenset({"key_password", "fiks_integrasjon_passord"})
     _advice = {"max_in_flight": "Skatteetaten: høyst 5 samtidige kall per virksomhet",
                "consumer_org": "kommunens organisasjonsnummer, 9 sifre",
-               "env": "test eller prod"}
+               "env": "test eller prod",
+               "fiks_rolle_id": "rollens id i Fiks-konfigurasjon",
+               "fiks_integrasjon_id": "integrasjonens id i Fiks-konfigurasjon"}
 
     env: Literal["test", "prod"] = "test"
     ssg_url: Url = None
@@ -91,6 +135,13 @@ class ApiConfig(Settings):
     max_in_flight: Annotated[int, Field(ge=1, le=SKATTEETATEN_LIMIT)] = SKATTEETATEN_LIMIT
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 8
     backoff_s: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.1
+    rettighetspakke: Text = None
+    fiks_url: Url = None
+    fiks_integrasjon_id: Segment = None
+    fiks_integrasjon_passord: Annotated[SecretStr | None, AfterValidator(_password)] = None
+    fiks_rolle_id: Segment = None
+    inntekt_url: Url = None
+    inntekt_sti: Annotated[str | None, AfterValidator(_template)] = None
 
     @field_validator("max_in_flight", "max_attempts", mode="before")
     @classmethod
@@ -99,7 +150,7 @@ class ApiConfig(Settings):
             raise ValueError("må være et heltall")
         return v
 
-    @field_validator("client_id", "kid", "consumer_org", "key_password", mode="before")
+    @field_validator("client_id", "kid", "consumer_org", "key_password", "fiks_integrasjon_passord", mode="before")
     @classmethod
     def _number_as_text(cls, v: Any) -> Any:
         """YAML reads ``consumer_org: 964338531`` as a number; it is an identifier."""
@@ -111,7 +162,36 @@ class ApiConfig(Settings):
         self.ssg_url = self.ssg_url or defaults["ssg_url"]
         self.token_url = self.token_url or defaults["token_url"]
         self.audience = self.audience or defaults["audience"]
+        self.fiks_url = self.fiks_url or FIKS_ENVIRONMENTS[self.env]
+        self.inntekt_url = self.inntekt_url or INNTEKT_ENVIRONMENTS[self.env]
+        self.inntekt_sti = self.inntekt_sti or INNTEKT_STI
         return self
+
+    def check_formaal(self, formaal: Formaal) -> "ApiConfig":
+        """A ``rettighetspakke`` in the settings must be the purpose's own: a command never takes another's."""
+        formaal = Formaal.parse(formaal)
+        if self.rettighetspakke is not None and self.rettighetspakke not in (formaal.ssg_pakke, formaal.inntekt_pakke):
+            raise PurposeError(f"innstillingen rettighetspakke = «{self.rettighetspakke}» hører ikke til "
+                               f"{formaal.tekst} (bare «{formaal.ssg_pakke}»"
+                               + (f" og «{formaal.inntekt_pakke}»" if formaal.inntekt_pakke else "") + ")")
+        return self
+
+    def fiks(self) -> tuple[str, str, str, str]:
+        """``(url, rolle_id, integrasjon_id, integrasjon_passord)`` for ``--source fiks``, or what is missing."""
+        missing = [name for name, v in (("FEE_ENGINE_FIKS_INTEGRASJON_ID", self.fiks_integrasjon_id),
+                                        ("FEE_ENGINE_FIKS_INTEGRASJON_PASSORD", self.fiks_integrasjon_passord),
+                                        ("FEE_ENGINE_FIKS_ROLLE_ID", self.fiks_rolle_id)) if not v]
+        if missing:
+            raise MissingCredentialsError("--source fiks mangler " + ", ".join(missing)
+                                          + " (fra Fiks-konfigurasjon: integrasjonen og kommunens rolle)")
+        assert self.fiks_url and self.fiks_integrasjon_id and self.fiks_rolle_id and self.fiks_integrasjon_passord
+        return (self.fiks_url, self.fiks_rolle_id, self.fiks_integrasjon_id,
+                self.fiks_integrasjon_passord.get_secret_value())
+
+    def tokens(self, scope: str) -> TokenProvider:
+        """A token provider for ``scope`` (space-separated scopes) with these credentials."""
+        return TokenProvider(self.credentials(), self.token_url or "", self.audience or "", scope=scope,
+                             consumer_org=self.consumer_org, max_attempts=self.max_attempts, backoff=self.backoff_s)
 
     def credentials(self) -> Credentials:
         missing = []
@@ -168,25 +248,90 @@ def fetch(client: SsgClient, persons: list[str], plan: list[tuple[int, str]], ca
             client.slots.close()
 
 
+def ssg_client(cfg: ApiConfig, formaal: Formaal, tokens: TokenProvider, **kw: Any) -> SsgClient:
+    """The direct Summert skattegrunnlag client for ``formaal`` with these settings."""
+    cfg.check_formaal(formaal)
+    kw.setdefault("max_in_flight", cfg.max_in_flight)
+    return SsgClient(cfg.ssg_url or "", tokens, formaal=formaal, max_attempts=cfg.max_attempts,
+                     backoff=cfg.backoff_s, **kw)
+
+
+def fiks_client(cfg: ApiConfig, formaal: Formaal, tokens: TokenProvider | None = None, **kw: Any) -> SsgClient:
+    """Summert skattegrunnlag through KS Fiks (scope ``ks:fiks``, the integration's headers, the role)."""
+    from . import fiks
+
+    cfg.check_formaal(formaal)
+    url, rolle, integrasjon, passord = cfg.fiks()
+    kw.setdefault("max_in_flight", cfg.max_in_flight)
+    return fiks.client(url, rolle, integrasjon, passord, tokens or cfg.tokens(FIKS_SCOPE), formaal=formaal,
+                       max_attempts=cfg.max_attempts, backoff=cfg.backoff_s, **kw)
+
+
 def fetch_api(cfg: ApiConfig, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-              audit: Any, progress: Callable[[], None] | None) -> dict[str, list[Lookup]]:
-    creds = cfg.credentials()
-    tokens = TokenProvider(creds, cfg.token_url or "", cfg.audience or "", consumer_org=cfg.consumer_org,
-                           max_attempts=cfg.max_attempts, backoff=cfg.backoff_s)
-    client = SsgClient(cfg.ssg_url or "", tokens, max_in_flight=cfg.max_in_flight, max_attempts=cfg.max_attempts,
-                       backoff=cfg.backoff_s)
+              audit: Any, progress: Callable[[], None] | None,
+              formaal: Formaal = Formaal.FORELDREBETALING) -> dict[str, list[Lookup]]:
+    client = ssg_client(cfg, formaal, cfg.tokens(" ".join(Formaal.parse(formaal).scopes[:1])))
     return fetch(client, persons, plan, cache, audit, progress)
 
 
-def fetch_emulator(data: Path, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-                   audit: Any, progress: Callable[[], None] | None, max_in_flight: int = 5) -> dict[str, list[Lookup]]:
-    """Start the emulator in-process on ``data`` and fetch through exactly the same client code over HTTP."""
-    from .maskinporten import x5c_chain
+def fetch_fiks(cfg: ApiConfig, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
+               audit: Any, progress: Callable[[], None] | None,
+               formaal: Formaal = Formaal.FORELDREBETALING) -> dict[str, list[Lookup]]:
+    return fetch(fiks_client(cfg, formaal), persons, plan, cache, audit, progress)
 
-    key, cert = throwaway_identity()
-    der = cert.public_bytes(serialization.Encoding.DER)
-    with EmulatorServer(data, trusted_certs=[der]) as server:
-        creds = Credentials("fee-engine-emulator", key, x5c=x5c_chain([cert]))
-        tokens = TokenProvider(creds, server.base_url + "/token", server.state.issuer)
-        client = SsgClient(server.base_url, tokens, max_in_flight=max_in_flight, kilde="emulator")
+
+class LocalEmulator:
+    """The emulator started in-process on a free loopback port, with a throwaway key it trusts alone.
+
+    ``fiks``: also serve KS Fiks's proxy, expecting the integration and role of ``fiks``.
+    ``with LocalEmulator(data) as em``: ``em.tokens(scope)`` gives a token provider for it.
+    """
+
+    def __init__(self, data: Path, *, fiks: FiksEmulator | None = None, inntekt_data: Path | None = None,
+                 consumer_org: str | None = None, **kw: Any) -> None:
+        from .maskinporten import x5c_chain
+
+        key, cert = throwaway_identity()
+        self.creds = Credentials("fee-engine-emulator", key, x5c=x5c_chain([cert]))
+        self.consumer_org = consumer_org
+        self.server = EmulatorServer(data, trusted_certs=[cert.public_bytes(serialization.Encoding.DER)], fiks=fiks,
+                                     inntekt_data=inntekt_data, **kw)
+
+    def __enter__(self) -> "LocalEmulator":
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.__exit__(*exc)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def tokens(self, scope: str) -> TokenProvider:
+        return TokenProvider(self.creds, self.base_url + "/token", self.server.state.issuer, scope=scope,
+                             consumer_org=self.consumer_org)
+
+
+def fetch_emulator(data: Path, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
+                   audit: Any, progress: Callable[[], None] | None, max_in_flight: int = 5,
+                   formaal: Formaal = Formaal.FORELDREBETALING) -> dict[str, list[Lookup]]:
+    """Start the emulator in-process on ``data`` and fetch through exactly the same client code over HTTP."""
+    formaal = Formaal.parse(formaal)
+    with LocalEmulator(data) as em:
+        client = SsgClient(em.base_url, em.tokens(" ".join(formaal.scopes[:1])), formaal=formaal,
+                           max_in_flight=max_in_flight, kilde="emulator")
+        return fetch(client, persons, plan, cache, audit, progress)
+
+
+def fetch_fiks_emulator(cfg: ApiConfig, data: Path, persons: list[str], plan: list[tuple[int, str]],
+                        cache: LookupCache | None, audit: Any, progress: Callable[[], None] | None,
+                        formaal: Formaal = Formaal.FORELDREBETALING, feilformat: str = "skatteetaten",
+                        max_in_flight: int = 5) -> dict[str, list[Lookup]]:
+    """The emulator in-process as KS Fiks, expecting the integration and role of the settings; the real Fiks client."""
+    _, rolle, integrasjon, passord = cfg.fiks()
+    fiks = FiksEmulator(integrasjon, passord, rolle, feilformat)
+    with LocalEmulator(data, fiks=fiks) as em:
+        local = cfg.model_copy(update={"fiks_url": em.base_url})
+        client = fiks_client(local, formaal, em.tokens(FIKS_SCOPE), kilde="emulator", max_in_flight=max_in_flight)
         return fetch(client, persons, plan, cache, audit, progress)

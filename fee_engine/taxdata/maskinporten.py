@@ -4,7 +4,13 @@ The grant is signed RS256 with the organisation's key and carries the business
 certificate chain in ``x5c`` (or a pre-registered ``kid``); claims ``aud`` (Maskinporten's
 issuer), ``iss`` (client id), ``scope``, ``iat``, ``exp`` (at most 120 s later), a unique
 ``jti``, and ``consumer_org`` when a vendor acts for a municipality. Keys and tokens are
-never logged.
+never logged. ``scope`` may name several scopes (space-separated): boligsosial bistand asks
+for Summert skattegrunnlag and the Inntekt API in one token, KS Fiks for ``ks:fiks``.
+
+A vendor acting for a municipality (``consumer_org``) gets a token only if the municipality
+has delegated each scope's Altinn service to the vendor's organisation number; Maskinporten
+checks this against Altinn and refuses the grant otherwise. The refusal then names the
+delegations to give (:data:`~.formaal.DELEGERINGER`).
 
 The token request is retried like a lookup (network errors, time-outs, 5xx, 429) and its
 answer is bounded (:data:`MAX_TOKEN_BYTES`) and checked (:class:`TokenResponse`): an
@@ -188,13 +194,29 @@ class TokenProvider:
                     return
                 if status != 429 and status < 500:
                     detail = _oauth_detail(status, data)
-                    raise MaskinportenError(f"Maskinporten avviste forespørselen om token ({detail})")
+                    raise MaskinportenError(f"Maskinporten avviste forespørselen om token ({detail})"
+                                            + self._delegation_hint())
                 last = f"HTTP {status}"
             if attempt < self.max_attempts:
                 self.retries += 1
                 await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
         raise MaskinportenError(f"Maskinporten svarte ikke etter {self.max_attempts} forsøk ({last}) "
                                 f"på {self.token_url}")
+
+    def _delegation_hint(self) -> str:
+        """What a municipality must have delegated in Altinn when a vendor asks on its behalf."""
+        from .formaal import DELEGERINGER
+
+        if not self.consumer_org:
+            return ""
+        names = [DELEGERINGER[s] for s in self.scope.split() if s in DELEGERINGER]
+        if not names:
+            return (". Leverandøren henter på vegne av kommunen (consumer_org): kommunen må ha gitt leverandøren "
+                    "tilgang til dette scopet")
+        listed = " og ".join(f"«{n}»" for n in names)
+        both = " (begge må delegeres)" if len(names) > 1 else ""
+        return (f". Leverandøren henter på vegne av kommunen (consumer_org): kommunen må i Altinn ha delegert "
+                f"{listed}{both} til leverandørens organisasjonsnummer")
 
     def _accept(self, data: bytes) -> None:
         try:
