@@ -19,7 +19,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -133,7 +132,6 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "ram_gib": _ram_gib(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "python_executable": sys.executable,
         "versions": {p: _version(p) for p in ("fee-engine", "numpy", "pandas", "openfisca-core", "pytest",
                                                "pytest-benchmark", "openpyxl", "httpx")},
         "git_commit": _git("rev-parse", "--short", "HEAD"),
@@ -145,6 +143,10 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "started": _STARTED[0],
         "loadavg_start": _STARTED[1],
     }
+
+
+def pytest_benchmark_update_commit_info(config, commit_info):
+    commit_info["project"] = "fee-engine"  # not the name of the folder the suite ran in
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

@@ -87,9 +87,9 @@ def render(data: dict, source: str) -> str:
     out: list[str] = [START, f"<!-- Written by scripts/benchmarks from {source}; do not edit by hand. -->", ""]
     if r.quick:
         out += [f"**Quick run** ({n_(small)} / {n_(main)} / {n_(large)} children instead of 10 000 / 100 000 / 500 000): "
-                "a check that the suite and this report work, on a machine where other work was running. Its figures "
-                "say nothing about the targets; the full suite (`scripts/benchmarks`, and "
-                "`FEE_ENGINE_BENCH_BIG=1 scripts/benchmarks` for 500 000 children) replaces this section.", ""]
+                "a check that the suite and this report work. Its figures say nothing about the targets; the full suite "
+                "(`bash scripts/benchmarks`, and `FEE_ENGINE_BENCH_BIG=1 bash scripts/benchmarks` for 500 000 children) "
+                "replaces this section.", ""]
     started = info.get("started") or data.get("datetime")
     finished = data.get("finished")
     when = started[:16].replace("T", " ") + (f"–{finished[11:16]}" if finished else "") + " UTC" if started else "?"
@@ -188,8 +188,8 @@ def whole_runs(r: Results, small, main, large) -> list[str]:
     if scale:
         rows += ["### Whole runs from files (fresh process)", "",
                  "`test_run_scale` times `fee-engine run POP/innskriving.csv --source files --tax-data POP/skatt --period "
-                 "2024-08..2025-07 --format csv --out DIR` (`maanedlig.csv`, `vedtak.csv` with the explanations, "
-                 "`avvist.csv`, `revisjon.jsonl`, `kjoering.json`).", "",
+                 "2024-08..2025-07 --format csv --out DIR` (writes `maanedlig.csv`, `vedtak.csv` with the explanations, "
+                 "`avvist.csv`, `utenfor_perioden.csv`, `revisjon.jsonl`, `kjoering.json`).", "",
                  "| children | time: median (min–max, rounds) | per 100 000 children | peak memory | per 100 000 children |",
                  "|---|---|---|---|---|"]
         for n, b in scale:
