@@ -75,6 +75,14 @@ def population_main(population):
     return population(MAIN)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _audit_log_in_tmp(tmp_path_factory):
+    """Runs append to an audit log (the cost is part of what is measured), not to .fee-engine/ in the work tree."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEE_ENGINE_AUDIT_LOG", str(tmp_path_factory.mktemp("revisjon") / "revisjon.jsonl"))
+        yield
+
+
 # -- what the JSON records about the machine and the run ------------------------------------------
 def _cpu_model() -> str:
     try:

@@ -3,7 +3,9 @@
 Order: rules -> enrollment -> tax lookups (only households that need one) ->
 household income -> calculation -> explanations -> writers. Everything is computed
 before anything is written, and the files are moved into ``--out`` only when all
-of them are complete, so a configuration error never leaves half a result behind.
+of them are complete, so a configuration error never leaves half a result behind
+(:mod:`fee_engine.outdir`: a manifest, stale files of an earlier run removed). Every
+tax lookup gets a line in the audit log (:mod:`fee_engine.audit`), kept across runs.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import contextlib
 import datetime as dt
 import gc
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Callable
 import pandas as pd
 
 from . import forklaring
+from .audit import FILE_NAME as AUDIT_FILE
+from .audit import AuditLog, default_path
 from .beregning import calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
@@ -29,6 +31,7 @@ from .output.csv import write_csv, write_monthly_from_runs, write_outside, write
 from .output.excel import write_workbook
 from .output.json import write_json
 from .output.report import write_report
+from .outdir import OutputFolder
 from .output.summary import by_institution_month
 from .regelsett import RuleSet, format_value, load_rules
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
@@ -85,6 +88,11 @@ class RunOptions:
     formats: tuple[str, ...] = ALL_FORMATS
     api_config: Path | None = None  # --source api: YAML with the settings of fee_engine.taxdata.http
     cache: Path | None = None  # SQLite cache of answers (api: default .fee-engine/skatt.sqlite)
+    audit_log: Path | None = None  # default: FEE_ENGINE_AUDIT_LOG, else revisjon.jsonl by the cache / .fee-engine
+    overwrite: bool = False  # write into a non-empty --out that no fee-engine run made
+
+    def audit_path(self) -> Path:
+        return self.audit_log or default_path(self.cache)
 
 
 @dataclass
@@ -100,10 +108,13 @@ class RunResult:
     files: list[Path]
     lookups: int
     notices: list[str] = field(default_factory=list)
+    lookups_incomplete: int = 0  # persons whose lookup still failed after all retries (manuell, midlertidig_feil)
+    audit_log: Path | None = None
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.rows_rejected else 0
+        """0 done; 1 rows rejected; 3 incomplete (a re-run asks the failed lookups again); 2 is raised as an error."""
+        return 3 if self.lookups_incomplete else 1 if self.rows_rejected else 0
 
 
 @dataclass
@@ -117,6 +128,7 @@ class Computation:
     households: pd.DataFrame
     warnings: list[str]
     lookups: int
+    incomplete: int = 0  # persons whose lookup failed for a reason that may pass (retries ran out)
 
     @property
     def child_months(self) -> pd.DataFrame:
@@ -141,22 +153,32 @@ def check_source(opts: RunOptions) -> None:
         ApiConfig.load(opts.api_config).credentials()
 
 
-def fetch_lookups(opts: RunOptions, persons: list[str], plan: list[tuple[int, str]], audit: Path | None,
-                  tick: Callable[[], None] | None) -> dict[str, list]:
-    if opts.source == "files":
-        return fetch_with_fallback(FileSource(opts.tax_data), persons, plan, audit=audit, progress=tick)  # type: ignore[arg-type]
-    from .taxdata.cache import LookupCache
-    from .taxdata.http import ApiConfig, fetch_api, fetch_emulator
-
-    cache_path = opts.cache or (DEFAULT_CACHE if opts.source == "api" else None)
-    cache = LookupCache(cache_path) if cache_path else None
+def fetch_lookups(opts: RunOptions, persons: list[str], plan: list[tuple[int, str]], audit: AuditLog | Path | None,
+                  tick: Callable[[], None] | None, warnings: list[str] | None = None) -> dict[str, list]:
+    """Every person's lookups from the configured source; a line per lookup in ``audit`` (a path: appended to)."""
+    own = not isinstance(audit, AuditLog)
+    log = AuditLog(Path(audit) if audit else opts.audit_path(), command="oppslag") if own else audit
     try:
-        if opts.source == "emulator":
-            return fetch_emulator(opts.tax_data, persons, plan, cache, audit, tick)  # type: ignore[arg-type]
-        return fetch_api(ApiConfig.load(opts.api_config), persons, plan, cache, audit, tick)
+        if opts.source == "files":
+            source = FileSource(opts.tax_data)  # type: ignore[arg-type]
+            return fetch_with_fallback(source, persons, plan, audit=log, progress=tick)
+        from .taxdata.cache import LookupCache
+        from .taxdata.http import ApiConfig, fetch_api, fetch_emulator
+
+        cache_path = opts.cache or (DEFAULT_CACHE if opts.source == "api" else None)
+        cache = LookupCache(cache_path) if cache_path else None
+        try:
+            if opts.source == "emulator":
+                return fetch_emulator(opts.tax_data, persons, plan, cache, log, tick)  # type: ignore[arg-type]
+            return fetch_api(ApiConfig.load(opts.api_config), persons, plan, cache, log, tick)
+        finally:
+            if cache:
+                cache.close()
+                if warnings is not None:
+                    warnings.extend(cache.warnings)
     finally:
-        if cache:
-            cache.close()
+        if own:
+            log.close()
 
 
 def build_households(rows: pd.DataFrame) -> pd.DataFrame:
@@ -178,7 +200,8 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict | None = None,
-            progress: Callable[[str, int], Callable[[], None]] | None = None, audit: Path | None = None) -> Computation:
+            progress: Callable[[str, int], Callable[[], None]] | None = None,
+            audit: AuditLog | Path | None = None) -> Computation:
     check_source(opts)
     rules = rules or load_rules(opts.rules_dir, opts.kommune_config)
     first, last = opts.period
@@ -198,15 +221,23 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     persons = list(dict.fromkeys(p for adults in need["voksne"] for p in adults))
     plan = fallback_plan(first.year)
     rules.income_classification(plan[0][0])  # the main income year must have a list before any lookup
+    source_warnings: list[str] = []
     if lookups_cache is not None and "lookups" in lookups_cache:
         lookups = lookups_cache["lookups"]
+        source_warnings = lookups_cache.get("warnings", [])
     else:
         if persons and opts.source in ("files", "emulator"):
             check_layout(opts.tax_data)  # type: ignore[arg-type]  # a wrong folder is not «unknown person»
         tick = progress("Henter skattegrunnlag", len(persons)) if progress and persons else None
-        lookups = fetch_lookups(opts, persons, plan, audit, tick) if persons else {}
+        lookups = fetch_lookups(opts, persons, plan, audit, tick, source_warnings) if persons else {}
         if lookups_cache is not None:
-            lookups_cache["lookups"] = lookups
+            lookups_cache["lookups"], lookups_cache["warnings"] = lookups, source_warnings
+    incomplete = sum(1 for tried in lookups.values() if tried[-1].midlertidig)
+    if incomplete:
+        source_warnings = source_warnings + [
+            f"{incomplete} oppslag feilet fortsatt etter alle forsøk (midlertidige feil hos Skatteetaten eller i "
+            "nettet); husholdningene er satt til manuell med grunn «midlertidig feil – kjør på nytt». Kjør samme "
+            "kommando på nytt: svar som allerede er hentet og lagret, spørres ikke igjen."]
     incomes = person_incomes(lookups, rules)
     hh_income = household_incomes(households, incomes)
     hh_income["forventet_aar"] = plan[0][0]  # the income year asked for first (the explanation says why another was used)
@@ -232,46 +263,59 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     unknown = sorted({n for pi in incomes.values() for n in pi.unknown_items})
     if unknown:
         warnings.append(f"Ukjente inntektsposter i skattegrunnlaget (ikke talt med): {', '.join(unknown)}")
-    return Computation(rules, enrollment, months, runs, hh_income, warnings, sum(len(v) for v in lookups.values()))
+    warnings += source_warnings
+    return Computation(rules, enrollment, months, runs, hh_income, warnings, sum(len(v) for v in lookups.values()),
+                       incomplete=incomplete)
 
 
 @contextlib.contextmanager
-def gc_paused():
+def gc_paused(one_shot: bool = False):
     """Pause Python's cyclic garbage collector for one batch.
 
     A batch makes millions of small containers (parsed responses, lookups, text) that live until
     it ends; the collector would rescan them again and again (about a third of a 100 000-child
-    run). Reference counting still frees everything that is not in a cycle; the few cycles left are
-    collected by the collector's own schedule afterwards (collecting at once would scan the batch's
-    objects one more time while they are still referenced: 0.9 s for 100 000 children).
+    run). Reference counting still frees everything that is not in a cycle. Re-enabled, the
+    collector would at once scan everything the batch left (0.8 s for 100 000 children): a process
+    that ends after the batch (``one_shot``, the command line) freezes those objects instead.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if one_shot:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
 
-def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None) -> RunResult:
-    with gc_paused():
+def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None,
+        one_shot: bool = False) -> RunResult:
+    """The batch; ``one_shot`` when the process ends after it (see :func:`gc_paused`)."""
+    with gc_paused(one_shot):
         return _run(opts, progress)
 
 
+def _audited(opts: RunOptions, command: str, staging: Path) -> AuditLog:
+    """This run's audit log: appended to the kept log, with a copy of this run's lines for ``--out``."""
+    path = opts.audit_path()
+    if path.resolve().parent == Path(opts.out).resolve():
+        raise ConfigurationError(f"revisjonsloggen {path} kan ikke ligge i --out {opts.out}: den skal beholdes på tvers "
+                                 "av kjøringer, mens --out får en kopi av kjøringens linjer")
+    return AuditLog(path, command=command, copy=staging / AUDIT_FILE)
+
+
 def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None) -> RunResult:
-    opts.out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".fee-engine-", dir=opts.out))
-    try:
-        comp = compute(opts, progress=progress, audit=staging / "revisjon.jsonl")
-        files = write_outputs(comp, opts, staging, progress)
-        final = []
-        for f in files:
-            target = opts.out / f.name
-            shutil.move(str(f), target)
-            final.append(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with OutputFolder(opts.out, overwrite=opts.overwrite, command="run") as folder:
+        assert folder.staging is not None
+        audit = _audited(opts, "run", folder.staging)
+        folder.run_id = audit.run_id
+        try:
+            comp = compute(opts, progress=progress, audit=audit)
+        finally:
+            audit.close()
+        files = write_outputs(comp, opts, folder.staging, progress)
+        final = folder.commit(files)
     runs = comp.runs
     months_per_run = runs["antall_maaneder"].to_numpy()
     children = runs.drop_duplicates(["barn_id", "tilbud"])
@@ -282,6 +326,7 @@ def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | 
         children_manual=len(manual_children), child_months=int(months_per_run.sum()),
         total_belop=int((runs["belop"].to_numpy() * months_per_run).sum()),
         warnings=comp.warnings, files=final, lookups=comp.lookups, notices=comp.enrollment.notices,
+        lookups_incomplete=comp.incomplete, audit_log=audit.path,
     )
 
 
@@ -357,20 +402,25 @@ def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] 
     rules_b = load_rules(opts.rules_b, run_opts.kommune_config) if opts.rules_b else rules_a
     for reform in opts.reforms:
         rules_b = apply_overlay(rules_b, read_overlay(reform), Path(reform).stem)
-    run_opts.out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".fee-engine-", dir=run_opts.out))
-    try:
+    with OutputFolder(run_opts.out, overwrite=run_opts.overwrite, command="diff") as folder:
+        staging = folder.staging
+        assert staging is not None
         shared: dict = {}
-        comp_a = compute(run_opts, rules=rules_a, lookups_cache=shared, progress=progress, audit=staging / "revisjon.jsonl")
+        audit = _audited(run_opts, "diff", staging)
+        folder.run_id = audit.run_id
+        try:
+            comp_a = compute(run_opts, rules=rules_a, lookups_cache=shared, progress=progress, audit=audit)
+        finally:
+            audit.close()
         comp_b = compute(run_opts, rules=rules_b, lookups_cache=shared)
         monthly_a = forklaring.monthly(comp_a.runs, [])
         monthly_b = forklaring.monthly(comp_b.runs, [])
         result = compare(monthly_a, monthly_b, rules_a.version, rules_b.version)
         files = write_diff(result, staging, run_opts.formats)
         files.append(write_rejections(comp_a.enrollment.rejections, staging / "avvist.csv"))
-        for f in files:
-            shutil.move(str(f), run_opts.out / f.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        files.append(staging / AUDIT_FILE)
+        folder.commit(files)
     result.rows_rejected = comp_a.enrollment.rejected_rows  # type: ignore[attr-defined]
+    result.incomplete = comp_a.incomplete  # type: ignore[attr-defined]
+    result.warnings = comp_a.warnings  # type: ignore[attr-defined]
     return result

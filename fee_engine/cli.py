@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -47,11 +48,28 @@ def _progress() -> Progress:
 
 
 def _progress_factory(progress: Progress):
+    """A tick function per phase. Ticks are added up and passed to the bar at most every 50 ms: a batch
+    ticks once per person, and the bar's own bookkeeping costs more than the work between two ticks."""
     def start(label: str, total: int):
         task = progress.add_task(label, total=total)
-        return lambda advance=1: progress.advance(task, advance)
+        pending = [0, time.monotonic(), total]
+
+        def tick(advance: int = 1) -> None:
+            pending[0] += advance
+            pending[2] -= advance
+            now = time.monotonic()
+            if now - pending[1] >= 0.05 or pending[2] <= 0:
+                progress.advance(task, pending[0])
+                pending[0], pending[1] = 0, now
+
+        return tick
 
     return start
+
+
+AUDIT_HELP = ("Revisjonslogg som kjøringer legger til (standard: FEE_ENGINE_AUDIT_LOG, ellers revisjon.jsonl ved "
+              "lageret eller i .fee-engine/)")
+OVERWRITE_HELP = "Skriv i en mappe som ikke er tom og ikke er laget av fee-engine (andre filer blir liggende)"
 
 
 @app.command()
@@ -66,6 +84,8 @@ def run(
     formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html"),
     api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger (--source api)"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
     try:
@@ -77,10 +97,10 @@ def run(
             enrollment=enrollment, out=out,
             period=batch.parse_period(period) if period else batch.default_period(),
             source=source, tax_data=tax_data, rules_dir=rules, kommune_config=list(kommune_config or []),
-            formats=wanted, api_config=api_config, cache=cache,
+            formats=wanted, api_config=api_config, cache=cache, audit_log=audit_log, overwrite=overwrite,
         )
         with _progress() as progress:
-            result = batch.run(opts, progress=_progress_factory(progress))
+            result = batch.run(opts, progress=_progress_factory(progress), one_shot=True)
     except FeeEngineError as exc:
         _fail(exc)
         return
@@ -101,17 +121,24 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
     t.add_row("Barn-måneder", str(result.child_months))
     t.add_row("Sum å fakturere", kroner(result.total_belop))
     t.add_row("Skatteoppslag", str(result.lookups))
+    if result.lookups_incomplete:
+        t.add_row("  av dem midlertidig feilet", str(result.lookups_incomplete))
     t.add_row("Resultater", str(opts.out))
+    if result.audit_log:
+        t.add_row("Revisjonslogg", str(result.audit_log))
     out_console.print(t)
     for note in result.notices:
         console.print(f"Merk: {note}", markup=False, highlight=False)
     for w in result.warnings:
-        console.print(f"[yellow]Advarsel:[/] {w}")
+        console.print(Text("Advarsel: ", style="yellow") + Text(w), highlight=False)
     if result.rows_rejected:
         console.print(f"[red]{result.rows_rejected} rader ble avvist; se {opts.out / 'avvist.csv'}[/]")
     if result.rows_outside:
         console.print(f"[yellow]{result.rows_outside} rader har plass bare utenfor perioden og er ikke beregnet; "
                       f"se {opts.out / 'utenfor_perioden.csv'}[/]")
+    if result.lookups_incomplete:
+        console.print(f"[red]Ufullstendig (kode 3): {result.lookups_incomplete} oppslag feilet midlertidig; kjør samme "
+                      "kommando på nytt, da spørres bare disse igjen.[/]")
 
 
 @app.command()
@@ -126,13 +153,15 @@ def diff(
     tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
     formats: str = typer.Option("csv,xlsx,html", "--format", help="Utdata: csv,xlsx,html"),
+    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Samme kjøring under to regelsett: endringer per barn og måned, per enhet og totalt."""
     try:
         run_opts = batch.RunOptions(
             enrollment=enrollment, out=out, period=batch.parse_period(period) if period else batch.default_period(),
             source=source, tax_data=tax_data, kommune_config=list(kommune_config or []),
-            formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+            formats=tuple(f.strip() for f in formats.split(",") if f.strip()), audit_log=audit_log, overwrite=overwrite,
         )
         with _progress() as progress:
             result = batch.diff(batch.DiffOptions(run_opts, rules_a, rules_b, list(reform or [])),
@@ -148,7 +177,10 @@ def diff(
     t.add_row("Barn berørt", str(result.changes.drop_duplicates(["barn_id", "tilbud"]).shape[0]))
     t.add_row("Resultater", str(out))
     out_console.print(t)
-    raise typer.Exit(1 if result.rows_rejected else 0)
+    incomplete = getattr(result, "incomplete", 0)
+    if incomplete:
+        console.print(f"[red]Ufullstendig (kode 3): {incomplete} oppslag feilet midlertidig; kjør på nytt.[/]")
+    raise typer.Exit(3 if incomplete else 1 if result.rows_rejected else 0)
 
 
 @app.command()
@@ -245,19 +277,27 @@ app.add_typer(cache_app, name="cache")
 
 @cache_app.command("purge")
 def cache_purge(
-    days: int = typer.Option(..., "--days", help="Slett svar hentet for mer enn så mange dager siden"),
+    days: int = typer.Option(..., "--days", help="Slett svar hentet for mer enn så mange dager siden (0: alle)"),
     cache: Path = typer.Option(Path(".fee-engine") / "skatt.sqlite", "--cache", help="SQLite-lageret"),
 ) -> None:
     """Slett gamle svar fra lageret (oppbevaringstid)."""
     from .taxdata.cache import LookupCache
 
+    if days < 0:
+        _fail(ConfigurationError(f"--days må være 0 eller større (0 sletter alle svar), ikke {days}"))
     if not cache.exists():
         console.print(f"Fant ikke {cache}; ingenting å slette.")
         raise typer.Exit(0)
-    store = LookupCache(cache)
-    removed = store.purge(days)
-    left = store.count()
-    store.close()
+    try:
+        store = LookupCache(cache)
+        removed = store.purge(days)
+        left = store.count()
+        store.close()
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    for w in store.warnings:
+        console.print(Text("Advarsel: ", style="yellow") + Text(w), highlight=False)
     out_console.print(f"Slettet {removed} svar eldre enn {days} dager; {left} igjen i {cache}.")
 
 

@@ -81,7 +81,7 @@ class MaskingFilter:
 
 
 LOGGERS_ON_THE_DATA_PATH = ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "fee_engine",
-                            "fee_engine.taxdata", "uvicorn", "uvicorn.error", "uvicorn.access")
+                            "fee_engine.emulator", "fee_engine.taxdata", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def install_log_masking() -> None:

@@ -9,14 +9,19 @@
 * No usable data for an adult makes the household ``manuell`` with the reason; missing
   data is never taken as zero income.
 
-Responses are parsed leniently: ``kategori`` as string or list, absent arrays,
-unknown fields ignored, ``beloep`` as number or numeric string.
+Every answer was checked against the API's shape when it was read (:mod:`fee_engine.taxdata.answer`:
+``kategori`` string or list, absent arrays, unknown fields skipped, ``beloep`` a whole number);
+an answer that does not fit makes the household ``manuell``, never zero income.
+
+Why a household is ``manuell`` is in ``manuell_grunn`` (text) and ``manuell_kode``
+(``midlertidig_feil``: the lookup still failed after all retries, a re-run asks again;
+``ugyldig_svar``, ``ukjent_person``, ``ingen_grunnlag``, ``slettet``, ``skjermet``,
+``oppslag_feilet``; two adults' codes joined with ``+``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
@@ -24,6 +29,7 @@ import pandas as pd
 
 from .regelsett import COUNTED, RuleSet
 from .text import kroner_from_oere
+from .taxdata.answer import Answer, InvalidAnswer, convert
 from .taxdata.base import Lookup
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
@@ -33,6 +39,10 @@ NO_DATA_REASON = {
     "ingen_data": "ingen skattegrunnlag for {years} (SSG-008)",
     "slettet": "skattegrunnlaget finnes ikke lenger (SSG-011)",
 }
+NO_DATA_CODE = {"ukjent_person": "ukjent_person", "ingen_data": "ingen_grunnlag", "slettet": "slettet"}
+TRANSIENT = "midlertidig_feil"
+TRANSIENT_REASON = "midlertidig feil – kjør på nytt"
+INVALID_CODES = ("UGYLDIG-SVAR", "UGYLDIG-FIL")
 
 
 @dataclass(frozen=True)
@@ -44,21 +54,25 @@ class PersonIncome:
     stadie: str | None = None
     income_oere: int = 0
     unknown_items: tuple[str, ...] = ()
+    kode: str = ""  # why not ok: see the module docstring
 
 
 def _kategori(raw: Any) -> str:
     if isinstance(raw, list):
-        return str(raw[0]) if raw else "-"
-    return str(raw) if raw else "-"
+        return raw[0] if raw else "-"
+    return raw or "-"
 
 
-def _beloep_oere(raw: Any) -> int | None:
-    if type(raw) is int:  # the API's own type: whole kroner
-        return raw * 100
-    try:
-        return int(Decimal(str(raw)) * 100)
-    except (InvalidOperation, ValueError):
-        return None
+def _failed(person: str, tried: list[Lookup]) -> PersonIncome:
+    last = tried[-1]
+    if last.status == "feil":
+        if last.midlertidig:
+            return PersonIncome(person, False, f"{TRANSIENT_REASON} ({last.kode}: {last.melding})", kode=TRANSIENT)
+        if last.kode in INVALID_CODES:
+            return PersonIncome(person, False, f"{last.melding} ({last.kode})", kode="ugyldig_svar")
+        return PersonIncome(person, False, f"oppslaget feilet ({last.kode}: {last.melding})", kode="oppslag_feilet")
+    years = ", ".join(f"{STAGE_TEXT.get(t.stadie, t.stadie)} {t.inntektsaar}" for t in tried)
+    return PersonIncome(person, False, NO_DATA_REASON[last.status].format(years=years), kode=NO_DATA_CODE[last.status])
 
 
 def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str, PersonIncome]:
@@ -73,45 +87,40 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
     for person, tried in lookups.items():
         last = tried[-1]
         if last.status != "ok":
-            if last.status == "feil":
-                reason = f"oppslaget feilet ({last.kode}: {last.melding})"
-            else:
-                years = ", ".join(f"{STAGE_TEXT[t.stadie]} {t.inntektsaar}" for t in tried)
-                reason = NO_DATA_REASON[last.status].format(years=years)
-            out[person] = PersonIncome(person, False, reason)
+            out[person] = _failed(person, tried)
             continue
-        body = last.body or {}
-        grunnlag = body.get("grunnlag") or []
-        if body.get("skjermet") is True and not grunnlag:
-            out[person] = PersonIncome(person, False, "personen er skjermet og Skatteetaten sendte ingen tall")
+        answer = last.body
+        if type(answer) is not Answer:  # a body that did not come through the decoder (a dict): the same checks
+            try:
+                if answer is None:
+                    raise InvalidAnswer("svaret mangler innhold")
+                answer = convert(answer, person, last.inntektsaar, last.stadie)
+            except InvalidAnswer as exc:
+                out[person] = PersonIncome(person, False, f"ugyldig svar: {exc}", kode="ugyldig_svar")
+                continue
+        grunnlag = answer.grunnlag or ()
+        if answer.skjermet is True and not grunnlag:
+            out[person] = PersonIncome(person, False, "personen er skjermet og Skatteetaten sendte ingen tall",
+                                       kode="skjermet")
             continue
         classes = classes_by_year.get(last.inntektsaar)
         if classes is None:
             classes = classes_by_year[last.inntektsaar] = rules.income_classification(last.inntektsaar)
-        total, unknown, bad_amount = 0, set(), False
+        total, unknown = 0, set()
         for item in grunnlag:
-            if not isinstance(item, dict):
-                continue
-            amount = _beloep_oere(item.get("beloep"))
-            if amount is None:
-                bad_amount = True
-                break
-            name = str(item.get("tekniskNavn", ""))
-            cls = classes.get(name)
+            cls = classes.get(item.tekniskNavn)
             if cls in counted:
-                total += amount
-            elif cls is None and _kategori(item.get("kategori")) == "inntekt":
-                unknown.add(name)
-        if bad_amount:
-            out[person] = PersonIncome(person, False, "svaret fra Skatteetaten har et beløp som ikke er et tall")
-            continue
+                b = item.beloep
+                total += (b if type(b) is int else int(b)) * 100
+            elif cls is None and _kategori(item.kategori) == "inntekt":
+                unknown.add(item.tekniskNavn)
         out[person] = PersonIncome(person, True, inntektsaar=last.inntektsaar, stadie=last.stadie, income_oere=total,
                                    unknown_items=tuple(sorted(unknown)))
     return out
 
 
 HOUSEHOLD_INCOME_COLUMNS = ["husholdning_id", "inntekt_oere", "inntekt_status", "manuell_grunn", "inntektsaar", "stadie",
-                            "inntekt_kilde", "ukjente_poster"]
+                            "inntekt_kilde", "ukjente_poster", "manuell_kode"]
 # Each adult's income basis as data, for explanations and letters in either målform: year (0 = none),
 # stage ('' = none), income in øre (-1 = none).
 PERSON_COLUMNS = ["soeker_aar", "soeker_stadie", "soeker_oere", "partner_aar", "partner_stadie", "partner_oere"]
@@ -129,7 +138,7 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     documented = households["dok_inntekt_oere"].to_numpy(np.int64)
     adults = households["voksne"].tolist()
     out = pd.DataFrame({"husholdning_id": households["husholdning_id"].to_numpy(), "inntekt_oere": np.full(n, -1, np.int64)})
-    for c in ("inntekt_status", "manuell_grunn", "inntektsaar", "stadie", "inntekt_kilde", "ukjente_poster"):
+    for c in HOUSEHOLD_INCOME_COLUMNS[2:]:
         out[c] = ""
     looked_up = applied & (documented < 0)
     side = {}
@@ -143,7 +152,8 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         part = np.array([f"{role}: {STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, {kroner_from_oere(p.income_oere)}"
                          if p else "" for p in good], dtype=object)
         reason = np.array([f"{role}: {p.reason}" if f else "" for p, f in zip(pis, failed)], dtype=object)
-        side[role] = dict(failed=failed, inc=inc, year=year, stage=stage, part=part, reason=reason,
+        code = np.array([p.kode if f else "" for p, f in zip(pis, failed)], dtype=object)
+        side[role] = dict(failed=failed, inc=inc, year=year, stage=stage, part=part, reason=reason, code=code,
                           unknown=[p.unknown_items if p else () for p in good])
     a, b = side["søker"], side["partner"]
 
@@ -158,6 +168,7 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
                                      np.where(manual, "manuell", "kjent")))
     out["inntekt_oere"] = np.where(documented >= 0, documented, np.where(known, a["inc"] + b["inc"], -1))
     out["manuell_grunn"] = np.where(manual, join(a["reason"], b["reason"], "; "), "")
+    out["manuell_kode"] = np.where(manual, join(a["code"], b["code"], "+", unique=True), "")
     out["inntektsaar"] = np.where(looked_up, join(a["year"], b["year"], "/", unique=True), "")
     out["stadie"] = np.where(documented >= 0, "dokumentert", np.where(looked_up, join(a["stage"], b["stage"], "/", unique=True), ""))
     documented_text = np.array([f"dokumentert inntekt {kroner_from_oere(d)} (erstatter skattegrunnlaget)" if d >= 0 else ""

@@ -17,6 +17,8 @@ import numpy as np
 
 def div_half_up(num: np.ndarray | int, den: np.ndarray | int) -> np.ndarray:
     """round(num / den) half up, for non-negative integers (arrays or scalars), without floats."""
+    if type(num) is int and type(den) is int:  # one amount: the same rule without numpy's overhead
+        return (2 * num + den) // (2 * den)  # type: ignore[return-value]
     num = np.asarray(num, dtype=np.int64)
     den = np.asarray(den, dtype=np.int64)
     return (2 * num + den) // (2 * den)

@@ -15,3 +15,29 @@ def root() -> Path:
 @pytest.fixture
 def demo() -> Path:
     return ROOT / "fixtures" / "demo"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_log_for_the_session(tmp_path_factory):
+    """Every run appends to an audit log: never to .fee-engine/ in the work tree, also from module-scoped fixtures."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FEE_ENGINE_AUDIT_LOG", str(tmp_path_factory.mktemp("revisjon-okt") / "revisjon.jsonl"))
+        yield
+
+
+def _work_tree_state() -> dict[str, tuple[int, int]]:
+    """What .fee-engine/ in the work tree holds (a demo run before the tests may have made it)."""
+    folder = ROOT / ".fee-engine"
+    if not folder.exists():
+        return {}
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+@pytest.fixture(autouse=True)
+def audit_log_in_tmp(tmp_path_factory, monkeypatch):
+    """One audit log per test, in a temporary folder; the work tree's .fee-engine/ is left as it was."""
+    path = tmp_path_factory.mktemp("revisjon") / "revisjon.jsonl"
+    monkeypatch.setenv("FEE_ENGINE_AUDIT_LOG", str(path))
+    before = _work_tree_state()
+    yield path
+    assert _work_tree_state() == before, "a test wrote to .fee-engine/ in the work tree"

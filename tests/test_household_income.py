@@ -18,18 +18,19 @@ def reference(households, persons):
     records = []
     for hh, adults, applied, documented in households[["husholdning_id", "voksne", "soekt_redusert", "dok_inntekt_oere"]].itertuples(index=False):
         rec = {"husholdning_id": hh, "inntekt_oere": -1, "inntekt_status": "", "manuell_grunn": "",
-               "inntektsaar": "", "stadie": "", "inntekt_kilde": "", "ukjente_poster": ""}
+               "inntektsaar": "", "stadie": "", "inntekt_kilde": "", "ukjente_poster": "", "manuell_kode": ""}
         if not applied:
             rec.update(inntekt_status="ikke_soekt", inntekt_kilde="husholdningen har ikke søkt om redusert betaling")
         elif documented >= 0:
             rec.update(inntekt_status="kjent", inntekt_oere=int(documented), stadie="dokumentert",
                        inntekt_kilde=f"dokumentert inntekt {kroner_from_oere(int(documented))} (erstatter skattegrunnlaget)")
         else:
-            parts, reasons, years, stages, unknown, total = [], [], [], [], [], 0
+            parts, reasons, codes, years, stages, unknown, total = [], [], [], [], [], [], 0
             for role, p in zip(["søker", "partner"], adults):
                 pi = persons[p]
                 if not pi.ok:
                     reasons.append(f"{role}: {pi.reason}")
+                    codes.append(pi.kode)
                     continue
                 total += pi.income_oere
                 years.append(str(pi.inntektsaar))
@@ -37,7 +38,8 @@ def reference(households, persons):
                 parts.append(f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {kroner_from_oere(pi.income_oere)}")
                 unknown += list(pi.unknown_items)
             if reasons:
-                rec.update(inntekt_status="manuell", manuell_grunn="; ".join(reasons))
+                rec.update(inntekt_status="manuell", manuell_grunn="; ".join(reasons),
+                           manuell_kode="+".join(dict.fromkeys(codes)))
             else:
                 rec.update(inntekt_status="kjent", inntekt_oere=total)
             rec.update(inntektsaar="/".join(dict.fromkeys(years)), stadie="/".join(dict.fromkeys(stages)),

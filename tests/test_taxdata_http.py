@@ -303,12 +303,12 @@ def test_interrupted_batch_resumes_without_asking_again(data, tmp_path):
 
 def test_token_expiry_mid_batch(data):
     expected = population(data, 60)
-    with EmulatorServer(data, trusted_certs=[DER], faults=Faults(latency_ms=20, token_lifetime_s=0.3)) as s:
+    with EmulatorServer(data, trusted_certs=[DER], faults=Faults(latency_ms=50, token_lifetime_s=0.3)) as s:
         client = client_for(s)
         client.tokens.margin = 0.0
-        out = run(client, expected)
+        out = run(client, expected)  # about 0.7 s: the server forgets the first token(s) mid-batch
     assert {p: v[-1].kode for p, v in out.items()} == expected
-    assert client.tokens.fetched >= 2
+    assert 2 <= client.tokens.fetched <= 12  # renewed when refused (401), not once per lookup
 
 
 def test_cache_is_private_and_keyed_by_hash(data, tmp_path):

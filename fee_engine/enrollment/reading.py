@@ -106,8 +106,14 @@ def _separator(header_line: str) -> str:
     return max(counts, key=lambda s: (counts[s], s == ";"))
 
 
+_CR = "\ue000"  # stands in for a carriage return inside a cell while Python's csv splits the line
+
+
 def split_csv(text: str, path: Path | None = None) -> Table:
     text = text.replace("\r\n", "\n")
+    has_cr = "\r" in text
+    if has_cr:  # a lone carriage return inside a cell: kept, but csv would stop at it
+        text = text.replace("\r", _CR)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -132,20 +138,24 @@ def split_csv(text: str, path: Path | None = None) -> Table:
                 row_no += 1
                 line = lines[first_line + k]
                 single = next(csv.reader([line], delimiter=sep, strict=False), [])
-                if line.count('"') % 2:
+                broken = line.count('"') % 2 == 1
+                if broken:  # counted as a row in and rejected, even when nothing else is on it
                     problems.append(RowProblem(row_no, "", _short(line), "anfoerselstegn"))
-                row_no = _take(single, line, width, row_no, rows, numbers, problems)
+                _take(single, line, width, row_no, rows, numbers, problems, keep_blank=broken)
             continue
         row_no += 1
         raw_line = "\n".join(lines[first_line:first_line + span])
         _take(rec, raw_line, width, row_no, rows, numbers, problems)
+    if has_cr:
+        header = [h.replace(_CR, "\r") for h in header]
+        rows = [[v.replace(_CR, "\r") if _CR in v else v for v in r] for r in rows]
     return Table(header=header, rows=rows, row_numbers=numbers, problems=problems)
 
 
 def _take(rec: list[str], line: str, width: int, row_no: int, rows: list[list[str]], numbers: list[int],
-          problems: list[RowProblem]) -> int:
-    if not any(v.strip() for v in rec):
-        return row_no  # a blank row: no data
+          problems: list[RowProblem], keep_blank: bool = False) -> None:
+    if not keep_blank and not any(v.strip() for v in rec):
+        return  # a blank row: no data
     if len(rec) > width:
         extra = rec[width:]
         if any(v.strip() for v in extra):
@@ -155,7 +165,6 @@ def _take(rec: list[str], line: str, width: int, row_no: int, rows: list[list[st
         rec = rec + [""] * (width - len(rec))
     rows.append(rec)
     numbers.append(row_no)
-    return row_no
 
 
 def _short(text: str, limit: int = 80) -> str:

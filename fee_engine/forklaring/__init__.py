@@ -135,13 +135,13 @@ def _explain_one(p: pd.DataFrame, rules: RuleSet, maalform: str) -> pd.Series:
 
 # What the office needs to know about a decision, in words that say what to do.
 HANDLING = {
-    "midlertidig_feil": "oppslaget feilet midlertidig; kjør batchen på nytt (bare disse oppslagene gjøres igjen)",
-    "ukjent_person": "Skatteetaten kjenner ikke personen; kontroller fødselsnummeret eller be om dokumentert inntekt",
-    "ingen_grunnlag": "ingen skattegrunnlag for årene som ble prøvd; be om dokumentert inntekt",
-    "slettet": "skattegrunnlaget er slettet; be om dokumentert inntekt",
-    "skjermet": "personen er skjermet; innhent inntektsopplysninger manuelt",
-    "ugyldig_svar": "svaret fra Skatteetaten passet ikke til API-et; kontroller svaret og kjør på nytt",
-    "oppslag_feilet": "oppslaget feilet; se koden og kjør på nytt",
+    "midlertidig_feil": "kjør batchen på nytt; bare disse oppslagene gjøres igjen",
+    "ukjent_person": "kontroller fødselsnummeret, eller be om dokumentert inntekt",
+    "ingen_grunnlag": "be om dokumentert inntekt (skattemelding eller lønnsslipper)",
+    "slettet": "be om dokumentert inntekt (skattemelding eller lønnsslipper)",
+    "skjermet": "innhent inntektsopplysningene manuelt",
+    "ugyldig_svar": "kontroller svaret fra Skatteetaten og kjør på nytt",
+    "oppslag_feilet": "se koden, rett det som er galt, og kjør på nytt",
 }
 
 
@@ -163,14 +163,15 @@ def office_note(p: pd.DataFrame) -> pd.Series:
     notes = []
     for manual, code, reason, unknown, unverified in uniques:
         note = ""
-        if manual:
-            todo = HANDLING.get(str(code).split("+")[0], "vurder inntekten")
-            note += f"Manuell: {reason} – {todo}. "
+        first = str(code).split("+")[0]
+        if manual and first:
+            note += f"Manuell: {reason}. Gjør: {HANDLING.get(first, 'vurder inntekten')}. "
         if unknown:
-            note += (f"Ukjent inntektspost i skattegrunnlaget: {unknown} – vurder om den skal regnes som inntekt, "
-                     "og legg den inn i inntektslisten. ")
+            why = "Manuell fordi skattegrunnlaget har en ukjent inntektspost" if manual and not first else \
+                "Ukjent inntektspost i skattegrunnlaget, ikke talt med"
+            note += f"{why}: {unknown}. Gjør: vurder om den skal regnes som inntekt, og legg den inn i inntektslisten. "
         if unverified:
-            note += f"Ikke verifiserte verdier brukt: {unverified} – kontroller dem mot kilden før vedtaket sendes. "
+            note += f"Ikke verifiserte verdier brukt: {unverified}. Gjør: kontroller dem mot kilden før vedtaket sendes. "
         notes.append(note.strip())
     return pd.Series(np.asarray(notes, dtype=object)[codes] if len(notes) else empty, dtype=object)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,9 @@ class Lookup:
 
     ``status``: ``ok`` (200 with a body), ``ingen_data`` (SSG-008), ``ukjent_person``
     (SSG-007), ``slettet`` (SSG-011, data deleted), ``feil`` (anything else; see ``kode``).
+    ``body`` of an ``ok`` lookup is the checked answer (:class:`~fee_engine.taxdata.answer.Answer`).
+    ``midlertidig``: a ``feil`` that may go away by itself (retries ran out on 5xx, 429,
+    time-outs, dropped connections): the case is incomplete and a re-run asks again.
     """
 
     person: str
@@ -28,9 +30,10 @@ class Lookup:
     stadie: str
     status: Status
     kode: str
-    body: dict[str, Any] | None = None
+    body: Any = None
     korrelasjonsid: str | None = None
     melding: str = ""
+    midlertidig: bool = False
 
     def audit_line(self, purpose: str = RETTIGHETSPAKKE) -> dict[str, Any]:
         return {
@@ -71,30 +74,37 @@ def fetch_with_fallback(
     source: TaxSource,
     persons: Iterable[str],
     plan: list[tuple[int, str]],
-    audit: Path | None = None,
+    audit: Any = None,
     progress: Any = None,
 ) -> dict[str, list[Lookup]]:
     """For each person, ask along ``plan`` until an answer that ends the search.
 
     The last lookup in each list is the one that decides: ``ok`` (data), or the
     reason there is none. Only SSG-008 and SSG-011 move on to the next step.
+    ``audit``: an :class:`~fee_engine.audit.AuditLog` (a line per lookup, ``kilde`` from
+    the source), or a path to append to for this call.
     """
+    from ..audit import AuditLog
+
     out: dict[str, list[Lookup]] = {}
-    fh = audit.open("a", encoding="utf-8") if audit else None
+    own = isinstance(audit, (str, Path))
+    log = AuditLog(Path(audit), command="oppslag") if own else audit
+    kilde = getattr(source, "kilde", source.name)
+    lookup = source.lookup
     try:
         for person in persons:
             tried: list[Lookup] = []
             for year, stage in plan:
-                res = source.lookup(person, year, stage)
+                res = lookup(person, year, stage)
                 tried.append(res)
-                if fh:
-                    fh.write(json.dumps(res.audit_line(), ensure_ascii=False) + "\n")
+                if log is not None:
+                    log.write(res, kilde)
                 if res.status not in ("ingen_data", "slettet"):
                     break
             out[person] = tried
             if progress is not None:
                 progress()
     finally:
-        if fh:
-            fh.close()
+        if own and log is not None:
+            log.close()
     return out

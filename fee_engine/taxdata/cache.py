@@ -1,99 +1,382 @@
-"""Resumable, private storage of tax answers: an embedded SQLite file.
+"""Resumable, private storage of tax answers: an embedded SQLite file with encrypted answers.
 
-Answers are keyed by an HMAC-SHA256 of the person id (never the bare fødselsnummer),
-inntektsår and stadie. The HMAC key is ``FEE_ENGINE_CACHE_KEY`` or a random key in a
-file beside the cache. The cache, its key and its journal are created with mode 0600.
-Each answer is committed as it arrives, so a batch that is stopped resumes where it
-was; only final outcomes are stored (a ``feil`` is asked again next time).
+Beside the cache file (default ``.fee-engine/skatt.sqlite``):
+
+``skatt.sqlite`` (0600)
+    table ``oppslag``: ``person`` = HMAC-SHA256 of the fødselsnummer (never the number),
+    ``inntektsaar``, ``stadie``, ``status``, ``kode``, ``korrelasjonsid``, ``hentet`` (UTC)
+    and ``body``: the answer minimised to what fee-engine reads (``grunnlag`` items'
+    ``tekniskNavn``/``beloep``/``kategori``, ``skjermet``, ``inntektsaar``, ``stadie``; no
+    ``personidentifikator``, no ``spesifisering``), encrypted with AES-256-GCM and bound to its
+    row (the row key is the associated data, so an answer cannot be moved to another person).
+``skatt.sqlite.nokkel`` (0600)
+    32 random bytes: the HMAC key, from which the encryption key is derived (HKDF-SHA256);
+    or ``FEE_ENGINE_CACHE_KEY`` instead. Created atomically (written to a private temporary
+    file, then hard-linked into place), so two runs starting at once agree on one key.
+``skatt.sqlite-wal``, ``-shm`` (0600, SQLite's write-ahead log)
+``skatt.sqlite.plasser/0`` … ``4``
+    lock files: a request to Skatteetaten holds one (``flock``), so every run that uses this
+    cache shares Skatteetaten's limit of 5 requests in flight; a second run waits for a free one.
+
+Each answer is committed as it arrives (WAL, a busy timeout for concurrent runs), so a batch
+that is stopped resumes where it was; only final outcomes are stored (a ``feil`` is asked
+again next time). A cache file that is corrupt, truncated or not a database is renamed
+``<name>.korrupt-<time>`` with a warning and a fresh one is started; a full disk stops the
+batch (exit 2).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import sqlite3
 from pathlib import Path
+from typing import Iterator
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ..errors import ConfigurationError
+from ..settings import RunSettings
+from ..storage import private_dir, storage_error
+from . import answer as answers
 from .base import Lookup
 
 FINAL = ("ok", "ingen_data", "ukjent_person", "slettet")
+KEY_BYTES = 32
+SCHEMA_VERSION = 1  # 0: bodies as JSON text in clear (before encryption)
+BUSY_TIMEOUT_S = 60.0
+SKATTEETATEN_LIMIT = 5  # "Det bør ikke være mer enn 5 samtidige kall for et api fra en virksomhet."
+_CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+_ROW = "person=? AND inntektsaar=? AND stadie=?"
+
+log = logging.getLogger("fee_engine.taxdata")
 
 
 def _private_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
         os.close(fd)
-    os.chmod(path, 0o600)
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in _CORRUPT
+
+
+class CorruptCache(Exception):
+    pass
+
+
+def load_or_create_key(key_file: Path) -> bytes:
+    """The key in ``key_file``, or a new random one put there atomically (the first of two racing runs wins)."""
+    try:
+        data = key_file.read_bytes()
+    except FileNotFoundError:
+        tmp = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(KEY_BYTES))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, key_file)  # fails if another run was first: then its key is the key
+            except FileExistsError:
+                pass
+        except OSError as exc:
+            raise storage_error(key_file, exc) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        data = key_file.read_bytes()
+    if len(data) != KEY_BYTES:
+        raise CorruptCache(f"nøkkelfilen {key_file.name} har feil lengde")
+    return data
 
 
 class LookupCache:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, environ: dict[str, str] | None = None) -> None:
         self.path = Path(path)
-        _private_file(self.path)
-        self._key = self._load_key()
-        self.db = sqlite3.connect(self.path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS oppslag (person TEXT NOT NULL, inntektsaar INTEGER NOT NULL, stadie TEXT NOT NULL,"
-            " status TEXT NOT NULL, kode TEXT NOT NULL, body TEXT, korrelasjonsid TEXT, hentet TEXT NOT NULL,"
-            " PRIMARY KEY (person, inntektsaar, stadie))"
-        )
-        self.db.commit()
+        self.key_file = self.path.with_name(self.path.name + ".nokkel")
+        self.warnings: list[str] = []
+        self.unreadable = 0
+        private_dir(self.path.parent)
+        secret = RunSettings.load(environ=environ).cache_key
+        self._env_key = secret.get_secret_value().encode() if secret else None
+        with self._opening():
+            try:
+                self._open()
+            except CorruptCache as exc:
+                self._set_aside(str(exc))
+                self._open()
+
+    @contextlib.contextmanager
+    def _opening(self) -> Iterator[None]:
+        """One process at a time opens (and on first use creates) the cache: SQLite can answer «busy» at once,
+        without waiting, to a second connection that switches a new file to WAL while the first one does."""
+        lock = self.path.with_name(self.path.name + ".apne")
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as exc:
+            raise storage_error(lock, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- opening, checking, setting aside ----------------------------------------------------
+    def _open(self) -> None:
+        try:
+            key = self._env_key or load_or_create_key(self.key_file)
+        except OSError as exc:
+            raise storage_error(self.key_file, exc) from None
+        self._key = key
+        self._aead = AESGCM(HKDF(hashes.SHA256(), 32, salt=None, info=b"fee-engine svar v1").derive(key))
+        self.db: sqlite3.Connection | None = None
+        try:
+            _private_file(self.path)
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+            self.db = db
+            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA secure_delete=ON")
+            check = db.execute("PRAGMA quick_check").fetchone()
+            if not check or check[0] != "ok":
+                raise CorruptCache("SQLite-kontrollen fant feil")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS oppslag (person TEXT NOT NULL, inntektsaar INTEGER NOT NULL,"
+                " stadie TEXT NOT NULL, status TEXT NOT NULL, kode TEXT NOT NULL, body BLOB, korrelasjonsid TEXT,"
+                " hentet TEXT NOT NULL, PRIMARY KEY (person, inntektsaar, stadie))"
+            )
+            db.commit()
+            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._migrate()
+        except CorruptCache:
+            self._close_quietly()
+            raise
+        except sqlite3.Error as exc:
+            self._close_quietly()
+            if _is_corrupt(exc):
+                raise CorruptCache("filen er ikke en lesbar SQLite-database") from None
+            raise self._error(exc) from None
+        except OSError as exc:
+            self._close_quietly()
+            raise storage_error(self.path, exc) from None
         for suffix in ("-wal", "-shm"):
             side = Path(str(self.path) + suffix)
             if side.exists():
                 os.chmod(side, 0o600)
 
-    def _load_key(self) -> bytes:
-        env = os.environ.get("FEE_ENGINE_CACHE_KEY")
-        if env:
-            return env.encode()
-        key_file = self.path.with_name(self.path.name + ".nokkel")
-        if not key_file.exists():
-            _private_file(key_file)
-            key_file.write_bytes(secrets.token_bytes(32))
-        return key_file.read_bytes()
+    def _close_quietly(self) -> None:
+        if self.db is not None:
+            try:
+                self.db.close()
+            except sqlite3.Error:
+                pass
+            self.db = None
 
+    def _set_aside(self, why: str) -> None:
+        """Rename a broken cache (and its key, if that is what is broken) and carry on with a fresh one."""
+        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        moved = []
+        files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
+        if "nøkkel" in why:
+            files.append(self.key_file)
+        for f in files:
+            try:
+                f.rename(f.with_name(f"{f.name}.korrupt-{stamp}"))
+                moved.append(f.name)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise storage_error(f, exc) from None
+        message = (f"lageret {self.path} kunne ikke brukes ({why}); flyttet til {self.path.name}.korrupt-{stamp} "
+                   "og startet et nytt, så svarene hentes på nytt. Den flyttede filen kan slettes.")
+        self.warnings.append(message)
+        log.warning(message)
+
+    def _error(self, exc: sqlite3.Error) -> ConfigurationError:
+        code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return ConfigurationError(f"lageret {self.path} er låst av en annen kjøring i mer enn "
+                                      f"{BUSY_TIMEOUT_S:.0f} s")
+        return storage_error(self.path, exc)
+
+    def _migrate(self) -> None:
+        """Version 0 kept bodies as JSON text in clear: encrypt them (minimised) and rewrite the file."""
+        assert self.db is not None
+        rows = self.db.execute(
+            "SELECT person, inntektsaar, stadie, body FROM oppslag WHERE typeof(body) = 'text'").fetchall()
+        for person_key, year, stage, body in rows:
+            try:
+                obj = json.loads(body) if body else None
+                if isinstance(obj, dict):
+                    obj.pop("personidentifikator", None)  # the row key says whose it is
+                ans = answers.convert(obj, "", year, stage) if isinstance(obj, dict) else None
+            except (ValueError, RecursionError):
+                ans = None
+            if ans is None:
+                self.db.execute(f"DELETE FROM oppslag WHERE {_ROW}", (person_key, year, stage))
+                continue
+            self.db.execute(f"UPDATE oppslag SET body=? WHERE {_ROW}",
+                            (self._seal(person_key, year, stage, answers.minimised(ans)), person_key, year, stage))
+        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.db.commit()
+        if rows:
+            self.db.execute("VACUUM")  # no page with a clear-text answer is left in the file
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- rows ---------------------------------------------------------------------------------
     def person_key(self, person: str) -> str:
         return hmac.new(self._key, person.encode(), hashlib.sha256).hexdigest()
 
+    @staticmethod
+    def _aad(person_key: str, year: int, stage: str) -> bytes:
+        return f"{person_key}|{year}|{stage}".encode()
+
+    def _seal(self, person_key: str, year: int, stage: str, plain: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self._aead.encrypt(nonce, plain, self._aad(person_key, year, stage))
+
+    def _execute(self, sql: str, args: tuple) -> sqlite3.Cursor:
+        assert self.db is not None
+        try:
+            return self.db.execute(sql, args)
+        except sqlite3.Error as exc:
+            if _is_corrupt(exc):
+                self._close_quietly()
+                self._set_aside("filen ble ødelagt under kjøringen")
+                self._open()
+                return self.db.execute(sql, args)  # type: ignore[union-attr]
+            raise self._error(exc) from None
+
     def get(self, person: str, year: int, stage: str) -> Lookup | None:
-        row = self.db.execute(
-            "SELECT status, kode, body, korrelasjonsid FROM oppslag WHERE person=? AND inntektsaar=? AND stadie=?",
-            (self.person_key(person), year, stage),
-        ).fetchone()
+        key = self.person_key(person)
+        sql = f"SELECT status, kode, body, korrelasjonsid FROM oppslag WHERE {_ROW}"
+        row = self._execute(sql, (key, year, stage)).fetchone()
         if row is None:
             return None
         status, kode, body, korr = row
-        return Lookup(person, year, stage, status, kode, json.loads(body) if body else None, korr)
+        if status not in FINAL:
+            return None
+        if status != "ok":
+            return Lookup(person, year, stage, status, kode, None, korr)
+        try:
+            plain = self._aead.decrypt(body[:12], body[12:], self._aad(key, year, stage))
+            ans = answers.decode(plain, person, year, stage)
+        except (InvalidTag, TypeError, ValueError):  # tampered with, another key, or not an answer: ask again
+            self.unreadable += 1
+            self._execute(f"DELETE FROM oppslag WHERE {_ROW}", (key, year, stage))
+            return None
+        return Lookup(person, year, stage, "ok", kode, ans, korr)
 
     def put(self, res: Lookup) -> None:
         if res.status not in FINAL:
             return
-        self.db.execute(
+        key = self.person_key(res.person)
+        body = None
+        if res.status == "ok":
+            ans = res.body if isinstance(res.body, answers.Answer) else answers.convert(
+                res.body, res.person, res.inntektsaar, res.stadie)
+            body = self._seal(key, res.inntektsaar, res.stadie, answers.minimised(ans))
+        self._execute(
             "INSERT OR REPLACE INTO oppslag VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.person_key(res.person), res.inntektsaar, res.stadie, res.status, res.kode,
-             json.dumps(res.body) if res.body is not None else None, res.korrelasjonsid,
+            (key, res.inntektsaar, res.stadie, res.status, res.kode, body, res.korrelasjonsid,
              dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
         )
-        self.db.commit()
+        try:
+            self.db.commit()  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
 
     def count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM oppslag").fetchone()[0])
+        return int(self._execute("SELECT COUNT(*) FROM oppslag", ()).fetchone()[0])
 
     def purge(self, older_than_days: int) -> int:
-        """Delete answers fetched more than ``older_than_days`` days ago; returns how many."""
+        """Delete answers fetched more than ``older_than_days`` days ago (0: all); returns how many."""
+        if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or older_than_days < 0:
+            raise ConfigurationError(f"antall dager må være et heltall 0 eller større, ikke {older_than_days!r}")
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=older_than_days)).isoformat(timespec="seconds")
-        cur = self.db.execute("DELETE FROM oppslag WHERE hentet <= ?", (cutoff,))
-        self.db.commit()
-        self.db.execute("VACUUM")
+        cur = self._execute("DELETE FROM oppslag WHERE hentet <= ?", (cutoff,))
+        try:
+            self.db.commit()  # type: ignore[union-attr]
+            self.db.execute("VACUUM")  # type: ignore[union-attr]
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
         return cur.rowcount
 
+    def slots(self) -> "SharedSlots":
+        return SharedSlots(self.path.with_name(self.path.name + ".plasser"))
+
     def close(self) -> None:
-        self.db.close()
+        if self.unreadable:
+            self.warnings.append(f"{self.unreadable} lagrede svar kunne ikke leses (annen nøkkel eller endret fil) "
+                                 "og ble hentet på nytt")
+            self.unreadable = 0
+        self._close_quietly()
+
+
+class SharedSlots:
+    """At most 5 requests in flight across every process (and client) that uses the same folder.
+
+    One lock file per slot; a request holds one with ``flock`` (released by the kernel if the
+    process dies). A run that finds every slot taken by another run polls until one is free.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        private_dir(directory)
+        try:
+            self._fds = [os.open(directory / str(i), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                         for i in range(SKATTEETATEN_LIMIT)]
+        except OSError as exc:
+            raise storage_error(directory, exc) from None
+        self._held: set[int] = set()
+        self.waits = 0
+
+    def try_acquire(self) -> int | None:
+        for i, fd in enumerate(self._fds):
+            if i in self._held:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            self._held.add(i)
+            return i
+        return None
+
+    async def acquire(self) -> int:
+        delay = 0.002
+        while True:
+            slot = self.try_acquire()
+            if slot is not None:
+                return slot
+            if self.waits == 0:
+                log.info("alle %d plassene mot Skatteetaten er i bruk av en annen kjøring; venter", SKATTEETATEN_LIMIT)
+            self.waits += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def release(self, slot: int) -> None:
+        fcntl.flock(self._fds[slot], fcntl.LOCK_UN)
+        self._held.discard(slot)
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []

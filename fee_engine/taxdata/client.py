@@ -2,18 +2,23 @@
 
 ``GET {base}/v2/{stadie}/kommuneforeldrebetaling/{inntektsaar}/{personidentifikator}``
 with a Maskinporten token. At most ``max_in_flight`` requests at once (Skatteetaten:
-no more than 5 concurrent calls per organisation), each person's fallback asked in
-order, answers stored in the cache as they arrive. Retries with exponential backoff
-and full jitter on 5xx, 429 (``Retry-After`` honoured), time-outs and dropped
-connections; a 401 renews the token once; 403, SSG-003, SSG-009 or a 404 without a
-JSON body stop the batch (see :mod:`.errors`).
+no more than 5 concurrent calls per organisation; with a cache, every run that shares
+it shares the 5 through lock files, see :class:`~.cache.SharedSlots`), each person's
+fallback asked in order, answers stored in the cache as they arrive. Retries with
+exponential backoff and full jitter on 5xx, 429 (``Retry-After`` honoured), time-outs
+and dropped connections; a lookup whose retries run out is ``feil`` with ``midlertidig``
+set (a re-run asks it again). A 401 renews the token once; 403, SSG-003, SSG-009 or a 404
+without a JSON body stop the batch (see :mod:`.errors`).
+
+Every answer is bounded (:data:`~.answer.MAX_BYTES` read at most; a request attempt may
+take at most ``deadline`` seconds in all, however slowly the bytes come) and checked
+against the API's shape and the request (:mod:`.answer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import logging
 import random
 import time
@@ -22,13 +27,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+import msgspec
 
+from ..errors import ConfigurationError
+from ..identity import install_log_masking, mask, mask_digits_in_text
+from . import answer as answers
 from .base import RETTIGHETSPAKKE, Lookup
-from .cache import LookupCache
+from .cache import SKATTEETATEN_LIMIT, LookupCache, SharedSlots
 from .errors import AuthenticationError, TaxConfigurationError, TaxDataError
 from .maskinporten import TokenProvider
-
-from ..identity import install_log_masking
 
 log = logging.getLogger("fee_engine.taxdata")
 install_log_masking()
@@ -50,27 +57,67 @@ class ClientStats:
         return self.busy_area / span if span > 0 else 0.0
 
 
-def _retry_after(value: str | None, default: float) -> float:
+def _retry_after(value: str | None, default: float, cap: float = 120.0) -> float:
     if not value:
         return default
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else default
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return default
+        seconds = parsed.timestamp() - time.time() if parsed else default
+    if seconds != seconds:  # NaN
+        return default
+    return min(cap, max(0.0, seconds))
+
+
+class ErrorBody(msgspec.Struct):
+    """An error answer's fields; anything else in it, or a field of another type, is ignored."""
+
+    kode: Any = None
+    melding: Any = None
+    korrelasjonsid: Any = None
+
+
+_error_decoder = msgspec.json.Decoder(ErrorBody)
+
+
+def _clean(value: Any, limit: int = 200) -> str | None:
+    """A server-given text safe to show: a string, printable, bounded, digit runs masked."""
+    if not isinstance(value, str) or not value:
+        return None
+    return mask_digits_in_text("".join(c if c.isprintable() else " " for c in value[:limit]))
+
+
+def _error_body(data: bytes) -> ErrorBody:
+    try:
+        body = _error_decoder.decode(data) if data else ErrorBody()
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return ErrorBody()
+    return ErrorBody(_clean(body.kode, 40), _clean(body.melding), _clean(body.korrelasjonsid, 100))
 
 
 class SsgClient:
     def __init__(self, base_url: str, tokens: TokenProvider, *, rettighetspakke: str = RETTIGHETSPAKKE,
                  max_in_flight: int = 5, max_attempts: int = 8, backoff: float = 0.1, max_backoff: float = 8.0,
-                 timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 timeout: float = 30.0, deadline: float = 120.0, max_bytes: int = answers.MAX_BYTES,
+                 transport: httpx.AsyncBaseTransport | None = None, slots: SharedSlots | None = None,
+                 kilde: str = "skatteetaten") -> None:
+        if type(max_in_flight) is not int or not 1 <= max_in_flight <= SKATTEETATEN_LIMIT:
+            raise ConfigurationError(f"samtidige kall må være et heltall fra 1 til {SKATTEETATEN_LIMIT}, "
+                                     f"ikke {max_in_flight!r}")
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v2"):
             self.base_url = self.base_url[:-3]
         self.tokens, self.pakke = tokens, rettighetspakke
         self.max_in_flight, self.max_attempts = max_in_flight, max_attempts
         self.backoff, self.max_backoff, self.timeout = backoff, max_backoff, timeout
+        self.deadline, self.max_bytes = deadline, max_bytes
         self.transport = transport
+        self.slots = slots
+        self.kilde = kilde  # in the audit log: skatteetaten, or emulator
         self.stats = ClientStats()
         self._in_flight = 0
         self._last_change = 0.0
@@ -83,6 +130,21 @@ class SsgClient:
         self._in_flight += delta
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
 
+    async def _get(self, client: httpx.AsyncClient, url: str, token: str) -> tuple[httpx.Response, bytes, bool]:
+        """One request: the response, at most ``max_bytes`` + 1 of its body, and whether there was more."""
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        async with client.stream("GET", url, headers=headers, timeout=self.timeout) as r:
+            declared = r.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                return r, b"", True
+            parts, size = [], 0
+            async for chunk in r.aiter_bytes():  # decoded: a compressed answer is bounded by what it unpacks to
+                parts.append(chunk)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    return r, b"", True
+            return r, b"".join(parts), False
+
     async def lookup(self, client: httpx.AsyncClient, person: str, year: int, stage: str) -> Lookup:
         url = f"{self.base_url}/v2/{stage}/{self.pakke}/{year}/{person}"
         renewed = False
@@ -91,38 +153,41 @@ class SsgClient:
         attempt = 0
         while attempt < self.max_attempts:
             token = await self.tokens.get(client)
+            slot = await self.slots.acquire() if self.slots else None
             self._track(+1)
             self.stats.requests += 1
             try:
-                r = await client.get(url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                                     timeout=self.timeout)
-                body_bytes = r.content
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                async with asyncio.timeout(self.deadline):
+                    r, body_bytes, too_big = await self._get(client, url, token)
+            except (httpx.TimeoutException, httpx.TransportError, TimeoutError) as exc:
                 last = type(exc).__name__
                 attempt += 1
                 await self._sleep_backoff(attempt)
                 continue
             finally:
                 self._track(-1)
-            body = _json(body_bytes)
-            kode = body.get("kode") if isinstance(body, dict) else None
-            korr = (body.get("korrelasjonsid") if isinstance(body, dict) else None) or korr
-            melding = str(body.get("melding", "")) if isinstance(body, dict) else ""
+                if slot is not None:
+                    self.slots.release(slot)  # type: ignore[union-attr]
             s = r.status_code
             if s == 200:
-                if not isinstance(body, dict):
-                    return Lookup(person, year, stage, "feil", "UGYLDIG-SVAR", korrelasjonsid=korr, melding="svaret var ikke JSON")
-                return Lookup(person, year, stage, "ok", "200", body=body, korrelasjonsid=korr)
+                if too_big:
+                    return Lookup(person, year, stage, "feil", answers.INVALID, korrelasjonsid=korr,
+                                  melding=f"ugyldig svar: svaret er større enn {self.max_bytes // (1024 * 1024)} MiB")
+                return answers.answer_lookup(body_bytes, person, year, stage, korr)
+            err = _error_body(body_bytes)
+            kode, melding = err.kode, err.melding or ""
+            korr = err.korrelasjonsid or korr
             if s == 401:
                 await self.tokens.invalidate(token)
                 if renewed:
-                    raise AuthenticationError(f"Skatteetaten avviste et nytt token ({kode or 'HTTP 401'})", korr)
+                    raise AuthenticationError(f"Skatteetaten avviste et nytt token ({kode or 'HTTP 401'})", korr,
+                                              kode or "HTTP-401")
                 renewed = True
                 continue
             if s == 403:
                 raise TaxConfigurationError(
                     f"Skatteetaten nekter tilgang ({kode or 'HTTP 403'}: {melding or 'ingen melding'}); kontroller "
-                    "rettighetspakke, delegering i Altinn og consumer_org", korr)
+                    "rettighetspakke, delegering i Altinn og consumer_org", korr, kode or "HTTP-403")
             if s == 404 and kode == "SSG-008":
                 return Lookup(person, year, stage, "ingen_data", kode, korrelasjonsid=korr, melding=melding)
             if s == 404 and kode == "SSG-007":
@@ -130,9 +195,10 @@ class SsgClient:
             if s == 404:
                 raise TaxConfigurationError(
                     f"ukjent adresse hos Skatteetaten ({kode or 'HTTP 404 uten JSON'}): kontroller base-URL og "
-                    f"rettighetspakke «{self.pakke}»", korr)
+                    f"rettighetspakke «{self.pakke}»", korr, kode or "HTTP-404")
             if s == 406:
-                raise TaxConfigurationError(f"Skatteetaten godtar ikke formatet ({kode or 'HTTP 406'})", korr)
+                raise TaxConfigurationError(f"Skatteetaten godtar ikke formatet ({kode or 'HTTP 406'})", korr,
+                                            kode or "HTTP-406")
             if s == 410:
                 return Lookup(person, year, stage, "slettet", kode or "HTTP-410", korrelasjonsid=korr, melding=melding)
             if s == 400:
@@ -145,7 +211,7 @@ class SsgClient:
                 continue
             return Lookup(person, year, stage, "feil", kode or f"HTTP-{s}", korrelasjonsid=korr, melding=melding)
         return Lookup(person, year, stage, "feil", last, korrelasjonsid=korr,
-                      melding=f"ga opp etter {self.max_attempts} forsøk")
+                      melding=f"ga opp etter {self.max_attempts} forsøk", midlertidig=True)
 
     async def _sleep_backoff(self, attempt: int, at_least: float = 0.0) -> None:
         self.stats.retries += 1
@@ -153,12 +219,16 @@ class SsgClient:
         await asyncio.sleep(max(delay, at_least))
 
     async def fetch_all(self, persons: list[str], plan: list[tuple[int, str]], *, cache: LookupCache | None = None,
-                        audit: Path | None = None, progress: Callable[[], None] | None = None) -> dict[str, list[Lookup]]:
+                        audit: Any = None, progress: Callable[[], None] | None = None) -> dict[str, list[Lookup]]:
+        """Every person's fallback; ``audit`` an :class:`~fee_engine.audit.AuditLog` (or a path to append to)."""
+        from ..audit import AuditLog
+
         queue: asyncio.Queue[str] = asyncio.Queue()
         for p in persons:
             queue.put_nowait(p)
         out: dict[str, list[Lookup]] = {}
-        fh = audit.open("a", encoding="utf-8") if audit else None
+        own_log = isinstance(audit, (str, Path))
+        alog = AuditLog(Path(audit), command="oppslag") if own_log else audit
         self.stats.started = self._last_change = time.monotonic()
         limits = httpx.Limits(max_connections=self.max_in_flight + 1, max_keepalive_connections=self.max_in_flight)
 
@@ -173,18 +243,26 @@ class SsgClient:
                     res = cache.get(person, year, stage) if cache else None
                     source = "lager"
                     if res is None:
-                        res = await self.lookup(client, person, year, stage)
-                        source = "skatteetaten"
+                        try:
+                            res = await self.lookup(client, person, year, stage)
+                        except TaxDataError as exc:  # the batch stops; the lookup that stopped it is on record too
+                            if alog is not None:
+                                alog.write(Lookup(person, year, stage, "feil", exc.kode or "STOPP",
+                                                  korrelasjonsid=exc.korrelasjonsid), self.kilde)
+                            raise
+                        source = self.kilde
+                        if alog is not None:
+                            alog.write(res, source)  # before it is stored: a stored answer always has its line
                         if cache:
                             cache.put(res)
                     else:
                         self.stats.cache_hits += 1
-                    if fh:
-                        fh.write(json.dumps({**res.audit_line(), "kilde": source}, ensure_ascii=False) + "\n")
+                        if alog is not None:
+                            alog.write(res, source)
                     tried.append(res)
                     if res.status == "feil":
-                        log.warning("oppslag feilet: %s %s/%s kode %s korrelasjonsid %s", res.audit_line()["person"],
-                                    year, stage, res.kode, res.korrelasjonsid)
+                        log.warning("oppslag feilet: %s %s/%s kode %s korrelasjonsid %s", mask(person), year, stage,
+                                    res.kode, res.korrelasjonsid)
                     if res.status not in ("ingen_data", "slettet"):
                         break
                 out[person] = tried
@@ -196,18 +274,11 @@ class SsgClient:
                 async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.max_in_flight, max(len(persons), 1))):
                         tg.create_task(worker(client))
-        except* TaxDataError as group:
+        except* ConfigurationError as group:
             raise group.exceptions[0] from None
         finally:
             self.stats.finished = time.monotonic()
             self._track(0)
-            if fh:
-                fh.close()
+            if own_log and alog is not None:
+                alog.close()
         return out
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return json.loads(data) if data else None
-    except ValueError:
-        return None

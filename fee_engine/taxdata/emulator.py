@@ -9,7 +9,9 @@ An ASGI app (Starlette) served by uvicorn, for tests, demos and ``--source emula
   fixture folder (CONTRACT §3) with the API's status codes and error bodies. A fixture body
   ``{"_emulator": {"status": 410, "kode": "SSG-011"}}`` makes the emulator answer with that error.
 * Fault injection: fixed and random latency, a share of 500/503, 429 with ``Retry-After``,
-  dropped connections (the response is cut off mid-body), tokens that expire early.
+  dropped connections (the response is cut off mid-body; logged as one line, not a
+  traceback), tokens that expire early, and for the token endpoint: the first N requests
+  dropped, or a fixed (broken) answer.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import contextvars
 import json
+import logging
+import math
 import random
 import secrets
 import threading
@@ -35,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..identity import mask_digits_in_text
 from .maskinporten import GRANT_TYPE, SCOPE
 
 STAGES = ("oppgjoer", "utkast")
@@ -61,6 +67,8 @@ class Faults:
     drop_rate: float = 0.0
     token_lifetime_s: float = 120.0
     seed: int | None = None
+    token_drop_first: int = 0  # the first N token requests: the connection drops mid-answer
+    token_reply: bytes | None = None  # answer every token request with these bytes (status 200)
 
 
 @dataclass
@@ -76,6 +84,10 @@ class EmulatorState:
     seen_jti: set[str] = field(default_factory=set)
     served: collections.Counter = field(default_factory=collections.Counter)  # (person, year, stage) -> answers sent
     requests: int = 0
+    token_requests: int = 0
+    in_flight: int = 0  # SSG requests being answered now, and the most at once
+    max_in_flight: int = 0
+    dropped: int = 0
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.faults.seed)
@@ -99,8 +111,24 @@ def _oauth_error(description: str, error: str = "invalid_grant") -> JSONResponse
     return JSONResponse({"error": error, "error_description": description}, status_code=400)
 
 
+log = logging.getLogger("fee_engine.emulator")
+_dropping: contextvars.ContextVar[bool] = contextvars.ContextVar("fee_engine_emulator_dropping", default=False)
+
+
+class _OneLinePerDrop(logging.Filter):
+    """uvicorn reports a response cut off on purpose as an error; the emulator has logged it already."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_dropping.get() and "without completing response" in str(record.msg))
+
+
 def make_app(state: EmulatorState) -> Starlette:
     async def token(request: Request) -> Response:
+        state.token_requests += 1
+        if state.token_requests <= state.faults.token_drop_first:
+            return _Dropped(state)
+        if state.faults.token_reply is not None:
+            return Response(state.faults.token_reply, media_type="application/json")
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
         if form.get("grant_type") != GRANT_TYPE:
             return _oauth_error("Invalid grant_type", "unsupported_grant_type")
@@ -158,18 +186,23 @@ def make_app(state: EmulatorState) -> Starlette:
         access = secrets.token_urlsafe(32)
         state.tokens[access] = time.monotonic() + state.faults.token_lifetime_s
         return JSONResponse({"access_token": access, "token_type": "Bearer",
-                             "expires_in": int(state.faults.token_lifetime_s), "scope": state.scope})
+                             "expires_in": max(1, math.ceil(state.faults.token_lifetime_s)), "scope": state.scope})
 
     async def ssg(request: Request) -> Response:
         """Answers ``latency`` after the request arrived (the emulator's own work included)."""
         arrived = time.monotonic()
         state.requests += 1
-        f = state.faults
-        delay = (f.latency_ms + state.rng.uniform(0, f.jitter_ms)) / 1000 if (f.latency_ms or f.jitter_ms) else 0.0
-        response = await answer(request)
-        if delay:
-            await asyncio.sleep(max(0.0, arrived + delay - time.monotonic()))
-        return response
+        state.in_flight += 1
+        state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            f = state.faults
+            delay = (f.latency_ms + state.rng.uniform(0, f.jitter_ms)) / 1000 if (f.latency_ms or f.jitter_ms) else 0.0
+            response = await answer(request)
+            if delay:
+                await asyncio.sleep(max(0.0, arrived + delay - time.monotonic()))
+            return response
+        finally:
+            state.in_flight -= 1
 
     async def answer(request: Request) -> Response:
         f = state.faults
@@ -202,7 +235,7 @@ def make_app(state: EmulatorState) -> Starlette:
         year = int(p["inntektsaar"])
         key = (person, year, p["stadie"])
         if roll < f.drop_rate:
-            return _Dropped()
+            return _Dropped(state)
         if (year, p["stadie"], person) not in state.index:
             state.served[key] += 1
             return _error(404, "SSG-007" if person not in state.persons else "SSG-008")
@@ -224,12 +257,24 @@ def make_app(state: EmulatorState) -> Starlette:
 
 
 class _Dropped(Response):
-    """Promise a body and send only part of it: the client sees the connection drop mid-response."""
+    """Promise a body and send only part of it: the client sees the connection drop mid-response.
+
+    The app returns with the body unfinished, so the server closes the connection; one log
+    line says so (a short body with ``more_body`` false would make uvicorn log a traceback).
+    """
+
+    def __init__(self, state: EmulatorState) -> None:
+        super().__init__()
+        self.state = state
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.state.dropped += 1
+        _dropping.set(True)
+        log.warning("emulator: bryter forbindelsen midt i svaret på %s (feilinnsprøyting)",
+                    mask_digits_in_text(str(scope.get("path", "?"))))
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
-        await send({"type": "http.response.body", "body": b'{"personidentifikator": "', "more_body": False})
+        await send({"type": "http.response.body", "body": b'{"personidentifikator": "', "more_body": True})
 
 
 class EmulatorServer:
@@ -245,6 +290,9 @@ class EmulatorServer:
         self.config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False,
                                      lifespan="off", timeout_keep_alive=30)
         self.server = uvicorn.Server(self.config)
+        uvicorn_error = logging.getLogger("uvicorn.error")  # after uvicorn has configured its logging
+        if not any(isinstance(f, _OneLinePerDrop) for f in uvicorn_error.filters):
+            uvicorn_error.addFilter(_OneLinePerDrop())
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.host = host
 

@@ -2,20 +2,26 @@
 
 Answers as the API would (CONTRACT §3): no file = SSG-008; a person with no file in
 any year = SSG-007. The folder is indexed once, so a lookup is a set test and a read.
+Each file goes through the same checks as an answer over HTTP (:mod:`.answer`): one that
+does not fit is a ``feil`` lookup with code ``UGYLDIG-SVAR`` and its reason.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ..errors import ConfigurationError
+from .answer import MAX_BYTES, answer_lookup
 from .base import Lookup
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_CHUNK = 65536
 
 
 class FileSource:
     name = "files"
+    kilde = "filer"  # in the audit log
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
@@ -45,14 +51,25 @@ class FileSource:
                           melding="Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår")
         path = os.path.join(self._root, str(inntektsaar), stadie, person + ".json")
         try:
-            with open(path, "rb") as fh:
-                body = json.loads(fh.read())
-        except (OSError, ValueError) as exc:
+            fd = os.open(path, _READ_FLAGS)
+            try:
+                raw = os.read(fd, _CHUNK)
+                if len(raw) == _CHUNK:  # a large answer: read on, but never more than one byte past the bound
+                    parts = [raw]
+                    size = len(raw)
+                    while size <= MAX_BYTES:
+                        more = os.read(fd, min(_CHUNK, MAX_BYTES + 1 - size))
+                        if not more:
+                            break
+                        parts.append(more)
+                        size += len(more)
+                    raw = b"".join(parts)
+            finally:
+                os.close(fd)
+        except OSError as exc:
             return Lookup(person, inntektsaar, stadie, "feil", "UGYLDIG-FIL",
-                          melding=f"svarfilen kan ikke leses som JSON ({type(exc).__name__})")
-        if not isinstance(body, dict):
-            return Lookup(person, inntektsaar, stadie, "feil", "UGYLDIG-FIL", melding="svaret er ikke et JSON-objekt")
-        return Lookup(person, inntektsaar, stadie, "ok", "200", body=body)
+                          melding=f"svarfilen kan ikke leses ({exc.strerror or type(exc).__name__})")
+        return answer_lookup(raw, person, inntektsaar, stadie)
 
 
 _STAGES = ("oppgjoer", "utkast")

@@ -13,10 +13,15 @@ Configuration comes from a YAML file (``--api-config``) and environment variable
 ``FEE_ENGINE_KEY_PASSWORD``     password of the key or PKCS#12 file
 ``FEE_ENGINE_KID``              a pre-registered key id instead of a certificate
 ``FEE_ENGINE_CONSUMER_ORG``     the municipality's organisation number when a vendor acts for it
-``FEE_ENGINE_MAX_IN_FLIGHT``    concurrent requests (default 5, Skatteetaten's guidance)
+``FEE_ENGINE_MAX_IN_FLIGHT``    concurrent requests, 1–5 (default 5, Skatteetaten's limit)
+``FEE_ENGINE_MAX_ATTEMPTS``     attempts per lookup and per token request before giving up, 1–20 (default 8)
+``FEE_ENGINE_BACKOFF_S``        first backoff in seconds, doubled per retry with full jitter (default 0.1)
 ==============================  ===========================================================
 
 File keys are the same names in lower case without the prefix (``client_id``, ``key_file`` …).
+An unknown key, a value of the wrong type (``FEE_ENGINE_MAX_IN_FLIGHT=abc``), a number of
+requests outside 1–5, a URL that is not http(s), or a file that is not YAML stops the batch
+(exit 2) with a message naming the setting; a password is never shown, a number never in full.
 """
 
 from __future__ import annotations
@@ -24,61 +29,89 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
+from urllib.parse import urlsplit
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+
+from ..settings import Settings
 from .base import Lookup
-from .cache import LookupCache
+from .cache import SKATTEETATEN_LIMIT, LookupCache
 from .client import SsgClient
 from .emulator import EmulatorServer
 from .errors import MissingCredentialsError
 from .maskinporten import ENVIRONMENTS, Credentials, TokenProvider, load_pem, load_pkcs12
 
 
-@dataclass
-class ApiConfig:
-    env: str = "test"
-    ssg_url: str | None = None
-    token_url: str | None = None
-    audience: str | None = None
-    client_id: str | None = None
-    key_file: str | None = None
-    cert_file: str | None = None
-    p12_file: str | None = None
-    key_password: str | None = None
-    kid: str | None = None
-    consumer_org: str | None = None
-    max_in_flight: int = 5
+def _no_control(value: str | None) -> str | None:
+    if value is not None and not all(c.isprintable() for c in value):
+        raise ValueError("inneholder kontrolltegn (for eksempel linjeskift)")
+    return value
 
+
+def _url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    _no_control(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        raise ValueError("må være en http(s)-adresse, for eksempel https://maskinporten.no/token")
+    return value
+
+
+Text = Annotated[str | None, AfterValidator(_no_control)]
+Url = Annotated[str | None, AfterValidator(_url)]
+
+
+class ApiConfig(Settings):
+    """``--source api`` settings: environment ``FEE_ENGINE_*`` over ``--api-config`` (YAML), checked with types."""
+
+    _secret_fields = frozenset({"key_password"})
+    _advice = {"max_in_flight": "Skatteetaten: høyst 5 samtidige kall per virksomhet",
+               "consumer_org": "kommunens organisasjonsnummer, 9 sifre",
+               "env": "test eller prod"}
+
+    env: Literal["test", "prod"] = "test"
+    ssg_url: Url = None
+    token_url: Url = None
+    audience: Url = None
+    client_id: Text = None
+    key_file: Path | None = None
+    cert_file: Path | None = None
+    p12_file: Path | None = None
+    key_password: SecretStr | None = None
+    kid: Text = None
+    consumer_org: Annotated[str | None, Field(pattern=r"^[0-9]{9}$")] = None
+    max_in_flight: Annotated[int, Field(ge=1, le=SKATTEETATEN_LIMIT)] = SKATTEETATEN_LIMIT
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 8
+    backoff_s: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.1
+
+    @field_validator("max_in_flight", "max_attempts", mode="before")
     @classmethod
-    def load(cls, file: Path | None = None, environ: dict[str, str] | None = None) -> "ApiConfig":
-        environ = dict(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
-        if file:
-            raw = yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}
-            unknown = set(raw) - {f.name for f in fields(cls)}
-            if unknown:
-                raise MissingCredentialsError(f"{file}: ukjente nøkler: {', '.join(sorted(unknown))}")
-            values.update(raw)
-        for f in fields(cls):
-            env = environ.get(f"FEE_ENGINE_{f.name.upper()}")
-            if env:
-                values[f.name] = int(env) if f.name == "max_in_flight" else env
-        cfg = cls(**values)
-        if cfg.env not in ENVIRONMENTS:
-            raise MissingCredentialsError(f"FEE_ENGINE_ENV må være test eller prod, ikke «{cfg.env}»")
-        defaults = ENVIRONMENTS[cfg.env]
-        cfg.ssg_url = cfg.ssg_url or defaults["ssg_url"]
-        cfg.token_url = cfg.token_url or defaults["token_url"]
-        cfg.audience = cfg.audience or defaults["audience"]
-        return cfg
+    def _whole_number(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("må være et heltall")
+        return v
+
+    @field_validator("client_id", "kid", "consumer_org", "key_password", mode="before")
+    @classmethod
+    def _number_as_text(cls, v: Any) -> Any:
+        """YAML reads ``consumer_org: 964338531`` as a number; it is an identifier."""
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _environment_defaults(self) -> "ApiConfig":
+        defaults = ENVIRONMENTS[self.env]
+        self.ssg_url = self.ssg_url or defaults["ssg_url"]
+        self.token_url = self.token_url or defaults["token_url"]
+        self.audience = self.audience or defaults["audience"]
+        return self
 
     def credentials(self) -> Credentials:
         missing = []
@@ -90,11 +123,12 @@ class ApiConfig:
             missing.append("sertifikat (FEE_ENGINE_CERT_FILE) eller registrert nøkkel-id (FEE_ENGINE_KID)")
         if missing:
             raise MissingCredentialsError("--source api mangler " + ", ".join(missing))
-        password = self.key_password.encode() if self.key_password else None
+        password = self.key_password.get_secret_value().encode() if self.key_password else None
         if self.p12_file:
             key, chain = load_pkcs12(Path(self.p12_file), password)
         else:
-            key, chain = load_pem(Path(self.key_file), Path(self.cert_file) if self.cert_file else None, password)  # type: ignore[arg-type]
+            cert = Path(self.cert_file) if self.cert_file else None
+            key, chain = load_pem(Path(self.key_file), cert, password)  # type: ignore[arg-type]
         assert self.client_id
         return Credentials(self.client_id, key, x5c=None if self.kid else chain, kid=self.kid)
 
@@ -124,20 +158,28 @@ def write_identity(directory: Path) -> tuple[Path, Path]:
 
 
 def fetch(client: SsgClient, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-          audit: Path | None, progress: Callable[[], None] | None) -> dict[str, list[Lookup]]:
-    return asyncio.run(client.fetch_all(persons, plan, cache=cache, audit=audit, progress=progress))
+          audit: Any, progress: Callable[[], None] | None) -> dict[str, list[Lookup]]:
+    if cache is not None and client.slots is None:
+        client.slots = cache.slots()  # every run on this cache shares Skatteetaten's 5
+    try:
+        return asyncio.run(client.fetch_all(persons, plan, cache=cache, audit=audit, progress=progress))
+    finally:
+        if client.slots is not None:
+            client.slots.close()
 
 
 def fetch_api(cfg: ApiConfig, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-              audit: Path | None, progress: Callable[[], None] | None) -> dict[str, list[Lookup]]:
+              audit: Any, progress: Callable[[], None] | None) -> dict[str, list[Lookup]]:
     creds = cfg.credentials()
-    tokens = TokenProvider(creds, cfg.token_url or "", cfg.audience or "", consumer_org=cfg.consumer_org)
-    client = SsgClient(cfg.ssg_url or "", tokens, max_in_flight=cfg.max_in_flight)
+    tokens = TokenProvider(creds, cfg.token_url or "", cfg.audience or "", consumer_org=cfg.consumer_org,
+                           max_attempts=cfg.max_attempts, backoff=cfg.backoff_s)
+    client = SsgClient(cfg.ssg_url or "", tokens, max_in_flight=cfg.max_in_flight, max_attempts=cfg.max_attempts,
+                       backoff=cfg.backoff_s)
     return fetch(client, persons, plan, cache, audit, progress)
 
 
 def fetch_emulator(data: Path, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-                   audit: Path | None, progress: Callable[[], None] | None, max_in_flight: int = 5) -> dict[str, list[Lookup]]:
+                   audit: Any, progress: Callable[[], None] | None, max_in_flight: int = 5) -> dict[str, list[Lookup]]:
     """Start the emulator in-process on ``data`` and fetch through exactly the same client code over HTTP."""
     from .maskinporten import x5c_chain
 
@@ -146,5 +188,5 @@ def fetch_emulator(data: Path, persons: list[str], plan: list[tuple[int, str]], 
     with EmulatorServer(data, trusted_certs=[der]) as server:
         creds = Credentials("fee-engine-emulator", key, x5c=x5c_chain([cert]))
         tokens = TokenProvider(creds, server.base_url + "/token", server.state.issuer)
-        client = SsgClient(server.base_url, tokens, max_in_flight=max_in_flight)
+        client = SsgClient(server.base_url, tokens, max_in_flight=max_in_flight, kilde="emulator")
         return fetch(client, persons, plan, cache, audit, progress)

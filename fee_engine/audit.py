@@ -1,0 +1,163 @@
+"""The audit log of tax lookups: one line per lookup, append-only, 0600, kept across runs.
+
+A municipality must keep a record of every lookup it makes in Skatteetaten's data. The log
+lives outside ``--out`` (default ``.fee-engine/revisjon.jsonl``, beside the cache; setting
+``--audit-log`` or ``FEE_ENGINE_AUDIT_LOG``), is opened with ``O_APPEND`` (runs add to it,
+never replace it; concurrent runs' lines do not tear) and mode 0600. Each line is handed to
+the operating system as it is made (an ``os.write`` per line: a killed process loses no
+line it has written) and a background thread ``fsync``\\ s the file at least once a second
+while there are new lines, and once more at the end, so a crash of the machine loses at
+most about a second of lines. ``--out`` gets ``revisjon.jsonl`` with this run's lines only.
+
+A line::
+
+    {"tid": "2026-11-24T09:30:01+00:00", "kjoering": "<uuid4 of the run>", "kommando": "run",
+     "bruker": "<OS user>", "formaal": "kommuneforeldrebetaling", "kilde": "skatteetaten",
+     "person": "010180*****", "inntektsaar": 2023, "stadie": "oppgjoer", "resultat": "200",
+     "korrelasjonsid": null}
+
+``kilde``: ``skatteetaten`` (asked over HTTP), ``emulator`` (the local emulator),
+``lager`` (answered from the cache), ``filer`` (a folder of answers). ``person`` is masked
+to the birth date; a full fødselsnummer is never written.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import stat
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+from .identity import mask, mask_digits_in_text
+from .settings import RunSettings
+from .storage import DEFAULT_DIR, private_dir, storage_error
+from .taxdata.base import RETTIGHETSPAKKE, Lookup, _now_text
+
+FILE_NAME = "revisjon.jsonl"
+SOURCES = ("skatteetaten", "emulator", "lager", "filer")
+
+
+def default_path(cache: Path | None = None, environ: dict[str, str] | None = None) -> Path:
+    """``FEE_ENGINE_AUDIT_LOG``, else beside the cache, else ``.fee-engine/revisjon.jsonl``."""
+    configured = RunSettings.load(environ=environ).audit_log
+    if configured:
+        return configured
+    return (Path(cache).parent if cache else DEFAULT_DIR) / FILE_NAME
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no passwd entry (containers with an arbitrary uid)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "ukjent"
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(value: str) -> str:
+    """A short JSON string (codes, stages: few distinct values, so cached); digits masked, length bounded."""
+    return json.dumps(mask_digits_in_text(value[:100]), ensure_ascii=False)
+
+
+class AuditLog:
+    """Append lines for one run (``command``) to the audit log, and to ``copy`` (this run's lines only)."""
+
+    def __init__(self, path: Path, *, command: str, purpose: str = RETTIGHETSPAKKE, copy: Path | None = None,
+                 run_id: str | None = None, sync_interval: float = 1.0) -> None:
+        self.path = Path(path)
+        self.run_id = run_id or str(uuid.uuid4())
+        self.command, self.purpose = command, purpose
+        self.lines = 0
+        private_dir(self.path.parent)
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except IsADirectoryError:
+            raise ConfigurationError(f"revisjonsloggen {self.path} er en mappe, ikke en fil") from None
+        except OSError as exc:
+            raise storage_error(self.path, exc) from None
+        st = os.fstat(self._fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(self._fd)
+            raise ConfigurationError(f"revisjonsloggen {self.path} må være en vanlig fil")
+        if stat.S_IMODE(st.st_mode) != 0o600:
+            os.fchmod(self._fd, 0o600)  # an older log made with the umask's mode
+        self._copy = None
+        if copy is not None:
+            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            self._copy = os.fdopen(fd, "wb", buffering=1 << 16)
+        self._fixed = (f'"kjoering": "{self.run_id}", "kommando": {_text(command)}, "bruker": {json.dumps(os_user())}, '
+                       f'"formaal": {_text(purpose)}, ')
+        self._dirty = False
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_loop, args=(sync_interval,), name="revisjon-fsync",
+                                        daemon=True)
+        self._syncer.start()
+        self.closed = False
+
+    def _sync_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            if self._dirty:
+                self._dirty = False
+                try:
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    self._error = exc
+                    return
+
+    def write(self, res: Lookup, kilde: str) -> None:
+        """One line for one lookup, handed to the operating system at once."""
+        if self._error is not None:
+            raise storage_error(self.path, self._error)
+        person = mask(res.person)
+        korr = res.korrelasjonsid
+        line = (f'{{"tid": "{_now_text()}", {self._fixed}"kilde": "{kilde}", '
+                f'"person": {_person(person)}, "inntektsaar": {int(res.inntektsaar)}, '
+                f'"stadie": {_text(res.stadie)}, "resultat": {_text(res.kode)}, '
+                f'"korrelasjonsid": {"null" if korr is None else json.dumps(mask_digits_in_text(str(korr)[:100]))}}}\n'
+                ).encode("utf-8")
+        try:
+            written = os.write(self._fd, line)
+            while written < len(line):  # a short write (a signal, a nearly full disk): the rest, still appended
+                written += os.write(self._fd, line[written:])
+        except OSError as exc:
+            raise storage_error(self.path, exc) from None
+        self._dirty = True
+        if self._copy is not None:
+            self._copy.write(line)
+        self.lines += 1
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._stop.set()
+        self._syncer.join()
+        try:
+            if self._copy is not None:
+                self._copy.close()
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise storage_error(self.path, exc) from None
+        finally:
+            os.close(self._fd)
+        if self._error is not None:
+            raise storage_error(self.path, self._error)
+
+    def __enter__(self) -> "AuditLog":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+_PLAIN = frozenset("0123456789*")
+
+
+def _person(masked: str) -> str:
+    return f'"{masked}"' if _PLAIN.issuperset(masked) else json.dumps(masked)

@@ -1,0 +1,151 @@
+"""A run owns its output folder: a manifest of what it wrote, nothing stale left beside it.
+
+``--out DIR`` gets ``.fee-engine-manifest.json`` listing the files the run wrote. The next
+run into the same folder removes the files the previous run listed and it does not write
+(a ``vedtak.xlsx`` from a run with ``--format xlsx`` does not stay beside a later CSV-only
+result) and leaves every other file alone. A folder that is not empty and has no manifest
+was not made by fee-engine and is refused (exit 2) unless ``--overwrite``; so is an output
+whose name is taken by a folder (``out/vedtak.csv/``). While a run writes, it holds a lock
+on the folder itself (``flock``): a second run into the same folder at the same time is refused.
+
+Everything is written in a private staging folder inside ``DIR`` first and moved into place
+(``os.replace``, one file at a time, atomic each) only when the whole result is complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+
+MANIFEST = ".fee-engine-manifest.json"
+STAGING_PREFIX = ".fee-engine-"
+# What fee-engine wrote before it kept a manifest: such a folder is taken as made by fee-engine.
+LEGACY_NAMES = frozenset({"maanedlig.csv", "vedtak.csv", "vedtak.xlsx", "vedtak.json", "rapport.html", "avvist.csv",
+                          "revisjon.jsonl", "kjoering.json", "endringer.csv", "oppsummering.csv", "endringer.xlsx",
+                          "endringer.html"})
+LEGACY_MARKERS = frozenset({"kjoering.json", "endringer.csv"})
+
+
+def _ours(name: str) -> bool:
+    return name == MANIFEST or name.startswith(STAGING_PREFIX)
+
+
+def _plain_name(name: Any) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name \
+        and not _ours(name)
+
+
+class OutputFolder:
+    """``with OutputFolder(out, ...) as folder``: write into ``folder.staging``, then ``folder.commit(files)``."""
+
+    def __init__(self, out: Path, *, overwrite: bool = False, command: str = "run", run_id: str = "") -> None:
+        self.out = Path(out)
+        self.overwrite, self.command, self.run_id = overwrite, command, run_id
+        self.staging: Path | None = None
+        self._lock_fd: int | None = None
+        self.previous: set[str] = set()
+
+    def __enter__(self) -> "OutputFolder":
+        if self.out.exists() and not self.out.is_dir():
+            raise ConfigurationError(f"--out {self.out} finnes og er ikke en mappe")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise ConfigurationError(f"en annen fee-engine-kjøring skriver til {self.out} nå; vent til den er ferdig "
+                                     "eller velg en annen --out") from None
+        try:
+            self._check()
+            self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out))  # 0700
+        except BaseException:
+            self._unlock()
+            raise
+        return self
+
+    def _check(self) -> None:
+        entries = {e.name: e for e in os.scandir(self.out)}
+        for name, e in entries.items():  # staging folders of runs that were killed (we hold the lock: none is running)
+            if name.startswith(STAGING_PREFIX) and e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path, ignore_errors=True)
+        others = sorted(n for n in entries if not _ours(n))
+        manifest = self.out / MANIFEST
+        if manifest.exists():
+            self.previous = self._read_manifest(manifest)
+            return
+        if others and set(others) <= LEGACY_NAMES and LEGACY_MARKERS & set(others):
+            self.previous = set(others)  # an output folder from before the manifest
+            return
+        if others and not self.overwrite:
+            shown = ", ".join(others[:3]) + (" …" if len(others) > 3 else "")
+            raise ConfigurationError(
+                f"--out {self.out} er ikke tom og ble ikke laget av fee-engine ({shown}); velg en tom eller ny mappe, "
+                "eller bruk --overwrite for å skrive dit likevel (andre filer blir liggende)")
+
+    @staticmethod
+    def _read_manifest(manifest: Path) -> set[str]:
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            files = data.get("filer", []) if isinstance(data, dict) else []
+        except (OSError, ValueError):
+            files = []
+        return {n for n in files if _plain_name(n)} if isinstance(files, list) else set()
+
+    def _write_manifest(self, names: set[str]) -> None:
+        body = {"laget_av": "fee-engine", "kommando": self.command, "kjoering": self.run_id,
+                "tid": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "filer": sorted(names)}
+        tmp = self.out / f"{STAGING_PREFIX}manifest.tmp"
+        tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.out / MANIFEST)
+
+    def commit(self, files: list[Path]) -> list[Path]:
+        """Move the staged files into ``out``; remove what an earlier run wrote and this one did not."""
+        names = [Path(f).name for f in files]
+        for f, name in zip(files, names):
+            target = self.out / name
+            if target.is_symlink() or not target.exists():
+                continue
+            staged_dir = Path(f).is_dir()
+            if target.is_dir() and not (staged_dir and name in self.previous):
+                what = "mappen" if staged_dir else "filen"
+                raise ConfigurationError(f"{target} er en mappe, men fee-engine skal skrive {what} {name} der; flytt "
+                                         "eller slett mappen, eller velg en annen --out")
+        self._write_manifest(self.previous | set(names))  # if the run dies now, the next one still knows every file
+        final = []
+        for f, name in zip(files, names):
+            target = self.out / name
+            if Path(f).is_dir() and target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(f, target)
+            final.append(target)
+        for name in sorted(self.previous - set(names)):
+            stale = self.out / name
+            if stale.is_symlink() or stale.is_file():
+                stale.unlink(missing_ok=True)
+            elif stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+        self._write_manifest(set(names))
+        return final
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.staging is not None:
+                shutil.rmtree(self.staging, ignore_errors=True)
+        finally:
+            self._unlock()

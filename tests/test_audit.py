@@ -1,0 +1,189 @@
+"""The audit log: append-only, 0600, kept across runs outside --out, one line per lookup from every command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fee_engine.audit import AuditLog
+from fee_engine.cli import app
+from fee_engine.identity import make_synthetic
+from fee_engine.taxdata.base import Lookup
+from fee_engine.taxdata.emulator import EmulatorServer, Faults
+from tests.apirun import api_env, client_identity, kill_after, run_cmd
+
+runner = CliRunner()
+FIELDS = {"tid", "kjoering", "kommando", "bruker", "formaal", "kilde", "person", "inntektsaar", "stadie", "resultat",
+          "korrelasjonsid"}
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def run_demo(demo, out, *extra):
+    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                               str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(out), *extra])
+
+
+def demo_ids(demo) -> set[str]:
+    e = pd.read_csv(demo / "innskriving.csv", sep=";", dtype=str, keep_default_na=False)
+    return (set(e.foresatt_fnr) | set(e.partner_fnr)) - {""}
+
+
+def test_runs_append_to_the_kept_log_and_out_gets_only_this_runs_lines(demo, tmp_path, audit_log_in_tmp):
+    assert run_demo(demo, tmp_path / "o").exit_code == 1
+    first = lines(audit_log_in_tmp)
+    assert run_demo(demo, tmp_path / "o").exit_code == 1
+    kept = lines(audit_log_in_tmp)
+    copy = lines(tmp_path / "o" / "revisjon.jsonl")
+    assert len(first) > 0 and len(kept) == 2 * len(first)  # appended, not replaced
+    assert kept[: len(first)] == first
+    assert copy == kept[len(first):]  # --out: this run's lines only
+    assert len({x["kjoering"] for x in kept}) == 2 and len({x["kjoering"] for x in copy}) == 1
+    for x in kept:
+        assert set(x) == FIELDS
+        assert x["kilde"] == "filer" and x["kommando"] == "run" and x["formaal"] == "kommuneforeldrebetaling"
+        assert x["bruker"] and x["person"].endswith("*****") and len(x["person"]) == 11
+    assert mode(audit_log_in_tmp) == 0o600 and mode(tmp_path / "o" / "revisjon.jsonl") == 0o600
+    text = audit_log_in_tmp.read_text(encoding="utf-8")
+    assert not any(fnr in text for fnr in demo_ids(demo))
+
+
+def test_default_log_is_in_dot_fee_engine_also_for_files_and_ignored_by_git(demo, tmp_path, monkeypatch):
+    monkeypatch.delenv("FEE_ENGINE_AUDIT_LOG")
+    monkeypatch.chdir(tmp_path)
+    assert run_demo(demo, tmp_path / "o").exit_code == 1
+    log = tmp_path / ".fee-engine" / "revisjon.jsonl"
+    assert log.exists() and mode(log) == 0o600 and mode(log.parent) == 0o700
+    assert (log.parent / ".gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
+    assert {x["kilde"] for x in lines(log)} == {"filer"}
+
+
+def test_an_existing_log_with_a_loose_mode_is_tightened(demo, tmp_path, audit_log_in_tmp):
+    audit_log_in_tmp.write_text("")
+    os.chmod(audit_log_in_tmp, 0o644)
+    run_demo(demo, tmp_path / "o")
+    assert mode(audit_log_in_tmp) == 0o600
+
+
+def test_audit_log_option_wins_over_the_environment(demo, tmp_path, audit_log_in_tmp):
+    chosen = tmp_path / "logg" / "min.jsonl"
+    run_demo(demo, tmp_path / "o", "--audit-log", str(chosen))
+    assert lines(chosen) and not audit_log_in_tmp.exists()
+
+
+def test_the_kept_log_cannot_be_in_out(demo, tmp_path):
+    res = run_demo(demo, tmp_path / "o", "--audit-log", str(tmp_path / "o" / "revisjon.jsonl"))
+    assert res.exit_code == 2 and "--out" in res.output
+
+
+def test_diff_writes_audit_lines(demo, tmp_path, audit_log_in_tmp):
+    reform = demo.parent / "reformer" / "maksimalpris_1500.yaml"
+    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--reform", str(reform),
+                              "--format", "csv", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 1, res.output
+    kept = lines(audit_log_in_tmp)
+    assert kept and {x["kommando"] for x in kept} == {"diff"} and {x["kilde"] for x in kept} == {"filer"}
+    assert lines(tmp_path / "d" / "revisjon.jsonl") == kept
+
+
+def test_lines_are_synced_within_a_second_and_at_the_end(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    log = AuditLog(tmp_path / "r.jsonl", command="test", sync_interval=0.02)
+    log.write(Lookup(make_synthetic(dt.date(1980, 1, 1), 1), 2023, "oppgjoer", "ok", "200"), "filer")
+    deadline = time.monotonic() + 20  # generous: this waits for the background sync, it does not time it
+    while not synced and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert synced, "no fsync while the log was open"
+    n = len(synced)
+    log.close()
+    assert len(synced) > n  # and once more at the end
+    assert len(lines(tmp_path / "r.jsonl")) == 1
+
+
+def test_a_full_disk_under_the_audit_log_stops_with_exit_2(demo, tmp_path, monkeypatch):
+    real = os.write
+
+    def full(fd, data):
+        if bytes(data[:8]) == b'{"tid": ':
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    res = run_demo(demo, tmp_path / "o")
+    assert res.exit_code == 2 and "disken er full" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o" / "maanedlig.csv").exists()
+
+
+def _tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                           timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real, tiny file system (tmpfs); skipped where this process may not mount one."""
+    mnt = tmp_path / "liten"
+    if not _tmpfs(mnt, "96k"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=10)
+
+
+def test_a_really_full_disk_under_the_audit_log_stops_with_exit_2(demo, tmp_path, small_disk):
+    (small_disk / "fyll").write_bytes(b"x" * (96 * 1024 - 4096))  # leaves a page for the log to start in
+    res = run_demo(demo, tmp_path / "o", "--audit-log", str(small_disk / "revisjon.jsonl"))
+    assert res.exit_code == 2 and "disken er full" in res.output and "Traceback" not in res.output
+
+
+def test_killed_runs_lose_no_audit_line_and_leave_nothing_readable_in_out(tmp_path, audit_log_in_tmp):
+    """Two SIGKILLs and a resume: every answer Skatteetaten (the emulator) gave has its line in the kept log."""
+    import subprocess as sp
+
+    from fee_engine.synthetic import generate
+
+    pop = generate(300, tmp_path / "pop", seed=5, kommune="0301")
+    key_file, cert_file, trusted = client_identity(tmp_path / "klient")
+    cache, out = tmp_path / "c" / "skatt.sqlite", tmp_path / "out"
+    with EmulatorServer(pop / "skatt", trusted_certs=trusted, faults=Faults(latency_ms=15)) as s:
+        env = api_env(s, key_file, cert_file)
+        cmd = run_cmd(pop / "innskriving.csv", out, cache)
+        kill_after(sp.Popen(cmd, env=env, stdout=sp.DEVNULL, stderr=sp.DEVNULL), cache, 40)
+        staging = [p for p in out.iterdir() if p.name.startswith(".fee-engine-")]
+        assert staging and all(mode(p) == 0o700 for p in staging)
+        assert all(mode(f) == 0o600 for p in staging for f in p.iterdir() if f.name == "revisjon.jsonl")
+        kill_after(sp.Popen(cmd, env=env, stdout=sp.DEVNULL, stderr=sp.DEVNULL), cache, 120)
+        done = sp.run(cmd, env=env, capture_output=True, timeout=180)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+        answered = sum(s.state.served.values())
+    kept = lines(audit_log_in_tmp)
+    from_skatteetaten = [x for x in kept if x["kilde"] == "skatteetaten"]
+    assert answered > 200
+    assert len(from_skatteetaten) >= answered - 2 * 5  # at most the requests in flight at each kill
+    assert len({x["kjoering"] for x in kept}) == 3
+    assert not [p for p in out.iterdir() if p.name.startswith(".fee-engine-") and p.is_dir()]  # stale staging removed
+    last_run = lines(out / "revisjon.jsonl")
+    assert len({x["kjoering"] for x in last_run}) == 1 and {x["kilde"] for x in last_run} <= {"lager", "skatteetaten"}

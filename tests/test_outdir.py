@@ -1,0 +1,85 @@
+"""A run owns its output folder: a manifest, stale outputs of an earlier run removed, foreign folders refused."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from fee_engine.cli import app
+from fee_engine.outdir import MANIFEST
+
+runner = CliRunner()
+
+
+def run_demo(demo, out, *extra):
+    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                               str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(out), *extra])
+
+
+def visible(out) -> set[str]:
+    return {p.name for p in out.iterdir() if not p.name.startswith(".")}
+
+
+def test_a_later_run_removes_what_an_earlier_run_wrote_and_it_does_not(demo, tmp_path):
+    out = tmp_path / "o"
+    assert run_demo(demo, out, "--format", "csv,xlsx,json,html").exit_code == 1
+    assert {"vedtak.xlsx", "rapport.html", "vedtak.json", "maanedlig.csv"} <= visible(out)
+    (out / "notater.txt").write_text("mine notater", encoding="utf-8")  # not fee-engine's: stays
+    assert run_demo(demo, out, "--format", "csv").exit_code == 1
+    assert visible(out) == {"maanedlig.csv", "vedtak.csv", "avvist.csv", "utenfor_perioden.csv", "revisjon.jsonl", "kjoering.json",
+                            "notater.txt"}
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert set(manifest["filer"]) == visible(out) - {"notater.txt"} and manifest["laget_av"] == "fee-engine"
+
+
+def test_an_output_name_taken_by_a_folder_stops_with_exit_2_and_moves_nothing(demo, tmp_path):
+    out = tmp_path / "o"
+    (out / "vedtak.csv").mkdir(parents=True)
+    (out / MANIFEST).write_text(json.dumps({"laget_av": "fee-engine", "filer": []}), encoding="utf-8")
+    res = run_demo(demo, out, "--format", "csv")
+    assert res.exit_code == 2 and "vedtak.csv" in res.output and "mappe" in res.output
+    assert list((out / "vedtak.csv").iterdir()) == []  # nothing was moved into it
+    assert not (out / "maanedlig.csv").exists()  # and nothing else was presented as a result
+
+
+def test_a_non_empty_folder_no_run_made_is_refused_unless_overwrite(demo, tmp_path):
+    out = tmp_path / "prosjekt"
+    out.mkdir()
+    (out / "budsjett.xlsx").write_bytes(b"x")
+    res = run_demo(demo, out)
+    assert res.exit_code == 2 and "--overwrite" in res.output and "ikke laget av fee-engine" in res.output
+    assert visible(out) == {"budsjett.xlsx"}
+    res = run_demo(demo, out, "--overwrite", "--format", "csv")
+    assert res.exit_code == 1 and "maanedlig.csv" in visible(out) and (out / "budsjett.xlsx").read_bytes() == b"x"
+    # from now on the folder is fee-engine's output folder: no --overwrite needed, the foreign file still stays
+    assert run_demo(demo, out, "--format", "csv").exit_code == 1 and "budsjett.xlsx" in visible(out)
+
+
+def test_diff_owns_its_folder_too(demo, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "annet.txt").write_text("x")
+    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--format", "csv", "--out",
+                              str(out)])
+    assert res.exit_code == 2 and "--overwrite" in res.output
+
+
+def test_an_output_folder_from_before_the_manifest_is_taken_as_fee_engines(demo, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    for name in ("maanedlig.csv", "vedtak.xlsx", "kjoering.json"):
+        (out / name).write_text("gammel")
+    assert run_demo(demo, out, "--format", "csv").exit_code == 1
+    assert "vedtak.xlsx" not in visible(out) and (out / "kjoering.json").read_text() != "gammel"
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(demo, tmp_path):
+    out = tmp_path / "o"
+    assert run_demo(demo, out, "--format", "csv").exit_code == 1
+    stale = out / ".fee-engine-abc123"
+    stale.mkdir()
+    (stale / "revisjon.jsonl").write_text("{}\n")
+    assert run_demo(demo, out, "--format", "csv").exit_code == 1
+    assert not stale.exists()
