@@ -2,13 +2,17 @@
 
 ``python benchmarks/peak.py OUT.json PROGRAM [ARGS...]`` runs PROGRAM (a file, e.g. the installed
 ``fee-engine`` console script or ``benchmarks/openfisca_pipeline.py``) as ``__main__`` with ARGS, and
-at exit writes ``{"peak_mb": VmHWM, "exit_code": ...}`` to OUT.json. VmHWM (``/proc/self/status``)
-is the peak resident memory of this process since its ``exec``; ``ru_maxrss`` of a child, read by
-the parent, would also count the memory of the process it was forked from.
+at exit writes ``{"peak_mb": VmHWM, "children_maxrss_mb": ..., "exit_code": ...}`` to OUT.json.
+VmHWM (``/proc/self/status``) is the peak resident memory of this process since its ``exec``;
+``ru_maxrss`` of a child, read by the parent, would also count the memory of the process it was
+forked from. ``children_maxrss_mb`` is the largest resident size of a child this process forked and
+waited for (it counts the pages it shares with this process too); the memory of the whole process
+tree is sampled from outside (``measure.py``).
 """
 
 import atexit
 import json
+import resource
 import runpy
 import sys
 
@@ -30,7 +34,8 @@ def main() -> None:
 
     def record() -> None:
         with open(out, "w") as fh:
-            json.dump({"peak_mb": _peak_mb(), **code}, fh)
+            children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            json.dump({"peak_mb": _peak_mb(), "children_maxrss_mb": children, **code}, fh)
 
     atexit.register(record)
     sys.argv = [program, *args]

@@ -47,6 +47,15 @@ def mb_(x: float | None) -> str:
     return "–" if x is None else f"{n_(x)} MB"
 
 
+def peak_(x: dict) -> str:
+    """A whole run's peak; with forked children, what it is made of."""
+    text = mb_(x.get("engine_peak_mb"))
+    if x.get("engine_forked_children"):
+        text += (f" (forked children: process {mb_(x.get('engine_process_peak_mb'))}, whole tree "
+                 f"{mb_(x.get('engine_tree_pss_peak_mb'))} Pss)")
+    return text
+
+
 def spread(st: dict) -> str:
     if st["rounds"] == 1:
         return f"{s_(st['median'])} (1 round)"
@@ -110,7 +119,8 @@ def render(data: dict, source: str) -> str:
         "SFO in grades 1–7, given prices, documented incomes, and in the tax answers utkast-only, older-year and "
         "manual cases (no data, screened, an unknown partner, an unknown income item). Times are the median of the "
         "rounds, with min–max; a whole run is a fresh process timed from spawn to exit (Python start-up and imports "
-        "included), its peak memory the process's VmHWM. Where a peer ran in the same benchmark, the rounds "
+        "included), its peak memory the process's VmHWM (if it forks children, the larger of that and the peak of "
+        "the whole process tree's summed Pss, sampled every 0.1 s). Where a peer ran in the same benchmark, the rounds "
         "alternate (peer, engine, peer, engine, …) and the ratio is the peer's median over the engine's.",
         "",
     ]
@@ -194,7 +204,7 @@ def whole_runs(r: Results, small, main, large) -> list[str]:
                  "|---|---|---|---|---|"]
         for n, b in scale:
             t, m = r.engine(b)["median"], b["extra_info"].get("engine_peak_mb")
-            rows.append(f"| {n_(n)} | {spread(r.engine(b))} | {s_(t / n * 100_000)} | {mb_(m)} | "
+            rows.append(f"| {n_(n)} | {spread(r.engine(b))} | {s_(t / n * 100_000)} | {peak_(b['extra_info'])} | "
                         f"{mb_(m / n * 100_000) if m else '–'} |")
         rows.append("")
         if len(scale) >= 2:
@@ -217,7 +227,7 @@ def whole_runs(r: Results, small, main, large) -> list[str]:
         for n, b in vs:
             x = b["extra_info"]
             same = f"identical in {n_(x.get('child_months_compared'))} child-months" if x.get("identical") else "–"
-            rows.append(f"| {n_(n)} | {spread(r.engine(b))} | {mb_(x.get('engine_peak_mb'))} | {s_(x['peer']['median'])} "
+            rows.append(f"| {n_(n)} | {spread(r.engine(b))} | {peak_(x)} | {s_(x['peer']['median'])} "
                         f"({s_(x['peer']['min'])}–{s_(x['peer']['max'])}) | {mb_(x.get('peer_peak_mb'))} | "
                         f"**{x['ratio_median']:.2f}×** | {same} |")
         rows.append("")
@@ -230,12 +240,12 @@ def whole_runs(r: Results, small, main, large) -> list[str]:
                      f"every one of the {n_(x.get('lookups'))} answers comes from the SQLite cache (`revisjon.jsonl`: "
                      f"{', '.join(f'{k} {n_(v)}' for k, v in (x.get('lookup_sources') or {}).items())}); the run still "
                      f"starts the in-process emulator and its throwaway key | {n_(main)} | {spread(r.engine(b))} | "
-                     f"{mb_(x.get('engine_peak_mb'))} |")
+                     f"{peak_(x)} |")
     b = r.get("test_run_xlsx", main)
     if b:
         x = b["extra_info"]
         other.append(f"| with the workbook (`test_run_xlsx`): `--format csv,xlsx` (`vedtak.xlsx` {n_(x.get('xlsx_mb'), 1)} MB "
-                     f"besides the CSV outputs) | {n_(main)} | {spread(r.engine(b))} | {mb_(x.get('engine_peak_mb'))} |")
+                     f"besides the CSV outputs) | {n_(main)} | {spread(r.engine(b))} | {peak_(x)} |")
     if other:
         rows += ["| what is timed (fresh process) | children | time: median (min–max, rounds) | peak memory |",
                  "|---|---|---|---|", *other, ""]
