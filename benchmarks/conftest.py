@@ -143,7 +143,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "versions": {p: _version(p) for p in ("fee-engine", "numpy", "pandas", "openfisca-core", "pytest",
                                                "pytest-benchmark", "openpyxl", "httpx")},
         "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        # changes to the code measured (not to the files the suite's report writes)
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results",
+                               ":!README.md", ":!docs/skala.md")),
         "mode": "quick" if QUICK else ("full+big" if BIG else "full"),
         "sizes": {"small": SMALL, "main": MAIN, "large": LARGE if (QUICK or BIG) else None},
         "period": PERIOD,
