@@ -105,8 +105,8 @@ def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,))
             raise RuntimeError(f"{program} {' '.join(args)} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
     own = info.get("peak_mb")
     tree = round(sampler.peak_mb, 1) if sampler.saw_children else None
-    return {"seconds": seconds, "peak_mb": max(own or 0, tree or 0) or None, "process_peak_mb": own, "tree_pss_peak_mb": tree,
-            "children_maxrss_mb": info.get("children_maxrss_mb"), "exit_code": proc.returncode}
+    return {"seconds": seconds, "peak_mb": max(own or 0, tree or 0) or None, "process_peak_mb": own,
+            "tree_pss_peak_mb": tree, "children_maxrss_mb": info.get("children_maxrss_mb"), "exit_code": proc.returncode}
 
 
 def engine_args(population: Path, out: Path, formats: str = "csv", source: str = "files",
@@ -124,8 +124,8 @@ def run_engine(population: Path, out: Path, **kw) -> dict:
 def run_pipeline(population: Path, out_csv: Path) -> dict:
     """The OpenFisca pipeline on the same files."""
     return run_program(str(HERE / "openfisca_pipeline.py"),
-                       [str(population / "innskriving.csv"), "--tax-data", str(population / "skatt"), "--period", PERIOD,
-                        "--out", str(out_csv)])
+                       [str(population / "innskriving.csv"), "--tax-data", str(population / "skatt"),
+                        "--period", PERIOD, "--out", str(out_csv)])
 
 
 def amounts(csv: Path, sep: str) -> dict[tuple[str, str, str], int]:

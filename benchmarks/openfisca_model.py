@@ -115,7 +115,8 @@ class income_known(Variable):
     value_type, entity, definition_period, label = bool, Person, M, "household income usable (not a manual case)"
 
     def formula(person, period, parameters):
-        return person("status_known", period) & ~(person("unknown_items", period) & person("unknown_item_manual", period))
+        unknown_manual = person("unknown_items", period) & person("unknown_item_manual", period)
+        return person("status_known", period) & ~unknown_manual
 
 
 class ordinary_price(Variable):
@@ -175,7 +176,7 @@ class before_siblings(Variable):
 
 
 class age_rank(Variable):
-    value_type, entity, definition_period, label = int, Person, E, "0 = the oldest child of the household, ties by barn_id"
+    value_type, entity, definition_period, label = int, Person, E, "0 = the household's oldest child (ties: barn_id)"
 
     def formula(person, period, parameters):
         key = i64(person("birth_day", period)) * 2**21 + i64(person("barn_code", period))
@@ -216,7 +217,8 @@ class belop(Variable):
         p2 = i64(person("after_siblings", period))
         month_index = period.start.year * 12 + period.start.month - 1
         by = i64(person("birth_year", period))
-        window = (month_index >= (by + int(p.kjerne.fra_alder)) * 12 + 7) & (month_index < (by + int(p.kjerne.til_alder)) * 12 + 7)
+        window = ((month_index >= (by + int(p.kjerne.fra_alder)) * 12 + 7)
+                  & (month_index < (by + int(p.kjerne.til_alder)) * 12 + 7))
         income = person.household("income_oere", period)
         applies = person("is_bh", period) & person("income_known", period) & (income < int(p.kjerne.grense)) & window
         place = int(p.kjerne.heltid_c) * i64(person("plass_bp", period))
@@ -242,7 +244,8 @@ def build_system(rules: RuleSet) -> TaxBenefitSystem:
         tbs.add_variable(v)
     same = lambda x: x  # noqa: E731
     tbs.parameters = ParameterNode("", data={
-        "maks": {z: _dated(rules, f"barnehage.maksimalpris.{z}", float) for z in ("generell", "sentralitet_5_6", "tiltakssone")},
+        "maks": {z: _dated(rules, f"barnehage.maksimalpris.{z}", float)
+                 for z in ("generell", "sentralitet_5_6", "tiltakssone")},
         "andel": {"barnehage": _dated(rules, "barnehage.redusert_betaling.maks_andel_av_inntekt", bp),
                   "sfo": _dated(rules, "sfo.redusert_betaling.maks_andel_av_inntekt", bp)},
         "kjerne": {"grense": _dated(rules, "barnehage.gratis_kjernetid.inntektsgrense", oere),
@@ -274,7 +277,8 @@ def whole_period_households(children: pd.DataFrame, months: list[dt.date]) -> np
     end_of_first = (pd.Timestamp(months[0]) + pd.offsets.MonthEnd(0)).to_datetime64()
     fra = children["fra_dato"].to_numpy("datetime64[ns]")
     til = children["til_dato"].to_numpy("datetime64[ns]")
-    whole = (np.isnat(fra) | (fra <= end_of_first)) & (np.isnat(til) | (til >= pd.Timestamp(months[-1]).to_datetime64()))
+    start_of_last = pd.Timestamp(months[-1]).to_datetime64()
+    whole = (np.isnat(fra) | (fra <= end_of_first)) & (np.isnat(til) | (til >= start_of_last))
     return pd.Series(whole).groupby(children["husholdning_id"].to_numpy()).transform("all").to_numpy()
 
 
@@ -322,8 +326,9 @@ def _simulation(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.Da
     return sim, kommune
 
 
-def _month_inputs(sim, children: pd.DataFrame, kommune: np.ndarray, table: pd.DataFrame, prices: dict, m: dt.date) -> None:
-    """The municipal settings of month ``m`` for every placement (``prices``: the SFO price lists by (kommune, month))."""
+def _month_inputs(sim, children: pd.DataFrame, kommune: np.ndarray, table: pd.DataFrame, prices: dict,
+                  m: dt.date) -> None:
+    """The municipal settings of month ``m`` for every placement (``prices``: SFO price lists by (kommune, month))."""
     period = f"{m:%Y-%m}"
     bh = children["tilbud"].to_numpy() == "barnehage"
     t = table[table["maaned"] == pd.Timestamp(m)].set_index("kommunenummer")
@@ -376,9 +381,10 @@ def simulate(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.DataF
     """``belop`` for every placement and month it is billed for: {"YYYY-MM": (row positions in ``children``, amounts)}.
 
     ``children``, ``households``, ``table``, ``sider``, ``months``: the engine's inputs (enrollment rows, household
-    income, the month table and its side tables). ``shortcut=False``: one simulation, every month computed. ``shortcut=True``: households whose placements
-    all touch every month are computed only at the start of each segment of unchanged parameters (the engine's
-    ``segments``) and repeated; the other households get their own simulation, every month computed."""
+    income, the month table and its side tables). ``shortcut=False``: one simulation, every month computed.
+    ``shortcut=True``: households whose placements all touch every month are computed only at the start of each
+    segment of unchanged parameters (the engine's ``segments``) and repeated; the other households get their own
+    simulation, every month computed."""
     children = children.reset_index(drop=True)
     prices = sider.get("sfo_prisliste", {})
     everyone = np.arange(len(children))
@@ -391,7 +397,8 @@ def simulate(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.DataF
     for rows, computed in parts:
         if not len(rows):
             continue
-        for period, (pos, amounts) in _compute(tbs, children, households, table, prices, months, rows, computed).items():
+        part = _compute(tbs, children, households, table, prices, months, rows, computed)
+        for period, (pos, amounts) in part.items():
             if period in out:
                 p0, a0 = out[period]
                 out[period] = (np.concatenate([p0, pos]), np.concatenate([a0, amounts]))

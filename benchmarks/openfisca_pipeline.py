@@ -52,7 +52,8 @@ def read_enrollment(path: Path) -> pd.DataFrame:
             df[c] = ""
 
     def hundredths(s: pd.Series) -> np.ndarray:
-        return np.round(pd.to_numeric(s.str.replace(",", "."), errors="coerce").fillna(0).to_numpy() * 100).astype(np.int64)
+        v = pd.to_numeric(s.str.replace(",", "."), errors="coerce").fillna(0).to_numpy()
+        return np.round(v * 100).astype(np.int64)
 
     def oere_or_none(s: pd.Series) -> np.ndarray:
         v = pd.to_numeric(s.str.replace(" ", "").str.replace(",", "."), errors="coerce")
@@ -65,14 +66,18 @@ def read_enrollment(path: Path) -> pd.DataFrame:
         "barn_id": df["barn_id"], "husholdning_id": df["husholdning_id"], "foresatt_fnr": df["foresatt_fnr"],
         "partner_fnr": df["partner_fnr"], "kommunenummer": df["kommunenummer"], "tilbud": df["tilbud"].str.lower(),
         "barn_fodselsdato": date(df["barn_fodselsdato"]), "plass_bp": hundredths(df["plass_prosent"]),
-        "timer_c": hundredths(df["timer_per_uke"]), "trinn": pd.to_numeric(df["trinn"], errors="coerce").fillna(0).astype(np.int64),
-        "saerskilte_behov": (df["saerskilte_behov"].str.lower() == "ja").to_numpy(), "pris_oere": oere_or_none(df["pris_maaned"]),
+        "timer_c": hundredths(df["timer_per_uke"]),
+        "trinn": pd.to_numeric(df["trinn"], errors="coerce").fillna(0).astype(np.int64),
+        "saerskilte_behov": (df["saerskilte_behov"].str.lower() == "ja").to_numpy(),
+        "pris_oere": oere_or_none(df["pris_maaned"]),
         "fra_dato": date(df["fra_dato"]), "til_dato": date(df["til_dato"]),
-        "soekt": (df["soekt_redusert"].str.lower() != "nei").to_numpy(), "dok_oere": oere_or_none(df["dokumentert_inntekt"]),
+        "soekt": (df["soekt_redusert"].str.lower() != "nei").to_numpy(),
+        "dok_oere": oere_or_none(df["dokumentert_inntekt"]),
     })
 
 
-def person_income(tax: Path, person: str, plan: list[tuple[int, str]], classes: dict[int, dict[str, str]]) -> tuple[bool, int, bool]:
+def person_income(tax: Path, person: str, plan: list[tuple[int, str]],
+                  classes: dict[int, dict[str, str]]) -> tuple[bool, int, bool]:
     """(usable, income in øre, has an unknown income item) for one person, along the fallback plan."""
     for year, stage in plan:
         try:
@@ -97,10 +102,12 @@ def person_income(tax: Path, person: str, plan: list[tuple[int, str]], classes: 
 
 
 def household_incomes(rows: pd.DataFrame, tax: Path, plan: list[tuple[int, str]], rules) -> pd.DataFrame:
-    """One row per household: husholdning_id, inntekt_oere, inntekt_status (kjent, manuell, ikke_soekt), ukjente_poster."""
+    """One row per household: husholdning_id, inntekt_oere, inntekt_status (kjent, manuell, ikke_soekt),
+    ukjente_poster."""
     first = rows.drop_duplicates("husholdning_id")
     adults = pd.concat([rows[["husholdning_id", "foresatt_fnr"]].rename(columns={"foresatt_fnr": "p"}),
-                        rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "partner_fnr"]].rename(columns={"partner_fnr": "p"})])
+                        rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "partner_fnr"]]
+                        .rename(columns={"partner_fnr": "p"})])
     adults = adults.drop_duplicates()
     lookup = first.loc[first["soekt"] & (first["dok_oere"] < 0), "husholdning_id"]
     adults = adults[adults["husholdning_id"].isin(set(lookup))]
@@ -111,8 +118,10 @@ def household_incomes(rows: pd.DataFrame, tax: Path, plan: list[tuple[int, str]]
     per_hh = adults.groupby("husholdning_id").agg(ok=("ok", "all"), oere=("oere", "sum"), ukjent=("ukjent", "any"))
     hh = first[["husholdning_id", "soekt", "dok_oere"]].set_index("husholdning_id").join(per_hh)
     documented = hh["dok_oere"] >= 0
-    status = np.where(~hh["soekt"], "ikke_soekt", np.where(documented | hh["ok"].fillna(False).astype(bool), "kjent", "manuell"))
-    income = np.where(documented, hh["dok_oere"], np.where(status == "kjent", hh["oere"].fillna(0), -1)).astype(np.int64)
+    all_ok = hh["ok"].fillna(False).astype(bool)
+    status = np.where(~hh["soekt"], "ikke_soekt", np.where(documented | all_ok, "kjent", "manuell"))
+    income = np.where(documented, hh["dok_oere"], np.where(status == "kjent", hh["oere"].fillna(0), -1))
+    income = income.astype(np.int64)
     unknown = np.where(~documented & (status == "kjent") & hh["ukjent"].fillna(False).astype(bool), "ukjent", "")
     return pd.DataFrame({"husholdning_id": hh.index.to_numpy(), "inntekt_oere": income, "inntekt_status": status,
                          "ukjente_poster": unknown})
@@ -124,13 +133,15 @@ def run(enrollment: Path, tax: Path, period: tuple[dt.date, dt.date], out: Path,
     plan = [(period[0].year - 1, "oppgjoer"), (period[0].year - 1, "utkast"), (period[0].year - 2, "oppgjoer")]
     rows = read_enrollment(enrollment)
     households = household_incomes(rows, tax, plan, rules)
-    table, sider, _ = month_table(rules, months, sorted(rows["kommunenummer"].unique()), tuple(sorted(rows["tilbud"].unique())))
+    table, sider, _ = month_table(rules, months, sorted(rows["kommunenummer"].unique()),
+                                  tuple(sorted(rows["tilbud"].unique())))
     result = simulate(build_system(rules), rows, households, table, sider, months, shortcut=not every_month)
     ids, offers = rows["barn_id"].to_numpy(), rows["tilbud"].to_numpy()
     pos = np.concatenate([p for p, _ in result.values()])
     amounts = np.concatenate([a for _, a in result.values()])
     labels = np.repeat(np.array(list(result)), [len(p) for p, _ in result.values()])
-    pd.DataFrame({"barn_id": ids[pos], "tilbud": offers[pos], "maaned": labels, "belop": amounts}).to_csv(out, sep=";", index=False)
+    out_frame = pd.DataFrame({"barn_id": ids[pos], "tilbud": offers[pos], "maaned": labels, "belop": amounts})
+    out_frame.to_csv(out, sep=";", index=False)
     return len(pos)
 
 

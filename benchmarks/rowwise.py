@@ -49,7 +49,8 @@ def calculate_rowwise(children: pd.DataFrame, households: pd.DataFrame, table: p
         c["birth_year"] = None if pd.isna(born) else born.year
         c["birth_key"] = 2**63 - 1 if pd.isna(born) else born.value
         placements[(c["barn_id"], c["tilbud"])].append(c)
-    billed_in: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))  # household -> month -> placements
+    # household -> month -> the placements billed
+    billed_in: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for group in placements.values():
         for mi in range(len(months)):
             best, best_key = None, None
@@ -76,7 +77,8 @@ def calculate_rowwise(children: pd.DataFrame, households: pd.DataFrame, table: p
             for c in kids:
                 p = params[(c["kommunenummer"], mi)]
                 bh = c["tilbud"] == "barnehage"
-                manual = status == "manuell" or (status == "kjent" and h.get("ukjente_poster", "") != "" and p["ukjent_post_manuell"])
+                unknown = h.get("ukjente_poster", "") != "" and p["ukjent_post_manuell"]
+                manual = status == "manuell" or (status == "kjent" and unknown)
                 known = status == "kjent" and not manual
                 billed = p["bh_fakturert"] if bh else p["sfo_fakturert"]
                 given = c["pris_oere"]

@@ -107,7 +107,8 @@ def _alternate(benchmark, n: int, expand: bool, shortcut: bool) -> None:
     peer = stats_of(peer_times)
     child_months = int(frame["antall_maaneder"].sum()) if not expand else len(frame)
     info = {**describe(args), "rows_out": len(frame), "child_months": child_months,
-            "engine": engine, "peer": peer, "peer_name": "OpenFisca-core model" + (", segment shortcut" if shortcut else ", every month"),
+            "engine": engine, "peer": peer,
+            "peer_name": "OpenFisca-core model" + (", segment shortcut" if shortcut else ", every month"),
             "ratio_median": round(peer["median"] / engine["median"], 2),
             "engine_child_months_per_s": round(child_months / engine["median"]),
             "engine_peak_mb": peak_mb(calculate, *args, expand=expand)}

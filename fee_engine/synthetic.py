@@ -115,7 +115,8 @@ def generate(n_children: int, out: Path, seed: int = 1, income_year: int = 2023,
 ENDRINGER_STREAM = 2024  # the changes draw from their own stream: the default population stays as it was
 KAPITAL = "renteinntektAvAnnetFinansprodukt"  # kapitalinntekt: counted
 NAERING = "samletOverskuddAvEnkeltpersonforetakInnenAnnenNaering"  # the business's surplus: counted
-NAERING_PERSONINNTEKT = "samletPersoninntektFraEnkeltpersonforetakInnenJordbrukReindriftSkiferproduksjonOgAnnenNaering"  # not again
+# the business's personinntekt: not counted again
+NAERING_PERSONINNTEKT = "samletPersoninntektFraEnkeltpersonforetakInnenJordbrukReindriftSkiferproduksjonOgAnnenNaering"
 MINSTEFRADRAG = "minstefradragIInntekt"  # a deduction: never subtracted
 UKJENT = "inntektFraKildeSomIkkeErKlassifisert"  # kategori inntekt, in no income list: reported, manual
 
@@ -190,25 +191,27 @@ def add_changes(df: pd.DataFrame, rng: np.random.Generator, year: int, n_hh: int
 
     everyone = np.ones(n, dtype=bool)
     inside = [8, 9, 10, 11, 12, 1, 2, 3, 4, 5, 6]
+
+    def put(column: str, rows: np.ndarray, dates: list[dt.date]) -> None:
+        df.iloc[rows, df.columns.get_loc(column)] = [d.strftime(iso) for d in dates]
+
     # placements that start (most in January) or end (most in March) inside the period
     sel = choose("starter", everyone)
-    df.iloc[sel, df.columns.get_loc("fra_dato")] = [d.strftime(iso) for d in
-                                                    _dates(rng, _months(year, [1, 9, 10, 11, 12, 2, 3, 4, 5]), len(sel), 0.6)]
+    put("fra_dato", sel, _dates(rng, _months(year, [1, 9, 10, 11, 12, 2, 3, 4, 5]), len(sel), 0.6))
     sel = choose("slutter", everyone)
-    df.iloc[sel, df.columns.get_loc("til_dato")] = [d.strftime(iso) for d in
-                                                    _dates(rng, _months(year, [3, 9, 10, 11, 12, 1, 2, 4, 5, 6]), len(sel), 0.6)]
+    put("til_dato", sel, _dates(rng, _months(year, [3, 9, 10, 11, 12, 1, 2, 4, 5, 6]), len(sel), 0.6))
     sel = choose("starter_og_slutter", everyone)
-    df.iloc[sel, df.columns.get_loc("fra_dato")] = [d.strftime(iso) for d in _dates(rng, _months(year, [9, 10, 11]), len(sel))]
-    df.iloc[sel, df.columns.get_loc("til_dato")] = [d.strftime(iso) for d in _dates(rng, _months(year, [4, 5, 6]), len(sel))]
+    put("fra_dato", sel, _dates(rng, _months(year, [9, 10, 11]), len(sel)))
+    put("til_dato", sel, _dates(rng, _months(year, [4, 5, 6]), len(sel)))
 
     extra = []  # the second row of each child with two
     # a move to another institution in the same offer: the old place ends on a day, the new one starts the next
     sel = choose("bytter_plass", everyone)
     days = _dates(rng, _months(year, inside[1:]), len(sel), last_day_share=0.2)
     new = df.iloc[sel].copy()
-    df.iloc[sel, df.columns.get_loc("til_dato")] = [d.strftime(iso) for d in days]
+    put("til_dato", sel, days)
     new["fra_dato"] = [(d + dt.timedelta(days=1)).strftime(iso) for d in days]
-    new["institusjon"] = [f"Enhet {k}-{(40 + int(i[1:]) + 7) % 40}" for k, i in zip(new["kommunenummer"], new["barn_id"])]
+    new["institusjon"] = [f"Enhet {k}-{(int(i[1:]) + 7) % 40}" for k, i in zip(new["kommunenummer"], new["barn_id"])]
     new_bh = (new["tilbud"] == "barnehage").to_numpy()
     new["plass_prosent"] = np.where(new_bh, rng.choice(["100", "100", "80", "60"], len(new)), "")
     new["timer_per_uke"] = np.where(new_bh, "", rng.choice(["10", "12", "15", "20"], len(new)))
@@ -220,7 +223,7 @@ def add_changes(df: pd.DataFrame, rng: np.random.Generator, year: int, n_hh: int
                                         "day": rng.integers(1, 29, len(sel))}))
     leave = [dt.date(year, 8, int(d)) for d in rng.integers(9, 17, len(sel))]
     df.iloc[sel, df.columns.get_loc("barn_fodselsdato")] = born.dt.strftime(iso).to_numpy()
-    df.iloc[sel, df.columns.get_loc("til_dato")] = [d.strftime(iso) for d in leave]
+    put("til_dato", sel, leave)
     new = df.iloc[sel].copy()
     new["tilbud"] = "sfo"
     new["institusjon"] = [f"Enhet {k}-skole" for k in new["kommunenummer"]]
@@ -235,7 +238,7 @@ def add_changes(df: pd.DataFrame, rng: np.random.Generator, year: int, n_hh: int
     sel = choose("ny_husholdning", (df["partner_fnr"] != "").to_numpy())
     days = _dates(rng, _months(year, [10, 11, 12, 1, 2, 3, 4, 5]), len(sel))
     new = df.iloc[sel].copy()
-    df.iloc[sel, df.columns.get_loc("til_dato")] = [d.strftime(iso) for d in days]
+    put("til_dato", sel, days)
     households = [f"H{n_hh + j:07d}" for j in range(len(sel))]
     new["husholdning_id"] = households
     new["foresatt_fnr"] = ""
