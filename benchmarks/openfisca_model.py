@@ -2,13 +2,33 @@
 
 National values are OpenFisca parameters taken from the same rule set (dated values, read
 with ``parameters(period)``); municipal settings (zone, billed months, SFO price from the
-price list, sibling rates beyond the national minimum) and household income enter as
-inputs, as a country package would take them from the municipality. Siblings are ranked
-with OpenFisca's ``get_rank``. All money in integer øre inside the formulas, so the amounts
-must equal the engine's (the benchmark checks that, child-month by child-month).
+price list, sibling rates beyond the national minimum, the fixed value of the free SFO hours,
+what an unknown income item does) and household income enter as inputs, as a country package
+would take them from the municipality. All money is integer øre inside the formulas, so the
+amounts must equal the engine's (the benchmarks check that, child-month by child-month).
 
-Limits of this peer (the benchmark population respects them): all of a household's
-children are in one municipality; placements cover the whole period.
+Entities: a *person* is one placement (a row of the enrollment file); it belongs to a
+*household* (the household's children in one municipality: siblings are ranked there) and to
+a *child* (one child in one offer: its placements). The rules are formulas:
+
+* ``placement_days``, ``bills_month``: a child with two placements in the same offer and month
+  is billed once, for the placement with the most days that month (tie: the later one), ranked
+  with ``get_rank`` inside the child;
+* ``income_known``: a household without usable income (manual) keeps every reduction that does
+  not depend on income; only the 6 % rule and free core hours wait (and an unknown income item
+  makes the case manual where the municipality says so);
+* the 12 free SFO hours: a place of at most 12 hours is free whatever the municipal valuation;
+* siblings ranked with ``get_rank`` by the fee before the discount, ties the oldest, then
+  ``barn_id`` in text order.
+
+:func:`simulate` computes every month with one simulation (``shortcut=False``: the like-for-like
+peer of ``calculate(expand=True)``), or only the months where some parameter changes, repeated over
+the months that follow (``shortcut=True``: the same shortcut the engine takes, with the same
+segments; households where a placement starts or ends inside the period get a simulation of their
+own that computes every month, as in the engine).
+
+Limits: zone and the part-time price cap are read once per municipality (they do not change in
+the rule set's periods); nothing here reads files (see ``openfisca_pipeline.py`` for the whole job).
 """
 
 from __future__ import annotations
@@ -24,12 +44,19 @@ from openfisca_core.simulations import SimulationBuilder
 from openfisca_core.taxbenefitsystems import TaxBenefitSystem
 from openfisca_core.variables import Variable
 
+from fee_engine.beregning import segments
 from fee_engine.money import bp, centi, grade_mask, oere
 from fee_engine.regelsett import RuleSet
 
-Person = build_entity(key="person", plural="persons", label="Barn", is_person=True)
-Household = build_entity(key="household", plural="households", label="Husholdning",
+Person = build_entity(key="person", plural="persons", label="Plass (én rad i innskrivingsfilen)", is_person=True)
+Household = build_entity(key="household", plural="households", label="Husholdning i én kommune",
                          roles=[{"key": "child", "plural": "children", "label": "Barn"}])
+Child = build_entity(key="child", plural="childs", label="Ett barn i ett tilbud",
+                     roles=[{"key": "placement", "plural": "placements", "label": "Plass"}])
+
+NO_DAY = -(10**6)  # no fra_dato: before any month
+LAST_DAY = 10**6  # no til_dato: after any month
+EPOCH = np.datetime64("1970-01-01", "D")
 
 
 def _div(num, den):
@@ -46,23 +73,54 @@ def _input(name: str, entity, value_type=int, period=DateUnit.MONTH, default=0):
                                     "default_value": default, "label": name})
 
 
+E = DateUnit.ETERNITY
+M = DateUnit.MONTH
 INPUTS = [
-    ("is_bh", Person, bool, DateUnit.ETERNITY), ("plass_bp", Person, int, DateUnit.ETERNITY),
-    ("timer_c", Person, int, DateUnit.ETERNITY), ("trinn", Person, int, DateUnit.ETERNITY),
-    ("saer", Person, bool, DateUnit.ETERNITY), ("pris_oere", Person, int, DateUnit.ETERNITY),
-    ("birth_year", Person, int, DateUnit.ETERNITY), ("age_key", Person, float, DateUnit.ETERNITY),
-    ("zone", Person, int, DateUnit.ETERNITY), ("deltid_forholdsmessig", Person, bool, DateUnit.ETERNITY),
-    ("manual", Person, bool, DateUnit.ETERNITY), ("known", Person, bool, DateUnit.ETERNITY),
-    ("billed", Person, bool, DateUnit.MONTH), ("billed_months", Person, int, DateUnit.MONTH),
-    ("sfo_list_price", Person, int, DateUnit.MONTH), ("sfo_sib2_bp", Person, int, DateUnit.MONTH),
-    ("sfo_sib3_bp", Person, int, DateUnit.MONTH), ("bh_sib2_bp_k", Person, int, DateUnit.MONTH),
-    ("bh_sib3_bp_k", Person, int, DateUnit.MONTH), ("sfo_fixed_free", Person, int, DateUnit.MONTH),
-    ("income_oere", Household, int, DateUnit.ETERNITY),
+    ("is_bh", Person, bool, E), ("plass_bp", Person, int, E), ("timer_c", Person, int, E), ("trinn", Person, int, E),
+    ("saer", Person, bool, E), ("pris_oere", Person, int, E), ("birth_year", Person, int, E),
+    ("birth_day", Person, int, E), ("barn_code", Person, int, E), ("fra_day", Person, int, E),
+    ("til_day", Person, int, E), ("zone", Person, int, E), ("deltid_forholdsmessig", Person, bool, E),
+    ("status_known", Person, bool, E), ("unknown_items", Person, bool, E),
+    ("billed", Person, bool, M), ("billed_months", Person, int, M), ("sfo_list_price", Person, int, M),
+    ("sfo_sib2_bp", Person, int, M), ("sfo_sib3_bp", Person, int, M), ("bh_sib2_bp_k", Person, int, M),
+    ("bh_sib3_bp_k", Person, int, M), ("sfo_fixed_free", Person, int, M), ("unknown_item_manual", Person, bool, M),
+    ("income_oere", Household, int, E),
 ]
+DEFAULTS = {"pris_oere": -1, "sfo_fixed_free": -1}
+
+
+class placement_days(Variable):
+    value_type, entity, definition_period, label = int, Person, M, "days of the month inside the placement"
+
+    def formula(person, period, parameters):
+        first = (np.datetime64(str(period.start), "D") - EPOCH).astype(np.int64)
+        last = (np.datetime64(str(period.stop), "D") - EPOCH).astype(np.int64)
+        lo = np.maximum(i64(person("fra_day", period)), first)
+        hi = np.minimum(i64(person("til_day", period)), last)
+        return np.maximum(hi - lo + 1, 0)
+
+
+class bills_month(Variable):
+    value_type, entity, definition_period, label = bool, Person, M, "the placement the child is billed for this month"
+    reference = "CALCULATION.md, barnehage step 0: one child, one offer, one month, one bill"
+
+    def formula(person, period, parameters):
+        days = i64(person("placement_days", period))
+        start = i64(person("fra_day", period)) - NO_DAY  # 0 .. 2·10⁶: a later start ranks first on a tie
+        rank = person.get_rank(person.child, -(days * 10**7 + start).astype(float), condition=days > 0)
+        return (days > 0) & (rank == 0)
+
+
+class income_known(Variable):
+    value_type, entity, definition_period, label = bool, Person, M, "household income usable (not a manual case)"
+
+    def formula(person, period, parameters):
+        unknown_manual = person("unknown_items", period) & person("unknown_item_manual", period)
+        return person("status_known", period) & ~unknown_manual
 
 
 class ordinary_price(Variable):
-    value_type, entity, definition_period, label = int, Person, DateUnit.MONTH, "P0"
+    value_type, entity, definition_period, label = int, Person, M, "P0"
 
     def formula(person, period, parameters):
         p = parameters(period)
@@ -71,14 +129,14 @@ class ordinary_price(Variable):
         maks = np.round(maks * 100).astype(np.int64)
         pro_rata = _div(maks * i64(person("plass_bp", period)), 10_000)
         limit = np.where(person("deltid_forholdsmessig", period), pro_rata, maks)
-        given = person("pris_oere", period)
+        given = i64(person("pris_oere", period))
         bh = np.where(given >= 0, np.minimum(given, limit), pro_rata)
         sfo = np.where(given >= 0, given, person("sfo_list_price", period))
         return np.where(person("is_bh", period), bh, sfo)
 
 
 class after_special_needs(Variable):
-    value_type, entity, definition_period, label = int, Person, DateUnit.MONTH, "P0 after SFO special needs"
+    value_type, entity, definition_period, label = int, Person, M, "P0 after SFO special needs"
 
     def formula(person, period, parameters):
         mask = int(parameters(period).sfo.saer_trinn)
@@ -88,7 +146,7 @@ class after_special_needs(Variable):
 
 
 class after_income_cap(Variable):
-    value_type, entity, definition_period, label = int, Person, DateUnit.MONTH, "P1, § 3b / § 1B-1"
+    value_type, entity, definition_period, label = int, Person, M, "P1, § 3b / § 1B-1"
 
     def formula(person, period, parameters):
         p = parameters(period)
@@ -98,12 +156,12 @@ class after_income_cap(Variable):
         grade_ok = bh | (((int(p.sfo.red_trinn) >> trinn) & 1) == 1)
         income = person.household("income_oere", period)
         cap = _div(np.maximum(i64(income), 0) * share, 10_000 * i64(person("billed_months", period)))
-        p0s = person("after_special_needs", period)
-        return np.where(person("known", period) & grade_ok, np.minimum(p0s, cap), p0s)
+        p0s = i64(person("after_special_needs", period))
+        return np.where(person("income_known", period) & grade_ok, np.minimum(p0s, cap), p0s)
 
 
 class before_siblings(Variable):
-    value_type, entity, definition_period, label = int, Person, DateUnit.MONTH, "after 12 free SFO hours"
+    value_type, entity, definition_period, label = int, Person, M, "after the 12 free SFO hours"
 
     def formula(person, period, parameters):
         p = parameters(period)
@@ -111,25 +169,34 @@ class before_siblings(Variable):
         trinn, timer = person("trinn", period), i64(person("timer_c", period))
         applies = ~person("is_bh", period) & (((int(p.sfo.gratis_trinn) >> trinn) & 1) == 1)
         free_c = int(p.sfo.gratis_timer_c)
-        fixed = person("sfo_fixed_free", period)
-        share = np.where(free_c >= timer, p1, _div(p1 * free_c, np.maximum(timer, 1)))
-        value = np.where(fixed >= 0, np.minimum(p1, fixed), share)
+        fixed = i64(person("sfo_fixed_free", period))
+        value = np.where(free_c >= timer, p1,  # a place of at most 12 hours is free whatever the valuation
+                         np.where(fixed >= 0, np.minimum(p1, fixed), _div(p1 * free_c, np.maximum(timer, 1))))
         return p1 - np.where(applies, value, 0)
 
 
-class sibling_rank(Variable):
-    value_type, entity, definition_period, label = int, Person, DateUnit.MONTH, "rank among siblings (1 = first)"
+class age_rank(Variable):
+    value_type, entity, definition_period, label = int, Person, E, "0 = the household's oldest child (ties: barn_id)"
 
     def formula(person, period, parameters):
-        billed, bh = person("billed", period), person("is_bh", period)
-        crit = -person("before_siblings", period).astype(float) * 16 + person("age_key", period)
-        r_bh = person.get_rank(person.household, crit, condition=billed & bh)
-        r_sfo = person.get_rank(person.household, crit, condition=billed & ~bh)
+        key = i64(person("birth_day", period)) * 2**21 + i64(person("barn_code", period))
+        return person.get_rank(person.household, key.astype(float))
+
+
+class sibling_rank(Variable):
+    value_type, entity, definition_period, label = int, Person, M, "rank among siblings in the offer (1 = first)"
+
+    def formula(person, period, parameters):
+        present = person("billed", period) & person("bills_month", period)
+        bh = person("is_bh", period)
+        crit = -i64(person("before_siblings", period)).astype(float) * 64 + person("age_rank", period)
+        r_bh = person.get_rank(person.household, crit, condition=present & bh)
+        r_sfo = person.get_rank(person.household, crit, condition=present & ~bh)
         return np.where(bh, r_bh, r_sfo) + 1
 
 
 class after_siblings(Variable):
-    value_type, entity, definition_period, label = int, Person, DateUnit.MONTH, "P2, § 3a"
+    value_type, entity, definition_period, label = int, Person, M, "P2, § 3a"
 
     def formula(person, period, parameters):
         p = parameters(period)
@@ -143,22 +210,26 @@ class after_siblings(Variable):
 
 
 class belop(Variable):
-    value_type, entity, definition_period, label = int, Person, DateUnit.MONTH, "monthly amount, kroner"
+    value_type, entity, definition_period, label = int, Person, M, "monthly amount, kroner"
 
     def formula(person, period, parameters):
         p = parameters(period)
         p2 = i64(person("after_siblings", period))
         month_index = period.start.year * 12 + period.start.month - 1
-        by = person("birth_year", period)
-        window = (month_index >= (by + int(p.kjerne.fra_alder)) * 12 + 7) & (month_index < (by + int(p.kjerne.til_alder)) * 12 + 7)
+        by = i64(person("birth_year", period))
+        window = ((month_index >= (by + int(p.kjerne.fra_alder)) * 12 + 7)
+                  & (month_index < (by + int(p.kjerne.til_alder)) * 12 + 7))
         income = person.household("income_oere", period)
-        applies = person("is_bh", period) & person("known", period) & (income < int(p.kjerne.grense)) & window
+        applies = person("is_bh", period) & person("income_known", period) & (income < int(p.kjerne.grense)) & window
         place = int(p.kjerne.heltid_c) * i64(person("plass_bp", period))
         free = int(p.kjerne.timer_c) * 10_000
         core = np.where(free >= place, p2, _div(p2 * free, np.maximum(place, 1)))
         p3 = p2 - np.where(applies, core, 0)
-        amount = np.where(person("manual", period), person("ordinary_price", period), p3)
-        return _div(np.where(person("billed", period), amount, 0), 100)
+        return _div(np.where(person("billed", period), p3, 0), 100)
+
+
+FORMULAS = (placement_days, bills_month, income_known, ordinary_price, after_special_needs, after_income_cap,
+            before_siblings, age_rank, sibling_rank, after_siblings, belop)
 
 
 def _dated(rules: RuleSet, path: str, convert) -> dict:
@@ -166,15 +237,15 @@ def _dated(rules: RuleSet, path: str, convert) -> dict:
 
 
 def build_system(rules: RuleSet) -> TaxBenefitSystem:
-    tbs = TaxBenefitSystem([Person, Household])
+    tbs = TaxBenefitSystem([Person, Household, Child])
     for name, entity, vtype, per in INPUTS:
-        tbs.add_variable(_input(name, entity, vtype, per, -1 if name in ("pris_oere", "sfo_fixed_free") else
-                                (False if vtype is bool else 0)))
-    for v in (ordinary_price, after_special_needs, after_income_cap, before_siblings, sibling_rank, after_siblings, belop):
+        tbs.add_variable(_input(name, entity, vtype, per, DEFAULTS.get(name, False if vtype is bool else 0)))
+    for v in FORMULAS:
         tbs.add_variable(v)
     same = lambda x: x  # noqa: E731
     tbs.parameters = ParameterNode("", data={
-        "maks": {z: _dated(rules, f"barnehage.maksimalpris.{z}", float) for z in ("generell", "sentralitet_5_6", "tiltakssone")},
+        "maks": {z: _dated(rules, f"barnehage.maksimalpris.{z}", float)
+                 for z in ("generell", "sentralitet_5_6", "tiltakssone")},
         "andel": {"barnehage": _dated(rules, "barnehage.redusert_betaling.maks_andel_av_inntekt", bp),
                   "sfo": _dated(rules, "sfo.redusert_betaling.maks_andel_av_inntekt", bp)},
         "kjerne": {"grense": _dated(rules, "barnehage.gratis_kjernetid.inntektsgrense", oere),
@@ -195,66 +266,150 @@ def build_system(rules: RuleSet) -> TaxBenefitSystem:
 ZONES = {"generell": 0, "sentralitet_5_6": 1, "tiltakssone": 2}
 
 
-def simulate(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame,
-             prices: dict, months: list[dt.date]) -> dict[str, np.ndarray]:
-    """Build one simulation for the whole population and compute ``belop`` for every month.
+def _days(values: pd.Series, missing: int) -> np.ndarray:
+    d = values.to_numpy("datetime64[D]")
+    return np.where(np.isnat(d), missing, (d - EPOCH).astype(np.int64))
 
-    Returns {"YYYY-MM": amounts in the order of ``children``}."""
-    children = children.reset_index(drop=True)
-    hh_ids = households["husholdning_id"].to_numpy()
-    hh_pos = pd.Index(hh_ids).get_indexer(children["husholdning_id"])
+
+def whole_period_households(children: pd.DataFrame, months: list[dt.date]) -> np.ndarray:
+    """True for the rows of households whose placements all touch every month of the period (the engine's
+    test in ``plan_runs``: such a household's amounts change only where a parameter changes)."""
+    end_of_first = (pd.Timestamp(months[0]) + pd.offsets.MonthEnd(0)).to_datetime64()
+    fra = children["fra_dato"].to_numpy("datetime64[ns]")
+    til = children["til_dato"].to_numpy("datetime64[ns]")
+    start_of_last = pd.Timestamp(months[-1]).to_datetime64()
+    whole = (np.isnat(fra) | (fra <= end_of_first)) & (np.isnat(til) | (til >= start_of_last))
+    return pd.Series(whole).groupby(children["husholdning_id"].to_numpy()).transform("all").to_numpy()
+
+
+def _simulation(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame):
+    """One simulation for these placements: entities, and the inputs that do not change by month."""
+    n = len(children)
+    kommune = children["kommunenummer"].to_numpy().astype(str)
+    hh_key = children["husholdning_id"].to_numpy().astype(str) + "/" + kommune
+    child_key = children["barn_id"].to_numpy().astype(str) + "/" + children["tilbud"].to_numpy().astype(str)
+    hh_codes, hh_ids = pd.factorize(hh_key)
+    child_codes, child_ids = pd.factorize(child_key)
     sb = SimulationBuilder()
     sb.create_entities(tbs)
-    sb.declare_person_entity("person", children["barn_id"].astype(str).to_numpy())
-    hh_entity = sb.declare_entity("household", hh_ids.astype(str))
-    sb.join_with_persons(hh_entity, hh_ids[hh_pos].astype(str), np.array(["child"] * len(children)))
+    sb.declare_person_entity("person", np.arange(n).astype(str))
+    hh_entity = sb.declare_entity("household", np.asarray(hh_ids, dtype=str))
+    sb.join_with_persons(hh_entity, np.asarray(hh_ids, dtype=str)[hh_codes], np.array(["child"] * n))
+    child_entity = sb.declare_entity("child", np.asarray(child_ids, dtype=str))
+    sb.join_with_persons(child_entity, np.asarray(child_ids, dtype=str)[child_codes], np.array(["placement"] * n))
     sim = sb.build(tbs)
-    eternity = "eternity"
-    status = households["inntekt_status"].to_numpy()[hh_pos]
+    hh = households.set_index("husholdning_id")
+    row_hh = children["husholdning_id"].to_numpy()
+    status = hh["inntekt_status"].reindex(row_hh).to_numpy().astype(str)
+    unknown = hh["ukjente_poster"].reindex(row_hh).fillna("").to_numpy().astype(str) != "" \
+        if "ukjente_poster" in hh else np.zeros(n, dtype=bool)
     birth = children["barn_fodselsdato"].to_numpy("datetime64[D]")
-    birth_days = np.where(np.isnat(birth), 10**9, birth.astype(np.int64))
-    child_code = pd.factorize(children["barn_id"])[0]
-    birth_year = np.where(np.isnat(birth), 0, birth.astype("datetime64[Y]").astype(np.int64) + 1970)
-    age_pos = pd.Series(birth_days.astype(float) * 1e7 + child_code).groupby(hh_pos).rank(method="first").to_numpy() - 1
-    kommune = children["kommunenummer"].to_numpy()
     first_row = table.drop_duplicates("kommunenummer").set_index("kommunenummer")
     inputs = {
         "is_bh": children["tilbud"].to_numpy() == "barnehage", "plass_bp": children["plass_bp"].to_numpy(),
         "timer_c": children["timer_c"].to_numpy(), "trinn": children["trinn"].to_numpy(),
-        "saer": children["saerskilte_behov"].to_numpy(), "pris_oere": children["pris_oere"].to_numpy(),
-        "birth_year": birth_year, "age_key": age_pos,
-        "zone": np.array([ZONES[z] for z in first_row["sone"].reindex(kommune)]),
+        "saer": children["saerskilte_behov"].to_numpy(bool), "pris_oere": children["pris_oere"].to_numpy(),
+        "birth_year": np.where(np.isnat(birth), 0, birth.astype("datetime64[Y]").astype(np.int64) + 1970),
+        "birth_day": _days(children["barn_fodselsdato"], LAST_DAY),
+        "barn_code": pd.factorize(children["barn_id"], sort=True)[0],  # text order of barn_id
+        "fra_day": _days(children["fra_dato"], NO_DAY), "til_day": _days(children["til_dato"], LAST_DAY),
+        "zone": np.array([ZONES.get(z, 0) for z in first_row["sone"].reindex(kommune)]),
         "deltid_forholdsmessig": first_row["bh_deltid_forholdsmessig"].reindex(kommune).to_numpy(bool),
-        "manual": status == "manuell", "known": status == "kjent",
+        "status_known": status == "kjent", "unknown_items": unknown,
     }
     for name, values in inputs.items():
-        sim.set_input(name, eternity, values)
-    sim.set_input("income_oere", eternity, households["inntekt_oere"].to_numpy())
-    bh = inputs["is_bh"]
-    out: dict[str, np.ndarray] = {}
-    for m in months:
+        sim.set_input(name, "eternity", values)
+    income = hh["inntekt_oere"].reindex(row_hh).to_numpy(np.int64)
+    per_hh = np.zeros(len(hh_ids), dtype=np.int64)
+    per_hh[hh_codes] = income
+    sim.set_input("income_oere", "eternity", per_hh)
+    return sim, kommune
+
+
+def _month_inputs(sim, children: pd.DataFrame, kommune: np.ndarray, table: pd.DataFrame, prices: dict,
+                  m: dt.date) -> None:
+    """The municipal settings of month ``m`` for every placement (``prices``: SFO price lists by (kommune, month))."""
+    period = f"{m:%Y-%m}"
+    bh = children["tilbud"].to_numpy() == "barnehage"
+    t = table[table["maaned"] == pd.Timestamp(m)].set_index("kommunenummer")
+    row = lambda c: t[c].reindex(kommune).to_numpy()  # noqa: E731
+    sim.set_input("billed", period, np.where(bh, row("bh_fakturert"), row("sfo_fakturert")).astype(bool))
+    sim.set_input("billed_months", period, np.where(bh, row("bh_fakt_mnd"), row("sfo_fakt_mnd")).astype(np.int64))
+    list_price = np.zeros(len(children), dtype=np.int64)
+    timer = children["timer_c"].to_numpy()
+    for k in np.unique(kommune):
+        key = (k, pd.Timestamp(m))
+        if key not in prices:
+            continue
+        steps, steps_price = prices[key]
+        sel = kommune == k
+        pos = np.searchsorted(steps, timer[sel] / 100.0, side="right") - 1
+        list_price[sel] = steps_price[np.maximum(pos, 0)]
+    sim.set_input("sfo_list_price", period, list_price)
+    for name, col in (("sfo_sib2_bp", "sfo_sib2_bp"), ("sfo_sib3_bp", "sfo_sib3_bp"), ("bh_sib2_bp_k", "bh_sib2_bp"),
+                      ("bh_sib3_bp_k", "bh_sib3_bp")):
+        sim.set_input(name, period, row(col).astype(np.int64))
+    sim.set_input("sfo_fixed_free", period, np.where(row("sfo_gratis_fast").astype(bool),
+                                                     row("sfo_gratis_fast_oere").astype(np.int64), -1))
+    sim.set_input("unknown_item_manual", period, row("ukjent_post_manuell").astype(bool))
+
+
+Result = dict[str, tuple[np.ndarray, np.ndarray]]  # "YYYY-MM" -> (row positions billed that month, belop)
+
+
+def _compute(tbs, children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, prices: dict,
+             months: list[dt.date], rows: np.ndarray, computed: list[int]) -> Result:
+    """Compute the months at ``computed`` for the placements ``rows``; each computed month's amounts hold until
+    the next computed month."""
+    sub = children.iloc[rows].reset_index(drop=True)
+    sim, kommune = _simulation(tbs, sub, households, table)
+    out: Result = {}
+    bounds = list(computed) + [len(months)]
+    for i, start in enumerate(computed):
+        m = months[start]
+        _month_inputs(sim, sub, kommune, table, prices, m)
         period = f"{m:%Y-%m}"
-        t = table[table["maaned"] == pd.Timestamp(m)].set_index("kommunenummer")
-        row = lambda c: t[c].reindex(kommune).to_numpy()  # noqa: E731
-        sim.set_input("billed", period, np.where(bh, row("bh_fakturert"), row("sfo_fakturert")).astype(bool))
-        sim.set_input("billed_months", period, np.where(bh, row("bh_fakt_mnd"), row("sfo_fakt_mnd")).astype(np.int64))
-        list_price = np.zeros(len(children), dtype=np.int64)
-        for k in np.unique(kommune):
-            steps, steps_price = prices[(k, pd.Timestamp(m))]
-            sel = kommune == k
-            pos = np.searchsorted(steps, children["timer_c"].to_numpy()[sel] / 100.0, side="right") - 1
-            list_price[sel] = steps_price[np.maximum(pos, 0)]
-        sim.set_input("sfo_list_price", period, list_price)
-        sim.set_input("sfo_sib2_bp", period, row("sfo_sib2_bp").astype(np.int64))
-        sim.set_input("sfo_sib3_bp", period, row("sfo_sib3_bp").astype(np.int64))
-        sim.set_input("bh_sib2_bp_k", period, row("bh_sib2_bp").astype(np.int64))
-        sim.set_input("bh_sib3_bp_k", period, row("bh_sib3_bp").astype(np.int64))
-        sim.set_input("sfo_fixed_free", period, np.where(row("sfo_gratis_fast").astype(bool),
-                                                         row("sfo_gratis_fast_oere").astype(np.int64), -1))
-        out[period] = sim.calculate("belop", period)
+        present = np.flatnonzero(sim.calculate("bills_month", period))
+        amounts = sim.calculate("belop", period)[present]
+        for j in range(start, bounds[i + 1]):
+            out[f"{months[j]:%Y-%m}"] = (rows[present], amounts)
     return out
 
 
-def as_dict(children: pd.DataFrame, result: dict[str, np.ndarray]) -> dict[tuple[str, str, str], int]:
-    ids, offers = children["barn_id"].to_numpy(), children["tilbud"].to_numpy()
-    return {(ids[i], offers[i], period): int(v) for period, values in result.items() for i, v in enumerate(values)}
+def simulate(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame,
+             sider: dict, months: list[dt.date], shortcut: bool = False) -> Result:
+    """``belop`` for every placement and month it is billed for: {"YYYY-MM": (row positions in ``children``, amounts)}.
+
+    ``children``, ``households``, ``table``, ``sider``, ``months``: the engine's inputs (enrollment rows, household
+    income, the month table and its side tables). ``shortcut=False``: one simulation, every month computed.
+    ``shortcut=True``: households whose placements all touch every month are computed only at the start of each
+    segment of unchanged parameters (the engine's ``segments``) and repeated; the other households get their own
+    simulation, every month computed."""
+    children = children.reset_index(drop=True)
+    prices = sider.get("sfo_prisliste", {})
+    everyone = np.arange(len(children))
+    if not shortcut:
+        return _compute(tbs, children, households, table, prices, months, everyone, list(range(len(months))))
+    whole = whole_period_households(children, months)
+    starts = [int(s) for s in segments(table, sider, months)]
+    out: Result = {}
+    parts = [(everyone[whole], starts), (everyone[~whole], list(range(len(months))))]
+    for rows, computed in parts:
+        if not len(rows):
+            continue
+        part = _compute(tbs, children, households, table, prices, months, rows, computed)
+        for period, (pos, amounts) in part.items():
+            if period in out:
+                p0, a0 = out[period]
+                out[period] = (np.concatenate([p0, pos]), np.concatenate([a0, amounts]))
+            else:
+                out[period] = (pos, amounts)
+    return out
+
+
+def as_dict(children: pd.DataFrame, result: Result) -> dict[tuple[str, str, str], int]:
+    """{(barn_id, tilbud, "YYYY-MM"): belop}"""
+    ids = children["barn_id"].to_numpy().astype(str)
+    offers = children["tilbud"].to_numpy().astype(str)
+    return {(ids[i], offers[i], period): int(v) for period, (pos, values) in result.items()
+            for i, v in zip(pos.tolist(), values.tolist())}

@@ -1,4 +1,4 @@
-"""The HTTP client against the emulator with 50 ms latency per lookup.
+"""The HTTP client against the emulator with 50 ms latency per lookup (5 000 lookups; 1 000 in a quick run).
 
 5 requests in flight × 1/50 ms = 100 lookups/s is the ceiling; the target is ≥ 90 % of it.
 The emulator runs as its own process (``fee-engine emulator``), as the real service would be
@@ -20,7 +20,9 @@ from fee_engine.taxdata import fallback_plan
 from fee_engine.taxdata.client import SsgClient
 from fee_engine.taxdata.maskinporten import Credentials, TokenProvider, load_pem
 
-N = 5000
+from .conftest import QUICK
+
+N = 1000 if QUICK else 5000
 LATENCY_MS = 50
 
 
@@ -30,7 +32,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_client_5000_lookups_at_50ms(benchmark, tmp_path):
+def test_client_lookups_at_50ms(benchmark, tmp_path):
     folder = tmp_path / "skatt" / "2023" / "oppgjoer"
     folder.mkdir(parents=True)
     persons = [make_synthetic(dt.date(1960, 1, 1) + dt.timedelta(days=i), 0) for i in range(N)]
@@ -66,7 +68,7 @@ def test_client_5000_lookups_at_50ms(benchmark, tmp_path):
     seconds = benchmark.stats.stats.mean
     rate = N / seconds
     ceiling = 5 * 1000 / LATENCY_MS
-    benchmark.extra_info.update(lookups_per_s=round(rate, 1), share_of_ceiling=round(rate / ceiling, 3),
+    benchmark.extra_info.update(lookups=N, latency_ms=LATENCY_MS, ceiling_per_s=ceiling, lookups_per_s=round(rate, 1), share_of_ceiling=round(rate / ceiling, 3),
                                 mean_in_flight=round(client.stats.mean_in_flight, 2), max_in_flight=client.stats.max_in_flight)
     print(f"\n{N} lookups in {seconds:.1f} s = {rate:.1f}/s ({rate / ceiling:.0%} of {ceiling:.0f}/s); "
           f"mean in flight {client.stats.mean_in_flight:.2f}, max {client.stats.max_in_flight}")

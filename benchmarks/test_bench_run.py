@@ -1,36 +1,121 @@
-"""A whole run from files in a fresh process: read enrollment and tax responses, income, calculate, write the CSV outputs.
+"""Whole runs from files, each a fresh process (Python start-up and imports included), timed from spawn to exit.
 
-The process reports its own peak memory: VmHWM from /proc/self/status, which exec resets
-(ru_maxrss would carry over the pytest parent's peak on Linux).
+* ``test_run_scale``: ``fee-engine run POP/innskriving.csv --source files --tax-data POP/skatt
+  --period 2024-08..2025-07 --format csv --out DIR`` at each size: time and peak memory (VmHWM).
+* ``test_run_vs_openfisca_pipeline``: the same command and ``benchmarks/openfisca_pipeline.py`` on the same
+  files, alternating: each round runs the pipeline (timed by hand, in ``extra_info["peer"]``), then the
+  engine (pytest-benchmark's figures); both medians, their ratio, both peaks. The pipeline's amounts are
+  checked against the engine's ``maanedlig.csv``, child-month by child-month.
+* ``test_run_warm_cache``: ``--source emulator --tax-data POP/skatt --cache FILE``, run once untimed to fill
+  the cache (every answer fetched over HTTP from the emulator, which the run starts in-process), then timed:
+  every answer comes from the SQLite cache (checked in ``revisjon.jsonl``); the emulator still starts. This
+  is what a second ``--source api`` run with a full cache does, without Skatteetaten.
+* ``test_run_xlsx``: the run with ``--format csv,xlsx`` (``vedtak.xlsx`` besides the CSV outputs).
+
+Peak memory is the process's VmHWM at exit (``benchmarks/peak.py``); if the run forks children, the
+larger of that and the sampled peak of the whole tree's summed Pss (``benchmarks/measure.py``).
 """
+
+from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import time
 
-SCRIPT = """
-import datetime as dt, json, sys, time
-from pathlib import Path
-from fee_engine import batch
-def peak_mb():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-pop, out = Path(sys.argv[1]), Path(sys.argv[2])
-t = time.perf_counter()
-r = batch.run(batch.RunOptions(enrollment=pop / "innskriving.csv", out=out, period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
-                               source="files", tax_data=pop / "skatt", formats=("csv",)))
-print(json.dumps({"seconds": time.perf_counter() - t, "children": r.children, "child_months": r.child_months,
-                  "lookups": r.lookups, "peak_rss_mb": peak_mb()}))
-"""
+import pytest
+
+from .conftest import LARGE, QUICK, engine_stats, sizes, stats_of
+from .measure import amounts, run_engine, run_pipeline
 
 
-def test_run_100k_children_12_months(benchmark, population_100k, tmp_path):
-    def run():
-        res = subprocess.run([sys.executable, "-c", SCRIPT, str(population_100k), str(tmp_path / "out")],
-                             capture_output=True, text=True, check=True)
-        return json.loads(res.stdout.strip().splitlines()[-1])
-
-    info = benchmark.pedantic(run, rounds=3, iterations=1)
-    assert info["children"] == 100_000 and info["child_months"] == 1_200_000
+def _record(benchmark, info: dict, runs: list[dict]) -> None:
     benchmark.extra_info.update(info)
+    benchmark.extra_info["engine"] = engine_stats(benchmark)
+    benchmark.extra_info["engine_peak_mb"] = round(max(r["peak_mb"] for r in runs), 1)
+    benchmark.extra_info["engine_peaks_mb"] = [round(r["peak_mb"], 1) for r in runs]
+    trees = [r["tree_pss_peak_mb"] for r in runs if r.get("tree_pss_peak_mb")]
+    benchmark.extra_info["engine_forked_children"] = bool(trees)
+    if trees:
+        benchmark.extra_info["engine_process_peak_mb"] = round(max(r["process_peak_mb"] or 0 for r in runs), 1)
+        benchmark.extra_info["engine_tree_pss_peak_mb"] = round(max(trees), 1)
+
+
+def _counts(out) -> dict:
+    run = json.loads((out / "kjoering.json").read_text(encoding="utf-8"))
+    return {"kjoering": {k: run[k] for k in run if isinstance(run[k], (int, float)) and not isinstance(run[k], bool)}}
+
+
+@pytest.mark.parametrize("n", sizes("small", "main", "large"))
+def test_run_scale(benchmark, population, tmp_path, n):
+    pop = population(n)
+    runs: list[dict] = []
+
+    def run():
+        runs.append(run_engine(pop, tmp_path / "ut"))
+
+    benchmark.pedantic(run, rounds=2 if n >= LARGE and not QUICK else 3, iterations=1, warmup_rounds=0)
+    _record(benchmark, {"children": n, "what": "fee-engine run --source files --format csv"}, runs)
+    benchmark.extra_info.update(_counts(tmp_path / "ut"))
+
+
+@pytest.mark.parametrize("n", sizes("small", "main"))
+def test_run_vs_openfisca_pipeline(benchmark, population, tmp_path, n):
+    pytest.importorskip("openfisca_core", reason="benchmark-only dependency: pip install -e '.[bench]'")
+    pop = population(n)
+    peer: list[dict] = []
+    runs: list[dict] = []
+
+    def pipeline_first():
+        peer.append(run_pipeline(pop, tmp_path / "openfisca.csv"))
+
+    def engine():
+        runs.append(run_engine(pop, tmp_path / "ut"))
+
+    benchmark.pedantic(engine, setup=pipeline_first, rounds=5, iterations=1, warmup_rounds=0)
+    _record(benchmark, {"children": n, "what": "fee-engine run --source files --format csv",
+                        "peer_name": "OpenFisca pipeline (benchmarks/openfisca_pipeline.py, segment shortcut)"}, runs)
+    p = stats_of([r["seconds"] for r in peer])
+    e = benchmark.extra_info["engine"]
+    mine, theirs = amounts(tmp_path / "ut" / "maanedlig.csv", ","), amounts(tmp_path / "openfisca.csv", ";")
+    differ = [k for k in mine if theirs.get(k) != mine[k]]
+    assert not differ and len(mine) == len(theirs), f"pipeline differs in {len(differ)} child-months, e.g. {differ[:5]}"
+    benchmark.extra_info.update(peer=p, peer_peak_mb=round(max(r["peak_mb"] for r in peer), 1),
+                                ratio_median=round(p["median"] / e["median"], 2), child_months_compared=len(mine),
+                                identical=True, excluded_child_months=0)
+
+
+@pytest.mark.parametrize("n", sizes("main"))
+def test_run_warm_cache(benchmark, population, tmp_path, n):
+    pop = population(n)
+    cache = tmp_path / "skatt.sqlite"
+    t = time.perf_counter()
+    fill = run_engine(pop, tmp_path / "fyll", source="emulator", cache=cache)
+    fill_seconds = time.perf_counter() - t
+    runs: list[dict] = []
+
+    def run():
+        runs.append(run_engine(pop, tmp_path / "ut", source="emulator", cache=cache))
+
+    benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
+    lines = (tmp_path / "ut" / "revisjon.jsonl").read_text(encoding="utf-8").splitlines()
+    sources: dict[str, int] = {}
+    for line in lines:
+        k = json.loads(line).get("kilde", "?")
+        sources[k] = sources.get(k, 0) + 1
+    assert lines and set(sources) <= {"lager", "?"}, f"not every answer came from the cache: {sources}"
+    _record(benchmark, {"children": n, "what": "fee-engine run --source emulator --cache FILE --format csv, cache full",
+                        "fill_seconds": round(fill_seconds, 2), "fill_peak_mb": fill["peak_mb"], "lookups": len(lines),
+                        "lookup_sources": sources}, runs)
+
+
+@pytest.mark.parametrize("n", sizes("main"))
+def test_run_xlsx(benchmark, population, tmp_path, n):
+    pop = population(n)
+    runs: list[dict] = []
+
+    def run():
+        runs.append(run_engine(pop, tmp_path / "ut", formats="csv,xlsx"))
+
+    benchmark.pedantic(run, rounds=3 if QUICK else 2, iterations=1, warmup_rounds=0)
+    size = (tmp_path / "ut" / "vedtak.xlsx").stat().st_size
+    _record(benchmark, {"children": n, "what": "fee-engine run --source files --format csv,xlsx",
+                        "xlsx_mb": round(size / 2**20, 1)}, runs)

@@ -386,11 +386,14 @@ def synthetic(
     seed: int = typer.Option(1, "--seed", help="Frø: samme frø gir de samme filene"),
     kommune: Optional[str] = typer.Option(None, "--kommune", help="Alle i denne kommunen (standard: fordelt på fire)"),
     income_year: int = typer.Option(2023, "--inntektsaar", help="Inntektsåret svarene gjelder"),
+    endringer: bool = typer.Option(False, "--endringer", help="Med endringer i løpet av året: plasser som starter, "
+                                   "slutter eller byttes midt i perioden, overgang til SFO i august, flytting, "
+                                   "manuelle saker (se fee_engine/synthetic.py)"),
 ) -> None:
     """Lag en syntetisk befolkning (innskrivingsfil og skattegrunnlag) for test og ytelsesmåling."""
     from .synthetic import generate
 
-    generate(children, out, seed=seed, kommune=kommune, income_year=income_year)
+    generate(children, out, seed=seed, kommune=kommune, income_year=income_year, endringer=endringer)
     out_console.print(f"Skrev {out / 'innskriving.csv'} og {out / 'skatt'} ({children} barn, frø {seed}).")
 
 

@@ -69,7 +69,10 @@ def plan_runs(children: pd.DataFrame, months: list[dt.date], seg_starts: np.ndar
     # first and last month the placement touches (a started month counts)
     lo = np.where(np.isnat(fra), 0, np.searchsorted(ends, fra, side="left"))
     hi = np.where(np.isnat(til), m - 1, np.searchsorted(starts, til, side="right") - 1)
-    whole = (lo == 0) & (hi == m - 1)
+    # a child with two placements in one offer is never on the simple path (in a one-month period both can
+    # touch every month): its months go through one_bill_per_month
+    twice = children.duplicated(["barn_id", "tilbud"], keep=False).to_numpy() if n else np.zeros(0, dtype=bool)
+    whole = (lo == 0) & (hi == m - 1) & ~twice
     hh = pd.factorize(children["husholdning_id"])[0]
     hh_whole = np.ones(hh.max() + 1 if n else 0, dtype=bool)
     np.logical_and.at(hh_whole, hh, whole)
@@ -110,7 +113,7 @@ def one_bill_per_month(children: pd.DataFrame, c: np.ndarray, f: np.ndarray, fra
     lo = np.where(np.isnat(fra[c]), starts[f], np.maximum(fra[c], starts[f]))
     hi = np.where(np.isnat(til[c]), ends[f], np.minimum(til[c], ends[f]))
     days = ((hi - lo) // day).astype(np.int64) + 1
-    start_key = np.where(np.isnat(fra[c]), np.iinfo(np.int64).min, fra[c].astype(np.int64))
+    start_key = np.where(np.isnat(fra[c]), np.iinfo(np.int64).min + 1, fra[c].astype(np.int64))  # negated below: no overflow
     order = np.lexsort((-start_key, -days, f, who))
     w, m = who[order], f[order]
     first_of_group = np.ones(len(order), dtype=bool)

@@ -1,0 +1,136 @@
+"""Fresh processes for the whole-run benchmarks: the engine's command line and the OpenFisca pipeline.
+
+Each run is a new Python process (start-up and imports included), timed from spawn to exit. Peak
+memory: the process's own VmHWM, written by ``benchmarks/peak.py`` at exit, exact for one process.
+A run may fork children for a part of its work (sharing memory copy-on-write); then the memory of
+the whole tree is sampled every 0.1 s from here as the sum of the processes' proportional set size
+(Pss: a shared page counted once in all), and the peak is the larger of the two. Without children
+the sampler reads nothing but the process list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PERIOD = "2024-08..2025-07"
+
+
+def fee_engine_script() -> str:
+    """The installed ``fee-engine`` console script (next to this Python, or on the PATH)."""
+    beside = Path(sys.executable).parent / "fee-engine"
+    found = str(beside) if beside.exists() else shutil.which("fee-engine")
+    if not found:
+        raise RuntimeError("fee-engine is not installed: pip install -e '.[bench]'")
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from the parent ids in /proc/*/stat)."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        parent[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def _pss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class TreeSampler(threading.Thread):
+    """The peak of the summed Pss of a process and its descendants, sampled while it has descendants."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_mb = 0.0
+        self.saw_children = False
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        if not os.path.isdir("/proc"):
+            return
+        while not self.done.wait(self.interval):
+            kids = _descendants(self.pid)
+            if kids:
+                self.saw_children = True
+                self.peak_mb = max(self.peak_mb, _pss_mb(self.pid) + sum(_pss_mb(k) for k in kids))
+
+
+def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,)) -> dict:
+    """Run ``program args`` in a fresh process; returns seconds (spawn to exit), peak_mb and its parts, exit_code."""
+    with tempfile.TemporaryDirectory(prefix="fee-engine-bench-") as tmp:
+        peak_file = Path(tmp) / "peak.json"
+        log = Path(tmp) / "log.txt"
+        with open(log, "wb") as fh:
+            t = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, str(HERE / "peak.py"), str(peak_file), program, *args],
+                                    stdout=fh, stderr=subprocess.STDOUT)
+            sampler = TreeSampler(proc.pid)
+            sampler.start()
+            proc.wait()
+            seconds = time.perf_counter() - t
+            sampler.done.set()
+            sampler.join()
+        info = json.loads(peak_file.read_text()) if peak_file.exists() else {"peak_mb": None}
+        if proc.returncode not in ok_codes:
+            raise RuntimeError(f"{program} {' '.join(args)} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+    own = info.get("peak_mb")
+    tree = round(sampler.peak_mb, 1) if sampler.saw_children else None
+    return {"seconds": seconds, "peak_mb": max(own or 0, tree or 0) or None, "process_peak_mb": own,
+            "tree_pss_peak_mb": tree, "children_maxrss_mb": info.get("children_maxrss_mb"), "exit_code": proc.returncode}
+
+
+def engine_args(population: Path, out: Path, formats: str = "csv", source: str = "files",
+                cache: Path | None = None) -> list[str]:
+    args = ["run", str(population / "innskriving.csv"), "--source", source, "--tax-data", str(population / "skatt"),
+            "--period", PERIOD, "--format", formats, "--out", str(out)]
+    return args + (["--cache", str(cache)] if cache else [])
+
+
+def run_engine(population: Path, out: Path, **kw) -> dict:
+    """``fee-engine run`` on a population (exit 0: no row is rejected in a synthetic population)."""
+    return run_program(fee_engine_script(), engine_args(population, out, **kw))
+
+
+def run_pipeline(population: Path, out_csv: Path) -> dict:
+    """The OpenFisca pipeline on the same files."""
+    return run_program(str(HERE / "openfisca_pipeline.py"),
+                       [str(population / "innskriving.csv"), "--tax-data", str(population / "skatt"),
+                        "--period", PERIOD, "--out", str(out_csv)])
+
+
+def amounts(csv: Path, sep: str) -> dict[tuple[str, str, str], int]:
+    """{(barn_id, tilbud, maaned): belop} from the engine's maanedlig.csv or the pipeline's CSV."""
+    import pandas as pd
+
+    df = pd.read_csv(csv, sep=sep, dtype=str, keep_default_na=False, usecols=["barn_id", "tilbud", "maaned", "belop"])
+    return dict(zip(zip(df["barn_id"], df["tilbud"], df["maaned"]), df["belop"].astype(int)))
