@@ -37,7 +37,8 @@ from .taxdata.files import check_layout
 if TYPE_CHECKING:
     from .diff import DiffResult
 
-ALL_FORMATS = ("csv", "xlsx", "json", "html")
+ALL_FORMATS = ("csv", "xlsx", "json", "html")  # the default: everything but the letters
+FORMATS = ALL_FORMATS + ("brev",)
 
 
 def default_period(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
@@ -85,6 +86,9 @@ class RunOptions:
     formats: tuple[str, ...] = ALL_FORMATS
     api_config: Path | None = None  # --source api: YAML with the settings of fee_engine.taxdata.http
     cache: Path | None = None  # SQLite cache of answers (api: default .fee-engine/skatt.sqlite)
+    brev: str = "ok"  # letters for: ok = households that applied, all children decided; alle = all decided
+    vedtaksdato: dt.date | None = None  # the letters' decision date (default: the run date)
+    brevmal: Path | None = None  # a folder with the municipality's own letter templates and sentences
 
 
 @dataclass
@@ -266,6 +270,8 @@ def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | 
         final = []
         for f in files:
             target = opts.out / f.name
+            if target.is_dir():  # brev/ from an earlier run: replaced whole, no stale letters
+                shutil.rmtree(target)
             shutil.move(str(f), target)
             final.append(target)
     finally:
@@ -326,6 +332,10 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
         files.append(write_json(directory / "vedtak.json", decisions, periods, comp.rules, meta))
     if "html" in opts.formats:
         files.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected))
+    if "brev" in opts.formats:
+        from .brev import skriv_brev
+
+        files.append(skriv_brev(comp, periods, directory / "brev", opts.brev, opts.vedtaksdato, opts.brevmal, progress))
     audit = directory / "revisjon.jsonl"
     if not audit.exists():
         audit.touch()

@@ -112,6 +112,8 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
 
 HOUSEHOLD_INCOME_COLUMNS = ["husholdning_id", "inntekt_oere", "inntekt_status", "manuell_grunn", "inntektsaar", "stadie",
                             "inntekt_kilde", "ukjente_poster"]
+# Each adult's part, for the decision letters: inntektsår, stadie and income in øre ("", "", -1 = none).
+PERSON_COLUMNS = [f"{rolle}_{c}" for rolle in ("soeker", "partner") for c in ("inntektsaar", "stadie", "inntekt_oere")]
 
 
 def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]) -> pd.DataFrame:
@@ -162,4 +164,9 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     out["inntekt_kilde"] = np.where(~applied, "husholdningen har ikke søkt om redusert betaling",
                                     np.where(documented >= 0, documented_text, join(a["part"], b["part"], "; ")))
     out["ukjente_poster"] = [", ".join(sorted(set(x) | set(y))) for x, y in zip(a["unknown"], b["unknown"])]
-    return out[HOUSEHOLD_INCOME_COLUMNS]
+    for rolle, part in (("soeker", a), ("partner", b)):
+        has = known & (part["year"] != "")
+        out[f"{rolle}_inntektsaar"] = np.where(has, part["year"], "")
+        out[f"{rolle}_stadie"] = np.where(has, part["stage"], "")
+        out[f"{rolle}_inntekt_oere"] = np.where(has, part["inc"], -1)
+    return out[HOUSEHOLD_INCOME_COLUMNS + PERSON_COLUMNS]
