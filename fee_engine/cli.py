@@ -67,7 +67,8 @@ def run(
     api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger (--source api)"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
     brev: str = typer.Option("ok", "--brev", help="Vedtaksbrev til: ok (søkt, alle barn avgjort) eller alle"),
-    vedtaksdato: Optional[str] = typer.Option(None, "--vedtaksdato", help="Vedtaksdato i brevene, ÅÅÅÅ-MM-DD (standard: i dag)"),
+    vedtaksdato: Optional[str] = typer.Option(None, "--vedtaksdato",
+                                              help="Vedtaksdato i brevene, ÅÅÅÅ-MM-DD (standard: i dag)"),
     brevmal: Optional[Path] = typer.Option(None, "--brevmal", help="Mappe med kommunens egne brevmaler og tekster"),
 ) -> None:
     """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
@@ -75,7 +76,8 @@ def run(
         wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
         unknown = [f for f in wanted if f not in batch.FORMATS]
         if unknown:
-            raise batch.ConfigurationError(f"ukjent format: {', '.join(unknown)} (velg blant {', '.join(batch.FORMATS)})")
+            raise batch.ConfigurationError(
+                f"ukjent format: {', '.join(unknown)} (velg blant {', '.join(batch.FORMATS)})")
         if brev not in ("ok", "alle"):
             raise batch.ConfigurationError(f"ukjent --brev «{brev}» (ok eller alle)")
         try:

@@ -25,7 +25,7 @@ from ..money import to_kroner
 from ..regelsett import RuleSet, format_value
 from ..steg import REKKEFOLGE
 from ..steg.brev import KOMMUNALE
-from .tekster import Tekster
+from .tekster import Tekster, ikke_bryt
 
 MAANEDER = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober", "november",
             "desember"]  # the same in bokmål and nynorsk
@@ -129,7 +129,7 @@ def dato_tekst(d: dt.date) -> str:
 
 def paragraf(tekst: str) -> str:
     """«§ 18» never breaks between the sign and the number."""
-    return re.sub(r"(§§?) ", "\\1" + NBSP, tekst)
+    return ikke_bryt(tekst)
 
 
 def filnavn(husholdning_id: str) -> str:
@@ -146,23 +146,28 @@ def utvalg(p: pd.DataFrame, rows: pd.DataFrame, hvem: str) -> tuple[list[str], p
     """
     if hvem not in UTVALG:
         raise ConfigurationError(f"ukjent --brev «{hvem}» (ok eller alle)")
-    order = pd.unique(p["husholdning_id"])
     first = rows.drop_duplicates("husholdning_id").set_index("husholdning_id")
-    manual = p[p["status"] == "manuell"]
-    reasons = manual.groupby("husholdning_id", sort=False)["manuell_grunn"].agg(
-        lambda s: "; ".join(dict.fromkeys(x for x in s.astype(str) if x)))
-    barn = p.groupby("husholdning_id", sort=False)["barn_id"].agg(lambda s: ", ".join(dict.fromkeys(s.astype(str))))
+    soekt = first["soekt_redusert"].to_dict()
+    reasons: dict[str, dict[str, None]] = {}
+    barn: dict[str, dict[str, None]] = {}
+    for hid, b, status, grunn in zip(p["husholdning_id"].tolist(), p["barn_id"].astype(str).tolist(),
+                                     p["status"].tolist(), p["manuell_grunn"].astype(str).tolist()):
+        barn.setdefault(hid, {})[b] = None
+        if status == "manuell":
+            reasons.setdefault(hid, {})[grunn] = None
     brev, uten = [], []
-    for hid in order:
-        if hid in reasons.index:
-            uten.append((hid, "manuell", "til manuell behandling: " + (reasons[hid] or "ukjent grunn")))
-        elif hvem == "ok" and not bool(first.at[hid, "soekt_redusert"]):
+    for hid in barn:  # in the order of the periods: the file's order of children
+        if hid in reasons:
+            grunner = "; ".join(g for g in reasons[hid] if g)
+            uten.append((hid, "manuell", "til manuell behandling: " + (grunner or "ukjent grunn")))
+        elif hvem == "ok" and not bool(soekt[hid]):
             uten.append((hid, "ikke_soekt", "har ikke søkt om redusert foreldrebetaling (brev bare med --brev alle)"))
         else:
             brev.append(hid)
     liste = pd.DataFrame(uten, columns=["husholdning_id", "kode", "grunn"])
     liste.insert(1, "kommunenummer", liste["husholdning_id"].map(first["kommunenummer"]).astype(object))
-    liste.insert(2, "barn", mask_ids(liste["husholdning_id"].map(barn).astype(str)) if len(liste) else [])
+    ids = liste["husholdning_id"].map({h: ", ".join(b) for h, b in barn.items()}).astype(str)
+    liste.insert(2, "barn", mask_ids(ids) if len(liste) else [])
     return brev, liste
 
 
@@ -173,6 +178,7 @@ class Innstillinger:
     def __init__(self, rules: RuleSet, dato: dt.date) -> None:
         self.rules, self.dato = rules, dato
         self._kommuner: dict[str, dict[str, Any]] = {}
+        self._lov: dict[str, dict[str, Any]] = {}
         self.advarsler: dict[str, str] = {}
         self.fvl = {p.split(".")[1]: self._verdi(p) for p in
                     ("forvaltning.lov", "forvaltning.innsyn", "forvaltning.begrunnelse", "forvaltning.underretning",
@@ -199,10 +205,13 @@ class Innstillinger:
         return self._kommuner[nr]
 
     def lov(self, maalform: str) -> dict[str, Any]:
-        out = {k: paragraf(str(v)) for k, v in self.fvl.items() if k not in ("lov", "klagefrist_uker")}
-        out["lov"] = getattr(self.fvl["lov"], maalform)
-        out["uker"] = int(self.fvl["klagefrist_uker"])
-        return out
+        """The references in the letter's målform (one dict per målform, shared by its letters)."""
+        if maalform not in self._lov:
+            out = {k: paragraf(str(v)) for k, v in self.fvl.items() if k not in ("lov", "klagefrist_uker")}
+            out["lov"] = getattr(self.fvl["lov"], maalform)
+            out["uker"] = int(self.fvl["klagefrist_uker"])
+            self._lov[maalform] = out
+        return self._lov[maalform]
 
 
 # -- the grounds: one sentence per step ------------------------------------------------------------------
@@ -221,8 +230,16 @@ class Grunnlag:
         key = (kode, tilbud, kommune)
         if key not in self._refs:
             path = STEG[kode].hjemmel.get(tilbud)
-            self._refs[key] = self.rules.hjemmel(path, kommune) if path else None  # type: ignore[assignment]
+            self._refs[key] = paragraf(self.rules.hjemmel(path, kommune)) if path else None  # type: ignore[assignment]
         return self._refs[key]
+
+    def ref(self, tekst: str | None) -> str | None:
+        """A step record's legal reference, as the letter prints it."""
+        if tekst is None:
+            return None
+        if tekst not in self._refs:
+            self._refs[tekst] = paragraf(tekst)  # type: ignore[index]
+        return self._refs[tekst]  # type: ignore[index]
 
     def fast_verdi(self, kommune: str, maaned: pd.Timestamp) -> bool:
         key = (kommune, maaned)
@@ -250,25 +267,28 @@ class Grunnlag:
                 pris = kr(p["etter"])
                 if bh and v.get("oppgitt_pris") is None:
                     out.append(Linje(t("ordinaer_pris_maks", maks=kr(v["maksimalpris"]), plass=tall(v["plass_prosent"]),
-                                       pris=pris), p["hjemmel"]))
+                                       pris=pris), self.ref(p["hjemmel"])))
                 elif bh and has_flag(flagg, "pris_over_maks"):
-                    out.append(Linje(t("ordinaer_pris_tak", oppgitt=kr(v["oppgitt_pris"]), pris=pris), p["hjemmel"]))
+                    out.append(Linje(t("ordinaer_pris_tak", oppgitt=kr(v["oppgitt_pris"]), pris=pris),
+                                     self.ref(p["hjemmel"])))
                 elif bh:
                     out.append(Linje(t("ordinaer_pris_barnehage", pris=pris)))
                 elif v.get("oppgitt_pris") is None:
                     out.append(Linje(t("ordinaer_pris_sfo_liste", pris=pris, timer=tall(v["timer_per_uke"])),
-                                     p["hjemmel"]))
+                                     self.ref(p["hjemmel"])))
                 else:
                     out.append(Linje(t("ordinaer_pris_sfo_oppgitt", pris=pris)))
             elif kode == "saerskilte_behov" and p:
-                out.append(Linje(t("saerskilte_behov", trinn=v["trinn"], **{"for": kr(p["for"])}), p["hjemmel"]))
+                out.append(Linje(t("saerskilte_behov", trinn=v["trinn"], **{"for": kr(p["for"])}),
+                                 self.ref(p["hjemmel"])))
             elif kode == "inntektsgrense":
                 if r["inntekt_status"] == "ikke_soekt":
                     out.append(Linje(t("ikke_soekt_steg")))
                 elif p:
-                    out.append(Linje(t("inntektsgrense", andel=tall(v["andel_prosent"]), inntekt=kr(v["husholdningsinntekt"]),
+                    out.append(Linje(t("inntektsgrense", andel=tall(v["andel_prosent"]),
+                                       inntekt=kr(v["husholdningsinntekt"]),
                                        maaneder=v["fakturerte_maaneder"], tak=kr(v["tak_per_maaned"]),
-                                       etter=kr(p["etter"]), **{"for": kr(p["for"])}), p["hjemmel"]))
+                                       etter=kr(p["etter"]), **{"for": kr(p["for"])}), self.ref(p["hjemmel"])))
                 elif kjent and bool(r["inntekt_brukt"]) and "saerskilte_behov" not in brukt:
                     out.append(Linje(t("inntektsgrense_ingen", andel=tall(r["andel_bp"] / 100),
                                        inntekt=kr(to_kroner(r["inntekt_oere"])), maaneder=int(r["fakturerte_mnd"]),
@@ -285,10 +305,10 @@ class Grunnlag:
                 else:
                     tekst = t("gratis_timer_sfo_andel", gratis=tall(gratis), timer=tall(timer), fradrag=fradrag,
                               **{"for": kr(p["for"])})
-                out.append(Linje(tekst, p["hjemmel"]))
+                out.append(Linje(tekst, self.ref(p["hjemmel"])))
             elif kode == "soeskenmoderasjon" and p:
                 out.append(Linje(t("soeskenmoderasjon", nr=v["barn_nr"], prosent=tall(v["moderasjon_prosent"]),
-                                   fradrag=kr(p["for"] - p["etter"])), p["hjemmel"]))
+                                   fradrag=kr(p["for"] - p["etter"])), self.ref(p["hjemmel"])))
             elif kode == "gratis_kjernetid" and bh and kjent:
                 grense = kr(to_kroner(r["bh_kjerne_grense_oere"]))
                 if p:
@@ -298,7 +318,7 @@ class Grunnlag:
                     else:
                         tekst = t("gratis_kjernetid_andel", grense=grense, gratis=tall(gratis), timer=tall(timer),
                                   fradrag=kr(p["for"] - p["etter"]), **{"for": kr(p["for"])})
-                    out.append(Linje(tekst, p["hjemmel"]))
+                    out.append(Linje(tekst, self.ref(p["hjemmel"])))
                 elif bool(r["kjernetid"]):
                     out.append(Linje(t("gratis_kjernetid_null"), ref(kode)))
                 elif bool(r["kjernetid_alder"]):
@@ -317,16 +337,23 @@ PERIODE_KOLONNER = [
 ]
 
 
-def _foerste(values: pd.Series) -> str:
-    for v in values.astype(str):
-        if v.strip():
-            return v.strip()
+def _foerste(values: list[Any]) -> str:
+    for v in values:
+        if v is not None and str(v).strip() and str(v) != "nan":
+            return str(v).strip()
     return ""
+
+
+ROW_KOLONNER = ["husholdning_id", "barn_id", "tilbud", "kommunenummer", "foresatt_fnr", "partner_fnr",
+                "barn_fodselsdato", "soekt_redusert"]
 
 
 def bygg(comp: Any, p: pd.DataFrame, hvem: str, dato: dt.date, tekster: dict[str, dict[str, str]]
          ) -> tuple[list[Brev], pd.DataFrame, list[str]]:
-    """The letters of a run, the office's list of households without one, and warnings."""
+    """The letters of a run, the office's list of households without one, and warnings.
+
+    Plain Python over pre-extracted records: no pandas call per household (10 000 letters in a second or two).
+    """
     rules: RuleSet = comp.rules
     rows: pd.DataFrame = comp.enrollment.rows
     p = p.reset_index(drop=True)
@@ -335,40 +362,49 @@ def bygg(comp: Any, p: pd.DataFrame, hvem: str, dato: dt.date, tekster: dict[str
         return [], manuelle, []
     innst = Innstillinger(rules, dato)
     grunnlag = Grunnlag(rules, dato)
-    sel = p[p["husholdning_id"].isin(set(valgt))].reset_index(drop=True)
+    wanted = set(valgt)
+    sel = p[p["husholdning_id"].isin(wanted)].reset_index(drop=True)
     poster = step_records(sel, rules)
     records = sel[PERIODE_KOLONNER].to_dict("records")
-    by_hh = sel.groupby("husholdning_id", sort=False).indices
-    row_hh = rows.groupby("husholdning_id", sort=False).indices
-    hh = comp.households.set_index("husholdning_id")
+    by_hh: dict[str, list[int]] = {}
+    for i, h in enumerate(sel["husholdning_id"].tolist()):
+        by_hh.setdefault(h, []).append(i)
     extra = [c for c in VALGFRIE_KOLONNER if c in rows.columns]
+    r_sel = rows[rows["husholdning_id"].isin(wanted)]
+    r_rec = r_sel[ROW_KOLONNER + extra].to_dict("records")
+    row_hh: dict[str, list[dict[str, Any]]] = {}
+    for r in r_rec:
+        row_hh.setdefault(r["husholdning_id"], []).append(r)
+    ids = pd.Series(pd.unique(sel["barn_id"].astype(str)))
+    masked = dict(zip(ids, mask_ids(ids)))
+    hh = comp.households[comp.households["husholdning_id"].isin(wanted)].set_index("husholdning_id").to_dict("index")
     first_month = comp.months[0]
     t_cache: dict[str, Tekster] = {}
     brev: list[Brev] = []
     names: set[str] = set()
     for hid in valgt:
-        hrows = rows.iloc[row_hh[hid]]
-        knr = str(hrows["kommunenummer"].iloc[0])
+        hrows = row_hh[hid]
+        knr = str(hrows[0]["kommunenummer"])
         k = innst.kommune(knr)
         t = t_cache.setdefault(k["maalform"], Tekster(tekster, k["maalform"]))
-        felt = {c: _foerste(hrows[c]) for c in extra}
+        felt = {c: _foerste([r[c] for r in hrows]) for c in extra}
         idx = by_hh[hid]
         rader = [records[i] for i in idx]
-        soekt = bool(hrows["soekt_redusert"].iloc[0])
-        barn = _barn(rader, [poster[i] for i in idx], hrows, felt, t, grunnlag)
-        voksne, inntekt = _inntekt(hrows, hh.loc[hid], felt, soekt, t)
+        soekt = bool(hrows[0]["soekt_redusert"])
+        h = hh[hid]
+        barn = _barn(rader, [poster[i] for i in idx], hrows, masked, t, grunnlag)
+        voksne, inntekt = _inntekt(hrows, h, felt, soekt, t)
         fra = min(r["maaned"] for r in rader)
         til = max(r["til"] for r in rader)
         bh = any(b.tilbud == "barnehage" for b in barn)
         tittel = (t.tittel_redusert_kjernetid if bh else t.tittel_redusert) if soekt else t.tittel_ordinaer
         ingress = t("ingress_soekt" if soekt else "ingress_ikke_soekt", periode=periode_tekst(fra, til))
-        stadie = str(hh.at[hid, "stadie"])
         if not soekt:
             hint = t.inntekt_ned_ikke_soekt
-        elif stadie == "dokumentert":
+        elif h["stadie"] == "dokumentert":
             hint = t.inntekt_ned_dokumentert
         else:
-            hint = t("inntekt_ned", aar=str(hh.at[hid, "inntektsaar"]).replace("/", " og "))
+            hint = t("inntekt_ned", aar=str(h["inntektsaar"]).replace("/", " og "))
         mottaker = [felt.get("foresatt_navn") or t.til_foresatte]
         if felt.get("adresse"):
             mottaker.append(felt["adresse"])
@@ -395,24 +431,24 @@ def _postnummer(v: str) -> str:
     return v.zfill(4) if v.isdigit() and len(v) < 4 else v
 
 
-def _barn(rader: list[dict[str, Any]], poster: list[list[dict[str, Any]]], hrows: pd.DataFrame,
-          felt: dict[str, str], t: Tekster, grunnlag: Grunnlag) -> list[Barn]:
+def _barn(rader: list[dict[str, Any]], poster: list[list[dict[str, Any]]], hrows: list[dict[str, Any]],
+          masked: dict[str, str], t: Tekster, grunnlag: Grunnlag) -> list[Barn]:
     out: list[Barn] = []
     current: Barn | None = None
     key = None
     for r, rec in zip(rader, poster):
         if (r["barn_id"], r["tilbud"]) != key:
             key = (r["barn_id"], r["tilbud"])
-            mine = hrows[(hrows["barn_id"] == r["barn_id"]) & (hrows["tilbud"] == r["tilbud"])]
-            navn = _foerste(mine["barn_navn"]) if "barn_navn" in mine.columns else ""
-            fodt = mine["barn_fodselsdato"].dropna()
+            mine = [x for x in hrows if (x["barn_id"], x["tilbud"]) == key]
+            navn = _foerste([x.get("barn_navn") for x in mine])
+            fodt = [x["barn_fodselsdato"] for x in mine if not pd.isna(x["barn_fodselsdato"])]
             if r["tilbud"] == "barnehage":
                 plass = t("plass_barnehage", plass=tall(r["plass_bp"] / 100))
             else:
                 plass = t("plass_sfo", timer=tall(r["timer_c"] / 100), trinn=int(r["trinn"]))
             current = Barn(
-                navn=navn or str(mask_ids(pd.Series([str(r["barn_id"])])).iloc[0]),
-                fodt=t("fodt", dato=f"{fodt.iloc[0]:%d.%m.%Y}") if len(fodt) else "",
+                navn=navn or masked[str(r["barn_id"])],
+                fodt=t("fodt", dato=f"{fodt[0]:%d.%m.%Y}") if fodt else "",
                 tilbud=r["tilbud"], institusjon=str(r["institusjon"]), plass=plass,
             )
             out.append(current)
@@ -431,10 +467,10 @@ def _barn(rader: list[dict[str, Any]], poster: list[list[dict[str, Any]]], hrows
     return out
 
 
-def _inntekt(hrows: pd.DataFrame, h: pd.Series, felt: dict[str, str], soekt: bool, t: Tekster
+def _inntekt(hrows: list[dict[str, Any]], h: dict[str, Any], felt: dict[str, str], soekt: bool, t: Tekster
              ) -> tuple[list[Person], list[str]]:
-    soeker = str(hrows["foresatt_fnr"].iloc[0])
-    partner = _foerste(hrows["partner_fnr"])
+    soeker = str(hrows[0]["foresatt_fnr"])
+    partner = _foerste([r["partner_fnr"] for r in hrows])
     voksne = []
     for rolle, fnr, navn in (("soeker", soeker, felt.get("foresatt_navn", "")),
                              ("partner", partner, felt.get("partner_navn", ""))):

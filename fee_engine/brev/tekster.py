@@ -7,6 +7,7 @@ be silently ignored).
 
 from __future__ import annotations
 
+import re
 import string
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..errors import ConfigurationError
 MAALFORMER = ("bokmål", "nynorsk")
 LANG = {"bokmål": "nb", "nynorsk": "nn"}
 PAKKE = Path(__file__).resolve().parent / "maler"
+NBSP = "\u00a0"
 
 
 def _felt(tekst: str) -> set[str]:
@@ -81,4 +83,12 @@ class Tekster:
             raise AttributeError(f"ingen tekst «{key}»") from None
 
     def __call__(self, key: str, **felt: Any) -> str:
-        return self._her[key].format_map(felt)
+        return ikke_bryt(self._her[key].format_map(felt))
+
+
+_BINDINGER = re.compile(r"(?<=\d) (?=kr\b)|(?<=§) (?=\d)|(?<=§§) (?=\d)|(?<=nr\.) (?=\d)")
+
+
+def ikke_bryt(tekst: str) -> str:
+    """No line break between an amount and «kr», after «§» or «nr.»: those spaces become no-break spaces."""
+    return _BINDINGER.sub(NBSP, tekst)
