@@ -319,12 +319,26 @@ def test_letter_renders_to_png(aurland, tmp_path):
 
 
 # -- the municipality's own template -----------------------------------------------------------------
+def _png(width: int, height: int) -> bytes:
+    """A small grey PNG, made here (no image library needed)."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + bytes([128]) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
 def test_brevmal_replaces_template_and_sentences(tmp_path):
     mal = tmp_path / "mal"
     mal.mkdir()
     typ = (PAKKE / "brev.typ.j2").read_text(encoding="utf-8")
-    (mal / "brev.typ.j2").write_text(typ.replace("= {{ brev.tittel }}", "= {{ brev.tittel }}\n\nEGEN MAL FRA KOMMUNEN"),
-                                     encoding="utf-8")
+    logo = '#image({{ fil("logo.png") }}, width: 25mm)\n\n'  # a file in the template folder
+    own = typ.replace("= {{ brev.tittel }}", logo + "= {{ brev.tittel }}\n\nEGEN MAL FRA KOMMUNEN")
+    (mal / "brev.typ.j2").write_text(own, encoding="utf-8")
+    (mal / "logo.png").write_bytes(_png(40, 20))
     (mal / "tekster.yaml").write_text(yaml.safe_dump({"hilsen": {"bokmål": "Hilsen fra oppvekstkontoret",
                                                                  "nynorsk": "Helsing frå oppvekstkontoret"}},
                                                      allow_unicode=True), encoding="utf-8")
@@ -334,6 +348,9 @@ def test_brevmal_replaces_template_and_sentences(tmp_path):
     text = flat(pdf_text(tmp_path / "out" / "brev" / "H01.pdf"))
     assert "EGEN MAL FRA KOMMUNEN" in text and "Hilsen fra oppvekstkontoret" in text
     assert "Med vennlig hilsen" not in text
+    images = subprocess.run(["pdfimages", "-list", str(tmp_path / "out" / "brev" / "H01.pdf")], capture_output=True,
+                            text=True, check=True).stdout
+    assert re.search(r"^\s*1\s+\d+\s+image\s+40\s+20\b", images, re.M), images
     html = (tmp_path / "out" / "brev" / "H01.html").read_text(encoding="utf-8")
     assert "Hilsen fra oppvekstkontoret" in html  # the package's HTML template, with the municipality's sentence
 

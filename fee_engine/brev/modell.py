@@ -138,7 +138,8 @@ def filnavn(husholdning_id: str) -> str:
 
 # -- who gets a letter ----------------------------------------------------------------------------------
 def utvalg(p: pd.DataFrame, rows: pd.DataFrame, hvem: str) -> tuple[list[str], pd.DataFrame]:
-    """The households that get a letter (in file order) and the office's list of those that do not.
+    """The households that get a letter (in the order of the periods: by their first child's ``barn_id``) and
+    the office's list of those that do not.
 
     ``hvem`` = ``ok``: households that applied (``soekt_redusert``) with every child decided (``ok``);
     ``alle``: every household with every child decided. A household with any child in manual treatment
@@ -156,7 +157,7 @@ def utvalg(p: pd.DataFrame, rows: pd.DataFrame, hvem: str) -> tuple[list[str], p
         if status == "manuell":
             reasons.setdefault(hid, {})[grunn] = None
     brev, uten = [], []
-    for hid in barn:  # in the order of the periods: the file's order of children
+    for hid in barn:
         if hid in reasons:
             grunner = "; ".join(g for g in reasons[hid] if g)
             uten.append((hid, "manuell", "til manuell behandling: " + (grunner or "ukjent grunn")))
