@@ -128,7 +128,8 @@ def test_one_letter_per_applying_household_all_decided(demo_letters):
     # manual households (H06, H07, H11) and the one that did not apply (H04) get none, and are listed
     liste = pd.read_csv(brev / "manuelle.csv", dtype=str)
     assert dict(zip(liste.husholdning_id, liste.kode)) == {"H04": "ikke_soekt", "H06": "manuell", "H07": "manuell",
-                                                            "H11": "manuell"}
+                                                            "H11": "manuell", "H13": "avvist_rad",
+                                                            "H14": "avvist_rad", "H15": "avvist_rad"}
     assert "SSG-007" in liste.set_index("husholdning_id").at["H06", "grunn"]
     for p in brev.iterdir():
         assert p.stat().st_mode & 0o777 == 0o640, p
@@ -152,6 +153,22 @@ def test_brev_alle_writes_a_letter_for_households_that_did_not_apply(tmp_path):
     assert "Vedtak om foreldrebetaling" in text and "Vedtak om redusert" not in text
     assert "Husholdningen har ikke søkt om redusert foreldrebetaling" in text
     assert "Du skal betale 2 000 kr per måned for august 2024–juni 2025." in text
+
+
+def test_household_with_a_rejected_row_waits(tmp_path):
+    """A household whose file has a rejected row gets no letter for its other children until the row is fixed."""
+    demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+    lines = (demo / "innskriving.csv").read_text(encoding="utf-8").splitlines()
+    b01 = next(line for line in lines if line.startswith("B01;"))
+    bad = b01.replace("B01;", "B99;", 1).replace(";barnehage;", ";skole;")  # H01's second child: unknown offer
+    own = tmp_path / "innskriving.csv"
+    own.write_text("\n".join(lines + [bad]) + "\n", encoding="utf-8")
+    res = run(own, demo / "skatt", tmp_path / "out")
+    assert res.exit_code == 1, res.output
+    brev = tmp_path / "out" / "brev"
+    assert not (brev / "H01.pdf").exists() and (brev / "H02.pdf").exists()
+    liste = pd.read_csv(brev / "manuelle.csv", dtype=str).set_index("husholdning_id")
+    assert liste.at["H01", "kode"] == "avvist_rad" and liste.at["H01", "barn"] == "B01"
 
 
 # -- what a letter says ----------------------------------------------------------------------------

@@ -137,13 +137,15 @@ def filnavn(husholdning_id: str) -> str:
 
 
 # -- who gets a letter ----------------------------------------------------------------------------------
-def utvalg(p: pd.DataFrame, rows: pd.DataFrame, hvem: str) -> tuple[list[str], pd.DataFrame]:
+def utvalg(p: pd.DataFrame, rows: pd.DataFrame, hvem: str, avvist: set[str] = frozenset()  # type: ignore[assignment]
+           ) -> tuple[list[str], pd.DataFrame]:
     """The households that get a letter (in the order of the periods: by their first child's ``barn_id``) and
     the office's list of those that do not.
 
     ``hvem`` = ``ok``: households that applied (``soekt_redusert``) with every child decided (``ok``);
     ``alle``: every household with every child decided. A household with any child in manual treatment
-    never gets a letter until a caseworker decides.
+    never gets a letter until a caseworker decides, nor does one with a row rejected in the enrollment file
+    (``avvist``: a child of it has no decision yet).
     """
     if hvem not in UTVALG:
         raise ConfigurationError(f"ukjent --brev «{hvem}» (ok eller alle)")
@@ -161,13 +163,17 @@ def utvalg(p: pd.DataFrame, rows: pd.DataFrame, hvem: str) -> tuple[list[str], p
         if hid in reasons:
             grunner = "; ".join(g for g in reasons[hid] if g)
             uten.append((hid, "manuell", "til manuell behandling: " + (grunner or "ukjent grunn")))
+        elif hid in avvist:
+            uten.append((hid, "avvist_rad", "en rad i husholdningen er avvist i innskrivingsfilen (se avvist.csv)"))
         elif hvem == "ok" and not bool(soekt[hid]):
             uten.append((hid, "ikke_soekt", "har ikke søkt om redusert foreldrebetaling (brev bare med --brev alle)"))
         else:
             brev.append(hid)
+    for hid in sorted(set(avvist) - set(barn)):  # every row rejected: no decision at all
+        uten.append((hid, "avvist_rad", "alle radene i husholdningen er avvist i innskrivingsfilen (se avvist.csv)"))
     liste = pd.DataFrame(uten, columns=["husholdning_id", "kode", "grunn"])
-    liste.insert(1, "kommunenummer", liste["husholdning_id"].map(first["kommunenummer"]).astype(object))
-    ids = liste["husholdning_id"].map({h: ", ".join(b) for h, b in barn.items()}).astype(str)
+    liste.insert(1, "kommunenummer", liste["husholdning_id"].map(first["kommunenummer"]).fillna("").astype(object))
+    ids = liste["husholdning_id"].map({h: ", ".join(b) for h, b in barn.items()}).fillna("").astype(str)
     liste.insert(2, "barn", mask_ids(ids) if len(liste) else [])
     return brev, liste
 
@@ -358,7 +364,7 @@ def bygg(comp: Any, p: pd.DataFrame, hvem: str, dato: dt.date, tekster: dict[str
     rules: RuleSet = comp.rules
     rows: pd.DataFrame = comp.enrollment.rows
     p = p.reset_index(drop=True)
-    valgt, manuelle = utvalg(p, rows, hvem)
+    valgt, manuelle = utvalg(p, rows, hvem, getattr(comp.enrollment, "rejected_households", set()))
     if not valgt:
         return [], manuelle, []
     innst = Innstillinger(rules, dato)
