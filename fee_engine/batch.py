@@ -41,7 +41,8 @@ from .taxdata.formaal import Formaal
 if TYPE_CHECKING:
     from .diff import DiffResult
 
-ALL_FORMATS = ("csv", "xlsx", "json", "html")
+ALL_FORMATS = ("csv", "xlsx", "json", "html")  # the default: everything but the letters
+FORMATS = ALL_FORMATS + ("brev",)
 
 
 def default_period(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
@@ -108,6 +109,9 @@ class RunOptions:
         if self.source not in REMOTE_SOURCES:
             return None
         return default_cache(FORMAAL, self.kommune())
+    brev: str = "ok"  # letters for: ok = households that applied, all children decided; alle = all decided
+    vedtaksdato: dt.date | None = None  # the letters' decision date (default: the run date)
+    brevmal: Path | None = None  # a folder with the municipality's own letter templates and sentences
 
 
 @dataclass
@@ -409,6 +413,10 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
         files.append(write_json(directory / "vedtak.json", decisions, periods, comp.rules, meta))
     if "html" in opts.formats:
         files.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected))
+    if "brev" in opts.formats:
+        from .brev import skriv_brev
+
+        files.append(skriv_brev(comp, periods, directory / "brev", opts.brev, opts.vedtaksdato, opts.brevmal, progress))
     audit = directory / "revisjon.jsonl"
     if not audit.exists():
         audit.touch()

@@ -84,24 +84,36 @@ def run(
     tax_data: Optional[Path] = typer.Option(None, "--tax-data", help=TAX_DATA_HELP),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe (standard: den medfølgende rules/)"),
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
-    formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html"),
+    formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html,brev"),
     api_config: Optional[Path] = typer.Option(None, "--api-config", help=API_CONFIG_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache",
                                          help="SQLite-lager for svar (api/fiks: .fee-engine/skatt.sqlite)"),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    brev: str = typer.Option("ok", "--brev", help="Vedtaksbrev til: ok (søkt, alle barn avgjort) eller alle"),
+    vedtaksdato: Optional[str] = typer.Option(None, "--vedtaksdato",
+                                              help="Vedtaksdato i brevene, ÅÅÅÅ-MM-DD (standard: i dag)"),
+    brevmal: Optional[Path] = typer.Option(None, "--brevmal", help="Mappe med kommunens egne brevmaler og tekster"),
 ) -> None:
     """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
     try:
         wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
-        unknown = [f for f in wanted if f not in batch.ALL_FORMATS]
+        unknown = [f for f in wanted if f not in batch.FORMATS]
         if unknown:
-            raise batch.ConfigurationError(f"ukjent format: {', '.join(unknown)} (velg blant {', '.join(batch.ALL_FORMATS)})")
+            raise batch.ConfigurationError(
+                f"ukjent format: {', '.join(unknown)} (velg blant {', '.join(batch.FORMATS)})")
+        if brev not in ("ok", "alle"):
+            raise batch.ConfigurationError(f"ukjent --brev «{brev}» (ok eller alle)")
+        try:
+            decision_date = dt.date.fromisoformat(vedtaksdato) if vedtaksdato else None
+        except ValueError:
+            raise batch.ConfigurationError(f"ugyldig --vedtaksdato «{vedtaksdato}» (bruk ÅÅÅÅ-MM-DD)") from None
         opts = batch.RunOptions(
             enrollment=enrollment, out=out,
             period=batch.parse_period(period) if period else batch.default_period(),
             source=source, tax_data=tax_data, rules_dir=rules, kommune_config=list(kommune_config or []),
             formats=wanted, api_config=api_config, cache=cache, audit_log=audit_log, overwrite=overwrite,
+            brev=brev, vedtaksdato=decision_date, brevmal=brevmal,
         )
         with _progress() as progress:
             result = batch.run(opts, progress=_progress_factory(progress), one_shot=True)

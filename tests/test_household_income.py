@@ -71,3 +71,8 @@ def test_vectorised_equals_the_loop(fixture, tmp_path):
         elif h["stadie"] in ("", "dokumentert"):
             assert (h["soeker_aar"], h["soeker_stadie"], h["soeker_oere"]) == (0, "", -1)
     assert set(got["inntekt_status"]) >= {"kjent", "manuell"}
+    # each adult's part (for the letters) adds up to the household's income where it was looked up
+    looked_up = got[(got["inntekt_status"] == "kjent") & (got["stadie"] != "dokumentert")]
+    parts = looked_up["soeker_oere"] + looked_up["partner_oere"].clip(lower=0)
+    assert len(looked_up) and (parts == looked_up["inntekt_oere"]).all()
+    assert (looked_up["soeker_aar"] > 0).all()

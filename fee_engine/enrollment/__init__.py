@@ -87,6 +87,7 @@ class Enrollment:
     extra_columns: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # how the file was read (e.g. Windows-1252)
     outside: pd.DataFrame | None = None  # accepted rows entirely outside the period (set by split_period)
+    rejected_households: set[str] = field(default_factory=set)  # husholdning_id of rejected rows (for the letters)
 
     @property
     def rejected_rows(self) -> int:
@@ -290,7 +291,9 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
     for c in extra:  # passed through to the outputs: identifiers masked
         acc[c] = per_unique(df[c].astype(object).fillna("").astype(str), mask_ids)
     acc = acc[keep.to_numpy()].reset_index(drop=True)
-    return Enrollment(rows=acc, rejections=rejections, n_rows=n, extra_columns=extra, notices=list(table.notices))
+    rejected_households = set(df.loc[~keep, "husholdning_id"].astype(str)) - {""}
+    return Enrollment(rows=acc, rejections=rejections, n_rows=n, extra_columns=extra, notices=list(table.notices),
+                      rejected_households=rejected_households)
 
 
 def _duplicates(df: pd.DataFrame, tilbud: pd.Series, fra: pd.Series, til: pd.Series) -> pd.DataFrame | None:
