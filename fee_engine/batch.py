@@ -25,6 +25,7 @@ from .beregning import calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
+from .output.csv import dialect as csv_dialect
 from .output.csv import write_csv, write_monthly_from_runs, write_outside, write_rejections
 from .output.excel import write_workbook
 from .output.json import write_json
@@ -85,6 +86,7 @@ class RunOptions:
     formats: tuple[str, ...] = ALL_FORMATS
     api_config: Path | None = None  # --source api: YAML with the settings of fee_engine.taxdata.http
     cache: Path | None = None  # SQLite cache of answers (api: default .fee-engine/skatt.sqlite)
+    csv_dialect: str = "excel"  # excel (; and BOM, for Norwegian Excel) or maskin (, without BOM, for scripts)
 
 
 @dataclass
@@ -129,6 +131,7 @@ DEFAULT_CACHE = Path(".fee-engine") / "skatt.sqlite"
 
 def check_source(opts: RunOptions) -> None:
     """Refuse a misconfigured source before any work (exit 2 with what is missing)."""
+    csv_dialect(opts.csv_dialect)  # an unknown dialect is refused before any work
     if opts.source not in ("api", "emulator", "files"):
         raise ConfigurationError(f"ukjent --source «{opts.source}» (api, emulator eller files)")
     if opts.source in ("files", "emulator") and opts.tax_data is None:
@@ -308,12 +311,12 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
     files = []
     if "csv" in opts.formats:
         step = progress("Skriver CSV", 1) if progress else None
-        files.append(write_monthly_from_runs(comp.runs, extra, directory / "maanedlig.csv"))
+        files.append(write_monthly_from_runs(comp.runs, extra, directory / "maanedlig.csv", opts.csv_dialect))
         if step:
             step()
-        files.append(write_csv(decisions, directory / "vedtak.csv"))
-    files.append(write_rejections(rejected, directory / "avvist.csv"))
-    files.append(write_outside(comp.enrollment.outside, directory / "utenfor_perioden.csv"))
+        files.append(write_csv(decisions, directory / "vedtak.csv", opts.csv_dialect))
+    files.append(write_rejections(rejected, directory / "avvist.csv", opts.csv_dialect))
+    files.append(write_outside(comp.enrollment.outside, directory / "utenfor_perioden.csv", opts.csv_dialect))
     if "xlsx" in opts.formats:
         tick = progress("Skriver vedtak.xlsx", len(monthly) + len(decisions)) if progress else None
         manual = monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
@@ -364,8 +367,8 @@ def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] 
         monthly_a = forklaring.monthly(comp_a.runs, [])
         monthly_b = forklaring.monthly(comp_b.runs, [])
         result = compare(monthly_a, monthly_b, rules_a.version, rules_b.version)
-        files = write_diff(result, staging, run_opts.formats)
-        files.append(write_rejections(comp_a.enrollment.rejections, staging / "avvist.csv"))
+        files = write_diff(result, staging, run_opts.formats, run_opts.csv_dialect, comp_a.enrollment.rejected_rows)
+        files.append(write_rejections(comp_a.enrollment.rejections, staging / "avvist.csv", run_opts.csv_dialect))
         for f in files:
             shutil.move(str(f), run_opts.out / f.name)
     finally:

@@ -54,6 +54,9 @@ def _progress_factory(progress: Progress):
     return start
 
 
+CSV_DIALECT_HELP = "CSV for excel (; og BOM, åpnes rett i norsk Excel) eller maskin (, uten BOM, for skript)"
+
+
 @app.command()
 def run(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil (CSV med ; eller , eller XLSX)"),
@@ -66,6 +69,7 @@ def run(
     formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html"),
     api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger (--source api)"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
+    csv_dialect: str = typer.Option("excel", "--csv-dialect", help=CSV_DIALECT_HELP),
 ) -> None:
     """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
     try:
@@ -77,7 +81,7 @@ def run(
             enrollment=enrollment, out=out,
             period=batch.parse_period(period) if period else batch.default_period(),
             source=source, tax_data=tax_data, rules_dir=rules, kommune_config=list(kommune_config or []),
-            formats=wanted, api_config=api_config, cache=cache,
+            formats=wanted, api_config=api_config, cache=cache, csv_dialect=csv_dialect,
         )
         with _progress() as progress:
             result = batch.run(opts, progress=_progress_factory(progress))
@@ -126,13 +130,14 @@ def diff(
     tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
     formats: str = typer.Option("csv,xlsx,html", "--format", help="Utdata: csv,xlsx,html"),
+    csv_dialect: str = typer.Option("excel", "--csv-dialect", help=CSV_DIALECT_HELP),
 ) -> None:
     """Samme kjøring under to regelsett: endringer per barn og måned, per enhet og totalt."""
     try:
         run_opts = batch.RunOptions(
             enrollment=enrollment, out=out, period=batch.parse_period(period) if period else batch.default_period(),
             source=source, tax_data=tax_data, kommune_config=list(kommune_config or []),
-            formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+            formats=tuple(f.strip() for f in formats.split(",") if f.strip()), csv_dialect=csv_dialect,
         )
         with _progress() as progress:
             result = batch.diff(batch.DiffOptions(run_opts, rules_a, rules_b, list(reform or [])),
