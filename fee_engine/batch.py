@@ -25,6 +25,7 @@ from .beregning import calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
+from .output import fakturagrunnlag
 from .output.csv import dialect as csv_dialect
 from .output.csv import write_csv, write_monthly_from_runs, write_outside, write_rejections
 from .output.excel import write_workbook
@@ -293,6 +294,10 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
     periods = forklaring.periods(comp.runs)
     decisions = forklaring.vedtak_table(periods, comp.rules, extra)
     rejected = comp.enrollment.rejections
+    basis = None
+    if {"csv", "xlsx"} & set(opts.formats):  # the invoicing basis (full fødselsnumre, files 0600)
+        basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
+        comp.warnings.extend(w for w in basis.warnings if w not in comp.warnings)
     meta = {
         "regelsett": comp.rules.version,
         "regelsett_mappe": str(comp.rules.source),
@@ -315,6 +320,8 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
         if step:
             step()
         files.append(write_csv(decisions, directory / "vedtak.csv", opts.csv_dialect))
+        assert basis is not None
+        files += fakturagrunnlag.write_csv_files(basis, directory, opts.csv_dialect)
     files.append(write_rejections(rejected, directory / "avvist.csv", opts.csv_dialect))
     files.append(write_outside(comp.enrollment.outside, directory / "utenfor_perioden.csv", opts.csv_dialect))
     if "xlsx" in opts.formats:
@@ -325,6 +332,8 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
             summary=by_institution_month(monthly), rejected=rejected, manual=manual,
             tick=(lambda k: tick(advance=k)) if tick else None,
         ))
+        assert basis is not None
+        files.append(fakturagrunnlag.write_workbook(basis, directory / "fakturagrunnlag.xlsx", meta))
     if "json" in opts.formats:
         files.append(write_json(directory / "vedtak.json", decisions, periods, comp.rules, meta))
     if "html" in opts.formats:

@@ -23,7 +23,8 @@ from .tabell import month_table
 CHILD_COLUMNS = ["barn_id", "husholdning_id", "kommunenummer", "tilbud", "institusjon", "plass_bp", "timer_c", "trinn",
                  "saerskilte_behov", "pris_oere"]
 ENROLLMENT_COLUMNS = CHILD_COLUMNS + ["rad", "foresatt_fnr", "partner_fnr", "barn_fodselsdato", "fra_dato", "til_dato",
-                                      "soekt_redusert", "dok_inntekt_oere"]
+                                      "soekt_redusert", "dok_inntekt_oere",
+                                      "betaler_fnr", "eier_orgnr"]  # the invoicing basis reads these from the rows
 HOUSEHOLD_COLUMNS = ["inntekt_oere", "inntekt_status", "inntekt_kilde", "inntektsaar", "stadie"]
 # The output columns in kroner: the ordinary price, the reductions of the steps, what is paid.
 AMOUNT_COLUMNS = ["ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon", "gratis_timer",
