@@ -337,7 +337,8 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
     if "json" in opts.formats:
         files.append(write_json(directory / "vedtak.json", decisions, periods, comp.rules, meta))
     if "html" in opts.formats:
-        files.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected))
+        files.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected,
+                                  describe=lambda p: comp.rules.parameter(p).beskrivelse))
     audit = directory / "revisjon.jsonl"
     if not audit.exists():
         audit.touch()

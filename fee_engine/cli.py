@@ -29,8 +29,14 @@ console = Console(stderr=True)
 out_console = Console()
 
 
+def say(prefix: str, style: str, message: str, to: Console | None = None) -> None:
+    """One message on one line: never wrapped by rich (a number like «2 475» stays whole when the output is
+    piped or logged; a terminal folds long lines itself), never read as markup."""
+    (to or console).print(Text(prefix, style=style) + Text(message), soft_wrap=True, highlight=False)
+
+
 def _fail(exc: FeeEngineError) -> None:
-    console.print(f"[bold red]Feil:[/] {mask_digits_in_text(str(exc))}")
+    say("Feil: ", "bold red", mask_digits_in_text(str(exc)))
     raise typer.Exit(exc.exit_code)
 
 
@@ -108,14 +114,18 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
     t.add_row("Resultater", str(opts.out))
     out_console.print(t)
     for note in result.notices:
-        console.print(f"Merk: {note}", markup=False, highlight=False)
+        say("Merk: ", "", note)
     for w in result.warnings:
-        console.print(f"[yellow]Advarsel:[/] {w}")
-    if result.rows_rejected:
-        console.print(f"[red]{result.rows_rejected} rader ble avvist; se {opts.out / 'avvist.csv'}[/]")
+        say("Advarsel: ", "yellow", w)
+    _rejected_line(result.rows_rejected, opts.out)
     if result.rows_outside:
-        console.print(f"[yellow]{result.rows_outside} rader har plass bare utenfor perioden og er ikke beregnet; "
-                      f"se {opts.out / 'utenfor_perioden.csv'}[/]")
+        say("", "yellow", f"{result.rows_outside} rader har plass bare utenfor perioden og er ikke beregnet; "
+                          f"se {opts.out / 'utenfor_perioden.csv'}")
+
+
+def _rejected_line(rows_rejected: int, out: Path) -> None:
+    if rows_rejected:
+        say("", "red", f"{rows_rejected} rader ble avvist; se {out / 'avvist.csv'}")
 
 
 @app.command()
@@ -151,8 +161,10 @@ def diff(
     t.add_row("Differanse (B − A)", kroner(result.difference))
     t.add_row("Barn-måneder endret", str(len(result.changes)))
     t.add_row("Barn berørt", str(result.changes.drop_duplicates(["barn_id", "tilbud"]).shape[0]))
+    t.add_row("Rader avvist", str(result.rows_rejected))
     t.add_row("Resultater", str(out))
     out_console.print(t)
+    _rejected_line(result.rows_rejected, out)
     raise typer.Exit(1 if result.rows_rejected else 0)
 
 
@@ -173,7 +185,8 @@ def validate(
     for r in msgs.itertuples(index=False):
         label = ("row {rad}, column {kolonne}, value «{verdi}»: {aarsak}" if lang == "en"
                  else "rad {rad}, kolonne {kolonne}, verdi «{verdi}»: {aarsak}")
-        out_console.print(label.format(rad=r.rad, kolonne=r.kolonne, verdi=r.verdi, aarsak=r.aarsak), markup=False, highlight=False)
+        out_console.print(label.format(rad=r.rad, kolonne=r.kolonne, verdi=r.verdi, aarsak=r.aarsak), markup=False,
+                          highlight=False, soft_wrap=True)
     ok = enr.n_rows - enr.rejected_rows
     summary = (f"{enr.n_rows} rows, {ok} accepted, {enr.rejected_rows} rejected" if lang == "en"
                else f"{enr.n_rows} rader, {ok} godtatt, {enr.rejected_rows} avvist")
@@ -273,7 +286,7 @@ def rules_show(
     try:
         day = dt.date.fromisoformat(date)
     except ValueError:
-        console.print(f"[bold red]Feil:[/] ugyldig dato «{date}» (bruk ÅÅÅÅ-MM-DD)")
+        say("Feil: ", "bold red", f"ugyldig dato «{date}» (bruk ÅÅÅÅ-MM-DD)")
         raise typer.Exit(2) from None
     try:
         rs = load_rules(rules)

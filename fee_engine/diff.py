@@ -36,6 +36,7 @@ class DiffResult:
     revenue_b: int
     rules_a: str
     rules_b: str
+    rows_rejected: int = 0  # rows of the enrollment file rejected (set by the batch)
 
     @property
     def difference(self) -> int:
@@ -74,7 +75,8 @@ def compare(monthly_a: pd.DataFrame, monthly_b: pd.DataFrame, rules_a: str, rule
 
 DIFF_SHEETS = {
     "Endringer": "hvert barn og hver måned der beløpet er ulikt under A og B, med stegene som endret seg",
-    "Oppsummering": "per måned og enhet: inntekt under A og B, differansen, husholdninger med lavere og høyere beløp",
+    "Oppsummering": "per måned og enhet: inntekt under A og B, differansen, husholdninger med lavere og høyere "
+                    "beløp",
 }
 
 

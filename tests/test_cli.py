@@ -179,3 +179,31 @@ def test_a_crash_report_shows_no_local_variables(demo, tmp_path):
                          capture_output=True, text=True, env={"TERM": "dumb", "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
     assert res.returncode != 0 and "RuntimeError" in res.stderr
     assert "21839199217" not in res.stderr + res.stdout
+
+
+def test_console_messages_are_whole_lines_when_piped(demo, tmp_path):
+    """Piped or logged, rich would wrap at 80 columns, cutting «3299 kr» or a warning in two."""
+    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path)],
+                        terminal_width=80)
+    lines = res.output.splitlines()
+    warnings = [line for line in lines if line.startswith("Advarsel:")]
+    assert len(warnings) >= 4
+    for line in warnings:
+        if line.startswith("Advarsel: Ikke verifisert verdi brukt"):
+            assert "(kilde:" in line and line.endswith(")"), line
+    price = next(line for line in warnings if "kommune.0301.sfo.prisliste" in line)
+    assert "3299 kr" in price and len(price) > 80
+    assert any(line.startswith("Advarsel: Ukjente inntektsposter") and line.endswith("nyInntektspostSomIkkeFinnes")
+               for line in lines)
+    assert "3 rader ble avvist; se " in res.output
+
+
+def test_diff_summary_says_how_many_rows_were_rejected(demo, tmp_path):
+    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path)],
+                        terminal_width=120)
+    assert res.exit_code == 1
+    row = next(line for line in res.output.splitlines() if "Rader avvist" in line)
+    assert row.replace("│", " ").split()[-1] == "3"
+    assert "3 rader ble avvist; se " in res.output

@@ -68,7 +68,8 @@ def test_diff_with_nothing_changed_has_only_the_header(tmp_path):
                               "--period", "2024-08..2025-07", "--out", str(tmp_path)])
     assert res.exit_code == 1, res.output  # the demo's rejected rows
     lines = (tmp_path / "endringer.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert lines == ["barn_id;husholdning_id;tilbud;kommunenummer;institusjon;maaned;belop_a;belop_b;differanse;status_a;status_b;steg"]
+    assert lines == ["barn_id;husholdning_id;tilbud;kommunenummer;institusjon;maaned;belop_a;belop_b;differanse;"
+                     "status_a;status_b;steg"]
     summary = read_out(tmp_path / "oppsummering.csv")
     assert (summary["differanse"] == 0).all() and (summary["inntekt_a"] == summary["inntekt_b"]).all()
 

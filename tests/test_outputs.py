@@ -119,7 +119,65 @@ def test_report_is_self_contained(demo_out):
     text = (demo_out / "rapport.html").read_text(encoding="utf-8")
     assert "<svg" in text and "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in text and "<script" not in text
-    assert "SSG-007" in text and "Regelsett" in text and "Ikke verifisert verdi brukt" in text
+    assert "SSG-007" in text and "Regelsett" in text and "Ikke verifisert verdi brukt" not in text
+
+
+def test_report_says_what_to_do_in_office_language(demo_out):
+    text = (demo_out / "rapport.html").read_text(encoding="utf-8")
+    todo = text[text.index("<h2>Dette må gjøres</h2>"):text.index("<h2>Reduksjoner</h2>")]
+    assert todo.count("<b>Gjør dette:</b>") >= 5
+    assert "3 rader i innskrivingsfilen er avvist" in todo
+    assert "3 barn i 3 husholdninger venter på saksbehandler" in todo
+    assert "nyInntektspostSomIkkeFinnes" in todo and "Artikkel og kontering i fakturagrunnlaget er eksempler" in todo
+    assert "kommune.0301.sfo.prisliste (Månedspris i SFO/AKS" in todo  # the value named by its description
+
+
+def test_report_counts_children_and_households_apart():
+    from fee_engine.output.summary import reductions
+
+    monthly = pd.DataFrame({"barn_id": ["B3", "B5", "B6", "B6", "B9"], "tilbud": ["barnehage"] * 5,
+                            "husholdning_id": ["H2", "H3", "H3", "H3", "H9"], "maaned": ["2024-10"] * 4 + ["2024-11"]})
+    from fee_engine.steg import BIT
+
+    monthly["flagg"] = [BIT["soesken_2"], BIT["soesken_2"], BIT["soesken_3"], BIT["soesken_3"], 0]
+    red = reductions(monthly).set_index("ordning")
+    # three children with a sibling discount, in two households (B6 counts once although it has two months)
+    assert red.loc["Søskenmoderasjon", "barn"] == 3 and red.loc["Søskenmoderasjon", "husholdninger"] == 2
+    assert red.loc["Gratis kjernetid", "barn"] == 0
+
+
+def test_report_units_in_natural_order_with_a_total_line():
+    from fee_engine.output.report import natural_key, per_unit
+
+    assert sorted(["Enhet 10", "Enhet 2", "enhet 1", "Enhet 2b"], key=natural_key) == [
+        "enhet 1", "Enhet 2", "Enhet 2b", "Enhet 10"]
+    amounts = {c: [100, 200, 300, 400] for c in ("ordinaer_pris", "inntektsreduksjon", "saerskilte_behov_fritak",
+                                                 "soeskenmoderasjon", "gratis_timer", "belop")}
+    monthly = pd.DataFrame({"kommunenummer": ["0301"] * 4, "institusjon": ["Enhet 10", "Enhet 2", "Enhet 2", "Enhet 9"],
+                            "tilbud": ["barnehage"] * 4, "barn_id": ["A", "A", "B", "A"], "maaned": ["2024-10"] * 4,
+                            **amounts})
+    units, foot = per_unit(monthly)
+    assert units["institusjon"].tolist() == ["Enhet 2", "Enhet 9", "Enhet 10"]
+    assert units["barn"].tolist() == [2, 1, 1] and foot["barn"] == 2  # A counts once in the total
+    assert foot["belop"] == 1000 and units["belop"].tolist() == [500, 400, 100]
+
+
+def test_report_charts_leave_room_for_every_label_and_value():
+    import re
+
+    from fee_engine.output.report import _bars
+
+    labels = ["Redusert foreldrebetaling (6 %)", "Gratis kjernetid", "x"]
+    svg = _bars(labels, [4_166_323, -12, 0], fmt=lambda v: f"{v} kr", title="t")
+    texts = re.findall(r'<text x="([0-9.]+)" y="([0-9.]+)" text-anchor="end">([^<]*)</text>', svg)
+    label_x = {t: float(x) for x, _, t in texts if t in labels}
+    bars = [(float(x), float(w)) for x, w in re.findall(r'<rect x="([0-9.]+)" y="[0-9.]+" width="([0-9.]+)"', svg)]
+    # right-aligned labels end left of every bar, with room for the longest label at 7 px a character
+    assert min(label_x.values()) >= len(labels[0]) * 7 and all(x >= max(label_x.values()) for x, _ in bars)
+    ys = [float(y) for _, y, _ in texts]
+    assert len(ys) == 6 and len(set(ys)) == 3  # one label and one value per row, rows apart
+    width = float(re.search(r'<svg [^>]*width="([0-9.]+)"', svg).group(1))
+    assert all(x + w <= width - len("4166323 kr") * 7 for x, w in bars)  # the value column is free of bars
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")

@@ -288,7 +288,7 @@ def meta_lines(meta: dict[str, Any]) -> list[FrontLine]:
 # -- vedtak.xlsx ----------------------------------------------------------------------------------
 SHEETS = {
     "Vedtak": "ett vedtak per barn og periode med samme beløp, med hele beregningen (forklaring)",
-    "Månedlig": "ett beløp per barn og måned, som maanedlig.csv (etter 1 048 576 rader videre på «Månedlig (2)»)",
+    "Månedlig": "ett beløp per barn og måned, som maanedlig.csv (over 1 048 576 rader: «Månedlig (2)» …)",
     "Oppsummering": "per enhet og måned: barn, ordinær pris, reduksjonene, manuelle og beløpet å fakturere",
     "Avvist og manuell": "avviste rader i innskrivingsfilen og barn som venter på saksbehandler",
 }

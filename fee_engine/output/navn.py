@@ -36,6 +36,7 @@ OVERSKRIFTER: dict[str, str] = {
     "forklaring": "Forklaring",
     # summaries
     "barn": "Barn",
+    "barn_maaneder": "Barn-måneder",
     "manuell": "Til manuell behandling",
     # rejected rows
     "type": "Type",
