@@ -1,4 +1,4 @@
-"""Command line (CONTRACT §1). Commands only parse options, call the service and print."""
+"""Command line (README, «Commands»). Commands only parse options, call the service and print."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def _progress_factory(progress: Progress):
     return start
 
 
+KOMMUNE_CONFIG_HELP = "Kommunefil som erstatter den i regelsettet"
 CSV_DIALECT_HELP = "CSV for excel (; og BOM, åpnes rett i norsk Excel) eller maskin (, uten BOM, for skript)"
 
 
@@ -173,10 +174,11 @@ def validate(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
     lang: str = typer.Option("nb", "--lang", help="nb eller en"),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
+    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help=KOMMUNE_CONFIG_HELP),
 ) -> None:
     """Kontroller innskrivingsfilen uten å beregne; skriv ut hvert problem."""
     try:
-        rs = load_rules(rules)
+        rs = load_rules(rules, list(kommune_config or []))
         enr = read_enrollment(enrollment, known_kommuner=set(rs.municipalities))
     except FeeEngineError as exc:
         _fail(exc)
@@ -281,6 +283,7 @@ def rules_show(
     date: str = typer.Option(..., "--date", help="ÅÅÅÅ-MM-DD"),
     kommune: Optional[str] = typer.Option(None, "--kommune", help="Kommunenummer, f.eks. 0301"),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
+    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help=KOMMUNE_CONFIG_HELP),
 ) -> None:
     """Vis parameterne som gjelder på en dato, med kilde."""
     try:
@@ -289,7 +292,7 @@ def rules_show(
         say("Feil: ", "bold red", f"ugyldig dato «{date}» (bruk ÅÅÅÅ-MM-DD)")
         raise typer.Exit(2) from None
     try:
-        rs = load_rules(rules)
+        rs = load_rules(rules, list(kommune_config or []))
         rows = rs.in_force(day, kommune)
     except FeeEngineError as exc:
         _fail(exc)
@@ -305,6 +308,36 @@ def rules_show(
         out_console.print(f"    hjemmel: {param.hjemmel}", highlight=False, markup=False, soft_wrap=True)
         out_console.print(f"    kilde: {v.kilde}" + (f" ({v.merknad})" if v.merknad else ""), highlight=False,
                           markup=False, soft_wrap=True)
+
+
+kommune_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Kommunefiler.")
+app.add_typer(kommune_app, name="kommune")
+
+
+@kommune_app.command("init")
+def kommune_init(
+    nummer: str = typer.Argument(..., help="Kommunenummer, 4 sifre"),
+    navn: str = typer.Option(..., "--navn", help="Kommunens navn"),
+    sone: str = typer.Option(..., "--sone", help="Sone for maksimalpris: generell, sentralitet_5_6 eller tiltakssone"),
+    maalform: Optional[str] = typer.Option(None, "--maalform",
+                                           help="bokmål eller nynorsk (standard: bokmål, ikke bekreftet)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Filen som skrives (standard: NNNN.yaml her)"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Skriv til REGELSETT/kommuner/NNNN.yaml i stedet"),
+    force: bool = typer.Option(False, "--force", help="Skriv over en fil som finnes"),
+) -> None:
+    """Lag kommunefilen for en ny kommune fra fee-engines standardverdier; alt kommunen må bekrefte er merket."""
+    from .regelsett.kommunemal import init, unverified_count
+
+    target = out or ((rules / "kommuner" / f"{nummer}.yaml") if rules else Path(f"{nummer}.yaml"))
+    try:
+        written = init(nummer, navn, sone, maalform, target, force=force)
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    use = (f"--rules {rules}" if rules and not out else f"--kommune-config {written}")
+    say("", "", f"Skrev {written}. {unverified_count(maalform is not None)} verdier er ikke bekreftet "
+                f"(verifisert: false): kontroller dem mot kommunens vedtak, rett dem og sett verifisert: true "
+                f"(se docs/kommunefil.md). Bruk filen med {use}.", to=out_console)
 
 
 def main() -> None:
