@@ -225,3 +225,38 @@ def test_run_without_faktura_settings_warns_and_leaves_codes_empty(tmp_path):
     assert "har ingen faktura.barnehage" in res.output
     lines = read_out(out / "fakturagrunnlag.csv", dtype=STR, keep_default_na=False)
     assert (lines["artikkel"] == "").all() and lines["belop"].sum() > 0
+
+
+def test_codes_dated_mid_period_split_the_runs_and_csv_is_the_expanded_table(tmp_path):
+    from fee_engine import batch
+    from fee_engine.output import fakturagrunnlag
+    from fee_engine.output.csv import write_csv
+
+    src = (ROOT / "rules" / "kommuner" / "0301.yaml").read_text(encoding="utf-8")
+    old = '''        verdi: {artikkel: "BHG-FP", ansvar: "3000", tjeneste: "201", art: "1600"}'''
+    assert old in src
+    dated = src.replace(old, old + '''
+        verifisert: true
+        kilde: "test"
+      - gjelder_fra: 2025-01-01
+        verdi: {artikkel: "BHG-2025", ansvar: "3000", tjeneste: "201", art: "1600"}''', 1)
+    rules = tmp_path / "0301.yaml"
+    rules.write_text(dated, encoding="utf-8")
+    comp = batch.compute(batch.RunOptions(enrollment=enrollment(tmp_path), out=tmp_path, source="files",
+                                          period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+                                          tax_data=DEMO / "skatt", kommune_config=[rules]))
+    basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
+    lines = basis.lines
+    bh = lines[lines["tilbud"] == "barnehage"]
+    assert set(bh.loc[bh["maaned"] < "2025-01", "artikkel"]) == {"BHG-FP"}
+    assert set(bh.loc[bh["maaned"] >= "2025-01", "artikkel"]) == {"BHG-2025"}
+    assert lines["belop"].sum() + basis.owners["belop"].sum() == basis.billed_total
+    assert not lines.duplicated(["barn_id", "tilbud", "maaned"]).any()
+    per_payer = lines.groupby(["betaler_fnr", "maaned"])["belop"].sum()
+    assert (basis.per_payer.set_index(["betaler_fnr", "maaned"])["belop"] == per_payer).all()
+    for dialect in ("excel", "maskin"):
+        out = tmp_path / dialect
+        out.mkdir()
+        fakturagrunnlag.write_csv_files(basis, out, dialect)
+        write_csv(lines, out / "slow.csv", dialect)
+        assert (out / "fakturagrunnlag.csv").read_bytes() == (out / "slow.csv").read_bytes()

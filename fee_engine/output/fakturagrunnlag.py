@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from ..beregning import has_flag
 from ..beregning.perioder import take
 from ..regelsett import RuleSet, format_value
 from ..steg.faktura import FELT, kontering
-from .csv import DEFAULT_DIALECT, Dialect, write_csv
+from .csv import DEFAULT_DIALECT, Dialect, write_csv, write_expanded
 from .excel import Book, FrontLine, sum_totals, write_front, write_table
 
 LINE_COLUMNS = ["betaler_fnr", "barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "maaned",
@@ -50,11 +51,35 @@ PRIVATE_MODE = 0o600
 
 @dataclass
 class Fakturagrunnlag:
-    lines: pd.DataFrame  # the municipality's invoice lines (LINE_COLUMNS)
+    """Invoice lines and owner lines kept one row per run of months (``_first``: first month, ``_n``: months),
+    so that 1 M monthly lines cost what 200 000 runs cost; :attr:`lines` and :attr:`owners` expand them."""
+
+    line_runs: pd.DataFrame  # LINE_COLUMNS (maaned unset) + _first, _n; sorted by payer, child, offer, month
+    owner_runs: pd.DataFrame  # OWNER_COLUMNS (maaned unset) + _first, _n; sorted by owner, institution, child
     per_payer: pd.DataFrame  # totals per payer and month (PAYER_COLUMNS)
-    owners: pd.DataFrame  # every private owner's list (OWNER_COLUMNS)
     billed_total: int  # the sum of belop over every month of the run (= maanedlig.csv)
     warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def lines(self) -> pd.DataFrame:
+        """The municipality's invoice lines, one per payer, child and month (LINE_COLUMNS)."""
+        return expand(self.line_runs)[LINE_COLUMNS]
+
+    @cached_property
+    def owners(self) -> pd.DataFrame:
+        """Every private owner's list, one row per child and billed month (OWNER_COLUMNS)."""
+        return expand(self.owner_runs)[OWNER_COLUMNS]
+
+
+def expand(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per month from one row per run (``_first`` as datetime64[M], ``_n`` months)."""
+    n = frame["_n"].to_numpy()
+    rep = np.repeat(np.arange(len(frame)), n)
+    offset = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n)
+    out = pd.DataFrame({c: take(frame[c], rep) for c in frame.columns if c not in ("_first", "_n", "maaned")})
+    months = frame["_first"].to_numpy("datetime64[M]")[rep] + offset
+    out["maaned"] = months.astype(str).astype(object) if len(rep) else pd.Series([], dtype=object)
+    return out
 
 
 def build(runs: pd.DataFrame, rows: pd.DataFrame, rules: RuleSet, months: list[dt.date]) -> Fakturagrunnlag:
@@ -62,48 +87,81 @@ def build(runs: pd.DataFrame, rows: pd.DataFrame, rules: RuleSet, months: list[d
     length = runs["antall_maaneder"].to_numpy()
     billed_total = int((runs["belop"].to_numpy().astype(np.int64) * length).sum())
     r = runs[~has_flag(runs["flagg"], "ikke_fakturert")].reset_index(drop=True)
+    start = np.datetime64(months[0], "M") if months else np.datetime64("2000-01", "M")
+    first = (r["maaned"].to_numpy("datetime64[M]") - start).astype(np.int64)
+    grid, combo, warnings = _codes(r, first, r["antall_maaneder"].to_numpy(), rules, months)
+    r, first, combo = _split_where_codes_change(r, first, combo, grid)
     payer, row_owner, missing = _payers(r, rows)
-    warnings = []
     if missing:
         warnings.append(f"Fakturagrunnlaget: fant ikke plassen i innskrivingsfilen for {missing} kjøringer; "
                         "de står uten betaler. Meld fra til den som drifter fee-engine.")
+    f = pd.DataFrame({c: r[c].to_numpy() for c in ["barn_id", "husholdning_id", "tilbud", "kommunenummer",
+                                                   "institusjon", *AMOUNTS]})
+    f["betaler_fnr"] = payer
+    f["foreloepig"] = np.where(r["status"].to_numpy() == "manuell", "ja", "nei")
+    for name in FELT:
+        f[name] = grid[name][combo, first]
+    f["eier_orgnr"] = np.where(row_owner != "", row_owner, grid["eier_orgnr"][combo, first])
+    f["maaned"] = ""
+    f["_first"] = start + first
+    f["_n"] = r["antall_maaneder"].to_numpy()
 
-    # one row per billed month
-    n = r["antall_maaneder"].to_numpy()
-    rep = np.repeat(np.arange(len(r)), n)
-    offset = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n)
-    start = np.datetime64(months[0], "M") if months else np.datetime64("2000-01", "M")
-    month_idx = (r["maaned"].to_numpy("datetime64[M]") - start).astype(np.int64)[rep] + offset
-    labels = np.array([str(start + k) for k in range(len(months))], dtype=object)
-    m = pd.DataFrame({c: take(r[c], rep) for c in ["barn_id", "husholdning_id", "tilbud", "kommunenummer",
-                                                   "institusjon", *AMOUNTS, "status"]})
-    m["maaned"] = labels[month_idx] if len(rep) else pd.Series([], dtype=object)
-    m["betaler_fnr"] = payer[rep]
-    m["foreloepig"] = np.where(m["status"].to_numpy() == "manuell", "ja", "nei")
-
-    codes, warn = _codes(r, rep, month_idx, rules, months)
-    warnings += warn
-    for f in FELT:
-        m[f] = codes[f]
-    owner = row_owner[rep]
-    m["eier_orgnr"] = np.where(owner != "", owner, codes["eier_orgnr"])
-
-    private = m["eier_orgnr"].to_numpy() != ""
-    lines = (m.loc[~private & (m["belop"].to_numpy() > 0), LINE_COLUMNS]
-             .sort_values(["betaler_fnr", "maaned", "barn_id", "tilbud"], kind="stable").reset_index(drop=True))
-    owners = m.loc[private].assign(reduksjon=lambda d: d["ordinaer_pris"] - d["belop"])[OWNER_COLUMNS]
-    owners = owners.sort_values(["eier_orgnr", "institusjon", "barn_id", "maaned"], kind="stable")
-    owners = owners.reset_index(drop=True)
-    return Fakturagrunnlag(lines, per_payer(lines), owners, billed_total, warnings)
+    private = f["eier_orgnr"].to_numpy() != ""
+    lines = f.loc[~private & (f["belop"].to_numpy() > 0), LINE_COLUMNS + ["_first", "_n"]]
+    lines = lines.sort_values(["betaler_fnr", "barn_id", "tilbud", "_first"], kind="stable").reset_index(drop=True)
+    owners = f.loc[private].assign(reduksjon=lambda d: d["ordinaer_pris"] - d["belop"])
+    owners = owners[OWNER_COLUMNS + ["_first", "_n"]]
+    owners = owners.sort_values(["eier_orgnr", "institusjon", "barn_id", "tilbud", "_first"], kind="stable")
+    return Fakturagrunnlag(lines, owners.reset_index(drop=True), per_payer(lines), billed_total, warnings)
 
 
-def per_payer(lines: pd.DataFrame) -> pd.DataFrame:
-    if not len(lines):
+def per_payer(line_runs: pd.DataFrame) -> pd.DataFrame:
+    """Lines and their sum per payer and month, from the line runs without expanding every column."""
+    if not len(line_runs):
         return pd.DataFrame(columns=PAYER_COLUMNS)
-    g = lines.assign(linjer=1, f=lines["foreloepig"] == "ja").groupby(["betaler_fnr", "maaned"], sort=True)
-    out = g.agg(linjer=("linjer", "sum"), belop=("belop", "sum"), f=("f", "any")).reset_index()
-    out["foreloepig"] = np.where(out["f"], "ja", "nei")
-    return out[PAYER_COLUMNS]
+    codes, payers = pd.factorize(line_runs["betaler_fnr"], sort=True)
+    n = line_runs["_n"].to_numpy()
+    first = line_runs["_first"].to_numpy("datetime64[M]")
+    start = first.min()
+    span = int((first - start).astype(np.int64).max() + n.max())
+    rep = np.repeat(np.arange(len(line_runs)), n)
+    month = (first - start).astype(np.int64)[rep] + (np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n))
+    key = codes[rep] * span + month
+    size = len(payers) * span
+    count = np.bincount(key, minlength=size)
+    total = np.bincount(key, weights=line_runs["belop"].to_numpy()[rep].astype(np.float64), minlength=size)
+    provisional = (line_runs["foreloepig"].to_numpy() == "ja")[rep].astype(np.float64)
+    prov = np.bincount(key, weights=provisional, minlength=size)
+    used = np.flatnonzero(count)
+    return pd.DataFrame({
+        "betaler_fnr": np.asarray(payers, dtype=object)[used // span],
+        "maaned": (start + (used % span)).astype(str).astype(object),
+        "linjer": count[used].astype(np.int64),
+        "belop": np.round(total[used]).astype(np.int64),
+        "foreloepig": np.where(prov[used] > 0, "ja", "nei"),
+    })
+
+
+def _split_where_codes_change(r: pd.DataFrame, first: np.ndarray, combo: np.ndarray,
+                              grid: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Runs over a month where the article, a dimension or the owner changes become one run per month."""
+    n = r["antall_maaneder"].to_numpy()
+    if not len(r) or n.max() <= 1:
+        return r, first, combo
+    change = np.zeros(grid["artikkel"].shape, dtype=bool)
+    for g in grid.values():
+        change[:, 1:] |= g[:, 1:] != g[:, :-1]
+    if not change.any():
+        return r, first, combo
+    cs = np.cumsum(change, axis=1)
+    split = (cs[combo, first + n - 1] - cs[combo, first]) > 0
+    rep = np.concatenate([np.flatnonzero(~split), np.repeat(np.flatnonzero(split), n[split])])
+    offset = np.concatenate([np.zeros(int((~split).sum()), dtype=np.int64),
+                             np.arange(int(n[split].sum())) - np.repeat(np.cumsum(n[split]) - n[split], n[split])])
+    out = r.iloc[rep].reset_index(drop=True)
+    out["antall_maaneder"] = np.where(np.isin(rep, np.flatnonzero(split)), 1, out["antall_maaneder"].to_numpy())
+    out["maaned"] = (out["maaned"].to_numpy("datetime64[M]") + offset).astype("datetime64[ns]")
+    return out, first[rep] + offset, combo[rep]
 
 
 def _payers(r: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
@@ -135,16 +193,21 @@ def _payers(r: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     return payer, owner, int((~found).sum())
 
 
-def _codes(r: pd.DataFrame, rep: np.ndarray, month_idx: np.ndarray, rules: RuleSet,
-           months: list[dt.date]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Article, dimensions and owner per billed month, looked up once per (kommune, offer, institution, month)."""
+def _codes(r: pd.DataFrame, first: np.ndarray, n: np.ndarray, rules: RuleSet,
+           months: list[dt.date]) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """Article, dimensions and owner for each (kommune, offer, institution) and month of the period, looked up
+    once each; with every run's row in that grid and the warnings (values not verified, settings missing)."""
     combo, uniques = pd.factorize(pd.MultiIndex.from_frame(r[["kommunenummer", "tilbud", "institusjon"]].astype(str)))
     fields = FELT + ("eier_orgnr",)
-    grid = {f: np.full((len(uniques), len(months)), "", dtype=object) for f in fields}
+    grid = {f: np.full((len(uniques), max(len(months), 1)), "", dtype=object) for f in fields}
+    # the months each combination is billed in: +1 where a run starts, −1 after its last month
+    diff = np.zeros((len(uniques), len(months) + 1), dtype=np.int64)
+    np.add.at(diff, (combo, first), 1)
+    np.add.at(diff, (combo, first + n), -1)
+    wanted = np.cumsum(diff[:, :len(months)], axis=1) > 0
     used: dict[tuple[str, dt.date], Any] = {}
     without: set[tuple[str, str]] = set()
-    wanted = pd.DataFrame({"c": combo[rep], "m": month_idx}).drop_duplicates()
-    for c, mi in zip(wanted["c"].tolist(), wanted["m"].tolist()):
+    for c, mi in zip(*np.nonzero(wanted)):
         kommune, tilbud, institusjon = uniques[c]
         values, seen = kontering(rules, kommune, tilbud, institusjon, months[mi])
         for f in fields:
@@ -159,7 +222,7 @@ def _codes(r: pd.DataFrame, rep: np.ndarray, month_idx: np.ndarray, rules: RuleS
     warnings += [f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde}"
                  + (f"; {v.merknad}" if v.merknad else "") + ")"
                  for (path, _), (_, v) in sorted(used.items(), key=lambda kv: kv[0]) if not v.verifisert]
-    return {f: grid[f][combo[rep], month_idx] if len(rep) else np.array([], dtype=object) for f in fields}, warnings
+    return grid, combo, warnings
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -177,10 +240,15 @@ def owner_file_name(orgnr: str) -> str:
 
 def write_csv_files(basis: Fakturagrunnlag, directory: Path, d: str | Dialect = DEFAULT_DIALECT) -> list[Path]:
     """``fakturagrunnlag.csv``, ``fakturagrunnlag_per_betaler.csv`` and one list per private owner, all 0600."""
-    files = [write_csv(basis.lines, _private(directory / "fakturagrunnlag.csv"), d),
+    lines = basis.line_runs
+    files = [write_expanded(lines[LINE_COLUMNS], "maaned", lines["_first"].to_numpy(), lines["_n"].to_numpy(),
+                            _private(directory / "fakturagrunnlag.csv"), d, lambda: basis.lines),
              write_csv(basis.per_payer, _private(directory / "fakturagrunnlag_per_betaler.csv"), d)]
-    for orgnr, part in basis.owners.groupby("eier_orgnr", sort=True):
-        files.append(write_csv(part.reset_index(drop=True), _private(directory / owner_file_name(str(orgnr))), d))
+    for orgnr, part in basis.owner_runs.groupby("eier_orgnr", sort=True):
+        part = part.reset_index(drop=True)
+        files.append(write_expanded(part[OWNER_COLUMNS], "maaned", part["_first"].to_numpy(), part["_n"].to_numpy(),
+                                    _private(directory / owner_file_name(str(orgnr))), d,
+                                    lambda part=part: expand(part)[OWNER_COLUMNS]))
     return files
 
 
