@@ -136,3 +136,28 @@ def test_golden_snapshot():
         )
     assert now["status"].tolist() == expected["status"].tolist()
     assert (now["status"] == "manuell").sum() > 0 and (now["forklaring_kode"].str.contains("soesken")).any()
+
+
+def test_diff_workbook_reads_as_finance_expects(tmp_path):
+    from openpyxl import load_workbook
+
+    from .helpers import sheet_frame
+
+    reform = write(tmp_path, "barnehage.maksimalpris.generell:\n  2024-10-01: 1500\n")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["diff", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data", str(DEMO / "skatt"),
+                              "--period", "2024-08..2025-07", "--reform", str(reform), "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    wb = load_workbook(out / "endringer.xlsx", data_only=True)
+    assert wb.sheetnames == ["Forside", "Endringer", "Oppsummering"]
+    ws = wb["Endringer"]
+    header = [c.value for c in ws[1]]
+    assert "Differanse (B − A)" in header and "Beløp A" in header and ws.freeze_panes == "A2"
+    cell = ws.cell(row=2, column=header.index("Differanse (B − A)") + 1)
+    assert isinstance(cell.value, int) and cell.number_format == '#,##0 "kr"'
+    changes = sheet_frame(ws)
+    csv = read_out(out / "endringer.csv")
+    assert changes["differanse"].sum() == csv["differanse"].sum()
+    assert list(ws.iter_rows(values_only=True))[-1][header.index("Differanse (B − A)")] == csv["differanse"].sum()
+    front = {r[0]: r[1] for r in wb["Forside"].iter_rows(values_only=True) if r and r[0]}
+    assert front["Differanse (B − A)"] == csv["differanse"].sum() and front["Rader avvist i innskrivingsfilen"] == 3

