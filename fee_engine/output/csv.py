@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 import numpy as np
 import pandas as pd
@@ -82,8 +82,9 @@ def _has_line_break(df: pd.DataFrame, chars: str = "\r\n") -> bool:
     return any(_is_text(df[c]) and any(ch in v for v in _text_values(df[c]) for ch in chars) for c in df.columns)
 
 
-def csv_text(df: pd.DataFrame, d: Dialect) -> str:
-    """The header and rows of ``df`` as CSV text in dialect ``d`` (no BOM: the file writer adds it)."""
+def csv_text(df: pd.DataFrame, d: Dialect, fh: TextIO | None = None) -> str | None:
+    """The header and rows of ``df`` as CSV text in dialect ``d``, returned, or written to ``fh`` (the file
+    writer adds the BOM)."""
     if d.escape_formulas:
         df = neutralise_formulas(df)
     # A lone carriage return is not in the line terminator "\n" and Python's csv module would leave
@@ -91,7 +92,7 @@ def csv_text(df: pd.DataFrame, d: Dialect) -> str:
     quoting = csv.QUOTE_MINIMAL
     if "\r" not in d.lineterminator and _has_line_break(df, "\r"):
         quoting = csv.QUOTE_NONNUMERIC
-    return df.to_csv(index=False, sep=d.sep, lineterminator=d.lineterminator, quoting=quoting)
+    return df.to_csv(fh, index=False, sep=d.sep, lineterminator=d.lineterminator, quoting=quoting)
 
 
 def _open(path: Path, d: Dialect):  # type: ignore[no-untyped-def]
@@ -101,7 +102,7 @@ def _open(path: Path, d: Dialect):  # type: ignore[no-untyped-def]
 def write_csv(df: pd.DataFrame, path: Path, d: str | Dialect = DEFAULT_DIALECT) -> Path:
     d = dialect(d)
     with _open(path, d) as fh:
-        fh.write(csv_text(df, d))
+        csv_text(df, d, fh)
     return path
 
 
@@ -146,7 +147,7 @@ def write_expanded(frame: pd.DataFrame, month_column: str, first: np.ndarray, le
     frame = frame.copy()
     frame[month_column] = _MONTH_TOKEN
     end = d.lineterminator
-    lines = csv_text(frame, d).split(end)[:-1]
+    lines = str(csv_text(frame, d)).split(end)[:-1]
     first = np.asarray(first, dtype="datetime64[M]")
     length = np.asarray(length, dtype=np.int64)
     start = first.min() if len(first) else np.datetime64("2000-01", "M")

@@ -77,8 +77,11 @@ def expand(frame: pd.DataFrame) -> pd.DataFrame:
     rep = np.repeat(np.arange(len(frame)), n)
     offset = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n)
     out = pd.DataFrame({c: take(frame[c], rep) for c in frame.columns if c not in ("_first", "_n", "maaned")})
-    months = frame["_first"].to_numpy("datetime64[M]")[rep] + offset
-    out["maaned"] = months.astype(str).astype(object) if len(rep) else pd.Series([], dtype=object)
+    first = frame["_first"].to_numpy("datetime64[M]")
+    start = first.min() if len(first) else np.datetime64("2000-01", "M")
+    month = (first - start).astype(np.int64)[rep] + offset
+    labels = np.array([str(start + k) for k in range(int(month.max()) + 1 if len(month) else 0)], dtype=object)
+    out["maaned"] = labels[month] if len(rep) else pd.Series([], dtype=object)
     return out
 
 
@@ -135,7 +138,7 @@ def per_payer(line_runs: pd.DataFrame) -> pd.DataFrame:
     used = np.flatnonzero(count)
     return pd.DataFrame({
         "betaler_fnr": np.asarray(payers, dtype=object)[used // span],
-        "maaned": (start + (used % span)).astype(str).astype(object),
+        "maaned": np.array([str(start + k) for k in range(span)], dtype=object)[used % span],
         "linjer": count[used].astype(np.int64),
         "belop": np.round(total[used]).astype(np.int64),
         "foreloepig": np.where(prov[used] > 0, "ja", "nei"),
@@ -167,8 +170,8 @@ def _split_where_codes_change(r: pd.DataFrame, first: np.ndarray, combo: np.ndar
 def _payers(r: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
     """For each run: the payer's fødselsnummer and the owner's orgnr from the placement it bills."""
     keys = ["barn_id", "tilbud", "institusjon"]
-    runs_k = r[keys].astype(str).assign(run=np.arange(len(r)), first=r["maaned"].to_numpy("datetime64[ns]"))
-    rows_k = rows[keys].astype(str).assign(
+    runs_k = r[keys].assign(run=np.arange(len(r)), first=r["maaned"].to_numpy("datetime64[ns]"))
+    rows_k = rows[keys].assign(
         pos=np.arange(len(rows)), fra=rows["fra_dato"].to_numpy("datetime64[ns]"),
         til=rows["til_dato"].to_numpy("datetime64[ns]"))
     j = runs_k.merge(rows_k, on=keys, how="inner")
