@@ -91,7 +91,7 @@ def punkter(warnings: list[str], notices: list[str] = (), *, rejected_rows: int 
             "1 verdi i regelsettet er ikke bekreftet" if len(values) == 1 else
             f"{len(values)} verdier i regelsettet er ikke bekreftet",
             "Beregningen bruker verdier som ikke er kontrollert mot kilden (forskrift, Stortingets budsjettvedtak "
-            "eller kommunens eget vedtak). Er en av dem feil, blir beløpene som bygger på den feil.",
+            "eller kommunens eget vedtak). Er en verdi feil, blir beløpene som bygger på den feil.",
             f"Be {RULES_KEEPER} kontrollere hver verdi mot kilden og sette verifisert: true (kommunens egne verdier "
             "står i rules/kommuner/NNNN.yaml). Kjør så på nytt; advarselen forsvinner når alt er bekreftet.",
             sorted(values)))
