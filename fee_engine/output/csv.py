@@ -1,4 +1,4 @@
-"""CSV outputs (CONTRACT §4): one header row, whole kroner, in one of two dialects.
+"""CSV outputs (docs/utdata.md): one header row, whole kroner, in one of two dialects.
 
 * ``excel`` (the default): what Norwegian Excel opens correctly by double-click: ``;`` between
   fields, UTF-8 with a byte order mark, CRLF line endings (so every field holding a line break or
