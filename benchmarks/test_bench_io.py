@@ -89,3 +89,28 @@ def test_write_workbook(benchmark, population_main, tmp_path):
     rows = len(monthly) + len(decisions)
     benchmark.extra_info.update(children=MAIN, rows=rows, rows_per_s=round(rows / benchmark.stats.stats.median),
                                 rss_growth_mb=rss_mb() - before, size_mb=round((tmp_path / "vedtak.xlsx").stat().st_size / 2**20))
+
+
+def test_invoicing_basis_csv_100k(benchmark, population_100k, tmp_path):
+    """fakturagrunnlag.csv (+ per payer) from the runs, through the fast expanded-CSV path."""
+    from fee_engine.output import fakturagrunnlag
+
+    comp = _computed(population_100k)
+
+    def build_and_write():
+        basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
+        fakturagrunnlag.write_csv_files(basis, tmp_path)
+        return basis
+
+    basis = benchmark.pedantic(build_and_write, rounds=2, iterations=1)
+    benchmark.extra_info.update(lines=len(basis.lines), lines_per_s=round(len(basis.lines) / benchmark.stats.stats.min))
+
+
+def test_invoicing_basis_workbook_100k(benchmark, population_100k, tmp_path):
+    from fee_engine.output import fakturagrunnlag
+
+    comp = _computed(population_100k)
+    basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
+    benchmark.pedantic(lambda: fakturagrunnlag.write_workbook(basis, tmp_path / "fakturagrunnlag.xlsx", {}),
+                       rounds=1, iterations=1)
+    benchmark.extra_info.update(lines=len(basis.lines), rows_per_s=round(len(basis.lines) / benchmark.stats.stats.min))

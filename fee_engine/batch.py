@@ -27,9 +27,12 @@ from .beregning import calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
+from .output import fakturagrunnlag
+from .output.csv import dialect as csv_dialect
 from .output.csv import write_csv, write_monthly_from_runs, write_outside, write_rejections
 from .output.excel import write_workbook
 from .output.json import write_json
+from .parallel import in_two
 from .output.report import write_report
 from .outdir import OutputFolder
 from .output.summary import by_institution_month
@@ -41,7 +44,9 @@ from .taxdata.formaal import Formaal
 if TYPE_CHECKING:
     from .diff import DiffResult
 
-ALL_FORMATS = ("csv", "xlsx", "json", "html")  # the default: everything but the letters
+# The default: everything but the letters. «faktura» is the invoicing basis (fakturagrunnlag.csv and, with
+# «xlsx», fakturagrunnlag.xlsx): the one output with full fødselsnumre.
+ALL_FORMATS = ("csv", "xlsx", "json", "html", "faktura")
 FORMATS = ALL_FORMATS + ("brev",)
 
 
@@ -112,6 +117,7 @@ class RunOptions:
     brev: str = "ok"  # letters for: ok = households that applied, all children decided; alle = all decided
     vedtaksdato: dt.date | None = None  # the letters' decision date (default: the run date)
     brevmal: Path | None = None  # a folder with the municipality's own letter templates and sentences
+    csv_dialect: str = "excel"  # excel (; and BOM, for Norwegian Excel) or maskin (, without BOM, for scripts)
 
 
 @dataclass
@@ -170,6 +176,7 @@ def default_cache(formaal: Formaal, kommune: str | None = None) -> Path:
 
 def check_source(opts: RunOptions, formaal: Formaal = FORMAAL) -> None:
     """Refuse a misconfigured source before any work (exit 2 with what is missing)."""
+    csv_dialect(opts.csv_dialect)  # an unknown dialect is refused before any work
     if opts.source not in SOURCES:
         raise ConfigurationError(f"ukjent --source «{opts.source}» ({', '.join(SOURCES)})")
     if opts.source in LOCAL_SOURCES and opts.tax_data is None:
@@ -372,11 +379,32 @@ def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | 
 
 def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
                   progress: Callable[[str, int], Callable[..., None]] | None = None) -> list[Path]:
+    """Every output the run asked for, written into ``directory``.
+
+    On two cores the work is split in two (:func:`fee_engine.parallel.in_two`): the explanations of the
+    vedtak periods are written half here, half in a forked child; then ``vedtak.csv``, ``vedtak.json`` and
+    ``vedtak.xlsx`` are written by a child while this process writes the monthly and invoicing files, the
+    report and the rest. The files are the same byte for byte as when everything runs in one process.
+    """
+    formats = set(opts.formats)
     extra = comp.enrollment.extra_columns
-    monthly = forklaring.monthly(comp.runs, extra, flags=True) if {"xlsx", "html"} & set(opts.formats) else None
+    monthly = forklaring.monthly(comp.runs, extra, flags=True) if {"xlsx", "html"} & formats else None
     periods = forklaring.periods(comp.runs)
-    decisions = forklaring.vedtak_table(periods, comp.rules, extra)
+    step = progress("Skriver forklaringer", 1) if progress else None
+    decisions = _vedtak_in_two(periods, comp.rules, extra)
+    if step:
+        step()
     rejected = comp.enrollment.rejections
+    basis = None
+    if "faktura" in formats:  # the invoicing basis (full fødselsnumre, files 0600)
+        basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
+        comp.warnings.extend(w for w in basis.warnings if w not in comp.warnings)
+    files: list[Path] = []
+    if "brev" in formats:  # before the rest: the letters add their warnings to the run's
+        from .brev import skriv_brev
+
+        files.append(skriv_brev(comp, periods, directory / "brev", opts.brev, opts.vedtaksdato, opts.brevmal, progress,
+                                csv_dialect=opts.csv_dialect))
     meta = {
         "regelsett": comp.rules.version,
         "regelsett_mappe": str(comp.rules.source),
@@ -392,31 +420,44 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
         "oppslag": comp.lookups,
         "advarsler": comp.warnings,
     }
-    files = []
-    if "csv" in opts.formats:
-        step = progress("Skriver CSV", 1) if progress else None
-        files.append(write_monthly_from_runs(comp.runs, extra, directory / "maanedlig.csv"))
-        if step:
-            step()
-        files.append(write_csv(decisions, directory / "vedtak.csv"))
-    files.append(write_rejections(rejected, directory / "avvist.csv"))
-    files.append(write_outside(comp.enrollment.outside, directory / "utenfor_perioden.csv"))
-    if "xlsx" in opts.formats:
-        tick = progress("Skriver vedtak.xlsx", len(monthly) + len(decisions)) if progress else None
-        manual = monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
-        files.append(write_workbook(
-            directory / "vedtak.xlsx", meta={k: v for k, v in meta.items()}, vedtak=decisions, monthly=monthly,
-            summary=by_institution_month(monthly), rejected=rejected, manual=manual,
-            tick=(lambda k: tick(advance=k)) if tick else None,
-        ))
-    if "json" in opts.formats:
-        files.append(write_json(directory / "vedtak.json", decisions, periods, comp.rules, meta))
-    if "html" in opts.formats:
-        files.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected))
-    if "brev" in opts.formats:
-        from .brev import skriv_brev
+    d = opts.csv_dialect
 
-        files.append(skriv_brev(comp, periods, directory / "brev", opts.brev, opts.vedtaksdato, opts.brevmal, progress))
+    def decision_files() -> list[Path]:  # in the child on two cores: no progress bar here
+        out = []
+        if "csv" in formats:
+            out.append(write_csv(decisions, directory / "vedtak.csv", d))
+        if "json" in formats:
+            out.append(write_json(directory / "vedtak.json", decisions, periods, comp.rules, meta))
+        if "xlsx" in formats:
+            assert monthly is not None
+            manual = monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
+            out.append(write_workbook(directory / "vedtak.xlsx", meta=dict(meta), vedtak=decisions, monthly=monthly,
+                                      summary=by_institution_month(monthly), rejected=rejected, manual=manual))
+        return out
+
+    def other_files() -> list[Path]:
+        out = []
+        if "csv" in formats:
+            step = progress("Skriver CSV", 1) if progress else None
+            out.append(write_monthly_from_runs(comp.runs, extra, directory / "maanedlig.csv", d))
+            if step:
+                step()
+        if basis is not None:
+            out += fakturagrunnlag.write_csv_files(basis, directory, d)
+            if "xlsx" in formats:
+                out.append(fakturagrunnlag.write_workbook(basis, directory / "fakturagrunnlag.xlsx", meta))
+        out.append(write_rejections(rejected, directory / "avvist.csv", d))
+        out.append(write_outside(comp.enrollment.outside, directory / "utenfor_perioden.csv", d))
+        if "html" in formats:
+            out.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected,
+                                    describe=lambda p: comp.rules.parameter(p).beskrivelse))
+        return out
+
+    step = progress("Skriver filene", 1) if progress else None
+    others, decided = in_two(other_files, decision_files)
+    if step:
+        step()
+    files += others + decided
     audit = directory / "revisjon.jsonl"
     if not audit.exists():
         audit.touch()
@@ -426,6 +467,16 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
     kj.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     files.append(kj)
     return files
+
+
+def _vedtak_in_two(periods: pd.DataFrame, rules: RuleSet, extra: list[str]) -> pd.DataFrame:
+    """``vedtak.csv``'s table, the explanations of the second half of the periods written in a forked child."""
+    half = len(periods) // 2
+    if half < 5_000:  # a small batch: not worth a process
+        return forklaring.vedtak_table(periods, rules, extra)
+    first, second = in_two(lambda: forklaring.vedtak_table(periods.iloc[:half], rules, extra),
+                           lambda: forklaring.vedtak_table(periods.iloc[half:], rules, extra))
+    return pd.concat([first, second], ignore_index=True)
 
 
 @dataclass
@@ -460,8 +511,8 @@ def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] 
         monthly_a = forklaring.monthly(comp_a.runs, [])
         monthly_b = forklaring.monthly(comp_b.runs, [])
         result = compare(monthly_a, monthly_b, rules_a.version, rules_b.version)
-        files = write_diff(result, staging, run_opts.formats)
-        files.append(write_rejections(comp_a.enrollment.rejections, staging / "avvist.csv"))
+        files = write_diff(result, staging, run_opts.formats, run_opts.csv_dialect, comp_a.enrollment.rejected_rows)
+        files.append(write_rejections(comp_a.enrollment.rejections, staging / "avvist.csv", run_opts.csv_dialect))
         files.append(staging / AUDIT_FILE)
         folder.commit(files)
     result.rows_rejected = comp_a.enrollment.rejected_rows  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Command line (CONTRACT §1). Commands only parse options, call the service and print."""
+"""Command line (README, «Commands»). Commands only parse options, call the service and print."""
 
 from __future__ import annotations
 
@@ -30,8 +30,14 @@ console = Console(stderr=True)
 out_console = Console()
 
 
+def say(prefix: str, style: str, message: str, to: Console | None = None) -> None:
+    """One message on one line: never wrapped by rich (a number like «2 475» stays whole when the output is
+    piped or logged; a terminal folds long lines itself), never read as markup."""
+    (to or console).print(Text(prefix, style=style) + Text(message), soft_wrap=True, highlight=False)
+
+
 def _fail(exc: FeeEngineError) -> None:
-    console.print(f"[bold red]Feil:[/] {mask_digits_in_text(str(exc))}")
+    say("Feil: ", "bold red", mask_digits_in_text(str(exc)))
     raise typer.Exit(exc.exit_code)
 
 
@@ -73,6 +79,8 @@ OVERWRITE_HELP = "Skriv i en mappe som ikke er tom og ikke er laget av fee-engin
 SOURCE_HELP = "files, emulator, fiks-emulator, api (Skatteetaten direkte) eller fiks (gjennom KS Fiks)"
 TAX_DATA_HELP = "Mappe med skattegrunnlag (files, emulator, fiks-emulator)"
 API_CONFIG_HELP = "YAML med Maskinporten-, Fiks- og API-innstillinger (--source api, fiks, fiks-emulator)"
+KOMMUNE_CONFIG_HELP = "Kommunefil som erstatter den i regelsettet"
+CSV_DIALECT_HELP = "CSV for excel (; og BOM, åpnes rett i norsk Excel) eller maskin (, uten BOM, for skript)"
 
 
 @app.command()
@@ -84,7 +92,7 @@ def run(
     tax_data: Optional[Path] = typer.Option(None, "--tax-data", help=TAX_DATA_HELP),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe (standard: den medfølgende rules/)"),
     kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
-    formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: xlsx,csv,json,html,brev"),
+    formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: csv,xlsx,json,html,faktura,brev (standard: alle unntatt brev)"),
     api_config: Optional[Path] = typer.Option(None, "--api-config", help=API_CONFIG_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache",
                                          help="SQLite-lager for svar (api/fiks: .fee-engine/skatt.sqlite)"),
@@ -94,6 +102,7 @@ def run(
     vedtaksdato: Optional[str] = typer.Option(None, "--vedtaksdato",
                                               help="Vedtaksdato i brevene, ÅÅÅÅ-MM-DD (standard: i dag)"),
     brevmal: Optional[Path] = typer.Option(None, "--brevmal", help="Mappe med kommunens egne brevmaler og tekster"),
+    csv_dialect: str = typer.Option("excel", "--csv-dialect", help=CSV_DIALECT_HELP),
 ) -> None:
     """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
     try:
@@ -113,7 +122,7 @@ def run(
             period=batch.parse_period(period) if period else batch.default_period(),
             source=source, tax_data=tax_data, rules_dir=rules, kommune_config=list(kommune_config or []),
             formats=wanted, api_config=api_config, cache=cache, audit_log=audit_log, overwrite=overwrite,
-            brev=brev, vedtaksdato=decision_date, brevmal=brevmal,
+            brev=brev, vedtaksdato=decision_date, brevmal=brevmal, csv_dialect=csv_dialect,
         )
         with _progress() as progress:
             result = batch.run(opts, progress=_progress_factory(progress), one_shot=True)
@@ -144,17 +153,21 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
         t.add_row("Revisjonslogg", str(result.audit_log))
     out_console.print(t)
     for note in result.notices:
-        console.print(f"Merk: {note}", markup=False, highlight=False)
+        say("Merk: ", "", note)
     for w in result.warnings:
-        console.print(Text("Advarsel: ", style="yellow") + Text(w), highlight=False)
-    if result.rows_rejected:
-        console.print(f"[red]{result.rows_rejected} rader ble avvist; se {opts.out / 'avvist.csv'}[/]")
+        say("Advarsel: ", "yellow", w)
+    _rejected_line(result.rows_rejected, opts.out)
     if result.rows_outside:
-        console.print(f"[yellow]{result.rows_outside} rader har plass bare utenfor perioden og er ikke beregnet; "
-                      f"se {opts.out / 'utenfor_perioden.csv'}[/]")
+        say("", "yellow", f"{result.rows_outside} rader har plass bare utenfor perioden og er ikke beregnet; "
+                          f"se {opts.out / 'utenfor_perioden.csv'}")
     if result.lookups_incomplete:
-        console.print(f"[red]Ufullstendig (kode 3): {result.lookups_incomplete} oppslag feilet midlertidig; kjør samme "
-                      "kommando på nytt, da spørres bare disse igjen.[/]")
+        say("", "red", f"Ufullstendig (kode 3): {result.lookups_incomplete} oppslag feilet midlertidig; kjør samme "
+                       "kommando på nytt, da spørres bare disse igjen.")
+
+
+def _rejected_line(rows_rejected: int, out: Path) -> None:
+    if rows_rejected:
+        say("", "red", f"{rows_rejected} rader ble avvist; se {out / 'avvist.csv'}")
 
 
 @app.command()
@@ -171,6 +184,7 @@ def diff(
     formats: str = typer.Option("csv,xlsx,html", "--format", help="Utdata: csv,xlsx,html"),
     audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    csv_dialect: str = typer.Option("excel", "--csv-dialect", help=CSV_DIALECT_HELP),
 ) -> None:
     """Samme kjøring under to regelsett: endringer per barn og måned, per enhet og totalt."""
     try:
@@ -178,6 +192,7 @@ def diff(
             enrollment=enrollment, out=out, period=batch.parse_period(period) if period else batch.default_period(),
             source=source, tax_data=tax_data, kommune_config=list(kommune_config or []),
             formats=tuple(f.strip() for f in formats.split(",") if f.strip()), audit_log=audit_log, overwrite=overwrite,
+            csv_dialect=csv_dialect,
         )
         with _progress() as progress:
             result = batch.diff(batch.DiffOptions(run_opts, rules_a, rules_b, list(reform or [])),
@@ -191,11 +206,13 @@ def diff(
     t.add_row("Differanse (B − A)", kroner(result.difference))
     t.add_row("Barn-måneder endret", str(len(result.changes)))
     t.add_row("Barn berørt", str(result.changes.drop_duplicates(["barn_id", "tilbud"]).shape[0]))
+    t.add_row("Rader avvist", str(result.rows_rejected))
     t.add_row("Resultater", str(out))
     out_console.print(t)
+    _rejected_line(result.rows_rejected, out)
     incomplete = getattr(result, "incomplete", 0)
     if incomplete:
-        console.print(f"[red]Ufullstendig (kode 3): {incomplete} oppslag feilet midlertidig; kjør på nytt.[/]")
+        say("", "red", f"Ufullstendig (kode 3): {incomplete} oppslag feilet midlertidig; kjør på nytt.")
     raise typer.Exit(3 if incomplete else 1 if result.rows_rejected else 0)
 
 
@@ -249,9 +266,8 @@ def inntekt(
     for note in result.notices:
         console.print(f"Merk: {note}", markup=False, highlight=False)
     for w in result.warnings:
-        console.print(Text("Advarsel: ", style="yellow") + Text(w), highlight=False)
-    if result.rows_rejected:
-        console.print(f"[red]{result.rows_rejected} rader ble avvist; se {out / 'avvist.csv'}[/]")
+        say("Advarsel: ", "yellow", w)
+    _rejected_line(result.rows_rejected, out)
     raise typer.Exit(result.exit_code)
 
 
@@ -260,10 +276,11 @@ def validate(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
     lang: str = typer.Option("nb", "--lang", help="nb eller en"),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
+    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help=KOMMUNE_CONFIG_HELP),
 ) -> None:
     """Kontroller innskrivingsfilen uten å beregne; skriv ut hvert problem."""
     try:
-        rs = load_rules(rules)
+        rs = load_rules(rules, list(kommune_config or []))
         enr = read_enrollment(enrollment, known_kommuner=set(rs.municipalities))
     except FeeEngineError as exc:
         _fail(exc)
@@ -272,7 +289,8 @@ def validate(
     for r in msgs.itertuples(index=False):
         label = ("row {rad}, column {kolonne}, value «{verdi}»: {aarsak}" if lang == "en"
                  else "rad {rad}, kolonne {kolonne}, verdi «{verdi}»: {aarsak}")
-        out_console.print(label.format(rad=r.rad, kolonne=r.kolonne, verdi=r.verdi, aarsak=r.aarsak), markup=False, highlight=False)
+        out_console.print(label.format(rad=r.rad, kolonne=r.kolonne, verdi=r.verdi, aarsak=r.aarsak), markup=False,
+                          highlight=False, soft_wrap=True)
     ok = enr.n_rows - enr.rejected_rows
     summary = (f"{enr.n_rows} rows, {ok} accepted, {enr.rejected_rows} rejected" if lang == "en"
                else f"{enr.n_rows} rader, {ok} godtatt, {enr.rejected_rows} avvist")
@@ -446,15 +464,16 @@ def rules_show(
     date: str = typer.Option(..., "--date", help="ÅÅÅÅ-MM-DD"),
     kommune: Optional[str] = typer.Option(None, "--kommune", help="Kommunenummer, f.eks. 0301"),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
+    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help=KOMMUNE_CONFIG_HELP),
 ) -> None:
     """Vis parameterne som gjelder på en dato, med kilde."""
     try:
         day = dt.date.fromisoformat(date)
     except ValueError:
-        console.print(f"[bold red]Feil:[/] ugyldig dato «{date}» (bruk ÅÅÅÅ-MM-DD)")
+        say("Feil: ", "bold red", f"ugyldig dato «{date}» (bruk ÅÅÅÅ-MM-DD)")
         raise typer.Exit(2) from None
     try:
-        rs = load_rules(rules)
+        rs = load_rules(rules, list(kommune_config or []))
         rows = rs.in_force(day, kommune)
     except FeeEngineError as exc:
         _fail(exc)
@@ -470,6 +489,36 @@ def rules_show(
         out_console.print(f"    hjemmel: {param.hjemmel}", highlight=False, markup=False, soft_wrap=True)
         out_console.print(f"    kilde: {v.kilde}" + (f" ({v.merknad})" if v.merknad else ""), highlight=False,
                           markup=False, soft_wrap=True)
+
+
+kommune_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Kommunefiler.")
+app.add_typer(kommune_app, name="kommune")
+
+
+@kommune_app.command("init")
+def kommune_init(
+    nummer: str = typer.Argument(..., help="Kommunenummer, 4 sifre"),
+    navn: str = typer.Option(..., "--navn", help="Kommunens navn"),
+    sone: str = typer.Option(..., "--sone", help="Sone for maksimalpris: generell, sentralitet_5_6 eller tiltakssone"),
+    maalform: Optional[str] = typer.Option(None, "--maalform",
+                                           help="bokmål eller nynorsk (standard: bokmål, ikke bekreftet)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Filen som skrives (standard: NNNN.yaml her)"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Skriv til REGELSETT/kommuner/NNNN.yaml i stedet"),
+    force: bool = typer.Option(False, "--force", help="Skriv over en fil som finnes"),
+) -> None:
+    """Lag kommunefilen for en ny kommune fra fee-engines standardverdier; alt kommunen må bekrefte er merket."""
+    from .regelsett.kommunemal import init, unverified_count
+
+    target = out or ((rules / "kommuner" / f"{nummer}.yaml") if rules else Path(f"{nummer}.yaml"))
+    try:
+        written = init(nummer, navn, sone, maalform, target, force=force)
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    use = (f"--rules {rules}" if rules and not out else f"--kommune-config {written}")
+    say("", "", f"Skrev {written}. {unverified_count(maalform is not None)} verdier er ikke bekreftet "
+                f"(verifisert: false): kontroller dem mot kommunens vedtak, rett dem og sett verifisert: true "
+                f"(se docs/kommunefil.md). Bruk filen med {use}.", to=out_console)
 
 
 def main() -> None:

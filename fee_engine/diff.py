@@ -17,7 +17,7 @@ import pandas as pd
 
 from .output.csv import write_csv
 from .steg import REKKEFOLGE
-from .output.excel import write_table
+from .output.excel import Book, FrontLine, sum_totals, write_front, write_table
 from .output.report import CSS, _bars, _kr, _table
 from .text import thousands
 
@@ -36,6 +36,7 @@ class DiffResult:
     revenue_b: int
     rules_a: str
     rules_b: str
+    rows_rejected: int = 0  # rows of the enrollment file rejected (set by the batch)
 
     @property
     def difference(self) -> int:
@@ -72,16 +73,30 @@ def compare(monthly_a: pd.DataFrame, monthly_b: pd.DataFrame, rules_a: str, rule
     return DiffResult(changes, summary, int(m["belop_a"].sum()), int(m["belop_b"].sum()), rules_a, rules_b)
 
 
-def write_diff(result: DiffResult, out: Path, formats: tuple[str, ...]) -> list[Path]:
-    from openpyxl import Workbook
+DIFF_SHEETS = {
+    "Endringer": "hvert barn og hver måned der beløpet er ulikt under A og B, med stegene som endret seg",
+    "Oppsummering": "per måned og enhet: inntekt under A og B, differansen, husholdninger med lavere og høyere "
+                    "beløp",
+}
 
-    files = [write_csv(result.changes, out / "endringer.csv"), write_csv(result.summary, out / "oppsummering.csv")]
+
+def write_diff(result: DiffResult, out: Path, formats: tuple[str, ...], csv_dialect: str = "excel",
+               rows_rejected: int = 0) -> list[Path]:
+    files = [write_csv(result.changes, out / "endringer.csv", csv_dialect),
+             write_csv(result.summary, out / "oppsummering.csv", csv_dialect)]
     if "xlsx" in formats:
-        wb = Workbook(write_only=True)
-        write_table(wb, "Endringer", result.changes)
-        write_table(wb, "Oppsummering", result.summary)
-        wb.save(out / "endringer.xlsx")
-        files.append(out / "endringer.xlsx")
+        book = Book(out / "endringer.xlsx")
+        children = result.changes.drop_duplicates(["barn_id", "tilbud"]).shape[0]
+        write_front(book, "Endringer mellom to regelsett", [
+            FrontLine("Regelsett A", result.rules_a), FrontLine("Regelsett B", result.rules_b), None,
+            FrontLine("Inntekt A", result.revenue_a, "kr"), FrontLine("Inntekt B", result.revenue_b, "kr"),
+            FrontLine("Differanse (B − A)", result.difference, "kr"), None,
+            FrontLine("Barn-måneder endret", len(result.changes)), FrontLine("Barn berørt", children),
+            FrontLine("Rader avvist i innskrivingsfilen", rows_rejected),
+        ], DIFF_SHEETS)
+        write_table(book, "Endringer", result.changes, total=sum_totals(result.changes))
+        write_table(book, "Oppsummering", result.summary, total=sum_totals(result.summary))
+        files.append(book.close())
     if "html" in formats:
         files.append(_write_html(result, out / "endringer.html"))
     return files

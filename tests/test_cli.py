@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from fee_engine.cli import app
 
+from .helpers import read_out
+
 runner = CliRunner()
 
 
@@ -20,20 +22,20 @@ def run_demo(demo, out, *extra):
 def test_demo_run_outputs_and_worked_example(demo, tmp_path):
     res = run_demo(demo, tmp_path)
     assert res.exit_code == 1, res.output  # the demo has three rejected rows on purpose
-    m = pd.read_csv(tmp_path / "maanedlig.csv", dtype={"maaned": str})
+    m = read_out(tmp_path / "maanedlig.csv", dtype={"maaned": str})
     for col in ["barn_id", "husholdning_id", "tilbud", "maaned", "ordinaer_pris", "etter_inntektsgrense",
                 "soeskenmoderasjon", "gratis_timer", "belop", "status", "forklaring_kode"]:
         assert col in m.columns
     b01 = m[(m.barn_id == "B01") & (m.maaned == "2024-10")].iloc[0]
     assert b01.belop == 838  # CALCULATION.md worked example
     assert m[(m.barn_id == "B01") & (m.maaned == "2025-07")].iloc[0].belop == 0
-    v = pd.read_csv(tmp_path / "vedtak.csv", dtype=str)
+    v = read_out(tmp_path / "vedtak.csv", dtype=str)
     for col in ["fra_maaned", "til_maaned", "belop", "inntektsaar", "stadie", "husholdningsinntekt", "regelsett", "forklaring"]:
         assert col in v.columns
     text = v[(v.barn_id == "B01") & (v.fra_maaned == "2024-08")].iloc[0]
     assert text.til_maaned == "2025-06" and text.belop == "838" and text.husholdningsinntekt == "300000"
     assert "§ 3b" in text.forklaring and "§ 3c" in text.forklaring and "838 kr" in text.forklaring
-    avvist = pd.read_csv(tmp_path / "avvist.csv")
+    avvist = read_out(tmp_path / "avvist.csv")
     # rows in = rows decided + rows rejected
     assert 18 == m.drop_duplicates(["barn_id", "tilbud"]).shape[0] + avvist.rad.nunique()
     assert set(m[m.status == "manuell"].barn_id) == {"B09", "B10", "B12"}
@@ -43,7 +45,7 @@ def test_demo_run_outputs_and_worked_example(demo, tmp_path):
 
 def test_monthly_amounts_add_up(demo, tmp_path):
     run_demo(demo, tmp_path)
-    m = pd.read_csv(tmp_path / "maanedlig.csv")
+    m = read_out(tmp_path / "maanedlig.csv")
     ok = m[(m.status == "ok")]
     assert (ok.ordinaer_pris - ok.saerskilte_behov_fritak - (ok.ordinaer_pris - ok.saerskilte_behov_fritak - ok.etter_inntektsgrense)
             - ok.soeskenmoderasjon - ok.gratis_timer == ok.belop).all()
@@ -119,8 +121,8 @@ def test_file_where_every_row_is_rejected(demo, tmp_path):
     assert res.exit_code == 1, res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), res.exception  # no crash
     assert "Traceback" not in res.output
-    assert pd.read_csv(out / "avvist.csv").rad.nunique() == 3
-    assert len(pd.read_csv(out / "maanedlig.csv")) == 0 and len(pd.read_csv(out / "vedtak.csv")) == 0
+    assert read_out(out / "avvist.csv").rad.nunique() == 3
+    assert len(read_out(out / "maanedlig.csv")) == 0 and len(read_out(out / "vedtak.csv")) == 0
     assert (out / "vedtak.xlsx").exists() and "<svg" in (out / "rapport.html").read_text(encoding="utf-8")
 
 
@@ -151,12 +153,12 @@ def test_synthetic_population_is_deterministic_and_valid(tmp_path):
 def test_readme_worked_example_matches_the_output(demo, tmp_path, root):
     run_demo(demo, tmp_path)
     readme = (root / "README.md").read_text(encoding="utf-8")
-    monthly = (tmp_path / "maanedlig.csv").read_text(encoding="utf-8").splitlines()
+    monthly = (tmp_path / "maanedlig.csv").read_text(encoding="utf-8-sig").splitlines()
     excerpt = readme[readme.index("`out/maanedlig.csv` has for B01, 2024-10:"):].split("```")[1].strip().splitlines()
     assert excerpt[0] == monthly[0] and excerpt[1] in monthly
     quote = readme[readme.index("> Barnehage, plass på 100 %."):].split("\n\n")[0]
     quote = " ".join(line[2:] for line in quote.splitlines())
-    v = pd.read_csv(tmp_path / "vedtak.csv", dtype=str)
+    v = read_out(tmp_path / "vedtak.csv", dtype=str)
     assert v[(v.barn_id == "B01") & (v.fra_maaned == "2024-08")].iloc[0].forklaring == quote
 
 
@@ -177,3 +179,31 @@ def test_a_crash_report_shows_no_local_variables(demo, tmp_path):
                          capture_output=True, text=True, env={"TERM": "dumb", "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
     assert res.returncode != 0 and "RuntimeError" in res.stderr
     assert "21839199217" not in res.stderr + res.stdout
+
+
+def test_console_messages_are_whole_lines_when_piped(demo, tmp_path):
+    """Piped or logged, rich would wrap at 80 columns, cutting «3299 kr» or a warning in two."""
+    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path)],
+                        terminal_width=80)
+    lines = res.output.splitlines()
+    warnings = [line for line in lines if line.startswith("Advarsel:")]
+    assert len(warnings) >= 4
+    for line in warnings:
+        if line.startswith("Advarsel: Ikke verifisert verdi brukt"):
+            assert "(kilde:" in line and line.endswith(")"), line
+    price = next(line for line in warnings if "kommune.0301.sfo.prisliste" in line)
+    assert "3299 kr" in price and len(price) > 80
+    assert any(line.startswith("Advarsel: Ukjente inntektsposter") and line.endswith("nyInntektspostSomIkkeFinnes")
+               for line in lines)
+    assert "3 rader ble avvist; se " in res.output
+
+
+def test_diff_summary_says_how_many_rows_were_rejected(demo, tmp_path):
+    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
+                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path)],
+                        terminal_width=120)
+    assert res.exit_code == 1
+    row = next(line for line in res.output.splitlines() if "Rader avvist" in line)
+    assert row.replace("│", " ").split()[-1] == "3"
+    assert "3 rader ble avvist; se " in res.output

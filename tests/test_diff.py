@@ -14,6 +14,8 @@ from fee_engine.errors import RuleSetError
 from fee_engine.regelsett import load_rules
 from fee_engine.regelsett.reform import apply_overlay, read_overlay
 
+from .helpers import read_out
+
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "fixtures" / "demo"
@@ -65,9 +67,10 @@ def test_diff_with_nothing_changed_has_only_the_header(tmp_path):
     res = runner.invoke(app, ["diff", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data", str(DEMO / "skatt"),
                               "--period", "2024-08..2025-07", "--out", str(tmp_path)])
     assert res.exit_code == 1, res.output  # the demo's rejected rows
-    lines = (tmp_path / "endringer.csv").read_text(encoding="utf-8").splitlines()
-    assert lines == ["barn_id,husholdning_id,tilbud,kommunenummer,institusjon,maaned,belop_a,belop_b,differanse,status_a,status_b,steg"]
-    summary = pd.read_csv(tmp_path / "oppsummering.csv")
+    lines = (tmp_path / "endringer.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert lines == ["barn_id;husholdning_id;tilbud;kommunenummer;institusjon;maaned;belop_a;belop_b;differanse;"
+                     "status_a;status_b;steg"]
+    summary = read_out(tmp_path / "oppsummering.csv")
     assert (summary["differanse"] == 0).all() and (summary["inntekt_a"] == summary["inntekt_b"]).all()
 
 
@@ -77,7 +80,7 @@ def test_reform_lowering_maksimalpris_worked_by_hand(tmp_path):
     res = runner.invoke(app, ["diff", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data", str(DEMO / "skatt"),
                               "--period", "2024-08..2025-07", "--reform", str(reform), "--out", str(out)])
     assert res.exit_code == 1, res.output
-    ch = pd.read_csv(out / "endringer.csv", dtype={"maaned": str})
+    ch = read_out(out / "endringer.csv", dtype={"maaned": str})
     # only barnehage children, only October 2024 to June 2025 (July is not billed)
     assert set(ch["tilbud"]) == {"barnehage"}
     assert ch["maaned"].min() == "2024-10" and ch["maaned"].max() == "2025-06" and "2025-07" not in set(ch["maaned"])
@@ -92,7 +95,7 @@ def test_reform_lowering_maksimalpris_worked_by_hand(tmp_path):
     assert (ch.loc[ch["barn_id"] == "B09", ["belop_a", "belop_b"]].to_numpy() == [2000, 1500]).all()
     # SFO children do not change
     assert not ch["barn_id"].str.startswith("S").any()
-    summary = pd.read_csv(out / "oppsummering.csv")
+    summary = read_out(out / "oppsummering.csv")
     assert summary["differanse"].sum() == ch["differanse"].sum()
     assert summary["inntekt_b"].sum() - summary["inntekt_a"].sum() == ch["differanse"].sum()
     assert (out / "endringer.xlsx").exists() and "<svg" in (out / "endringer.html").read_text(encoding="utf-8")
@@ -133,3 +136,28 @@ def test_golden_snapshot():
         )
     assert now["status"].tolist() == expected["status"].tolist()
     assert (now["status"] == "manuell").sum() > 0 and (now["forklaring_kode"].str.contains("soesken")).any()
+
+
+def test_diff_workbook_reads_as_finance_expects(tmp_path):
+    from openpyxl import load_workbook
+
+    from .helpers import sheet_frame
+
+    reform = write(tmp_path, "barnehage.maksimalpris.generell:\n  2024-10-01: 1500\n")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["diff", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data", str(DEMO / "skatt"),
+                              "--period", "2024-08..2025-07", "--reform", str(reform), "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    wb = load_workbook(out / "endringer.xlsx", data_only=True)
+    assert wb.sheetnames == ["Forside", "Endringer", "Oppsummering"]
+    ws = wb["Endringer"]
+    header = [c.value for c in ws[1]]
+    assert "Differanse (B − A)" in header and "Beløp A" in header and ws.freeze_panes == "A2"
+    cell = ws.cell(row=2, column=header.index("Differanse (B − A)") + 1)
+    assert isinstance(cell.value, int) and cell.number_format == '#,##0 "kr"'
+    changes = sheet_frame(ws)
+    csv = read_out(out / "endringer.csv")
+    assert changes["differanse"].sum() == csv["differanse"].sum()
+    assert list(ws.iter_rows(values_only=True))[-1][header.index("Differanse (B − A)")] == csv["differanse"].sum()
+    front = {r[0]: r[1] for r in wb["Forside"].iter_rows(values_only=True) if r and r[0]}
+    assert front["Differanse (B − A)"] == csv["differanse"].sum() and front["Rader avvist i innskrivingsfilen"] == 3

@@ -16,6 +16,8 @@ from fee_engine.identity import make_synthetic
 from fee_engine.regelsett import load_rules
 from fee_engine.taxdata.files import check_layout
 
+from .helpers import read_out
+
 F1 = make_synthetic(dt.date(1988, 1, 1), 1)
 F2 = make_synthetic(dt.date(1989, 2, 2), 2)
 KNOWN = {"0301", "4601"}
@@ -209,9 +211,9 @@ def test_placement_entirely_outside_the_period_is_reported(tmp_path):
     assert res.rows_in == 2 and res.rows_outside == 1 and res.rows_rejected == 0
     meta = json.loads((out / "kjoering.json").read_text(encoding="utf-8"))
     assert meta["rader_inn"] == meta["rader_beregnet"] + meta["rader_avvist"] + meta["rader_utenfor_perioden"] == 2
-    outside = pd.read_csv(out / "utenfor_perioden.csv", dtype=str)
+    outside = read_out(out / "utenfor_perioden.csv", dtype=str)
     assert outside["barn_id"].tolist() == ["A"] and outside["til_dato"].tolist() == ["2024-06-30"]
-    assert set(pd.read_csv(out / "maanedlig.csv", dtype=str)["barn_id"]) == {"B"}
+    assert set(read_out(out / "maanedlig.csv", dtype=str)["barn_id"]) == {"B"}
 
 
 def test_vedtak_periods_do_not_merge_across_a_move(tmp_path):
@@ -220,7 +222,7 @@ def test_vedtak_periods_do_not_merge_across_a_move(tmp_path):
     out = tmp_path / "out"
     batch.run(batch.RunOptions(enrollment=write(tmp_path, *rows, header=header), out=out, source="files",
                                tax_data=tmp_path, period=batch.parse_period("2024-08..2025-06"), formats=("csv",)))
-    v = pd.read_csv(out / "vedtak.csv", dtype=str)
+    v = read_out(out / "vedtak.csv", dtype=str)
     billed = v[v["belop"] != "0"]
     assert billed[["institusjon", "fra_maaned", "til_maaned"]].values.tolist() == [
         ["Gamle", "2024-08", "2024-12"], ["Nye", "2025-01", "2025-06"]]

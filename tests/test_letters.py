@@ -29,6 +29,8 @@ from fee_engine.cli import app
 from fee_engine.identity import make_synthetic
 from fee_engine.regelsett import load_rules
 
+from .helpers import read_out
+
 pytest.importorskip("typst")
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
                                 reason="Debian's poppler-utils is not installed (.ci/run installs it)")
@@ -126,7 +128,7 @@ def test_one_letter_per_applying_household_all_decided(demo_letters):
     assert got == {"H01", "H02", "H03", "H05", "H08", "H09", "H10", "H12"}
     assert {p.stem for p in brev.glob("*.html")} == got
     # manual households (H06, H07, H11) and the one that did not apply (H04) get none, and are listed
-    liste = pd.read_csv(brev / "manuelle.csv", dtype=str)
+    liste = read_out(brev / "manuelle.csv", dtype=str)
     assert dict(zip(liste.husholdning_id, liste.kode)) == {"H04": "ikke_soekt", "H06": "manuell", "H07": "manuell",
                                                             "H11": "manuell", "H13": "avvist_rad",
                                                             "H14": "avvist_rad", "H15": "avvist_rad"}
@@ -167,14 +169,14 @@ def test_household_with_a_rejected_row_waits(tmp_path):
     assert res.exit_code == 1, res.output
     brev = tmp_path / "out" / "brev"
     assert not (brev / "H01.pdf").exists() and (brev / "H02.pdf").exists()
-    liste = pd.read_csv(brev / "manuelle.csv", dtype=str).set_index("husholdning_id")
+    liste = read_out(brev / "manuelle.csv", dtype=str).set_index("husholdning_id")
     assert liste.at["H01", "kode"] == "avvist_rad" and liste.at["H01", "barn"] == "B01"
 
 
 # -- what a letter says ----------------------------------------------------------------------------
 @pytest.mark.parametrize("household", ["H01", "H03", "H08", "H12"])
 def test_letter_amounts_per_child_and_period(demo_letters, household):
-    vedtak = pd.read_csv(demo_letters / "vedtak.csv", dtype=str)
+    vedtak = read_out(demo_letters / "vedtak.csv", dtype=str)
     rows = vedtak[vedtak.husholdning_id == household]
     layout = pdf_text(demo_letters / "brev" / f"{household}.pdf", layout=True)
     text = flat(layout)
@@ -308,7 +310,7 @@ def test_aurland_letter_address_grounds_and_escaping(aurland):
     assert "Gratis SFO-timar:" in text and "timar per veke" in text
     assert "Aurland kommune" in text
     # no letter for HC: it applied, but Skatteetaten has no data on its applicant (manual treatment)
-    liste = pd.read_csv(brev / "manuelle.csv", dtype=str)
+    liste = read_out(brev / "manuelle.csv", dtype=str)
     assert list(liste.husholdning_id) == ["HC"] and list(liste.kode) == ["manuell"]
 
 

@@ -20,6 +20,7 @@ from fee_engine.taxdata.emulator import EmulatorServer, Faults
 from fee_engine.taxdata.errors import MaskinportenError
 from tests.apirun import api_env, client_identity
 from tests.test_taxdata_http import DER, client_for, population, run
+from tests.helpers import read_out
 
 runner = CliRunner()
 
@@ -123,7 +124,7 @@ def test_an_incomplete_run_exits_3_and_a_rerun_asks_only_what_failed(demo, tmp_p
         first = runner.invoke(app, args, env=env)
         assert first.exit_code == 3, first.output  # 3 over the demo's rejected rows (1)
         assert "kjør samme kommando på nytt" in " ".join(first.output.split())
-        m = pd.read_csv(tmp_path / "o" / "maanedlig.csv", dtype=str, keep_default_na=False)
+        m = read_out(tmp_path / "o" / "maanedlig.csv", dtype=str, keep_default_na=False)
         transient = m[m.manuell_grunn.str.contains("midlertidig feil – kjør på nytt", regex=False)]
         assert len(transient) > 0 and (transient.status == "manuell").all()
         meta = json.loads((tmp_path / "o" / "kjoering.json").read_text(encoding="utf-8"))
@@ -135,7 +136,7 @@ def test_an_incomplete_run_exits_3_and_a_rerun_asks_only_what_failed(demo, tmp_p
         again = [k for k, n in s.state.served.items() if n > answered_before.get(k, 0) and k in answered_before]
         assert again == []  # nothing that was answered and stored was asked again
         assert len(s.state.served) > len(answered_before)  # the failed ones were
-    m = pd.read_csv(tmp_path / "o" / "maanedlig.csv", dtype=str, keep_default_na=False)
+    m = read_out(tmp_path / "o" / "maanedlig.csv", dtype=str, keep_default_na=False)
     assert not m.manuell_grunn.str.contains("midlertidig", regex=False).any()
 
 

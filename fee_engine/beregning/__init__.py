@@ -23,7 +23,8 @@ from .tabell import month_table
 CHILD_COLUMNS = ["barn_id", "husholdning_id", "kommunenummer", "tilbud", "institusjon", "plass_bp", "timer_c", "trinn",
                  "saerskilte_behov", "pris_oere"]
 ENROLLMENT_COLUMNS = CHILD_COLUMNS + ["rad", "foresatt_fnr", "partner_fnr", "barn_fodselsdato", "fra_dato", "til_dato",
-                                      "soekt_redusert", "dok_inntekt_oere"]
+                                      "soekt_redusert", "dok_inntekt_oere",
+                                      "betaler_fnr", "eier_orgnr"]  # the invoicing basis reads these from the rows
 HOUSEHOLD_COLUMNS = ["inntekt_oere", "inntekt_status", "inntekt_kilde", "inntektsaar", "stadie", "soeker_aar",
                      "soeker_stadie", "soeker_oere", "partner_aar", "partner_stadie", "partner_oere", "forventet_aar",
                      "ukjente_poster", "manuell_kode"]

@@ -29,7 +29,8 @@ __all__ = ["skriv_brev", "UTVALG", "Brev"]
 
 
 def skriv_brev(comp: Any, periods: pd.DataFrame, mappe: Path, hvem: str = "ok", dato: dt.date | None = None,
-               mal: Path | None = None, progress: Callable[[str, int], Callable[..., None]] | None = None) -> Path:
+               mal: Path | None = None, progress: Callable[[str, int], Callable[..., None]] | None = None,
+               csv_dialect: str = "excel") -> Path:
     """Write the letters of a run into ``mappe`` (``…/brev``); returns ``mappe``.
 
     Unverified letter settings that were used are added to ``comp.warnings``.
@@ -47,7 +48,7 @@ def skriv_brev(comp: Any, periods: pd.DataFrame, mappe: Path, hvem: str = "ok", 
     comp.warnings.extend(a for a in advarsler if a not in comp.warnings)
     mappe.mkdir(parents=True, exist_ok=True)
     os.chmod(mappe, 0o750)
-    liste = write_csv(manuelle, mappe / "manuelle.csv")
+    liste = write_csv(manuelle, mappe / "manuelle.csv", csv_dialect)
     os.chmod(liste, FILMODUS)
     tick = progress("Skriver vedtaksbrev", len(brev)) if progress and brev else None
     gjengi(brev, mappe, mal, tick=(lambda k: tick(advance=k)) if tick else None)

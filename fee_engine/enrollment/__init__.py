@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from stdnum.no import orgnr
 
 from ..errors import InputError
 from ..identity import fnr_problems, mask, mask_ids
@@ -30,8 +31,9 @@ REQUIRED = ["barn_id", "husholdning_id", "foresatt_fnr", "kommunenummer", "tilbu
 KNOWN = REQUIRED + [
     "barn_fodselsdato", "partner_fnr", "institusjon", "plass_prosent", "timer_per_uke", "trinn",
     "saerskilte_behov", "pris_maaned", "fra_dato", "til_dato", "soekt_redusert", "dokumentert_inntekt",
+    "betaler_fnr", "eier_orgnr",  # the invoicing basis: who pays (default foresatt_fnr), a private owner
 ]
-FNR_COLUMNS = ("foresatt_fnr", "partner_fnr")
+FNR_COLUMNS = ("foresatt_fnr", "partner_fnr", "betaler_fnr")
 DATE_COLUMNS = ("barn_fodselsdato", "fra_dato", "til_dato")
 TILBUD = ("barnehage", "sfo")
 
@@ -75,6 +77,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "anfoerselstegn": ("raden har et anførselstegn (\") som ikke er lukket; raden er ikke lest",
                        "the row has an unclosed quote (\"); the row was not read"),
     "felt_antall": ("raden har {n} felt, men overskriften har {m}", "the row has {n} fields but the header has {m}"),
+    "orgnr": ("organisasjonsnummeret må ha 9 sifre med gyldig kontrollsiffer (mod 11)",
+              "the organisation number must have 9 digits with a valid check digit (mod 11)"),
 }
 REJECTION_COLUMNS = ["rad", "kolonne", "verdi", "aarsak", "kode", "aarsak_en"]
 
@@ -186,13 +190,16 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
         flag(df[c] == "", c, "mangler")
     for c in FNR_COLUMNS:
         codes = per_unique(df[c], fnr_problems)
-        if c == "partner_fnr":
+        if c != "foresatt_fnr":  # partner_fnr and betaler_fnr may be left empty
             codes = codes.where(codes != "mangler", "")
         for code in ("mangler", "fnr_tegn", "fnr_lengde", "fnr_kontroll", "fnr_dato"):
             flag(codes == code, c, code)
     foresatt = per_unique(df["foresatt_fnr"], lambda u: u.str.replace(r"[\s.-]", "", regex=True))
     partner = per_unique(df["partner_fnr"], lambda u: u.str.replace(r"[\s.-]", "", regex=True))
     flag((partner != "") & (partner == foresatt), "partner_fnr", "partner_lik")
+    betaler = df["betaler_fnr"].str.replace(r"[\s.-]", "", regex=True)
+    eier = df["eier_orgnr"].str.replace(r"[\s.-]", "", regex=True)
+    flag(eier.map(lambda v: v != "" and not orgnr.is_valid(v)).astype(bool), "eier_orgnr", "orgnr")
 
     knr = df["kommunenummer"]
     four = per_unique(knr, lambda u: u.str.fullmatch(r"[0-9]{4}"))
@@ -286,6 +293,8 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
             "til_dato": til,
             "soekt_redusert": soekt.eq("ja"),
             "dok_inntekt_oere": amounts["dokumentert_inntekt"],
+            "betaler_fnr": betaler,  # '' = foresatt_fnr pays
+            "eier_orgnr": eier,  # '' = the municipality invoices (or the municipal setting names an owner)
         }
     )
     for c in extra:  # passed through to the outputs: identifiers masked

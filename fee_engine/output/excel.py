@@ -1,158 +1,323 @@
-"""``vedtak.xlsx`` for finance, written with openpyxl in write-only mode.
+"""Workbooks for finance (``vedtak.xlsx``, ``endringer.xlsx``, ``fakturagrunnlag.xlsx``), written with XlsxWriter.
 
-Sheets: Forside (rule set, sources, warnings), Vedtak (one row per child and period),
-Månedlig (one row per child and month; split over several sheets past Excel's
-1 048 576 rows), Oppsummering (per institution and month), Avvist og manuell.
-Amounts are real numbers with the format ``#,##0 "kr"`` (US-locale codes, which
-Norwegian Excel shows as «1 234 kr»), months are real dates shown as ``mmm yyyy``,
-headers are frozen and filtered, and columns get sensible widths.
+XlsxWriter streams each sheet row by row (``constant_memory``), so memory stays flat however many
+children a run has. What Norwegian finance gets:
+
+* readable Norwegian headers (:mod:`fee_engine.output.navn`), bold on blue, frozen, with a filter;
+* amounts as numbers with the format ``#,##0 "kr"`` (US-locale codes, which Norwegian Excel
+  shows as «1 234 kr»), counts and years as numbers, months as real dates shown as ``mmm yyyy``;
+* every text cell written as text (``write_string``): a value such as ``=HYPERLINK(…)`` from the
+  enrollment file stays text and never becomes a formula;
+* ``forklaring`` and other long text wrapped in wide columns;
+* a total row under each table (``SUBTOTAL``, so it follows the filter; the value as computed is
+  stored with it, for readers that do not calculate);
+* a table longer than Excel's 1 048 576 rows continued on «Name (2)», «Name (3)» …;
+* a front sheet (Forside) with the totals, the run's sources and warnings, and what each sheet holds.
+
+Only XlsxWriter's public API is used.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
+import xlsxwriter
+from xlsxwriter.utility import xl_rowcol_to_cell
 
+from .navn import overskrift
 from .summary import totals
 
 KR = '#,##0 "kr"'
+COUNT = "#,##0"
+PLAIN = "0"
 MONTH = "mmm yyyy"
 EXCEL_MAX_ROWS = 1_048_576
-_HEADER_FONT = Font(bold=True, color="FFFFFF")
-_HEADER_FILL = PatternFill("solid", fgColor="305496")
+HEADER_BLUE = "#305496"
+EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
 
 MONEY_COLUMNS = {"ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon",
-                 "soeskenmoderasjon", "gratis_timer", "belop", "husholdningsinntekt"}
+                 "soeskenmoderasjon", "gratis_timer", "belop", "husholdningsinntekt", "belop_a", "belop_b",
+                 "differanse", "inntekt_a", "inntekt_b", "reduksjon"}
+COUNT_COLUMNS = {"barn", "manuell", "husholdninger_bedre", "husholdninger_verre", "linjer"}
+PLAIN_NUMBER_COLUMNS = {"inntektsaar", "rad"}  # numbers without a thousands separator
 MONTH_COLUMNS = {"maaned", "fra_maaned", "til_maaned"}
-WIDE = {"forklaring": 100, "manuell_grunn": 60, "aarsak": 60, "institusjon": 26}
+WRAPPED = {"forklaring", "aarsak", "manuell_grunn"}
+WIDTHS = {"forklaring": 100, "manuell_grunn": 45, "aarsak": 60, "institusjon": 26, "forklaring_kode": 34,
+          "steg": 34, "verdi": 18, "betaler_fnr": 14, "kommunenummer": 11}
 
 
-def _month(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, format="%Y-%m").dt.date
+class Book:
+    """An XlsxWriter workbook in constant-memory mode and the cell formats this project uses."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wb = xlsxwriter.Workbook(str(path), {
+            "constant_memory": True,
+            # text stays text: no formulas, links or numbers made from strings
+            "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+        })
+        self.wb.set_properties({"title": path.stem, "comments": "fee-engine"})
+        top = {"valign": "top"}
+        self.header = self.wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_BLUE,
+                                          "text_wrap": True, "valign": "top"})
+        self.text = self.wb.add_format(top)
+        self.wrap = self.wb.add_format({**top, "text_wrap": True})
+        self.kr = self.wb.add_format({**top, "num_format": KR})
+        self.count = self.wb.add_format({**top, "num_format": COUNT})
+        self.plain = self.wb.add_format({**top, "num_format": PLAIN})
+        self.month = self.wb.add_format({**top, "num_format": MONTH})
+        self.bold = self.wb.add_format({"bold": True})
+        self.total_label = self.wb.add_format({"bold": True, "top": 1})
+        self.total_kr = self.wb.add_format({"bold": True, "top": 1, "num_format": KR})
+        self.total_count = self.wb.add_format({"bold": True, "top": 1, "num_format": COUNT})
+        self.title = self.wb.add_format({"bold": True, "font_size": 14})
+        self.names: set[str] = set()
+
+    def sheet(self, name: str) -> Any:
+        name = name[:31]
+        self.names.add(name)
+        return self.wb.add_worksheet(name)
+
+    def close(self) -> Path:
+        self.wb.close()
+        return self.path
 
 
-class _Styled:
-    """A cell template per number format, so each cell only copies a style reference."""
+# -- columns ------------------------------------------------------------------------------------
+@dataclass
+class Column:
+    name: str
+    kind: str  # text, kr, count, plain, month
+    values: list  # None = an empty cell
+    width: float
 
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.templates: dict[str, Any] = {}
-
-    def cell(self, value: Any, fmt: str | None) -> Any:
-        if fmt is None:
-            return value
-        c = WriteOnlyCell(self.ws, value)
-        t = self.templates.get(fmt)
-        if t is None:
-            t = WriteOnlyCell(self.ws, None)
-            t.number_format = fmt
-            self.templates[fmt] = t
-        c._style = t._style
-        return c
+    @property
+    def number(self) -> bool:
+        return self.kind != "text"
 
 
-def write_table(wb: Workbook, title: str, df: pd.DataFrame, tick: Callable[[int], None] | None = None) -> None:
-    """One or more sheets for ``df`` (a new sheet every EXCEL_MAX_ROWS − 1 rows)."""
-    chunk = EXCEL_MAX_ROWS - 1
-    starts = range(0, max(len(df), 1), chunk)
-    for i, start in enumerate(starts):
-        part = df.iloc[start:start + chunk]
-        ws = wb.create_sheet(title if i == 0 else f"{title} ({i + 1})")
-        _write_sheet(ws, part, tick)
+def _kind(name: str, s: pd.Series) -> str:
+    if name in MONTH_COLUMNS:
+        return "month"
+    if name in MONEY_COLUMNS:
+        return "kr"
+    if name in PLAIN_NUMBER_COLUMNS:
+        return "plain"
+    if name in COUNT_COLUMNS or pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        return "count"
+    return "text"
 
 
-def _write_sheet(ws: Any, df: pd.DataFrame, tick: Callable[[int], None] | None) -> None:
-    cols = list(df.columns)
-    formats: list[str | None] = []
-    data: list[np.ndarray] = []
-    for c in cols:
-        s = df[c]
-        if c in MONTH_COLUMNS:
-            formats.append(MONTH)
-            data.append(np.asarray(_month(s), dtype=object))
-        elif c in MONEY_COLUMNS:
-            formats.append(KR)
-            num = pd.to_numeric(s, errors="coerce")
-            data.append(np.array([None if pd.isna(v) else int(v) for v in num], dtype=object))
-        elif pd.api.types.is_integer_dtype(s) or pd.api.types.is_bool_dtype(s):
-            formats.append(None)
-            data.append(s.astype(np.int64).to_numpy().astype(object))
-        else:
-            formats.append(None)
-            data.append(s.astype(object).where(s.notna(), None).to_numpy())
-    for i, c in enumerate(cols, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = WIDE.get(c, max(12, min(len(c) + 4, 30)))
-    ws.freeze_panes = "A2"
-    last = get_column_letter(len(cols))
-    ws.auto_filter.ref = f"A1:{last}{len(df) + 1}"
-    styled = _Styled(ws)
-    header = []
-    for c in cols:
-        h = WriteOnlyCell(ws, c)
-        h.font, h.fill = _HEADER_FONT, _HEADER_FILL
-        header.append(h)
-    ws.append(header)
+def month_serials(s: pd.Series) -> np.ndarray:
+    """``YYYY-MM`` text (or dates) as Excel date serial numbers of the month's first day (NaN where empty)."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        d = s.to_numpy("datetime64[D]")
+    else:
+        d = pd.to_datetime(s.astype(object).where(s.notna() & (s.astype(str) != ""), None), format="%Y-%m",
+                           errors="coerce").to_numpy("datetime64[D]")
+    out = (d - EXCEL_EPOCH).astype("timedelta64[D]").astype(np.float64)
+    out[np.isnat(d)] = np.nan
+    return out
+
+
+def _numbers(values: np.ndarray) -> list:
+    """Whole numbers as int, others as float, NaN as None."""
+    v = np.asarray(values, dtype=np.float64)
+    whole = np.isfinite(v) & (v == np.round(v)) & (np.abs(v) < 2**53)
+    out = np.where(whole, v, 0).astype(np.int64).astype(object)
+    frac = np.isfinite(v) & ~whole
+    out[frac] = v[frac]
+    out[~np.isfinite(v)] = None
+    return out.tolist()
+
+
+def _texts(s: pd.Series) -> list:
+    t = s.astype(object).where(s.notna(), None).tolist()
+    return [None if v is None or v == "" else (v if type(v) is str else str(v)) for v in t]
+
+
+def column(name: str, s: pd.Series) -> Column:
+    kind = _kind(name, s)
+    if kind == "month":
+        values = _numbers(month_serials(s))
+    elif kind == "text":
+        values = _texts(s)
+    else:
+        num = pd.to_numeric(s.astype(object).where(s.astype(str) != "", None), errors="coerce")
+        values = _numbers(num.to_numpy(dtype=np.float64, na_value=np.nan))
+    width = WIDTHS.get(name) or max({"kr": 14}.get(kind, 10), min(len(overskrift(name)) + 3, 30))
+    return Column(name, kind, values, width)
+
+
+# -- tables ---------------------------------------------------------------------------------------
+@dataclass
+class Totals:
+    """The row under a table: ``sum`` columns added up (SUBTOTAL 109), or the number of rows (SUBTOTAL 103)."""
+
+    label: str = "Sum"
+    sum: list[str] = field(default_factory=list)
+    count: bool = False
+
+
+def sum_totals(df: pd.DataFrame) -> Totals:
+    return Totals("Sum", [c for c in df.columns if c in MONEY_COLUMNS or c in COUNT_COLUMNS])
+
+
+def write_table(book: Book, title: str, df: pd.DataFrame, tick: Callable[[int], None] | None = None,
+                total: Totals | None = None) -> list[str]:
+    """``df`` on one sheet, continued on «title (2)» … past Excel's row limit; returns the sheet names."""
+    cols = [column(c, df[c]) for c in df.columns]
+    chunk = EXCEL_MAX_ROWS - 1 - (2 if total else 0)  # the header, and a blank row and the total row
     n = len(df)
-    for r in range(n):
-        ws.append([styled.cell(col[r], fmt) if col[r] is not None else None for col, fmt in zip(data, formats)])
-        if tick and r % 10_000 == 9_999:
+    names = []
+    for i, start in enumerate(range(0, max(n, 1), chunk)):
+        name = title if i == 0 else f"{title} ({i + 1})"
+        names.append(name)
+        ws = book.sheet(name)
+        _write_part(book, ws, cols, start, min(start + chunk, n), df, total, tick)
+    return names
+
+
+def _formats(book: Book, c: Column) -> Any:
+    return {"kr": book.kr, "count": book.count, "plain": book.plain, "month": book.month}.get(c.kind)
+
+
+def _write_part(book: Book, ws: Any, cols: list[Column], start: int, stop: int, df: pd.DataFrame,
+                total: Totals | None, tick: Callable[[int], None] | None) -> None:
+    for j, c in enumerate(cols):
+        ws.set_column(j, j, c.width, book.wrap if c.name in WRAPPED else book.text)
+        ws.write_string(0, j, overskrift(c.name), book.header)
+    ws.freeze_panes(1, 0)
+    rows = stop - start
+    ws.autofilter(0, 0, max(rows, 1), max(len(cols) - 1, 0))
+    write_string, write_number = ws.write_string, ws.write_number
+    plan = [(j, write_number if c.number else write_string, c.values, _formats(book, c)) for j, c in enumerate(cols)]
+    r = 1
+    for i in range(start, stop):
+        for j, write, values, fmt in plan:
+            v = values[i]
+            if v is not None:
+                write(r, j, v, fmt)
+        r += 1
+        if tick and r % 10_000 == 0:
             tick(10_000)
     if tick:
-        tick(n % 10_000)
+        tick((r - 1) % 10_000)
+    if total and cols:
+        _write_total(book, ws, cols, df.iloc[start:stop], rows, total)
 
 
+def _write_total(book: Book, ws: Any, cols: list[Column], part: pd.DataFrame, rows: int, total: Totals) -> None:
+    r = rows + 2  # one blank row below the data, outside the filter
+    first, last = 1, max(rows, 1)
+    if total.count:
+        ws.write_string(r, 0, total.label, book.total_label)
+        rng = f"{xl_rowcol_to_cell(first, 0)}:{xl_rowcol_to_cell(last, 0)}"
+        ws.write_formula(r, 1, f"=SUBTOTAL(103,{rng})", book.total_count, rows)
+        return
+    ws.write_string(r, 0, total.label, book.total_label)
+    for j, c in enumerate(cols):
+        if c.name not in total.sum or j == 0:
+            continue
+        rng = f"{xl_rowcol_to_cell(first, j)}:{xl_rowcol_to_cell(last, j)}"
+        value = int(pd.to_numeric(part[c.name], errors="coerce").fillna(0).sum())
+        fmt = book.total_kr if c.kind == "kr" else book.total_count
+        ws.write_formula(r, j, f"=SUBTOTAL(109,{rng})", fmt, value)
+
+
+# -- the front sheet ------------------------------------------------------------------------------
 FRONT_LABELS = {
     "periode": "Periode", "regelsett": "Regelsett (versjon)", "regelsett_mappe": "Regelsettets mappe",
     "innskriving": "Innskrivingsfil", "skattekilde": "Skattegrunnlag fra", "laget": "Laget",
-    "rader_inn": "Rader i innskrivingsfilen", "rader_avvist": "Rader avvist", "oppslag": "Oppslag i skattegrunnlaget",
-    "advarsler": "Advarsler",
+    "rader_inn": "Rader i innskrivingsfilen", "rader_beregnet": "Rader beregnet", "rader_avvist": "Rader avvist",
+    "rader_utenfor_perioden": "Rader utenfor perioden", "merknader": "Merknader",
+    "oppslag": "Oppslag i skattegrunnlaget", "advarsler": "Advarsler",
 }
 
 
-def write_front(wb: Workbook, meta: dict[str, Any], totals: dict[str, int]) -> None:
-    ws = wb.create_sheet("Forside")
-    ws.column_dimensions["A"].width = 30
-    ws.column_dimensions["B"].width = 120
-    title = WriteOnlyCell(ws, "Foreldrebetaling: vedtak og fakturagrunnlag")
-    title.font = Font(bold=True, size=14)
-    ws.append([title])
-    ws.append([])
-    styled = _Styled(ws)
-    for label, key in (("Barn med vedtak", "barn"), ("Til manuell behandling", "barn_manuell")):
-        ws.append([label, totals[key]])
-    for label, key in (("Ordinær pris i perioden", "ordinaer_pris"), ("Å fakturere i perioden", "belop")):
-        ws.append([label, styled.cell(totals[key], KR)])
-    ws.append([])
-    for key, value in meta.items():
-        label = FRONT_LABELS.get(key, key)
+@dataclass
+class FrontLine:
+    label: str
+    value: Any = None
+    kind: str = "auto"  # auto, kr
+
+
+def write_front(book: Book, title: str, lines: Iterable[FrontLine | None], sheets: dict[str, str] | None = None,
+                name: str = "Forside") -> None:
+    """A title, label–value lines (``None`` = a blank line; a list value = one line each), the sheets."""
+    ws = book.sheet(name)
+    ws.set_column(0, 0, 32)
+    ws.set_column(1, 1, 120, book.wrap)
+    ws.write_string(0, 0, title, book.title)
+    r = 2
+    for line in lines:
+        if line is None:
+            r += 1
+            continue
+        ws.write_string(r, 0, line.label, book.bold)
+        value = line.value
         if isinstance(value, list):
-            ws.append([label, "(ingen)" if not value else None])
-            for v in value:  # one line each; long text runs on into the empty cells to the right
-                ws.append([None, v])
+            if not value:
+                ws.write_string(r, 1, "(ingen)")
+            for k, v in enumerate(value):
+                ws.write_string(r + k, 1, str(v), book.wrap)
+            r += max(len(value), 1)
+            continue
+        if isinstance(value, bool) or value is None:
+            pass
+        elif isinstance(value, (int, np.integer, float)):
+            ws.write_number(r, 1, value, book.kr if line.kind == "kr" else book.count)
         else:
-            ws.append([label, value])
+            ws.write_string(r, 1, str(value), book.wrap)
+        r += 1
+    if sheets:
+        r += 1
+        ws.write_string(r, 0, "Arkene", book.bold)
+        for k, (sheet, what) in enumerate(sheets.items()):
+            ws.write_string(r + k, 1, f"{sheet}: {what}", book.wrap)
+
+
+def meta_lines(meta: dict[str, Any]) -> list[FrontLine]:
+    return [FrontLine(FRONT_LABELS.get(k, k), v) for k, v in meta.items()]
+
+
+# -- vedtak.xlsx ----------------------------------------------------------------------------------
+SHEETS = {
+    "Vedtak": "ett vedtak per barn og periode med samme beløp, med hele beregningen (forklaring)",
+    "Månedlig": "ett beløp per barn og måned, som maanedlig.csv (over 1 048 576 rader: «Månedlig (2)» …)",
+    "Oppsummering": "per enhet og måned: barn, ordinær pris, reduksjonene, manuelle og beløpet å fakturere",
+    "Avvist og manuell": "avviste rader i innskrivingsfilen og barn som venter på saksbehandler",
+}
+
+
+def problems_table(rejected: pd.DataFrame, manual: pd.DataFrame) -> pd.DataFrame:
+    cols = ["type", "rad", "kolonne", "verdi", "aarsak"]
+    return pd.concat([
+        rejected.assign(type="avvist rad")[cols],
+        manual.assign(type="manuell", rad=pd.NA, kolonne="", verdi=manual["barn_id"], aarsak=manual["manuell_grunn"])[
+            cols],
+    ], ignore_index=True)
 
 
 def write_workbook(path: Path, *, meta: dict[str, Any], vedtak: pd.DataFrame, monthly: pd.DataFrame,
                    summary: pd.DataFrame, rejected: pd.DataFrame, manual: pd.DataFrame,
                    tick: Callable[[int], None] | None = None) -> Path:
-    wb = Workbook(write_only=True)
-    write_front(wb, meta, totals(monthly))
-    write_table(wb, "Vedtak", vedtak, tick)
-    write_table(wb, "Månedlig", monthly.drop(columns=["flagg"], errors="ignore"), tick)
-    write_table(wb, "Oppsummering", summary)
-    problems = pd.concat([
-        rejected.assign(type="avvist rad")[["type", "rad", "kolonne", "verdi", "aarsak"]],
-        manual.assign(type="manuell", rad=pd.NA, kolonne="", verdi=manual["barn_id"], aarsak=manual["manuell_grunn"])[
-            ["type", "rad", "kolonne", "verdi", "aarsak"]],
-    ], ignore_index=True)
-    write_table(wb, "Avvist og manuell", problems)
-    wb.save(path)
-    return path
+    t = totals(monthly)
+    book = Book(path)
+    front = [
+        FrontLine("Barn med vedtak", t["barn"]), FrontLine("Til manuell behandling", t["barn_manuell"]),
+        FrontLine("Barn-måneder", len(monthly)),
+        FrontLine("Ordinær pris i perioden", t["ordinaer_pris"], "kr"),
+        FrontLine("Å fakturere i perioden", t["belop"], "kr"), None, *meta_lines(meta),
+    ]
+    write_front(book, "Foreldrebetaling: vedtak og fakturagrunnlag", front, SHEETS)
+    write_table(book, "Vedtak", vedtak, tick, Totals("Antall vedtak", count=True))
+    write_table(book, "Månedlig", monthly.drop(columns=["flagg"], errors="ignore"), tick, sum_totals(monthly))
+    write_table(book, "Oppsummering", summary, total=sum_totals(summary))
+    write_table(book, "Avvist og manuell", problems_table(rejected, manual), total=Totals("Antall", count=True))
+    return book.close()
+

@@ -28,12 +28,22 @@ def totals(monthly: pd.DataFrame) -> dict[str, int]:
     return out
 
 
+SCHEMES = ((("inntekt_6_prosent",), "Redusert foreldrebetaling (6 %)"), (("gratis_kjernetid",), "Gratis kjernetid"),
+           (("gratis_timer_sfo",), "12 gratis timer SFO"), (("soesken_2", "soesken_3"), "Søskenmoderasjon"),
+           (("saerskilte_behov",), "Gratis SFO, særskilte behov"), (("manuell",), "Manuell behandling"))
+
+
 def households_with(monthly: pd.DataFrame) -> dict[str, int]:
     """Number of households that get each reduction in at least one month (``monthly`` with ``flagg``)."""
-    out = {}
-    for names, label in ((("inntekt_6_prosent",), "Redusert foreldrebetaling (6 %)"),
-                         (("gratis_kjernetid",), "Gratis kjernetid"), (("gratis_timer_sfo",), "12 gratis timer SFO"),
-                         (("soesken_2", "soesken_3"), "Søskenmoderasjon"),
-                         (("saerskilte_behov",), "Gratis SFO, særskilte behov"), (("manuell",), "Manuell behandling")):
-        out[label] = int(monthly.loc[has_flag(monthly["flagg"], *names), "husholdning_id"].nunique())
-    return out
+    r = reductions(monthly)
+    return dict(zip(r["ordning"], r["husholdninger"]))
+
+
+def reductions(monthly: pd.DataFrame) -> pd.DataFrame:
+    """Per scheme: households and children that get it in at least one month (``monthly`` with ``flagg``)."""
+    rows = []
+    for names, label in SCHEMES:
+        hit = monthly.loc[has_flag(monthly["flagg"], *names)]
+        children = int(hit.drop_duplicates(["barn_id", "tilbud"]).shape[0])
+        rows.append((label, int(hit["husholdning_id"].nunique()), children))
+    return pd.DataFrame(rows, columns=["ordning", "husholdninger", "barn"])

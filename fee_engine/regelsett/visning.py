@@ -15,6 +15,8 @@ def format_value(verdi: Any) -> str:
         if verdi and isinstance(verdi[0], PriceStep):
             return "; ".join(f"fra {format_value(x.fra_timer)} t: {format_value(x.pris)} kr" for x in verdi)
         return ", ".join(format_value(x) for x in verdi) or "(ingen)"
+    if isinstance(verdi, dict):
+        return "; ".join(f"{k}: {format_value(v)}" for k, v in verdi.items()) or "(ingen)"
     if isinstance(verdi, SiblingRates):
         return f"barn 2: {format_value(verdi.barn_2)} %, barn 3+: {format_value(verdi.barn_3_og_flere)} %"
     if verdi is None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import (brev, fakturering, gratis_kjernetid, gratis_timer_sfo, inntektsgrense, inntektsgrunnlag, kommune,
+from . import (brev, faktura, fakturering, gratis_kjernetid, gratis_timer_sfo, inntektsgrense, inntektsgrunnlag,
+               kommune,
                ordinaer_pris, saerskilte_behov, soeskenmoderasjon)
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
@@ -25,7 +26,7 @@ REKKEFOLGE: tuple[Steg, ...] = (
     fakturering.STEG,
 )
 # Declares parameters and columns but does not change the amount.
-ANDRE: tuple[Steg, ...] = (inntektsgrunnlag.STEG, kommune.STEG, brev.STEG)
+ANDRE: tuple[Steg, ...] = (inntektsgrunnlag.STEG, kommune.STEG, brev.STEG, faktura.STEG)
 ALLE: tuple[Steg, ...] = REKKEFOLGE + ANDRE
 
 # Flags: a bit each, in the order they are written in forklaring_kode.
