@@ -76,6 +76,7 @@ def vedtak(runs: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> pd.D
 
 def vedtak_table(p: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> pd.DataFrame:
     """``vedtak.csv`` from the periods: one row each, with the explanation."""
+    p = p.reset_index(drop=True)
     text = explain(p, rules)
     out = pd.DataFrame(
         {
