@@ -100,6 +100,7 @@ class RunResult:
     files: list[Path]
     lookups: int
     notices: list[str] = field(default_factory=list)
+    manual: pd.DataFrame | None = None  # the first run of each child waiting for a caseworker (the web's list)
 
     @property
     def exit_code(self) -> int:
@@ -282,6 +283,7 @@ def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | 
         children_manual=len(manual_children), child_months=int(months_per_run.sum()),
         total_belop=int((runs["belop"].to_numpy() * months_per_run).sum()),
         warnings=comp.warnings, files=final, lookups=comp.lookups, notices=comp.enrollment.notices,
+        manual=manual_children,
     )
 
 

@@ -70,6 +70,9 @@ def plan_runs(children: pd.DataFrame, months: list[dt.date], seg_starts: np.ndar
     lo = np.where(np.isnat(fra), 0, np.searchsorted(ends, fra, side="left"))
     hi = np.where(np.isnat(til), m - 1, np.searchsorted(starts, til, side="right") - 1)
     whole = (lo == 0) & (hi == m - 1)
+    # A child with more than one placement in an offer (a move, a new place size) goes month by month, so that
+    # one_bill_per_month picks each month's placement even when both touch every month of a short period.
+    whole &= ~children.duplicated(["barn_id", "tilbud"], keep=False).to_numpy()
     hh = pd.factorize(children["husholdning_id"])[0]
     hh_whole = np.ones(hh.max() + 1 if n else 0, dtype=bool)
     np.logical_and.at(hh_whole, hh, whole)
