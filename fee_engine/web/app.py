@@ -686,13 +686,12 @@ class Web:
                 note = t["uten_inntekt"]
         else:
             note = ""
-        try:
-            if errors:
-                raise kalkulator.KalkulatorFeil([])
+        try:  # (with a bad income, the children are still checked, so every problem shows at once)
             result = kalkulator.beregn(self.rules, form["maaned"], rows, {"H": income} if income is not None else {})
         except kalkulator.KalkulatorFeil as exc:
-            for f in exc.feil:
-                errors.append({"etikett": self._label(f.felt, index, t), "verdi": f.verdi, "aarsak": f.aarsak})
+            errors += [{"etikett": self._label(f.felt, index, t), "verdi": f.verdi, "aarsak": f.aarsak}
+                       for f in exc.feil]
+        if errors:
             return self._calculator_page(request, form, 422, feil=errors)
         month = kalkulator.parse_maaned(form["maaned"])
         return self._calculator_page(request, form, resultat=result, merknad=note,

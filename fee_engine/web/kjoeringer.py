@@ -105,7 +105,7 @@ class RunManager:
         write_json(directory / "status.json", {"oppgave": task, "tilstand": "venter", "fase": "", "etikett": "",
                                                "gjort": 0, "totalt": 0, "faser": [], "startet": time.time(),
                                                "oppdatert": time.time(), "melding": ""})
-        log = open(directory / "arbeider.log", "ab")  # noqa: SIM115 - the child process writes it
+        log = os.fdopen(os.open(directory / "arbeider.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         try:
             proc = subprocess.Popen([sys.executable, "-m", "fee_engine.web.arbeider", str(directory)],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=os.getcwd())
