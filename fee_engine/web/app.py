@@ -694,7 +694,7 @@ class Web:
         if errors:
             return self._calculator_page(request, form, 422, feil=errors)
         month = kalkulator.parse_maaned(form["maaned"])
-        return self._calculator_page(request, form, resultat=result, merknad=note,
+        return self._calculator_page(request, form, resultat=result, merknad=note, oppgitt=income is not None,
                                      sum=sum(b.belop for b in result.barn),
                                      maaned_tekst=f"{MAANEDER[month.month - 1]} {month.year}")
 

@@ -77,7 +77,14 @@ class WebConfig:
 
     @property
     def source_text(self) -> str:
-        where = f" ({self.tax_data})" if self.source in ("files", "emulator") and self.tax_data else ""
+        where = ""
+        if self.source in ("files", "emulator") and self.tax_data:
+            folder = Path(self.tax_data)
+            try:  # shown relative to where the server was started, when it is below it
+                folder = folder.resolve().relative_to(Path.cwd().resolve())
+            except ValueError:
+                pass
+            where = f" ({folder})"
         names = {"files": "skattegrunnlag fra filer", "emulator": "emulert Skatteetaten-API",
                  "api": "Skatteetatens API (summert skattegrunnlag)"}
         return names.get(self.source, self.source) + where

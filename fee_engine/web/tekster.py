@@ -13,7 +13,7 @@ KALKULATOR = {
         "per_voksen": "Inntekt per voksen", "samlet": "Husholdningens samlede inntekt",
         "soeker": "Søker, kroner i året", "partner": "Ektefelle/samboer, kroner i året",
         "husholdningens": "Samlet inntekt, kroner i året",
-        "inntekt_hjelp": "Personinntekt og kapitalinntekt før skatt og fradrag, slik skatteoppgjøret viser den. "
+        "inntekt_hjelp": "Personinntekt og kapitalinntekt før skatt og fradrag, slik de står i skatteoppgjøret. "
                          "Uten inntekt regnes det som om dere ikke har søkt, og dere får ordinær pris.",
         "barn": "Barn", "tilbud": "Tilbud", "ingen": "Ikke med", "barnehage": "barnehage", "sfo": "SFO",
         "fodt": "Fødselsdato (barnehage)", "plass": "Plass i barnehagen, prosent", "trinn": "Trinn (SFO)",
@@ -27,6 +27,8 @@ KALKULATOR = {
         "uten_inntekt": "Dere har ikke oppgitt inntekt, så beløpet er regnet som om dere ikke har søkt om "
                         "redusert foreldrebetaling.",
         "ingen_barn": "Velg barnehage eller SFO for minst ett barn.",
+        "som_vedtaket": "Forklaringen er den samme som i et vedtak der inntekten er dokumentert. I vedtaket henter "
+                        "kommunen inntekten fra skatteoppgjøret, om dere ikke dokumenterer den selv.",
     },
     "nynorsk": {
         "tittel": "Kalkulator for foreldrebetaling",
@@ -38,7 +40,7 @@ KALKULATOR = {
         "per_voksen": "Inntekt per vaksen", "samlet": "Samla inntekt i hushaldet",
         "soeker": "Søkjar, kroner i året", "partner": "Ektefelle/sambuar, kroner i året",
         "husholdningens": "Samla inntekt, kroner i året",
-        "inntekt_hjelp": "Personinntekt og kapitalinntekt før skatt og frådrag, slik skatteoppgjeret viser henne. "
+        "inntekt_hjelp": "Personinntekt og kapitalinntekt før skatt og frådrag, slik dei står i skatteoppgjeret. "
                          "Utan inntekt blir det rekna som om de ikkje har søkt, og de får ordinær pris.",
         "barn": "Barn", "tilbud": "Tilbod", "ingen": "Ikkje med", "barnehage": "barnehage", "sfo": "SFO",
         "fodt": "Fødselsdato (barnehage)", "plass": "Plass i barnehagen, prosent", "trinn": "Trinn (SFO)",
@@ -52,6 +54,8 @@ KALKULATOR = {
         "uten_inntekt": "De har ikkje oppgitt inntekt, så beløpet er rekna som om de ikkje har søkt om "
                         "redusert foreldrebetaling.",
         "ingen_barn": "Vel barnehage eller SFO for minst eitt barn.",
+        "som_vedtaket": "Forklaringa er den same som i eit vedtak der inntekta er dokumentert. I vedtaket hentar "
+                        "kommunen inntekta frå skatteoppgjeret, om de ikkje dokumenterer henne sjølve.",
     },
 }
 
