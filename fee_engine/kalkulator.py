@@ -191,11 +191,14 @@ def _incomes(inntekt: object, households: set[str]) -> tuple[dict[str, int], lis
         if str(hh) not in households:
             problems.append(_own(felt, hh, "ukjent_husholdning"))
             continue
+        if type(value) is int and 0 <= value <= MAX_INNTEKT_KR:  # whole kroner as a JSON number: nothing to parse
+            given[str(hh)] = value * 100
+            continue
         text = _cell(value) if not isinstance(value, bool) else None
         if text is None:
             problems.append(_own(felt, "", "verditype"))
             continue
-        if text.strip():
+        if text.strip():  # anything else is read as the enrollment file's kroner are (the same messages)
             keys.append(str(hh))
             texts.append(text.strip())
     if texts:
