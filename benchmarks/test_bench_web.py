@@ -129,7 +129,7 @@ def test_batch_100k_through_the_page(benchmark, population_100k, tmp_path):
         t0 = time.perf_counter()
         page = c.get(run)
         result_page = time.perf_counter() - t0
-    web_csv = (Path(server.config.data_dir) / "kjoeringer" / run.rsplit("/", 1)[1] / "kjoering" / "ut" / "maanedlig.csv")
+    web_csv = Path(server.config.data_dir) / "kjoeringer" / run.rsplit("/", 1)[1] / "kjoering" / "ut" / "maanedlig.csv"
     assert web_csv.read_bytes() == (tmp_path / "cli" / "maanedlig.csv").read_bytes()
     info = {"cli_s": round(cli, 2), "web_upload_s": round(uploaded, 2), "web_check_s": round(checked, 2),
             "web_run_s": round(web, 2), "result_page_s": round(result_page, 3),

@@ -223,7 +223,8 @@ def emulator(
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Adresse å lytte på (annet enn 127.0.0.1 krever tilgangsnøkkel)"),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Adresse å lytte på (annet enn 127.0.0.1 krever tilgangsnøkkel)"),
     port: int = typer.Option(8000, "--port", help="Port"),
     data: Path = typer.Option(Path(".fee-engine") / "web", "--data", help="Mappe for kjøringene (0700)"),
     secret: Optional[str] = typer.Option(None, "--tilgangsnokkel", envvar="FEE_ENGINE_WEB_SECRET", show_envvar=True,
@@ -233,15 +234,20 @@ def serve(
     api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
-    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
-    kommune: Optional[str] = typer.Option(None, "--kommune", help="Kommunenummeret kalkulatoren starter med (og målformen)"),
+    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config",
+                                                        help="Kommunefil som erstatter den i regelsettet"),
+    kommune: Optional[str] = typer.Option(None, "--kommune",
+                                          help="Kommunenummeret kalkulatoren starter med (og målformen)"),
     reformer: Optional[Path] = typer.Option(None, "--reformer", help="Mappe med reformfiler for Regelendring"),
     retention: float = typer.Option(24, "--oppbevaring-timer", help="Slett kjøringer eldre enn så mange timer"),
     max_upload: float = typer.Option(50, "--maks-opplasting-mb", help="Største innskrivingsfil i MB"),
     public: bool = typer.Option(False, "--offentlig-kalkulator", help="Åpne kalkulatoren og /api/beregn uten nøkkel"),
-    cors: Optional[list[str]] = typer.Option(None, "--cors-opprinnelse", help="Nettsted som kan kalle API-et (kan gjentas)"),
-    rate: int = typer.Option(60, "--grense-per-minutt", help="Kall per minutt per klient på den offentlige kalkulatoren"),
-    allowed_hosts: Optional[list[str]] = typer.Option(None, "--vertsnavn", help="Godta bare dette Host-navnet (kan gjentas)"),
+    cors: Optional[list[str]] = typer.Option(None, "--cors-opprinnelse",
+                                             help="Nettsted som kan kalle API-et (kan gjentas)"),
+    rate: int = typer.Option(60, "--grense-per-minutt",
+                             help="Kall per minutt per klient på den offentlige kalkulatoren"),
+    allowed_hosts: Optional[list[str]] = typer.Option(None, "--vertsnavn",
+                                                      help="Godta bare dette Host-navnet (kan gjentas)"),
 ) -> None:
     """Nettsiden: kjøringer, kalkulator og regelendring i nettleseren, og kalkulator-API-et."""
     import logging

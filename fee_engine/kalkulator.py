@@ -206,7 +206,8 @@ def _incomes(inntekt: object, households: set[str]) -> tuple[dict[str, int], lis
         for hh, text, o, c in zip(keys, texts, oere.tolist(), code.tolist()):
             if c:
                 nb, en = REASONS[c]
-                fmt = {"hint": " i kroner, f.eks. 300000 eller 300 000", "hint_en": " in kroner, e.g. 300000 or 300 000",
+                fmt = {"hint": " i kroner, f.eks. 300000 eller 300 000",
+                       "hint_en": " in kroner, e.g. 300000 or 300 000",
                        "max": f"{MAX_INNTEKT_KR:,} kr".replace(",", " ")}
                 problems.append(Feil(f"inntekt.{hh}", text, nb.format(**fmt), en.format(**fmt), c))
             else:

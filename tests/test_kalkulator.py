@@ -185,7 +185,8 @@ def test_outside_the_month_and_bad_requests(api):
              "barn_fodselsdato": "2021-03-10", "plass_prosent": 100, "fra_dato": "2024-11-01"}
     r = api.post("/api/beregn", json={"maaned": "2024-10", "barn": [child]})
     assert r.status_code == 422 and r.json()["feil"][0]["felt"] == "barn[0].fra_dato"
-    assert api.post("/api/beregn", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+    json_type = {"content-type": "application/json"}
+    assert api.post("/api/beregn", content=b"{not json", headers=json_type).status_code == 400
     assert api.post("/api/beregn", content=b"{}", headers={"content-type": "text/plain"}).status_code == 415
     big = {"maaned": "2024-10", "barn": [child], "x": "a" * 300_000}
     assert api.post("/api/beregn", json=big).status_code == 413
@@ -250,4 +251,5 @@ def test_a_move_inside_a_one_month_period_is_billed_once(tmp_path):
     comp = batch.compute(build({**case, "periode": "2024-10"}, tmp_path))
     cm = comp.child_months
     assert len(cm) == 1
-    assert (cm.iloc[0]["institusjon"], int(cm.iloc[0]["belop"]), int(cm.iloc[0]["soeskenmoderasjon"])) == ("Nye", 1200, 0)
+    row = cm.iloc[0]
+    assert (row["institusjon"], int(row["belop"]), int(row["soeskenmoderasjon"])) == ("Nye", 1200, 0)

@@ -341,9 +341,9 @@ def test_reform_diff_summary(server, demo_run, tmp_path):
         result = r.headers["location"]
         assert wait_for(c, result + "/status")["tilstand"] == "ferdig"
         summary = c.get(result).text
-        r2 = c.post(demo_run + "/regelendring", data={"csrf": csrf_of(page), "type": "verdi",
-                                                      "parameter": "barnehage.maksimalpris.generel", "fra": "2024-10-01",
-                                                      "verdi": "1500"}, files={"x": ("", b"")})
+        typo = {"csrf": csrf_of(page), "type": "verdi", "parameter": "barnehage.maksimalpris.generel",
+                "fra": "2024-10-01", "verdi": "1500"}
+        r2 = c.post(demo_run + "/regelendring", data=typo, files={"x": ("", b"")})
         assert r2.status_code == 400 and "ukjent parameter" in r2.text
     opts = batch.RunOptions(enrollment=DEMO / "innskriving.csv", out=tmp_path, period=batch.parse_period("2024/25"),
                             source="files", tax_data=DEMO / "skatt", formats=("csv",))

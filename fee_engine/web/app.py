@@ -123,8 +123,8 @@ class Web:
 
     def forbidden(self, request: Request) -> HTMLResponse:
         return self.render(request, "feil.html", 403, tittel="Skjemaet er utløpt",
-                           melding="Skjemaet kom ikke fra denne siden, eller økten er utløpt. Gå tilbake og last siden "
-                                   "på nytt.")
+                           melding="Skjemaet kom ikke fra denne siden, eller økten er utløpt. Gå tilbake og "
+                                   "last siden på nytt.")
 
     def not_found(self, request: Request) -> HTMLResponse:
         return self.render(request, "feil.html", 404, tittel="Finnes ikke",
@@ -330,8 +330,9 @@ class Web:
         st = self.runs.status(directory) or {"tilstand": "feilet"}
         view = self.phases(st, keys)
         html = self.env.get_template("_fremdrift.html").render(**view)
-        return JSONResponse({"tilstand": st.get("tilstand"), "fase": st.get("fase", ""), "etikett": st.get("etikett", ""),
-                             "gjort": st.get("gjort", 0), "totalt": st.get("totalt", 0), "html": html})
+        return JSONResponse({"tilstand": st.get("tilstand"), "fase": st.get("fase", ""),
+                             "etikett": st.get("etikett", ""), "gjort": st.get("gjort", 0),
+                             "totalt": st.get("totalt", 0), "html": html})
 
     async def start_run(self, request: Request) -> Response:
         if (r := self.guard(request)) is not None:
@@ -751,7 +752,8 @@ class Web:
     def cors(self, request: Request) -> dict[str, str]:
         origin = request.headers.get("origin", "")
         if self.config.public_calculator and origin and origin in self.config.cors_origins:
-            return {"access-control-allow-origin": origin, "vary": "Origin", "cross-origin-resource-policy": "cross-origin"}
+            return {"access-control-allow-origin": origin, "vary": "Origin",
+                    "cross-origin-resource-policy": "cross-origin"}
         return {"vary": "Origin"}
 
     async def api_preflight(self, request: Request) -> Response:

@@ -126,8 +126,9 @@ class RunManager:
                 time.sleep(0.05)  # the process may have written its last status just now
                 st = read_json(directory / "status.json") or st
                 if st.get("tilstand") not in FINAL:
-                    st = {**st, "tilstand": "feilet", "melding": "arbeidet stoppet før det var ferdig "
-                                                                 "(serveren ble startet på nytt eller prosessen døde)"}
+                    st = {**st, "tilstand": "feilet",
+                          "melding": "arbeidet stoppet før det var ferdig (serveren ble startet på nytt eller "
+                                     "prosessen døde)"}
                     write_json(directory / "status.json", st)
         if st.get("tilstand") in FINAL:
             with self.lock:

@@ -51,7 +51,8 @@ def openapi(version: str, server_url: str | None = None) -> dict[str, Any]:
         "for": {"type": ["integer", "null"], "description": "beløpet før steget, hele kroner"},
         "etter": {"type": "integer", "description": "beløpet etter steget, hele kroner"},
         "verdier": {"type": "object", "description": "parameterverdiene steget brukte"}}}
-    result = {"type": "object", "required": ["barn_id", "maaned", "belop", "status", "forklaring", "steg"], "properties": {
+    result = {"type": "object", "required": ["barn_id", "maaned", "belop", "status", "forklaring", "steg"],
+              "properties": {
         "barn_id": {"type": "string"}, "husholdning_id": {"type": "string"}, "tilbud": {"type": "string"},
         "kommunenummer": {"type": "string"}, "maaned": {"type": "string", "example": "2024-10"},
         "belop": {"type": "integer", "description": "månedsbeløpet å betale, hele kroner"},

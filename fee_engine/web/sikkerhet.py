@@ -77,7 +77,8 @@ class Session:
         self.sid, self.auth, self.issued, self.dirty = secrets.token_urlsafe(24), True, time.time(), True
 
     def logout(self) -> None:
-        self.sid, self.auth, self.last_run, self.issued, self.dirty = secrets.token_urlsafe(24), False, "", time.time(), True
+        self.sid, self.auth, self.last_run = secrets.token_urlsafe(24), False, ""
+        self.issued, self.dirty = time.time(), True
 
 
 class Signer:
