@@ -79,6 +79,14 @@ def _size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB".replace(".", ",")
 
 
+def safe_name(filename: str, suffix: str) -> str:
+    """The uploaded file's own name as the outputs will name it (kjoering.json, the report, the workbook), with
+    nothing but letters, digits, «-», «_» and «.», digit runs like a fødselsnummer masked; never a path."""
+    stem = Path(filename.replace("\\", "/")).stem
+    stem = mask_digits_in_text(re.sub(r"[^\w.-]+", "_", stem)).replace("*", "x").strip("._")[:80]
+    return (stem or "innskriving") + suffix
+
+
 def barnehageaar(today: dt.date | None = None) -> str:
     first, _ = batch.default_period(today)
     return f"{first.year}/{(first.year + 1) % 100:02d}"
@@ -202,9 +210,9 @@ class Web:
             suffix = Path(filename).suffix.lower()
             if field == "innskriving":
                 if suffix in (".csv", ".txt"):
-                    return "innskriving.csv"
+                    return safe_name(filename, ".csv")
                 if suffix in (".xlsx", ".xlsm"):
-                    return "innskriving.xlsx"
+                    return safe_name(filename, ".xlsx")
                 raise UploadError(400, "innskrivingsfilen må være CSV eller XLSX (.csv eller .xlsx)")
             if field == "kommunefil":
                 if suffix in (".yaml", ".yml"):

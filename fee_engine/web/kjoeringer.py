@@ -53,6 +53,10 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _absolute(p: Path | None) -> str | None:
+    return str(Path(p).resolve()) if p else None
+
+
 @dataclass
 class Download:
     name: str
@@ -89,12 +93,11 @@ class RunManager:
     def job_base(self, run: Path, meta: dict[str, Any]) -> dict[str, Any]:
         c = self.config
         return {
-            "innskriving": str(run / "inn" / meta["innskriving"]),
+            "innskriving": meta["innskriving"],  # relative to inn/, where the work runs: the outputs name the file only
             "kommunefiler": [str(run / "inn" / f) for f in meta.get("kommunefiler", [])],
             "periode": meta["periode"], "formater": meta.get("formater", ["csv", "xlsx", "json", "html"]),
-            "source": c.source, "tax_data": str(c.tax_data) if c.tax_data else None,
-            "api_config": str(c.api_config) if c.api_config else None, "cache": str(c.cache) if c.cache else None,
-            "rules_dir": str(c.rules_dir) if c.rules_dir else None,
+            "source": c.source, "tax_data": _absolute(c.tax_data), "api_config": _absolute(c.api_config),
+            "cache": _absolute(c.cache), "rules_dir": _absolute(c.rules_dir),
         }
 
     def start(self, run: Path, task: str, directory: Path, **extra: Any) -> None:
@@ -108,7 +111,7 @@ class RunManager:
         log = os.fdopen(os.open(directory / "arbeider.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         try:
             proc = subprocess.Popen([sys.executable, "-m", "fee_engine.web.arbeider", str(directory)],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=os.getcwd())
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=run / "inn")
         finally:
             log.close()
         with self.lock:
