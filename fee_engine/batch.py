@@ -179,7 +179,9 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict | None = None,
-            progress: Callable[[str, int], Callable[[], None]] | None = None, audit: Path | None = None) -> Computation:
+            progress: Callable[[str, int], Callable[[], None]] | None = None, audit: Path | None = None,
+            enrollment: Enrollment | None = None) -> Computation:
+    """``enrollment``: the file as already read with this rule set and period (the web's check), not read again."""
     check_source(opts)
     rules = rules or load_rules(opts.rules_dir, opts.kommune_config)
     first, last = opts.period
@@ -188,7 +190,8 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
         rules.value("barnehage.maksimalpris.generell", m)  # the whole period must be covered
     period_end = pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
     step = progress("Leser og kontrollerer innskrivingsfilen", 1) if progress else None
-    enrollment = read_enrollment(opts.enrollment, known_kommuner=set(rules.municipalities), period_end=period_end)
+    if enrollment is None:
+        enrollment = read_enrollment(opts.enrollment, known_kommuner=set(rules.municipalities), period_end=period_end)
     enrollment.split_period(pd.Timestamp(months[0]), period_end)  # placements outside the period: reported, not billed
     if step:
         step()
@@ -255,16 +258,18 @@ def gc_paused():
             gc.enable()
 
 
-def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None) -> RunResult:
+def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None,
+        enrollment: Enrollment | None = None) -> RunResult:
     with gc_paused():
-        return _run(opts, progress)
+        return _run(opts, progress, enrollment)
 
 
-def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None) -> RunResult:
+def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None,
+         enrollment: Enrollment | None = None) -> RunResult:
     opts.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fee-engine-", dir=opts.out))
     try:
-        comp = compute(opts, progress=progress, audit=staging / "revisjon.jsonl")
+        comp = compute(opts, progress=progress, audit=staging / "revisjon.jsonl", enrollment=enrollment)
         files = write_outputs(comp, opts, staging, progress)
         final = []
         for f in files:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import pickle
 import sys
 import threading
 import time
@@ -108,6 +109,10 @@ def kontroll(job: dict[str, Any], directory: Path, status: Status) -> None:
     tick = status.factory("Leser og kontrollerer innskrivingsfilen", 1)
     enr = read_enrollment(Path(job["innskriving"]), known_kommuner=set(rules.municipalities), period_end=period_end)
     tick()
+    # The run reads the file with the same rule set and period: it takes this reading instead of a second one.
+    # (A private file of the server's own making, in the run's 0700 folder; nothing a client can write.)
+    with (directory / "innskriving.pickle").open("wb") as fh:
+        pickle.dump(enr, fh, protocol=pickle.HIGHEST_PROTOCOL)
     write_rejections(enr.rejections, directory / "avvist.csv")
     enr.split_period(pd.Timestamp(months[0]), period_end)
     summary = {
@@ -123,7 +128,12 @@ def kjoering(job: dict[str, Any], directory: Path, status: Status) -> None:
     from .. import batch
 
     opts = _run_options(job, directory / "ut")
-    result = batch.run(opts, progress=status.factory)
+    checked = directory.parent / "kontroll" / "innskriving.pickle"
+    enrollment = None
+    if checked.is_file():
+        with checked.open("rb") as fh:
+            enrollment = pickle.load(fh)  # noqa: S301 - written by the check above, in the run's private folder
+    result = batch.run(opts, progress=status.factory, enrollment=enrollment)
     summary = {
         "rader_inn": result.rows_in, "rader_avvist": result.rows_rejected, "rader_utenfor": result.rows_outside,
         "barn": result.children, "barn_manuell": result.children_manual, "barn_maaneder": result.child_months,
