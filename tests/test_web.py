@@ -113,10 +113,25 @@ def test_csrf_is_required(server):
         assert upload(c, csrf=token).status_code == 403
 
 
-def test_unknown_host_header_is_refused(server):
+def test_unknown_host_header_is_refused(server, tmp_path):
     with server.client() as c:
         assert c.get("/", headers={"host": "angriper.example"}).status_code == 400
         assert c.get("/", headers={"host": "localhost"}).status_code == 200
+    with LiveServer(demo_config(tmp_path, secret=SECRET, allowed_hosts=["foreldrebetaling.kommune.no"])) as s, \
+            s.client() as c:  # the TLS proxy's name, configured with --vertsnavn
+        assert c.get("/logg-inn", headers={"host": "foreldrebetaling.kommune.no"}).status_code == 200
+        assert c.get("/logg-inn", headers={"host": "angriper.example"}).status_code == 400
+
+
+def test_no_secret_means_no_office_pages_through_a_proxy(server, demo_run):
+    """Bound to loopback without a secret, yet put behind a proxy: the office's pages refuse the forwarded requests."""
+    forwarded = {"x-forwarded-for": "203.0.113.7"}
+    with server.client() as c:
+        for path in ("/", demo_run, demo_run + "/fil/maanedlig.csv", "/kalkulator", "/api"):
+            r = c.get(path, headers=forwarded)
+            assert r.status_code == 403 and "tilgangsnøkkel" in r.text.lower(), path
+        assert c.post("/api/beregn", json={}, headers=forwarded).status_code == 401
+        assert c.get(demo_run).status_code == 200  # from this machine itself
 
 
 # -- the run -----------------------------------------------------------------------------------------

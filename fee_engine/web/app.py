@@ -79,6 +79,11 @@ def _size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB".replace(".", ",")
 
 
+def proxied(request: Request) -> bool:
+    """The request came through a proxy (it says whom it forwards for)."""
+    return any(h in request.headers for h in ("x-forwarded-for", "forwarded", "x-real-ip"))
+
+
 def safe_name(filename: str, suffix: str) -> str:
     """The uploaded file's own name as the outputs will name it (kjoering.json, the report, the workbook), with
     nothing but letters, digits, «-», «_» and «.», digit runs like a fødselsnummer masked; never a path."""
@@ -112,7 +117,11 @@ class Web:
 
     # -- helpers -----------------------------------------------------------------------------------
     def authenticated(self, request: Request) -> bool:
-        return not self.config.secret or session(request).auth
+        """The office's pages are open: the secret was given in this session, or the server has none and the
+        request came straight from this machine (not through a proxy, which would open them to the network)."""
+        if self.config.secret:
+            return session(request).auth
+        return not proxied(request)
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         s = session(request)
@@ -125,6 +134,10 @@ class Web:
         """Office pages: behind the access secret when the server has one."""
         if self.authenticated(request):
             return None
+        if not self.config.secret:
+            return self.render(request, "feil.html", 403, tittel="Tilgangsnøkkel mangler",
+                               melding="Denne serveren har ingen tilgangsnøkkel og kan derfor ikke nås gjennom en "
+                                       "proxy. Start den med --tilgangsnokkel (se docs/web.md).")
         if request.method == "GET" and "application/json" not in request.headers.get("accept", ""):
             return RedirectResponse("/logg-inn", status_code=303)
         return JSONResponse({"feil": "logg inn først"}, status_code=403)
@@ -604,7 +617,7 @@ class Web:
 
     async def calculator(self, request: Request) -> Response:
         if not self.calculator_open(request):
-            return RedirectResponse("/logg-inn", status_code=303)
+            return self.guard(request) or RedirectResponse("/logg-inn", status_code=303)
         today = dt.date.today()
         kommune = request.query_params.get("kommune", "")
         if kommune not in self.rules.municipalities:
@@ -634,7 +647,7 @@ class Web:
 
     async def calculate(self, request: Request) -> Response:
         if not self.calculator_open(request):
-            return RedirectResponse("/logg-inn", status_code=303)
+            return self.guard(request) or RedirectResponse("/logg-inn", status_code=303)
         raw = await self.small_form(request)
         if not self.csrf_ok(request, raw):
             return self.forbidden(request)

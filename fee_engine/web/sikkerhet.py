@@ -171,9 +171,11 @@ class WebMiddleware:
     def _host_ok(self, headers: Headers) -> bool:
         host = headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name in self.config.allowed_hosts:
+            return True
         if self.config.loopback:
             return name in LOOPBACK_HOSTS
-        return not self.config.allowed_hosts or name in self.config.allowed_hosts
+        return not self.config.allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -207,7 +209,7 @@ class WebMiddleware:
                 if s.dirty and not path.startswith(("/static/", "/api/")):
                     cookie = (f"{COOKIE}={self.signer.dump(s)}; Path=/; HttpOnly; SameSite=Strict; "
                               f"Max-Age={SESSION_HOURS * 3600}")
-                    if self.config.cookies_secure:
+                    if self.config.cookies_secure or scope.get("scheme") == "https":  # behind the TLS proxy
                         cookie += "; Secure"
                     h.append("set-cookie", cookie)
             await send(message)
