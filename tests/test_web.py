@@ -72,6 +72,9 @@ def test_refuses_the_network_without_a_secret(tmp_path):
         WebConfig(host="0.0.0.0", secret="kort", data_dir=tmp_path, tax_data=DEMO / "skatt").check()
     WebConfig(host="0.0.0.0", secret=SECRET, data_dir=tmp_path, tax_data=DEMO / "skatt").check()
     WebConfig(host="127.0.0.1", data_dir=tmp_path, tax_data=DEMO / "skatt").check()
+    WebConfig(data_dir=tmp_path).check()  # a calculator without tax data
+    with pytest.raises(ConfigurationError, match="skattedata"):
+        WebConfig(data_dir=tmp_path, tax_data=tmp_path / "finnes-ikke").check()
     result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--data", str(tmp_path),
                                           "--tax-data", str(DEMO / "skatt")], env={"FEE_ENGINE_WEB_SECRET": ""})
     assert result.exit_code == 2 and "tilgangsnøkkel" in result.output

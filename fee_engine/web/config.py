@@ -58,8 +58,9 @@ class WebConfig:
                 "uten nøkkel lytter den bare på 127.0.0.1. Sett den bak kommunens TLS-proxy (se docs/web.md)")
         if self.source not in ("files", "emulator", "api"):
             raise ConfigurationError(f"ukjent --source «{self.source}» (api, emulator eller files)")
-        if self.source in ("files", "emulator") and (self.tax_data is None or not Path(self.tax_data).is_dir()):
-            raise ConfigurationError(f"--source {self.source} krever --tax-data MAPPE (en mappe som finnes)")
+        # Without --tax-data the calculator and runs that need no lookup work; a run that needs one says so.
+        if self.source in ("files", "emulator") and self.tax_data is not None and not Path(self.tax_data).is_dir():
+            raise ConfigurationError(f"fant ikke mappen med skattedata: {self.tax_data}")
         if self.max_upload_mb <= 0 or self.retention_hours <= 0:
             raise ConfigurationError("--maks-opplasting-mb og --oppbevaring-timer må være større enn 0")
 
@@ -78,6 +79,8 @@ class WebConfig:
     @property
     def source_text(self) -> str:
         where = ""
+        if self.source in ("files", "emulator") and not self.tax_data:
+            return "ingen skattedata satt opp (start serveren med --tax-data eller --source api)"
         if self.source in ("files", "emulator") and self.tax_data:
             folder = Path(self.tax_data)
             try:  # shown relative to where the server was started, when it is below it
