@@ -263,7 +263,7 @@ def test_live_progress_bar(browser, shots, tmp_path):
                 value, top = int(float(bar.get_attribute("value"))), int(float(bar.get_attribute("max")))
                 seen.append(value)
                 phases[:] = [d.find_element(By.CSS_SELECTOR, ".faser").text]
-                return len(set(seen)) >= 2 and 0 < value < 0.6 * top
+                return len(set(seen)) >= 2 and 0.05 * top < value < 0.6 * top
             return False
 
         WebDriverWait(b, 120, poll_frequency=0.1, ignored_exceptions=(WebDriverException,)).until(writing)
