@@ -30,6 +30,7 @@ from .beregning import calculate, month_table
 from .enrollment import KNOWN, MAX_INNTEKT_KR, REASONS, read_enrollment
 from .enrollment.fields import parse_kroner
 from .errors import FeeEngineError
+from .identity import mask_digits_in_text
 from .forklaring.poster import step_records
 from .income import household_incomes
 from .regelsett import RuleSet, format_value
@@ -81,6 +82,8 @@ class KalkulatorFeil(FeeEngineError):
     exit_code = 1
 
     def __init__(self, feil: list[Feil]) -> None:
+        for f in feil:  # a field name or value echoed back never shows a whole fødselsnummer
+            f.felt, f.verdi = mask_digits_in_text(f.felt), mask_digits_in_text(f.verdi)
         super().__init__("; ".join(f"{f.felt}: {f.aarsak}" for f in feil))
         self.feil = feil
 

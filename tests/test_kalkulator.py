@@ -178,6 +178,9 @@ def test_errors_name_the_field_in_validate_s_words(api):
 
     assert feil[("barn[1].trinn", "trinn")]["aarsak"] == REASONS["trinn"][0]
     assert feil[("barn[1].trinn", "trinn")]["aarsak_en"] == REASONS["trinn"][1]
+    fnr = make_synthetic(dt.date(1988, 1, 1), 3)  # echoed names and values are masked
+    r = api.post("/api/beregn", json={"maaned": "2024-10", "barn": [{fnr: 1}], "inntekt": {fnr: 1}})
+    assert r.status_code == 422 and fnr not in r.text and fnr[:6] in r.text
 
 
 def test_outside_the_month_and_bad_requests(api):
