@@ -382,3 +382,20 @@ def test_worker_that_dies_is_reported(server, tmp_path):
     write_json(run / "kontroll" / "status.json", {"tilstand": "i_gang", "faser": []})
     st = manager.status(run / "kontroll")  # no process: a server restart in the middle
     assert st["tilstand"] == "feilet" and "stoppet" in st["melding"]
+
+
+def test_a_folder_of_outputs_downloads_as_one_zip(server, demo_run):
+    """Letters (brev/, being built elsewhere) and any other folder the batch writes: listed and served as a ZIP."""
+    import zipfile
+
+    out = server.config.data_dir / "kjoeringer" / demo_run.rsplit("/", 1)[1] / "kjoering" / "ut"
+    (out / "brev").mkdir(mode=0o700)
+    (out / "brev" / "H01.pdf").write_bytes(b"%PDF-1.7 test")
+    (out / "brev" / "samlet.pdf").write_bytes(b"%PDF-1.7 alle")
+    with server.client() as c:
+        assert 'fil/brev.zip" download' in c.get(demo_run).text
+        r = c.get(demo_run + "/fil/brev.zip")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+        names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+        assert names == ["brev/H01.pdf", "brev/samlet.pdf"]
+        assert c.get(demo_run + "/fil/brev").status_code == 404
