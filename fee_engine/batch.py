@@ -135,6 +135,7 @@ class RunResult:
     notices: list[str] = field(default_factory=list)
     lookups_incomplete: int = 0  # persons whose lookup still failed after all retries (manuell, midlertidig_feil)
     audit_log: Path | None = None
+    manual: pd.DataFrame | None = None  # the first run of each child waiting for a caseworker (the web's list)
 
     @property
     def exit_code(self) -> int:
@@ -248,7 +249,8 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
 
 def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict | None = None,
             progress: Callable[[str, int], Callable[[], None]] | None = None,
-            audit: AuditLog | Path | None = None) -> Computation:
+            audit: AuditLog | Path | None = None, enrollment: Enrollment | None = None) -> Computation:
+    """``enrollment``: the file as already read with this rule set and period (the web's check), not read again."""
     check_source(opts)
     rules = rules or load_rules(opts.rules_dir, opts.kommune_config)
     first, last = opts.period
@@ -257,7 +259,8 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
         rules.value("barnehage.maksimalpris.generell", m)  # the whole period must be covered
     period_end = pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
     step = progress("Leser og kontrollerer innskrivingsfilen", 1) if progress else None
-    enrollment = read_enrollment(opts.enrollment, known_kommuner=set(rules.municipalities), period_end=period_end)
+    if enrollment is None:
+        enrollment = read_enrollment(opts.enrollment, known_kommuner=set(rules.municipalities), period_end=period_end)
     enrollment.split_period(pd.Timestamp(months[0]), period_end)  # placements outside the period: reported, not billed
     if step:
         step()
@@ -337,10 +340,11 @@ def gc_paused(one_shot: bool = False):
 
 
 def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None,
-        one_shot: bool = False) -> RunResult:
-    """The batch; ``one_shot`` when the process ends after it (see :func:`gc_paused`)."""
+        one_shot: bool = False, enrollment: Enrollment | None = None) -> RunResult:
+    """The batch; ``one_shot`` when the process ends after it (see :func:`gc_paused`); ``enrollment`` as
+    already read (the web's check)."""
     with gc_paused(one_shot):
-        return _run(opts, progress)
+        return _run(opts, progress, enrollment)
 
 
 def _audited(opts: RunOptions, command: str, staging: Path) -> AuditLog:
@@ -352,13 +356,14 @@ def _audited(opts: RunOptions, command: str, staging: Path) -> AuditLog:
     return AuditLog(path, command=command, copy=staging / AUDIT_FILE, purpose=FORMAAL.revisjon, kommune=opts.kommune())
 
 
-def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None) -> RunResult:
+def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None,
+         enrollment: Enrollment | None = None) -> RunResult:
     with OutputFolder(opts.out, overwrite=opts.overwrite, command="run") as folder:
         assert folder.staging is not None
         audit = _audited(opts, "run", folder.staging)
         folder.run_id = audit.run_id
         try:
-            comp = compute(opts, progress=progress, audit=audit)
+            comp = compute(opts, progress=progress, audit=audit, enrollment=enrollment)
         finally:
             audit.close()
         files = write_outputs(comp, opts, folder.staging, progress)
@@ -373,7 +378,7 @@ def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | 
         children_manual=len(manual_children), child_months=int(months_per_run.sum()),
         total_belop=int((runs["belop"].to_numpy() * months_per_run).sum()),
         warnings=comp.warnings, files=final, lookups=comp.lookups, notices=comp.enrollment.notices,
-        lookups_incomplete=comp.incomplete, audit_log=audit.path,
+        lookups_incomplete=comp.incomplete, audit_log=audit.path, manual=manual_children,
     )
 
 
@@ -422,30 +427,45 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
     }
     d = opts.csv_dialect
 
-    def decision_files() -> list[Path]:  # in the child on two cores: no progress bar here
+    # Two groups of files, about equal work each. The group here shows progress; the child's does not. With a
+    # workbook, vedtak.xlsx (the longest) is written here with its progress bar and the invoicing files go to the
+    # child; CSV only, the invoicing files are written here beside maanedlig.csv.
+    faktura_here = "xlsx" not in formats
+
+    def faktura_files() -> list[Path]:
+        out: list[Path] = []
+        if basis is not None:
+            out += fakturagrunnlag.write_csv_files(basis, directory, d)
+            if "xlsx" in formats:
+                out.append(fakturagrunnlag.write_workbook(basis, directory / "fakturagrunnlag.xlsx", meta))
+        return out
+
+    def child_files() -> list[Path]:  # in the forked child on two cores: no progress bar here
         out = []
         if "csv" in formats:
             out.append(write_csv(decisions, directory / "vedtak.csv", d))
         if "json" in formats:
             out.append(write_json(directory / "vedtak.json", decisions, periods, comp.rules, meta))
-        if "xlsx" in formats:
-            assert monthly is not None
-            manual = monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
-            out.append(write_workbook(directory / "vedtak.xlsx", meta=dict(meta), vedtak=decisions, monthly=monthly,
-                                      summary=by_institution_month(monthly), rejected=rejected, manual=manual))
+        if not faktura_here:
+            out += faktura_files()
         return out
 
-    def other_files() -> list[Path]:
+    def here_files() -> list[Path]:
         out = []
         if "csv" in formats:
             step = progress("Skriver CSV", 1) if progress else None
             out.append(write_monthly_from_runs(comp.runs, extra, directory / "maanedlig.csv", d))
             if step:
                 step()
-        if basis is not None:
-            out += fakturagrunnlag.write_csv_files(basis, directory, d)
-            if "xlsx" in formats:
-                out.append(fakturagrunnlag.write_workbook(basis, directory / "fakturagrunnlag.xlsx", meta))
+        if faktura_here:
+            out += faktura_files()
+        if "xlsx" in formats:
+            assert monthly is not None
+            tick = progress("Skriver vedtak.xlsx", len(monthly) + len(decisions)) if progress else None
+            manual = monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
+            out.append(write_workbook(directory / "vedtak.xlsx", meta=dict(meta), vedtak=decisions, monthly=monthly,
+                                      summary=by_institution_month(monthly), rejected=rejected, manual=manual,
+                                      tick=(lambda k: tick(advance=k)) if tick else None))
         out.append(write_rejections(rejected, directory / "avvist.csv", d))
         out.append(write_outside(comp.enrollment.outside, directory / "utenfor_perioden.csv", d))
         if "html" in formats:
@@ -453,11 +473,8 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
                                     describe=lambda p: comp.rules.parameter(p).beskrivelse))
         return out
 
-    step = progress("Skriver filene", 1) if progress else None
-    others, decided = in_two(other_files, decision_files)
-    if step:
-        step()
-    files += others + decided
+    here, there = in_two(here_files, child_files)
+    files += here + there
     audit = directory / "revisjon.jsonl"
     if not audit.exists():
         audit.touch()

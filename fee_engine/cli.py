@@ -410,6 +410,67 @@ def _emulator_fiks(feilformat: str):
 
 
 @app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Adresse å lytte på (annet enn 127.0.0.1 krever tilgangsnøkkel)"),
+    port: int = typer.Option(8000, "--port", help="Port"),
+    data: Path = typer.Option(Path(".fee-engine") / "web", "--data", help="Mappe for kjøringene (0700)"),
+    secret: Optional[str] = typer.Option(None, "--tilgangsnokkel", envvar="FEE_ENGINE_WEB_SECRET", show_envvar=True,
+                                         help="Tilgangsnøkkel for kontorets sider (minst 16 tegn)"),
+    source: str = typer.Option("files", "--source", help="api, emulator eller files"),
+    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
+    api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
+    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config",
+                                                        help="Kommunefil som erstatter den i regelsettet"),
+    kommune: Optional[str] = typer.Option(None, "--kommune",
+                                          help="Kommunenummeret kalkulatoren starter med (og målformen)"),
+    reformer: Optional[Path] = typer.Option(None, "--reformer", help="Mappe med reformfiler for Regelendring"),
+    retention: float = typer.Option(24, "--oppbevaring-timer", help="Slett kjøringer eldre enn så mange timer"),
+    max_upload: float = typer.Option(50, "--maks-opplasting-mb", help="Største innskrivingsfil i MB"),
+    public: bool = typer.Option(False, "--offentlig-kalkulator", help="Åpne kalkulatoren og /api/beregn uten nøkkel"),
+    cors: Optional[list[str]] = typer.Option(None, "--cors-opprinnelse",
+                                             help="Nettsted som kan kalle API-et (kan gjentas)"),
+    rate: int = typer.Option(60, "--grense-per-minutt",
+                             help="Kall per minutt per klient på den offentlige kalkulatoren"),
+    allowed_hosts: Optional[list[str]] = typer.Option(None, "--vertsnavn",
+                                                      help="Godta bare dette Host-navnet (kan gjentas)"),
+) -> None:
+    """Nettsiden: kjøringer, kalkulator og regelendring i nettleseren, og kalkulator-API-et."""
+    import logging
+
+    try:
+        import uvicorn
+
+        from .web import WebConfig, create_app
+    except ImportError as exc:
+        _fail(ConfigurationError(f"nettsiden trenger pakken {exc.name}: pip install -e '.[web]'"))
+        return
+    default_reforms = Path(__file__).resolve().parent.parent / "fixtures" / "reformer"
+    config = WebConfig(
+        host=host, port=port, data_dir=data.resolve(), secret=secret or None, source=source,
+        tax_data=tax_data.resolve() if tax_data else None, api_config=api_config.resolve() if api_config else None,
+        cache=cache.resolve() if cache else None, rules_dir=rules.resolve() if rules else None,
+        kommune_config=[p.resolve() for p in kommune_config or []], kommune=kommune,
+        reform_dir=reformer.resolve() if reformer else (default_reforms if default_reforms.is_dir() else None),
+        retention_hours=retention, max_upload_mb=max_upload, public_calculator=public, cors_origins=list(cors or []),
+        rate_limit_per_minute=rate, allowed_hosts=list(allowed_hosts or []),
+    )
+    try:
+        web_app = create_app(config)
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"fee-engine på http://{shown}:{port}/ (kjøringer i {config.data_dir}). Stopp med Ctrl-C.")
+    if not config.loopback:
+        console.print("[yellow]Merk:[/] sett serveren bak kommunens TLS-proxy (https); se docs/web.md.")
+    uvicorn.run(web_app, host=host, port=port, access_log=False, log_level="warning", proxy_headers=True)
+
+
+@app.command()
 def synthetic(
     children: int = typer.Argument(..., help="Antall barn"),
     out: Path = typer.Argument(..., help="Mappe for innskriving.csv og skatt/"),

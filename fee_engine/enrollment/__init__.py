@@ -108,7 +108,9 @@ class Enrollment:
         return out.drop(columns=["aarsak_en"])
 
     def split_period(self, first: pd.Timestamp, last_day: pd.Timestamp) -> None:
-        """Set aside the placements that end before ``first`` or start after ``last_day``."""
+        """Set aside the placements that end before ``first`` or start after ``last_day`` (once)."""
+        if self.outside is not None:
+            return
         r = self.rows
         out = (r["til_dato"] < first) | (r["fra_dato"] > last_day)
         self.outside = r[out].reset_index(drop=True)
@@ -129,7 +131,9 @@ def per_unique(values: pd.Series, fn: Callable[[pd.Series], object]) -> object:
 
 
 def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
-                    period_end: pd.Timestamp | None = None) -> Enrollment:
+                    period_end: pd.Timestamp | None = None, require_fnr: bool = True) -> Enrollment:
+    """``require_fnr=False``: ``foresatt_fnr`` may be absent or empty (the calculator, which is given the
+    household's income and looks nothing up); a number that is given is still checked."""
     path = Path(path)
     table = read_table(path)
     header = [str(c).strip().lower().lstrip("\ufeff").strip() for c in table.header]
@@ -141,7 +145,7 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
         listed = "; ".join(" og ".join(f"«{o}»" for o in v) for v in dupes.values())
         raise InputError(f"{path}: samme kolonne står flere ganger i overskriften ({listed}); "
                          "kolonnenavn skilles ikke på store og små bokstaver")
-    missing = [c for c in REQUIRED if c not in header]
+    missing = [c for c in REQUIRED if c not in header and (require_fnr or c != "foresatt_fnr")]
     if missing:
         raise InputError(f"{path}: mangler påkrevde kolonner: {', '.join(missing)} (fant: {', '.join(header)})")
     df = pd.DataFrame(table.rows, columns=header, dtype=object)
@@ -190,7 +194,7 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
         flag(df[c] == "", c, "mangler")
     for c in FNR_COLUMNS:
         codes = per_unique(df[c], fnr_problems)
-        if c != "foresatt_fnr":  # partner_fnr and betaler_fnr may be left empty
+        if c != "foresatt_fnr" or not require_fnr:  # partner_fnr and betaler_fnr may be left empty
             codes = codes.where(codes != "mangler", "")
         for code in ("mangler", "fnr_tegn", "fnr_lengde", "fnr_kontroll", "fnr_dato"):
             flag(codes == code, c, code)
