@@ -153,6 +153,13 @@ class AuditLog:
             self._copy.write(line)
         self.lines += 1
 
+    def add_lines(self, copy_lines: bytes, n: int) -> None:
+        """Lines another process appended to the kept log for this run: counted, and added to this run's copy."""
+        if self._copy is not None and copy_lines:
+            self._copy.write(copy_lines)
+        self.lines += n
+        self._dirty = True
+
     def close(self) -> None:
         if self.closed:
             return

@@ -38,3 +38,28 @@ def test_two_processes_write_the_same_files_as_one(population, tmp_path, monkeyp
 def _without_time(doc: dict) -> dict:
     doc = doc.get("kjoering", doc)
     return {k: v for k, v in doc.items() if k != "laget"} if "vedtak" not in doc else doc
+
+
+def test_tax_files_read_by_two_processes_give_the_same_answers_and_every_audit_line(population, tmp_path,
+                                                                                     monkeypatch):
+    from fee_engine.audit import AuditLog
+    from fee_engine.enrollment import read_enrollment
+    from fee_engine.taxdata import FileSource, fallback_plan, fetch_with_fallback
+
+    rows = read_enrollment(population / "innskriving.csv").rows
+    persons = list(dict.fromkeys(list(rows["foresatt_fnr"]) + [p for p in rows["partner_fnr"] if p]))
+    monkeypatch.setattr("fee_engine.taxdata.base.SPLIT_AT", len(persons) // 2)  # so the reading is split
+    got = {}
+    for cores in ("1", "2"):
+        monkeypatch.setenv("FEE_ENGINE_PROSESSER", cores)
+        log = AuditLog(tmp_path / f"kept-{cores}.jsonl", command="test", copy=tmp_path / f"copy-{cores}.jsonl")
+        got[cores] = fetch_with_fallback(FileSource(population / "skatt"), persons, fallback_plan(2024), audit=log)
+        log.close()
+        kept = (tmp_path / f"kept-{cores}.jsonl").read_text(encoding="utf-8").splitlines()
+        copy = (tmp_path / f"copy-{cores}.jsonl").read_text(encoding="utf-8").splitlines()
+        n = sum(len(v) for v in got[cores].values())
+        assert len(kept) == len(copy) == log.lines == n  # one whole line per lookup, in both files
+        assert all(line.startswith("{") and line.endswith("}") for line in kept)
+    assert list(got["1"]) == list(got["2"])
+    assert [[(x.status, x.kode, x.inntektsaar, x.stadie) for x in v] for v in got["1"].values()] == \
+        [[(x.status, x.kode, x.inntektsaar, x.stadie) for x in v] for v in got["2"].values()]

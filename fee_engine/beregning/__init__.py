@@ -100,9 +100,13 @@ def amounts_in_kroner(k: Kontekst, records: dict[str, np.ndarray]) -> dict[str, 
 
 
 def manual_reason(k: Kontekst) -> np.ndarray:
-    unknown = "ukjent inntektspost i skattegrunnlaget: " + k.husholdning("ukjente_poster").astype(str)
-    reason = k.husholdning("manuell_grunn")
-    return np.where(k.inntekt_status == "manuell", reason, np.where(k.manuell, unknown, ""))
+    """Why a run waits: the household's reason, or the unknown income items the municipality has looked at first."""
+    status_manual = k.inntekt_status == "manuell"
+    out = np.where(status_manual, k.husholdning("manuell_grunn"), "").astype(object)
+    items = k.manuell & ~status_manual  # only these rows get the longer text
+    if items.any():
+        out[items] = "ukjent inntektspost i skattegrunnlaget: " + k.husholdning("ukjente_poster")[items].astype(str)
+    return out
 
 
 # Amounts of one place in one month, ranks, rates: far below 2**31.

@@ -62,6 +62,11 @@ def _text_values(s: pd.Series) -> list[str]:
     return [v for v in pd.unique(s.to_numpy(dtype=object)) if isinstance(v, str)]
 
 
+def _may_start_a_formula(values: np.ndarray) -> bool:
+    """Whether any text value starts like a formula (only each value's first character is looked at)."""
+    return not {v[:1] for v in values.tolist() if type(v) is str}.isdisjoint(FORMULA_START)
+
+
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Text values that a spreadsheet would take for a formula, with a leading ``'``; numbers untouched."""
     out = None
@@ -69,12 +74,15 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
         s = df[c]
         if not _is_text(s):
             continue
-        bad = {v: "'" + v for v in _text_values(s) if v.startswith(FORMULA_START)}
-        if bad:
-            if out is None:
-                out = df.copy()
-            hit = s.isin(list(bad))
-            out[c] = s.astype(object).where(~hit, s[hit].map(bad))
+        values = s.to_numpy(dtype=object)
+        if not _may_start_a_formula(values):
+            continue
+        hit = np.fromiter((isinstance(v, str) and v.startswith(FORMULA_START) for v in values), bool, len(values))
+        if out is None:
+            out = df.copy()
+        fixed = values.copy()
+        fixed[hit] = ["'" + v for v in values[hit]]
+        out[c] = fixed
     return df if out is None else out
 
 

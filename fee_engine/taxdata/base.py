@@ -70,6 +70,9 @@ def fallback_plan(period_start_year: int) -> list[tuple[int, str]]:
     return [(y - 1, "oppgjoer"), (y - 1, "utkast"), (y - 2, "oppgjoer")]
 
 
+SPLIT_AT = 20_000  # persons from which a local source is read by two processes (fewer: not worth a process)
+
+
 def fetch_with_fallback(
     source: TaxSource,
     persons: Iterable[str],
@@ -86,25 +89,64 @@ def fetch_with_fallback(
     """
     from ..audit import AuditLog
 
-    out: dict[str, list[Lookup]] = {}
     own = isinstance(audit, (str, Path))
     log = AuditLog(Path(audit), command="oppslag") if own else audit
-    kilde = getattr(source, "kilde", source.name)
-    lookup = source.lookup
     try:
-        for person in persons:
-            tried: list[Lookup] = []
-            for year, stage in plan:
-                res = lookup(person, year, stage)
-                tried.append(res)
-                if log is not None:
-                    log.write(res, kilde)
-                if res.status not in ("ingen_data", "slettet"):
-                    break
-            out[person] = tried
-            if progress is not None:
-                progress()
+        persons = list(persons)
+        if getattr(source, "local", False) and len(persons) >= SPLIT_AT and log is not None:
+            return _in_two_halves(source, persons, plan, log, progress)
+        return _fetch(source, persons, plan, log, progress)
     finally:
         if own and log is not None:
             log.close()
+
+
+def _fetch(source: TaxSource, persons: Iterable[str], plan: list[tuple[int, str]], log: Any,
+           progress: Any) -> dict[str, list[Lookup]]:
+    out: dict[str, list[Lookup]] = {}
+    kilde = getattr(source, "kilde", source.name)
+    lookup = source.lookup
+    for person in persons:
+        tried: list[Lookup] = []
+        for year, stage in plan:
+            res = lookup(person, year, stage)
+            tried.append(res)
+            if log is not None:
+                log.write(res, kilde)
+            if res.status not in ("ingen_data", "slettet"):
+                break
+        out[person] = tried
+        if progress is not None:
+            progress()
     return out
+
+
+def _in_two_halves(source: TaxSource, persons: list[str], plan: list[tuple[int, str]], log: Any,
+                   progress: Any) -> dict[str, list[Lookup]]:
+    """A local source (files on disk) read by two processes, a half each (:func:`fee_engine.parallel.in_two`).
+
+    Both append their audit lines to the kept log (one ``write`` per line on a file opened for appending, so
+    lines never mix); the child's lines for this run's copy come back with its answers and are added here.
+    """
+    import io
+    import os
+
+    from ..parallel import in_two
+
+    half = len(persons) // 2
+    here = os.getpid()
+
+    def second() -> tuple[dict[str, list[Lookup]], bytes, int]:
+        if os.getpid() == here:  # one core: run here, with the log as it is
+            return _fetch(source, persons[half:], plan, log, None), b"", 0
+        copy = io.BytesIO()
+        log._copy, lines = copy, log.lines  # the child's own copy of the log object: its copy lines kept in memory
+        got = _fetch(source, persons[half:], plan, log, None)
+        return got, copy.getvalue(), log.lines - lines
+
+    first, (rest, copy_lines, n) = in_two(lambda: _fetch(source, persons[:half], plan, log, progress), second)
+    log.add_lines(copy_lines, n)
+    if progress is not None:
+        progress(len(persons) - half)
+    first.update(rest)
+    return first

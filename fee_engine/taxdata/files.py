@@ -22,6 +22,7 @@ _CHUNK = 65536
 class FileSource:
     name = "files"
     kilde = "filer"  # in the audit log
+    local = True  # answers on this disk: may be read by two processes (base.fetch_with_fallback)
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
