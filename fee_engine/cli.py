@@ -330,8 +330,15 @@ def emulator(
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from .taxdata.emulator import EmulatorServer, Faults, read_delegations
-    from .taxdata.http import write_identity
+    from .taxdata.http import emulator_module
+
+    try:
+        emu = emulator_module()
+    except FeeEngineError as exc:
+        _fail(exc)
+        return
+    EmulatorServer, Faults, read_delegations = emu.EmulatorServer, emu.Faults, emu.read_delegations  # noqa: N806
+    from .taxdata.http import write_identity  # noqa: E402
 
     try:
         ssg_data, found_inntekt = _emulator_folders(data)
@@ -394,8 +401,9 @@ def _emulator_fiks(feilformat: str):
     import secrets
     import uuid
 
-    from .taxdata.emulator import FiksEmulator
-    from .taxdata.http import ApiConfig
+    from .taxdata.http import ApiConfig, emulator_module
+
+    FiksEmulator = emulator_module().FiksEmulator  # noqa: N806
 
     if feilformat not in ("skatteetaten", "innpakket", "fiks"):
         raise ConfigurationError(f"ukjent --fiks-feilformat «{feilformat}» (skatteetaten, innpakket eller fiks)")

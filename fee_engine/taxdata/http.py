@@ -40,7 +40,7 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -54,11 +54,13 @@ from ..settings import Settings
 from .base import Lookup
 from .cache import SKATTEETATEN_LIMIT, LookupCache
 from .client import SsgClient
-from .emulator import EmulatorServer, FiksEmulator
 from .errors import MissingCredentialsError
 from .fiks import FIKS_ENVIRONMENTS
 from .formaal import FIKS_SCOPE, Formaal, PurposeError
 from .maskinporten import ENVIRONMENTS, Credentials, TokenProvider, load_pem, load_pkcs12
+
+if TYPE_CHECKING:  # the emulator's server stack (an extra) is imported only when an emulator is started
+    from .emulator import FiksEmulator
 
 INNTEKT_ENVIRONMENTS = {"test": "https://inntekt.api.skatteetaten-test.no",
                         "prod": "https://inntekt.api.skatteetaten.no"}
@@ -280,6 +282,17 @@ def fetch_fiks(cfg: ApiConfig, persons: list[str], plan: list[tuple[int, str]], 
     return fetch(fiks_client(cfg, formaal), persons, plan, cache, audit, progress)
 
 
+def emulator_module() -> Any:
+    """The emulator, whose server stack is an extra: a clear stop when it is not installed."""
+    try:
+        from . import emulator
+    except ImportError as exc:
+        raise MissingCredentialsError(
+            f"emulatoren trenger pakkene i fee-engine[emulator] ({exc.name} mangler): "
+            "pip install 'fee-engine[emulator]'") from None
+    return emulator
+
+
 class LocalEmulator:
     """The emulator started in-process on a free loopback port, with a throwaway key it trusts alone.
 
@@ -290,6 +303,8 @@ class LocalEmulator:
     def __init__(self, data: Path, *, fiks: FiksEmulator | None = None, inntekt_data: Path | None = None,
                  consumer_org: str | None = None, **kw: Any) -> None:
         from .maskinporten import x5c_chain
+
+        EmulatorServer = emulator_module().EmulatorServer  # noqa: N806
 
         key, cert = throwaway_identity()
         self.creds = Credentials("fee-engine-emulator", key, x5c=x5c_chain([cert]))
@@ -329,6 +344,7 @@ def fetch_fiks_emulator(cfg: ApiConfig, data: Path, persons: list[str], plan: li
                         formaal: Formaal = Formaal.FORELDREBETALING, feilformat: str = "skatteetaten",
                         max_in_flight: int = 5) -> dict[str, list[Lookup]]:
     """The emulator in-process as KS Fiks, expecting the integration and role of the settings; the real Fiks client."""
+    FiksEmulator = emulator_module().FiksEmulator  # noqa: N806
     _, rolle, integrasjon, passord = cfg.fiks()
     fiks = FiksEmulator(integrasjon, passord, rolle, feilformat)
     with LocalEmulator(data, fiks=fiks) as em:
