@@ -125,12 +125,12 @@ def loadavg() -> list[float] | None:
         return None
 
 
-_STARTED = (dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), None)
+_STARTED = (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), None)
 
 
 def pytest_sessionstart(session):
     global _STARTED
-    _STARTED = (dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), loadavg())
+    _STARTED = (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), loadavg())
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -140,12 +140,33 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "ram_gib": _ram_gib(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "versions": {p: _version(p) for p in ("fee-engine", "numpy", "pandas", "openfisca-core", "pytest",
-                                               "pytest-benchmark", "openpyxl", "httpx")},
+        "versions": {
+            p: _version(p)
+            for p in (
+                "fee-engine",
+                "numpy",
+                "pandas",
+                "openfisca-core",
+                "pytest",
+                "pytest-benchmark",
+                "openpyxl",
+                "httpx",
+            )
+        },
         "git_commit": _git("rev-parse", "--short", "HEAD"),
         # changes to the code measured (not to the files the suite's report writes)
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results",
-                               ":!README.md", ":!docs/skala.md")),
+        "git_dirty": bool(
+            _git(
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!benchmarks/results",
+                ":!README.md",
+                ":!docs/skala.md",
+            )
+        ),
         "mode": "quick" if QUICK else ("full+big" if BIG else "full"),
         "sizes": {"small": SMALL, "main": MAIN, "large": LARGE if (QUICK or BIG) else None},
         "period": PERIOD,
@@ -161,7 +182,7 @@ def pytest_benchmark_update_commit_info(config, commit_info):
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["machine_info"].setdefault("fee_engine", {})["loadavg_end"] = loadavg()
-    output_json["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    output_json["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def stats_of(times: list[float]) -> dict:
@@ -169,12 +190,21 @@ def stats_of(times: list[float]) -> dict:
     s = sorted(times)
     mid = len(s) // 2
     median = s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
-    return {"median": round(median, 4), "min": round(s[0], 4), "max": round(s[-1], 4), "rounds": len(s),
-            "data": [round(t, 4) for t in times]}
+    return {
+        "median": round(median, 4),
+        "min": round(s[0], 4),
+        "max": round(s[-1], 4),
+        "rounds": len(s),
+        "data": [round(t, 4) for t in times],
+    }
 
 
 def engine_stats(benchmark) -> dict:
     st = benchmark.stats.stats
-    return {"median": round(st.median, 4), "min": round(st.min, 4), "max": round(st.max, 4), "rounds": st.rounds,
-            "data": [round(t, 4) for t in st.data]}
-
+    return {
+        "median": round(st.median, 4),
+        "min": round(st.min, 4),
+        "max": round(st.max, 4),
+        "rounds": st.rounds,
+        "data": [round(t, 4) for t in st.data],
+    }

@@ -10,9 +10,9 @@ so the benchmarks of the calculation measure the calculation alone.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from functools import lru_cache
 from pathlib import Path
-import tempfile
 
 import numpy as np
 import pandas as pd
@@ -40,12 +40,18 @@ def calc_inputs(n_children: int, seed: int = 1):
     status = np.where(~hh["soekt_redusert"].to_numpy(), "ikke_soekt", np.where(status == "ikke_soekt", "kjent", status))
     income = np.round(np.exp(rng.normal(np.log(420_000), 0.5, size=n))).astype(np.int64) * 100
     unknown = (status == "kjent") & (rng.random(n) < 0.005)
-    households = pd.DataFrame({
-        "husholdning_id": hh["husholdning_id"], "inntekt_oere": np.where(status == "kjent", income, -1),
-        "inntekt_status": status, "manuell_grunn": np.where(status == "manuell", "ingen skattegrunnlag (SSG-008)", ""),
-        "inntektsaar": "2023", "stadie": "oppgjoer", "inntekt_kilde": "",
-        "ukjente_poster": np.where(unknown, "inntektFraKildeSomIkkeErKlassifisert", ""),
-    })
+    households = pd.DataFrame(
+        {
+            "husholdning_id": hh["husholdning_id"],
+            "inntekt_oere": np.where(status == "kjent", income, -1),
+            "inntekt_status": status,
+            "manuell_grunn": np.where(status == "manuell", "ingen skattegrunnlag (SSG-008)", ""),
+            "inntektsaar": "2023",
+            "stadie": "oppgjoer",
+            "inntekt_kilde": "",
+            "ukjente_poster": np.where(unknown, "inntektFraKildeSomIkkeErKlassifisert", ""),
+        }
+    )
     months = month_range(*PERIOD)
     table, prices, _ = month_table(rules, months, sorted(rows["kommunenummer"].unique()), ("barnehage", "sfo"))
     return rows, households, table, prices, months

@@ -44,7 +44,7 @@ def _descendants(pid: int) -> list[int]:
                 stat = fh.read()
         except OSError:
             continue
-        parent[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+        parent[int(entry)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -92,8 +92,11 @@ def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,))
         log = Path(tmp) / "log.txt"
         with open(log, "wb") as fh:
             t = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, str(HERE / "peak.py"), str(peak_file), program, *args],
-                                    stdout=fh, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, str(HERE / "peak.py"), str(peak_file), program, *args],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
             sampler = TreeSampler(proc.pid)
             sampler.start()
             proc.wait()
@@ -105,14 +108,33 @@ def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,))
             raise RuntimeError(f"{program} {' '.join(args)} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
     own = info.get("peak_mb")
     tree = round(sampler.peak_mb, 1) if sampler.saw_children else None
-    return {"seconds": seconds, "peak_mb": max(own or 0, tree or 0) or None, "process_peak_mb": own,
-            "tree_pss_peak_mb": tree, "children_maxrss_mb": info.get("children_maxrss_mb"), "exit_code": proc.returncode}
+    return {
+        "seconds": seconds,
+        "peak_mb": max(own or 0, tree or 0) or None,
+        "process_peak_mb": own,
+        "tree_pss_peak_mb": tree,
+        "children_maxrss_mb": info.get("children_maxrss_mb"),
+        "exit_code": proc.returncode,
+    }
 
 
-def engine_args(population: Path, out: Path, formats: str = "csv", source: str = "files",
-                cache: Path | None = None) -> list[str]:
-    args = ["run", str(population / "innskriving.csv"), "--source", source, "--tax-data", str(population / "skatt"),
-            "--period", PERIOD, "--format", formats, "--out", str(out)]
+def engine_args(
+    population: Path, out: Path, formats: str = "csv", source: str = "files", cache: Path | None = None
+) -> list[str]:
+    args = [
+        "run",
+        str(population / "innskriving.csv"),
+        "--source",
+        source,
+        "--tax-data",
+        str(population / "skatt"),
+        "--period",
+        PERIOD,
+        "--format",
+        formats,
+        "--out",
+        str(out),
+    ]
     return args + (["--cache", str(cache)] if cache else [])
 
 
@@ -123,9 +145,18 @@ def run_engine(population: Path, out: Path, **kw) -> dict:
 
 def run_pipeline(population: Path, out_csv: Path) -> dict:
     """The OpenFisca pipeline on the same files."""
-    return run_program(str(HERE / "openfisca_pipeline.py"),
-                       [str(population / "innskriving.csv"), "--tax-data", str(population / "skatt"),
-                        "--period", PERIOD, "--out", str(out_csv)])
+    return run_program(
+        str(HERE / "openfisca_pipeline.py"),
+        [
+            str(population / "innskriving.csv"),
+            "--tax-data",
+            str(population / "skatt"),
+            "--period",
+            PERIOD,
+            "--out",
+            str(out_csv),
+        ],
+    )
 
 
 def amounts(csv: Path, sep: str) -> dict[tuple[str, str, str], int]:

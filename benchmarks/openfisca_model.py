@@ -49,10 +49,18 @@ from fee_engine.money import bp, centi, grade_mask, oere
 from fee_engine.regelsett import RuleSet
 
 Person = build_entity(key="person", plural="persons", label="Plass (én rad i innskrivingsfilen)", is_person=True)
-Household = build_entity(key="household", plural="households", label="Husholdning i én kommune",
-                         roles=[{"key": "child", "plural": "children", "label": "Barn"}])
-Child = build_entity(key="child", plural="childs", label="Ett barn i ett tilbud",
-                     roles=[{"key": "placement", "plural": "placements", "label": "Plass"}])
+Household = build_entity(
+    key="household",
+    plural="households",
+    label="Husholdning i én kommune",
+    roles=[{"key": "child", "plural": "children", "label": "Barn"}],
+)
+Child = build_entity(
+    key="child",
+    plural="childs",
+    label="Ett barn i ett tilbud",
+    roles=[{"key": "placement", "plural": "placements", "label": "Plass"}],
+)
 
 NO_DAY = -(10**6)  # no fra_dato: before any month
 LAST_DAY = 10**6  # no til_dato: after any month
@@ -69,21 +77,46 @@ def i64(a):
 
 
 def _input(name: str, entity, value_type=int, period=DateUnit.MONTH, default=0):
-    return type(name, (Variable,), {"value_type": value_type, "entity": entity, "definition_period": period,
-                                    "default_value": default, "label": name})
+    return type(
+        name,
+        (Variable,),
+        {
+            "value_type": value_type,
+            "entity": entity,
+            "definition_period": period,
+            "default_value": default,
+            "label": name,
+        },
+    )
 
 
 E = DateUnit.ETERNITY
 M = DateUnit.MONTH
 INPUTS = [
-    ("is_bh", Person, bool, E), ("plass_bp", Person, int, E), ("timer_c", Person, int, E), ("trinn", Person, int, E),
-    ("saer", Person, bool, E), ("pris_oere", Person, int, E), ("birth_year", Person, int, E),
-    ("birth_day", Person, int, E), ("barn_code", Person, int, E), ("fra_day", Person, int, E),
-    ("til_day", Person, int, E), ("zone", Person, int, E), ("deltid_forholdsmessig", Person, bool, E),
-    ("status_known", Person, bool, E), ("unknown_items", Person, bool, E),
-    ("billed", Person, bool, M), ("billed_months", Person, int, M), ("sfo_list_price", Person, int, M),
-    ("sfo_sib2_bp", Person, int, M), ("sfo_sib3_bp", Person, int, M), ("bh_sib2_bp_k", Person, int, M),
-    ("bh_sib3_bp_k", Person, int, M), ("sfo_fixed_free", Person, int, M), ("unknown_item_manual", Person, bool, M),
+    ("is_bh", Person, bool, E),
+    ("plass_bp", Person, int, E),
+    ("timer_c", Person, int, E),
+    ("trinn", Person, int, E),
+    ("saer", Person, bool, E),
+    ("pris_oere", Person, int, E),
+    ("birth_year", Person, int, E),
+    ("birth_day", Person, int, E),
+    ("barn_code", Person, int, E),
+    ("fra_day", Person, int, E),
+    ("til_day", Person, int, E),
+    ("zone", Person, int, E),
+    ("deltid_forholdsmessig", Person, bool, E),
+    ("status_known", Person, bool, E),
+    ("unknown_items", Person, bool, E),
+    ("billed", Person, bool, M),
+    ("billed_months", Person, int, M),
+    ("sfo_list_price", Person, int, M),
+    ("sfo_sib2_bp", Person, int, M),
+    ("sfo_sib3_bp", Person, int, M),
+    ("bh_sib2_bp_k", Person, int, M),
+    ("bh_sib3_bp_k", Person, int, M),
+    ("sfo_fixed_free", Person, int, M),
+    ("unknown_item_manual", Person, bool, M),
     ("income_oere", Household, int, E),
 ]
 DEFAULTS = {"pris_oere": -1, "sfo_fixed_free": -1}
@@ -124,8 +157,11 @@ class ordinary_price(Variable):
 
     def formula(person, period, parameters):
         p = parameters(period)
-        maks = np.select([person("zone", period) == 0, person("zone", period) == 1],
-                         [p.maks.generell, p.maks.sentralitet_5_6], p.maks.tiltakssone)
+        maks = np.select(
+            [person("zone", period) == 0, person("zone", period) == 1],
+            [p.maks.generell, p.maks.sentralitet_5_6],
+            p.maks.tiltakssone,
+        )
         maks = np.round(maks * 100).astype(np.int64)
         pro_rata = _div(maks * i64(person("plass_bp", period)), 10_000)
         limit = np.where(person("deltid_forholdsmessig", period), pro_rata, maks)
@@ -170,8 +206,11 @@ class before_siblings(Variable):
         applies = ~person("is_bh", period) & (((int(p.sfo.gratis_trinn) >> trinn) & 1) == 1)
         free_c = int(p.sfo.gratis_timer_c)
         fixed = i64(person("sfo_fixed_free", period))
-        value = np.where(free_c >= timer, p1,  # a place of at most 12 hours is free whatever the valuation
-                         np.where(fixed >= 0, np.minimum(p1, fixed), _div(p1 * free_c, np.maximum(timer, 1))))
+        value = np.where(
+            free_c >= timer,
+            p1,  # a place of at most 12 hours is free whatever the valuation
+            np.where(fixed >= 0, np.minimum(p1, fixed), _div(p1 * free_c, np.maximum(timer, 1))),
+        )
         return p1 - np.where(applies, value, 0)
 
 
@@ -202,8 +241,12 @@ class after_siblings(Variable):
         p = parameters(period)
         bh = person("is_bh", period)
         rank = person("sibling_rank", period)
-        s2 = np.where(bh, np.maximum(int(p.soesken.barn_2), person("bh_sib2_bp_k", period)), person("sfo_sib2_bp", period))
-        s3 = np.where(bh, np.maximum(int(p.soesken.barn_3), person("bh_sib3_bp_k", period)), person("sfo_sib3_bp", period))
+        s2 = np.where(
+            bh, np.maximum(int(p.soesken.barn_2), person("bh_sib2_bp_k", period)), person("sfo_sib2_bp", period)
+        )
+        s3 = np.where(
+            bh, np.maximum(int(p.soesken.barn_3), person("bh_sib3_bp_k", period)), person("sfo_sib3_bp", period)
+        )
         red = np.select([rank == 2, rank >= 3], [s2, s3], 0)
         before = i64(person("before_siblings", period))
         return before - _div(before * red, 10_000)
@@ -217,8 +260,9 @@ class belop(Variable):
         p2 = i64(person("after_siblings", period))
         month_index = period.start.year * 12 + period.start.month - 1
         by = i64(person("birth_year", period))
-        window = ((month_index >= (by + int(p.kjerne.fra_alder)) * 12 + 7)
-                  & (month_index < (by + int(p.kjerne.til_alder)) * 12 + 7))
+        window = (month_index >= (by + int(p.kjerne.fra_alder)) * 12 + 7) & (
+            month_index < (by + int(p.kjerne.til_alder)) * 12 + 7
+        )
         income = person.household("income_oere", period)
         applies = person("is_bh", period) & person("income_known", period) & (income < int(p.kjerne.grense)) & window
         place = int(p.kjerne.heltid_c) * i64(person("plass_bp", period))
@@ -228,8 +272,19 @@ class belop(Variable):
         return _div(np.where(person("billed", period), p3, 0), 100)
 
 
-FORMULAS = (placement_days, bills_month, income_known, ordinary_price, after_special_needs, after_income_cap,
-            before_siblings, age_rank, sibling_rank, after_siblings, belop)
+FORMULAS = (
+    placement_days,
+    bills_month,
+    income_known,
+    ordinary_price,
+    after_special_needs,
+    after_income_cap,
+    before_siblings,
+    age_rank,
+    sibling_rank,
+    after_siblings,
+    belop,
+)
 
 
 def _dated(rules: RuleSet, path: str, convert) -> dict:
@@ -243,23 +298,36 @@ def build_system(rules: RuleSet) -> TaxBenefitSystem:
     for v in FORMULAS:
         tbs.add_variable(v)
     same = lambda x: x  # noqa: E731
-    tbs.parameters = ParameterNode("", data={
-        "maks": {z: _dated(rules, f"barnehage.maksimalpris.{z}", float)
-                 for z in ("generell", "sentralitet_5_6", "tiltakssone")},
-        "andel": {"barnehage": _dated(rules, "barnehage.redusert_betaling.maks_andel_av_inntekt", bp),
-                  "sfo": _dated(rules, "sfo.redusert_betaling.maks_andel_av_inntekt", bp)},
-        "kjerne": {"grense": _dated(rules, "barnehage.gratis_kjernetid.inntektsgrense", oere),
-                   "timer_c": _dated(rules, "barnehage.gratis_kjernetid.timer_per_uke", centi),
-                   "fra_alder": _dated(rules, "barnehage.gratis_kjernetid.fra_alder", same),
-                   "til_alder": _dated(rules, "barnehage.gratis_kjernetid.til_alder", same),
-                   "heltid_c": _dated(rules, "barnehage.heltid_timer_per_uke", centi)},
-        "soesken": {"barn_2": _dated(rules, "barnehage.soeskenmoderasjon.barn_2", bp),
-                    "barn_3": _dated(rules, "barnehage.soeskenmoderasjon.barn_3_og_flere", bp)},
-        "sfo": {"red_trinn": _dated(rules, "sfo.redusert_betaling.trinn", grade_mask),
+    tbs.parameters = ParameterNode(
+        "",
+        data={
+            "maks": {
+                z: _dated(rules, f"barnehage.maksimalpris.{z}", float)
+                for z in ("generell", "sentralitet_5_6", "tiltakssone")
+            },
+            "andel": {
+                "barnehage": _dated(rules, "barnehage.redusert_betaling.maks_andel_av_inntekt", bp),
+                "sfo": _dated(rules, "sfo.redusert_betaling.maks_andel_av_inntekt", bp),
+            },
+            "kjerne": {
+                "grense": _dated(rules, "barnehage.gratis_kjernetid.inntektsgrense", oere),
+                "timer_c": _dated(rules, "barnehage.gratis_kjernetid.timer_per_uke", centi),
+                "fra_alder": _dated(rules, "barnehage.gratis_kjernetid.fra_alder", same),
+                "til_alder": _dated(rules, "barnehage.gratis_kjernetid.til_alder", same),
+                "heltid_c": _dated(rules, "barnehage.heltid_timer_per_uke", centi),
+            },
+            "soesken": {
+                "barn_2": _dated(rules, "barnehage.soeskenmoderasjon.barn_2", bp),
+                "barn_3": _dated(rules, "barnehage.soeskenmoderasjon.barn_3_og_flere", bp),
+            },
+            "sfo": {
+                "red_trinn": _dated(rules, "sfo.redusert_betaling.trinn", grade_mask),
                 "gratis_trinn": _dated(rules, "sfo.gratis_timer.trinn", grade_mask),
                 "saer_trinn": _dated(rules, "sfo.saerskilte_behov_gratis.trinn", grade_mask),
-                "gratis_timer_c": _dated(rules, "sfo.gratis_timer.timer_per_uke", centi)},
-    })
+                "gratis_timer_c": _dated(rules, "sfo.gratis_timer.timer_per_uke", centi),
+            },
+        },
+    )
     return tbs
 
 
@@ -301,21 +369,29 @@ def _simulation(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.Da
     hh = households.set_index("husholdning_id")
     row_hh = children["husholdning_id"].to_numpy()
     status = hh["inntekt_status"].reindex(row_hh).to_numpy().astype(str)
-    unknown = hh["ukjente_poster"].reindex(row_hh).fillna("").to_numpy().astype(str) != "" \
-        if "ukjente_poster" in hh else np.zeros(n, dtype=bool)
+    unknown = (
+        hh["ukjente_poster"].reindex(row_hh).fillna("").to_numpy().astype(str) != ""
+        if "ukjente_poster" in hh
+        else np.zeros(n, dtype=bool)
+    )
     birth = children["barn_fodselsdato"].to_numpy("datetime64[D]")
     first_row = table.drop_duplicates("kommunenummer").set_index("kommunenummer")
     inputs = {
-        "is_bh": children["tilbud"].to_numpy() == "barnehage", "plass_bp": children["plass_bp"].to_numpy(),
-        "timer_c": children["timer_c"].to_numpy(), "trinn": children["trinn"].to_numpy(),
-        "saer": children["saerskilte_behov"].to_numpy(bool), "pris_oere": children["pris_oere"].to_numpy(),
+        "is_bh": children["tilbud"].to_numpy() == "barnehage",
+        "plass_bp": children["plass_bp"].to_numpy(),
+        "timer_c": children["timer_c"].to_numpy(),
+        "trinn": children["trinn"].to_numpy(),
+        "saer": children["saerskilte_behov"].to_numpy(bool),
+        "pris_oere": children["pris_oere"].to_numpy(),
         "birth_year": np.where(np.isnat(birth), 0, birth.astype("datetime64[Y]").astype(np.int64) + 1970),
         "birth_day": _days(children["barn_fodselsdato"], LAST_DAY),
         "barn_code": pd.factorize(children["barn_id"], sort=True)[0],  # text order of barn_id
-        "fra_day": _days(children["fra_dato"], NO_DAY), "til_day": _days(children["til_dato"], LAST_DAY),
+        "fra_day": _days(children["fra_dato"], NO_DAY),
+        "til_day": _days(children["til_dato"], LAST_DAY),
         "zone": np.array([ZONES.get(z, 0) for z in first_row["sone"].reindex(kommune)]),
         "deltid_forholdsmessig": first_row["bh_deltid_forholdsmessig"].reindex(kommune).to_numpy(bool),
-        "status_known": status == "kjent", "unknown_items": unknown,
+        "status_known": status == "kjent",
+        "unknown_items": unknown,
     }
     for name, values in inputs.items():
         sim.set_input(name, "eternity", values)
@@ -326,8 +402,9 @@ def _simulation(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.Da
     return sim, kommune
 
 
-def _month_inputs(sim, children: pd.DataFrame, kommune: np.ndarray, table: pd.DataFrame, prices: dict,
-                  m: dt.date) -> None:
+def _month_inputs(
+    sim, children: pd.DataFrame, kommune: np.ndarray, table: pd.DataFrame, prices: dict, m: dt.date
+) -> None:
     """The municipal settings of month ``m`` for every placement (``prices``: SFO price lists by (kommune, month))."""
     period = f"{m:%Y-%m}"
     bh = children["tilbud"].to_numpy() == "barnehage"
@@ -346,19 +423,34 @@ def _month_inputs(sim, children: pd.DataFrame, kommune: np.ndarray, table: pd.Da
         pos = np.searchsorted(steps, timer[sel] / 100.0, side="right") - 1
         list_price[sel] = steps_price[np.maximum(pos, 0)]
     sim.set_input("sfo_list_price", period, list_price)
-    for name, col in (("sfo_sib2_bp", "sfo_sib2_bp"), ("sfo_sib3_bp", "sfo_sib3_bp"), ("bh_sib2_bp_k", "bh_sib2_bp"),
-                      ("bh_sib3_bp_k", "bh_sib3_bp")):
+    for name, col in (
+        ("sfo_sib2_bp", "sfo_sib2_bp"),
+        ("sfo_sib3_bp", "sfo_sib3_bp"),
+        ("bh_sib2_bp_k", "bh_sib2_bp"),
+        ("bh_sib3_bp_k", "bh_sib3_bp"),
+    ):
         sim.set_input(name, period, row(col).astype(np.int64))
-    sim.set_input("sfo_fixed_free", period, np.where(row("sfo_gratis_fast").astype(bool),
-                                                     row("sfo_gratis_fast_oere").astype(np.int64), -1))
+    sim.set_input(
+        "sfo_fixed_free",
+        period,
+        np.where(row("sfo_gratis_fast").astype(bool), row("sfo_gratis_fast_oere").astype(np.int64), -1),
+    )
     sim.set_input("unknown_item_manual", period, row("ukjent_post_manuell").astype(bool))
 
 
 Result = dict[str, tuple[np.ndarray, np.ndarray]]  # "YYYY-MM" -> (row positions billed that month, belop)
 
 
-def _compute(tbs, children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, prices: dict,
-             months: list[dt.date], rows: np.ndarray, computed: list[int]) -> Result:
+def _compute(
+    tbs,
+    children: pd.DataFrame,
+    households: pd.DataFrame,
+    table: pd.DataFrame,
+    prices: dict,
+    months: list[dt.date],
+    rows: np.ndarray,
+    computed: list[int],
+) -> Result:
     """Compute the months at ``computed`` for the placements ``rows``; each computed month's amounts hold until
     the next computed month."""
     sub = children.iloc[rows].reset_index(drop=True)
@@ -376,8 +468,15 @@ def _compute(tbs, children: pd.DataFrame, households: pd.DataFrame, table: pd.Da
     return out
 
 
-def simulate(tbs: TaxBenefitSystem, children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame,
-             sider: dict, months: list[dt.date], shortcut: bool = False) -> Result:
+def simulate(
+    tbs: TaxBenefitSystem,
+    children: pd.DataFrame,
+    households: pd.DataFrame,
+    table: pd.DataFrame,
+    sider: dict,
+    months: list[dt.date],
+    shortcut: bool = False,
+) -> Result:
     """``belop`` for every placement and month it is billed for: {"YYYY-MM": (row positions in ``children``, amounts)}.
 
     ``children``, ``households``, ``table``, ``sider``, ``months``: the engine's inputs (enrollment rows, household
@@ -411,5 +510,8 @@ def as_dict(children: pd.DataFrame, result: Result) -> dict[tuple[str, str, str]
     """{(barn_id, tilbud, "YYYY-MM"): belop}"""
     ids = children["barn_id"].to_numpy().astype(str)
     offers = children["tilbud"].to_numpy().astype(str)
-    return {(ids[i], offers[i], period): int(v) for period, (pos, values) in result.items()
-            for i, v in zip(pos.tolist(), values.tolist())}
+    return {
+        (ids[i], offers[i], period): int(v)
+        for period, (pos, values) in result.items()
+        for i, v in zip(pos.tolist(), values.tolist())
+    }

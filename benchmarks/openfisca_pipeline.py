@@ -46,8 +46,19 @@ def read_enrollment(path: Path) -> pd.DataFrame:
         sep = ";" if ";" in fh.readline() else ","
     df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     df.columns = [c.strip().lower() for c in df.columns]
-    for c in ("partner_fnr", "plass_prosent", "timer_per_uke", "trinn", "saerskilte_behov", "pris_maaned", "fra_dato",
-              "til_dato", "soekt_redusert", "dokumentert_inntekt", "institusjon"):
+    for c in (
+        "partner_fnr",
+        "plass_prosent",
+        "timer_per_uke",
+        "trinn",
+        "saerskilte_behov",
+        "pris_maaned",
+        "fra_dato",
+        "til_dato",
+        "soekt_redusert",
+        "dokumentert_inntekt",
+        "institusjon",
+    ):
         if c not in df:
             df[c] = ""
 
@@ -62,22 +73,31 @@ def read_enrollment(path: Path) -> pd.DataFrame:
     def date(s: pd.Series) -> pd.Series:
         return pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
 
-    return pd.DataFrame({
-        "barn_id": df["barn_id"], "husholdning_id": df["husholdning_id"], "foresatt_fnr": df["foresatt_fnr"],
-        "partner_fnr": df["partner_fnr"], "kommunenummer": df["kommunenummer"], "tilbud": df["tilbud"].str.lower(),
-        "barn_fodselsdato": date(df["barn_fodselsdato"]), "plass_bp": hundredths(df["plass_prosent"]),
-        "timer_c": hundredths(df["timer_per_uke"]),
-        "trinn": pd.to_numeric(df["trinn"], errors="coerce").fillna(0).astype(np.int64),
-        "saerskilte_behov": (df["saerskilte_behov"].str.lower() == "ja").to_numpy(),
-        "pris_oere": oere_or_none(df["pris_maaned"]),
-        "fra_dato": date(df["fra_dato"]), "til_dato": date(df["til_dato"]),
-        "soekt": (df["soekt_redusert"].str.lower() != "nei").to_numpy(),
-        "dok_oere": oere_or_none(df["dokumentert_inntekt"]),
-    })
+    return pd.DataFrame(
+        {
+            "barn_id": df["barn_id"],
+            "husholdning_id": df["husholdning_id"],
+            "foresatt_fnr": df["foresatt_fnr"],
+            "partner_fnr": df["partner_fnr"],
+            "kommunenummer": df["kommunenummer"],
+            "tilbud": df["tilbud"].str.lower(),
+            "barn_fodselsdato": date(df["barn_fodselsdato"]),
+            "plass_bp": hundredths(df["plass_prosent"]),
+            "timer_c": hundredths(df["timer_per_uke"]),
+            "trinn": pd.to_numeric(df["trinn"], errors="coerce").fillna(0).astype(np.int64),
+            "saerskilte_behov": (df["saerskilte_behov"].str.lower() == "ja").to_numpy(),
+            "pris_oere": oere_or_none(df["pris_maaned"]),
+            "fra_dato": date(df["fra_dato"]),
+            "til_dato": date(df["til_dato"]),
+            "soekt": (df["soekt_redusert"].str.lower() != "nei").to_numpy(),
+            "dok_oere": oere_or_none(df["dokumentert_inntekt"]),
+        }
+    )
 
 
-def person_income(tax: Path, person: str, plan: list[tuple[int, str]],
-                  classes: dict[int, dict[str, str]]) -> tuple[bool, int, bool]:
+def person_income(
+    tax: Path, person: str, plan: list[tuple[int, str]], classes: dict[int, dict[str, str]]
+) -> tuple[bool, int, bool]:
     """(usable, income in øre, has an unknown income item) for one person, along the fallback plan."""
     for year, stage in plan:
         try:
@@ -105,16 +125,22 @@ def household_incomes(rows: pd.DataFrame, tax: Path, plan: list[tuple[int, str]]
     """One row per household: husholdning_id, inntekt_oere, inntekt_status (kjent, manuell, ikke_soekt),
     ukjente_poster."""
     first = rows.drop_duplicates("husholdning_id")
-    adults = pd.concat([rows[["husholdning_id", "foresatt_fnr"]].rename(columns={"foresatt_fnr": "p"}),
-                        rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "partner_fnr"]]
-                        .rename(columns={"partner_fnr": "p"})])
+    adults = pd.concat(
+        [
+            rows[["husholdning_id", "foresatt_fnr"]].rename(columns={"foresatt_fnr": "p"}),
+            rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "partner_fnr"]].rename(columns={"partner_fnr": "p"}),
+        ]
+    )
     adults = adults.drop_duplicates()
     lookup = first.loc[first["soekt"] & (first["dok_oere"] < 0), "husholdning_id"]
     adults = adults[adults["husholdning_id"].isin(set(lookup))]
     classes = {year: rules.income_classification(year) for year, _ in plan}
     found = {p: person_income(tax, p, plan, classes) for p in dict.fromkeys(adults["p"])}
-    adults = adults.assign(ok=[found[p][0] for p in adults["p"]], oere=[found[p][1] for p in adults["p"]],
-                           ukjent=[found[p][2] for p in adults["p"]])
+    adults = adults.assign(
+        ok=[found[p][0] for p in adults["p"]],
+        oere=[found[p][1] for p in adults["p"]],
+        ukjent=[found[p][2] for p in adults["p"]],
+    )
     per_hh = adults.groupby("husholdning_id").agg(ok=("ok", "all"), oere=("oere", "sum"), ukjent=("ukjent", "any"))
     hh = first[["husholdning_id", "soekt", "dok_oere"]].set_index("husholdning_id").join(per_hh)
     documented = hh["dok_oere"] >= 0
@@ -123,8 +149,14 @@ def household_incomes(rows: pd.DataFrame, tax: Path, plan: list[tuple[int, str]]
     income = np.where(documented, hh["dok_oere"], np.where(status == "kjent", hh["oere"].fillna(0), -1))
     income = income.astype(np.int64)
     unknown = np.where(~documented & (status == "kjent") & hh["ukjent"].fillna(False).astype(bool), "ukjent", "")
-    return pd.DataFrame({"husholdning_id": hh.index.to_numpy(), "inntekt_oere": income, "inntekt_status": status,
-                         "ukjente_poster": unknown})
+    return pd.DataFrame(
+        {
+            "husholdning_id": hh.index.to_numpy(),
+            "inntekt_oere": income,
+            "inntekt_status": status,
+            "ukjente_poster": unknown,
+        }
+    )
 
 
 def run(enrollment: Path, tax: Path, period: tuple[dt.date, dt.date], out: Path, every_month: bool = False) -> int:
@@ -133,8 +165,9 @@ def run(enrollment: Path, tax: Path, period: tuple[dt.date, dt.date], out: Path,
     plan = [(period[0].year - 1, "oppgjoer"), (period[0].year - 1, "utkast"), (period[0].year - 2, "oppgjoer")]
     rows = read_enrollment(enrollment)
     households = household_incomes(rows, tax, plan, rules)
-    table, sider, _ = month_table(rules, months, sorted(rows["kommunenummer"].unique()),
-                                  tuple(sorted(rows["tilbud"].unique())))
+    table, sider, _ = month_table(
+        rules, months, sorted(rows["kommunenummer"].unique()), tuple(sorted(rows["tilbud"].unique()))
+    )
     result = simulate(build_system(rules), rows, households, table, sider, months, shortcut=not every_month)
     ids, offers = rows["barn_id"].to_numpy(), rows["tilbud"].to_numpy()
     pos = np.concatenate([p for p, _ in result.values()])

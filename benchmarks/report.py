@@ -51,8 +51,10 @@ def peak_(x: dict) -> str:
     """A whole run's peak; with forked children, what it is made of."""
     text = mb_(x.get("engine_peak_mb"))
     if x.get("engine_forked_children"):
-        text += (f" (forked children: process {mb_(x.get('engine_process_peak_mb'))}, whole tree "
-                 f"{mb_(x.get('engine_tree_pss_peak_mb'))} Pss)")
+        text += (
+            f" (forked children: process {mb_(x.get('engine_process_peak_mb'))}, whole tree "
+            f"{mb_(x.get('engine_tree_pss_peak_mb'))} Pss)"
+        )
     return text
 
 
@@ -95,17 +97,25 @@ def render(data: dict, source: str) -> str:
     v = info.get("versions", {})
     out: list[str] = [START, f"<!-- Written by scripts/benchmarks from {source}; do not edit by hand. -->", ""]
     if r.quick:
-        out += [f"**Quick run** ({n_(small)} / {n_(main)} / {n_(large)} children instead of 10 000 / 100 000 / 500 000): "
-                "a check that the suite and this report work. Its figures say nothing about the targets; the full suite "
-                "(`bash scripts/benchmarks`, and `FEE_ENGINE_BENCH_BIG=1 bash scripts/benchmarks` for 500 000 children) "
-                "replaces this section.", ""]
+        out += [
+            f"**Quick run** ({n_(small)} / {n_(main)} / {n_(large)} children instead of 10 000 / 100 000 / 500 000): "
+            "a check that the suite and this report work. Its figures say nothing about the targets; the full suite "
+            "(`bash scripts/benchmarks`, and `FEE_ENGINE_BENCH_BIG=1 bash scripts/benchmarks` for 500 000 children) "
+            "replaces this section.",
+            "",
+        ]
     started = info.get("started") or data.get("datetime")
     finished = data.get("finished")
     when = started[:16].replace("T", " ") + (f"–{finished[11:16]}" if finished else "") + " UTC" if started else "?"
     load = info.get("loadavg_start"), info.get("loadavg_end")
-    load_text = (f"; load average {load[0][0]:.1f} at the start, {load[1][0]:.1f} at the end "
-                 f"(a load near or above the {info.get('cores')} cores means other work shared the machine)") \
-        if load[0] and load[1] else ""
+    load_text = (
+        (
+            f"; load average {load[0][0]:.1f} at the start, {load[1][0]:.1f} at the end "
+            f"(a load near or above the {info.get('cores')} cores means other work shared the machine)"
+        )
+        if load[0] and load[1]
+        else ""
+    )
     commit = info.get("git_commit") or "?"
     out += [
         f"Measured {when} on {info.get('cpu_model', '?')}, {info.get('cores', '?')} cores, {info.get('ram_gib', '?')} GiB RAM, "
@@ -137,49 +147,69 @@ def targets(r: Results, small, main, large) -> list[str]:
     run = r.get("test_run_scale", main)
     if run:
         e, peak = r.engine(run), run["extra_info"].get("engine_peak_mb")
-        rows.append(f"| {n_(main)} children × 12 months from files, CSV outputs, fresh process: ≤ {n_(TARGET_RUN_S)} s, "
-                    f"peak < 1 GB | {s_(e['median'])}, {mb_(peak)} | "
-                    f"{verdict(e['median'] <= TARGET_RUN_S and peak is not None and peak < TARGET_RUN_MB, r.quick)} |")
+        rows.append(
+            f"| {n_(main)} children × 12 months from files, CSV outputs, fresh process: ≤ {n_(TARGET_RUN_S)} s, "
+            f"peak < 1 GB | {s_(e['median'])}, {mb_(peak)} | "
+            f"{verdict(e['median'] <= TARGET_RUN_S and peak is not None and peak < TARGET_RUN_MB, r.quick)} |"
+        )
     vs = r.get("test_run_vs_openfisca_pipeline", main)
     if vs:
         ratio = vs["extra_info"]["ratio_median"]
-        rows.append(f"| the same, ≥ {TARGET_RATIO_RUN}× faster than the OpenFisca pipeline in the same run (aim "
-                    f"{AIM_RATIO_RUN}×) | {ratio:.2f}× (pipeline {s_(vs['extra_info']['peer']['median'])}, engine "
-                    f"{s_(r.engine(vs)['median'])}) | {verdict(ratio >= TARGET_RATIO_RUN, r.quick)}"
-                    + ("" if r.quick or ratio < TARGET_RATIO_RUN else (", aim met" if ratio >= AIM_RATIO_RUN else ", aim not met"))
-                    + " |")
+        rows.append(
+            f"| the same, ≥ {TARGET_RATIO_RUN}× faster than the OpenFisca pipeline in the same run (aim "
+            f"{AIM_RATIO_RUN}×) | {ratio:.2f}× (pipeline {s_(vs['extra_info']['peer']['median'])}, engine "
+            f"{s_(r.engine(vs)['median'])}) | {verdict(ratio >= TARGET_RATIO_RUN, r.quick)}"
+            + (
+                ""
+                if r.quick or ratio < TARGET_RATIO_RUN
+                else (", aim met" if ratio >= AIM_RATIO_RUN else ", aim not met")
+            )
+            + " |"
+        )
     warm = r.get("test_run_warm_cache", main)
     if warm:
         e = r.engine(warm)
-        rows.append(f"| the same batch again from a warm cache (every answer in the SQLite cache): ≤ {n_(TARGET_WARM_S)} s "
-                    f"| {s_(e['median'])} | {verdict(e['median'] <= TARGET_WARM_S, r.quick)} |")
+        rows.append(
+            f"| the same batch again from a warm cache (every answer in the SQLite cache): ≤ {n_(TARGET_WARM_S)} s "
+            f"| {s_(e['median'])} | {verdict(e['median'] <= TARGET_WARM_S, r.quick)} |"
+        )
     xlsx = r.get("test_run_xlsx", main)
     if xlsx:
         e = r.engine(xlsx)
-        rows.append(f"| the same with `vedtak.xlsx`: ≤ {n_(TARGET_XLSX_S)} s | {s_(e['median'])} | "
-                    f"{verdict(e['median'] <= TARGET_XLSX_S, r.quick)} |")
+        rows.append(
+            f"| the same with `vedtak.xlsx`: ≤ {n_(TARGET_XLSX_S)} s | {s_(e['median'])} | "
+            f"{verdict(e['median'] <= TARGET_XLSX_S, r.quick)} |"
+        )
     big = r.get("test_run_scale", large)
     if big:
         e, peak = r.engine(big), big["extra_info"].get("engine_peak_mb")
-        rows.append(f"| {n_(large)} children, CSV outputs: ≤ {n_(TARGET_BIG_S)} s, peak < 2.5 GB | {s_(e['median'])}, "
-                    f"{mb_(peak)} | {verdict(e['median'] <= TARGET_BIG_S and peak is not None and peak < TARGET_BIG_MB, r.quick)} |")
+        rows.append(
+            f"| {n_(large)} children, CSV outputs: ≤ {n_(TARGET_BIG_S)} s, peak < 2.5 GB | {s_(e['median'])}, "
+            f"{mb_(peak)} | {verdict(e['median'] <= TARGET_BIG_S and peak is not None and peak < TARGET_BIG_MB, r.quick)} |"
+        )
     else:
-        rows.append(f"| 500 000 children, CSV outputs: ≤ {n_(TARGET_BIG_S)} s, peak < 2.5 GB | not run in this suite run "
-                    "(`FEE_ENGINE_BENCH_BIG=1`) | – |")
+        rows.append(
+            f"| 500 000 children, CSV outputs: ≤ {n_(TARGET_BIG_S)} s, peak < 2.5 GB | not run in this suite run "
+            "(`FEE_ENGINE_BENCH_BIG=1`) | – |"
+        )
     lin = growth(r, main, large)
     if lin:
         t_ratio, m_ratio = lin
         ok = t_ratio <= 1 + LINEAR_TOLERANCE and m_ratio <= 1 + LINEAR_TOLERANCE
-        rows.append(f"| time and memory grow linearly, not faster ({n_(main)} → {n_(large)} children: per child at most "
-                    f"{LINEAR_TOLERANCE:.0%} more) | per child: time ×{t_ratio:.2f}, peak memory ×{m_ratio:.2f} | "
-                    f"{verdict(ok, r.quick)} |")
+        rows.append(
+            f"| time and memory grow linearly, not faster ({n_(main)} → {n_(large)} children: per child at most "
+            f"{LINEAR_TOLERANCE:.0%} more) | per child: time ×{t_ratio:.2f}, peak memory ×{m_ratio:.2f} | "
+            f"{verdict(ok, r.quick)} |"
+        )
     calc = r.get("test_like_for_like", main)
     if calc:
         ratio = calc["extra_info"]["ratio_median"]
-        rows.append(f"| the calculation of every child-month with its explanation columns ≥ {TARGET_RATIO_CALC:.0f}× the "
-                    f"OpenFisca model computing every child-month, same run | {ratio:.2f}× (OpenFisca "
-                    f"{s_(calc['extra_info']['peer']['median'])}, engine {s_(r.engine(calc)['median'])}) | "
-                    f"{verdict(ratio >= TARGET_RATIO_CALC, r.quick)} |")
+        rows.append(
+            f"| the calculation of every child-month with its explanation columns ≥ {TARGET_RATIO_CALC:.0f}× the "
+            f"OpenFisca model computing every child-month, same run | {ratio:.2f}× (OpenFisca "
+            f"{s_(calc['extra_info']['peer']['median'])}, engine {s_(r.engine(calc)['median'])}) | "
+            f"{verdict(ratio >= TARGET_RATIO_CALC, r.quick)} |"
+        )
     return rows + [""]
 
 
@@ -197,94 +227,138 @@ def whole_runs(r: Results, small, main, large) -> list[str]:
     scale = [(n, r.get("test_run_scale", n)) for n in (small, main, large)]
     scale = [(n, b) for n, b in scale if b]
     if scale:
-        rows += ["### Whole runs from files (fresh process)", "",
-                 "`test_run_scale` times `fee-engine run POP/innskriving.csv --source files --tax-data POP/skatt --period "
-                 "2024-08..2025-07 --format csv --out DIR` (writes `maanedlig.csv`, `vedtak.csv` with the explanations, "
-                 "`avvist.csv`, `utenfor_perioden.csv`, `revisjon.jsonl`, `kjoering.json`).", "",
-                 "| children | time: median (min–max, rounds) | per 100 000 children | peak memory | per 100 000 children |",
-                 "|---|---|---|---|---|"]
+        rows += [
+            "### Whole runs from files (fresh process)",
+            "",
+            "`test_run_scale` times `fee-engine run POP/innskriving.csv --source files --tax-data POP/skatt --period "
+            "2024-08..2025-07 --format csv --out DIR` (writes `maanedlig.csv`, `vedtak.csv` with the explanations, "
+            "`avvist.csv`, `utenfor_perioden.csv`, `revisjon.jsonl`, `kjoering.json`).",
+            "",
+            "| children | time: median (min–max, rounds) | per 100 000 children | peak memory | per 100 000 children |",
+            "|---|---|---|---|---|",
+        ]
         for n, b in scale:
             t, m = r.engine(b)["median"], b["extra_info"].get("engine_peak_mb")
-            rows.append(f"| {n_(n)} | {spread(r.engine(b))} | {s_(t / n * 100_000)} | {peak_(b['extra_info'])} | "
-                        f"{mb_(m / n * 100_000) if m else '–'} |")
+            rows.append(
+                f"| {n_(n)} | {spread(r.engine(b))} | {s_(t / n * 100_000)} | {peak_(b['extra_info'])} | "
+                f"{mb_(m / n * 100_000) if m else '–'} |"
+            )
         rows.append("")
         if len(scale) >= 2:
             (n0, b0), (n1, b1) = scale[0], scale[-1]
-            rows += [f"From {n_(n0)} to {n_(n1)} children ({n1 / n0:.0f}× as many): time "
-                     f"×{r.engine(b1)['median'] / r.engine(b0)['median']:.1f}, peak memory "
-                     f"×{b1['extra_info']['engine_peak_mb'] / b0['extra_info']['engine_peak_mb']:.1f} (the fixed part: "
-                     "Python start-up, imports, the rule set, weighs most at the smallest size).", ""]
+            rows += [
+                f"From {n_(n0)} to {n_(n1)} children ({n1 / n0:.0f}× as many): time "
+                f"×{r.engine(b1)['median'] / r.engine(b0)['median']:.1f}, peak memory "
+                f"×{b1['extra_info']['engine_peak_mb'] / b0['extra_info']['engine_peak_mb']:.1f} (the fixed part: "
+                "Python start-up, imports, the rule set, weighs most at the smallest size).",
+                "",
+            ]
     vs = [(n, r.get("test_run_vs_openfisca_pipeline", n)) for n in (small, main)]
     vs = [(n, b) for n, b in vs if b]
     if vs:
-        rows += ["### The whole job against an OpenFisca pipeline (fresh processes, alternating)", "",
-                 "`test_run_vs_openfisca_pipeline` runs, in each round, `benchmarks/openfisca_pipeline.py` on the same "
-                 "files (pandas reads the enrollment file; the tax answers are read with the same fallback and summed "
-                 "with the rule set's income list; the OpenFisca model computes the months, with the same segment "
-                 "shortcut; one CSV of amounts, no explanations, no checks of the file) and then the same `fee-engine run` "
-                 "command as above. The pipeline's amounts are compared with `maanedlig.csv` after the rounds.", "",
-                 "| children | `fee-engine run`: median (min–max, rounds) | peak | OpenFisca pipeline: median (min–max) | peak "
-                 "| pipeline ÷ engine | amounts |", "|---|---|---|---|---|---|---|"]
+        rows += [
+            "### The whole job against an OpenFisca pipeline (fresh processes, alternating)",
+            "",
+            "`test_run_vs_openfisca_pipeline` runs, in each round, `benchmarks/openfisca_pipeline.py` on the same "
+            "files (pandas reads the enrollment file; the tax answers are read with the same fallback and summed "
+            "with the rule set's income list; the OpenFisca model computes the months, with the same segment "
+            "shortcut; one CSV of amounts, no explanations, no checks of the file) and then the same `fee-engine run` "
+            "command as above. The pipeline's amounts are compared with `maanedlig.csv` after the rounds.",
+            "",
+            "| children | `fee-engine run`: median (min–max, rounds) | peak | OpenFisca pipeline: median (min–max) | peak "
+            "| pipeline ÷ engine | amounts |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for n, b in vs:
             x = b["extra_info"]
             same = f"identical in {n_(x.get('child_months_compared'))} child-months" if x.get("identical") else "–"
-            rows.append(f"| {n_(n)} | {spread(r.engine(b))} | {peak_(x)} | {s_(x['peer']['median'])} "
-                        f"({s_(x['peer']['min'])}–{s_(x['peer']['max'])}) | {mb_(x.get('peer_peak_mb'))} | "
-                        f"**{x['ratio_median']:.2f}×** | {same} |")
+            rows.append(
+                f"| {n_(n)} | {spread(r.engine(b))} | {peak_(x)} | {s_(x['peer']['median'])} "
+                f"({s_(x['peer']['min'])}–{s_(x['peer']['max'])}) | {mb_(x.get('peer_peak_mb'))} | "
+                f"**{x['ratio_median']:.2f}×** | {same} |"
+            )
         rows.append("")
     other = []
     b = r.get("test_run_warm_cache", main)
     if b:
         x = b["extra_info"]
-        other.append(f"| warm cache (`test_run_warm_cache`): `fee-engine run … --source emulator --tax-data POP/skatt --cache "
-                     f"FILE --format csv` after one untimed run filled the cache over HTTP ({s_(x.get('fill_seconds'))}); "
-                     f"every one of the {n_(x.get('lookups'))} answers comes from the SQLite cache (`revisjon.jsonl`: "
-                     f"{', '.join(f'{k} {n_(v)}' for k, v in (x.get('lookup_sources') or {}).items())}); the run still "
-                     f"starts the in-process emulator and its throwaway key | {n_(main)} | {spread(r.engine(b))} | "
-                     f"{peak_(x)} |")
+        other.append(
+            f"| warm cache (`test_run_warm_cache`): `fee-engine run … --source emulator --tax-data POP/skatt --cache "
+            f"FILE --format csv` after one untimed run filled the cache over HTTP ({s_(x.get('fill_seconds'))}); "
+            f"every one of the {n_(x.get('lookups'))} answers comes from the SQLite cache (`revisjon.jsonl`: "
+            f"{', '.join(f'{k} {n_(v)}' for k, v in (x.get('lookup_sources') or {}).items())}); the run still "
+            f"starts the in-process emulator and its throwaway key | {n_(main)} | {spread(r.engine(b))} | "
+            f"{peak_(x)} |"
+        )
     b = r.get("test_run_xlsx", main)
     if b:
         x = b["extra_info"]
-        other.append(f"| with the workbook (`test_run_xlsx`): `--format csv,xlsx` (`vedtak.xlsx` {n_(x.get('xlsx_mb'), 1)} MB "
-                     f"besides the CSV outputs) | {n_(main)} | {spread(r.engine(b))} | {peak_(x)} |")
+        other.append(
+            f"| with the workbook (`test_run_xlsx`): `--format csv,xlsx` (`vedtak.xlsx` {n_(x.get('xlsx_mb'), 1)} MB "
+            f"besides the CSV outputs) | {n_(main)} | {spread(r.engine(b))} | {peak_(x)} |"
+        )
     if other:
-        rows += ["| what is timed (fresh process) | children | time: median (min–max, rounds) | peak memory |",
-                 "|---|---|---|---|", *other, ""]
+        rows += [
+            "| what is timed (fresh process) | children | time: median (min–max, rounds) | peak memory |",
+            "|---|---|---|---|",
+            *other,
+            "",
+        ]
     return rows
 
 
 def calculation(r: Results, small, main, large) -> list[str]:
-    rows = ["### The calculation alone (in process, alternating with the OpenFisca model)", "",
-            "`calc_inputs(n)` (`benchmarks/inputs.py`): the enrollment rows of the same population with household income "
-            "drawn directly (no files) and the month table; the peers get the same inputs. Their amounts are compared with "
-            "the engine's child-month by child-month at the two smaller sizes; both peers model every feature of the "
-            "population (moves, placements inside the period, manual cases), so no child is excluded. Engine peak "
-            "memory: tracemalloc's peak during one call.", ""]
+    rows = [
+        "### The calculation alone (in process, alternating with the OpenFisca model)",
+        "",
+        "`calc_inputs(n)` (`benchmarks/inputs.py`): the enrollment rows of the same population with household income "
+        "drawn directly (no files) and the month table; the peers get the same inputs. Their amounts are compared with "
+        "the engine's child-month by child-month at the two smaller sizes; both peers model every feature of the "
+        "population (moves, placements inside the period, manual cases), so no child is excluded. Engine peak "
+        "memory: tracemalloc's peak during one call.",
+        "",
+    ]
     for test, title, what in (
-            ("test_like_for_like", "Like for like (`test_like_for_like`)",
-             "`calculate(..., expand=True)`: every child-month with its explanation columns (the step records), against "
-             "the OpenFisca model computing every month (`simulate`), and the plain-Python row-by-row loop "
-             "(`benchmarks/rowwise.py`, one round)."),
-            ("test_segment_shortcut", "The segment shortcut (`test_segment_shortcut`), a design advantage reported as what it is",
-             "`calculate(..., expand=False)`: one row per child and run of months with unchanged inputs (households with "
-             "a placement starting or ending inside the period: one row per month), against the OpenFisca model given "
-             "the same shortcut: it computes only the months where a parameter changes and repeats them (those "
-             "households: every month, in a simulation of their own).")):
+        (
+            "test_like_for_like",
+            "Like for like (`test_like_for_like`)",
+            "`calculate(..., expand=True)`: every child-month with its explanation columns (the step records), against "
+            "the OpenFisca model computing every month (`simulate`), and the plain-Python row-by-row loop "
+            "(`benchmarks/rowwise.py`, one round).",
+        ),
+        (
+            "test_segment_shortcut",
+            "The segment shortcut (`test_segment_shortcut`), a design advantage reported as what it is",
+            "`calculate(..., expand=False)`: one row per child and run of months with unchanged inputs (households with "
+            "a placement starting or ending inside the period: one row per month), against the OpenFisca model given "
+            "the same shortcut: it computes only the months where a parameter changes and repeats them (those "
+            "households: every month, in a simulation of their own).",
+        ),
+    ):
         sized = [(n, r.get(test, n)) for n in (small, main, large)]
         sized = [(n, b) for n, b in sized if b]
         if not sized:
             continue
         loop = test == "test_like_for_like"
-        head = ("| children (placements) | child-months | rows out | engine: median (min–max, rounds) | engine peak | "
-                "OpenFisca: median (min–max) | OpenFisca ÷ engine |" + (" loop | loop ÷ engine |" if loop else "") + " amounts |")
+        head = (
+            "| children (placements) | child-months | rows out | engine: median (min–max, rounds) | engine peak | "
+            "OpenFisca: median (min–max) | OpenFisca ÷ engine |"
+            + (" loop | loop ÷ engine |" if loop else "")
+            + " amounts |"
+        )
         rows += [f"**{title}**: {what}", "", head, "|" + "---|" * (head.count("|") - 1)]
         for n, b in sized:
             x = b["extra_info"]
-            same = (f"identical in {n_(x['child_months_compared'])} child-months" if x.get("identical")
-                    else "not compared (compared at the two smaller sizes)")
-            line = (f"| {n_(n)} ({n_(x.get('placements'))}) | {n_(x.get('child_months'))} | {n_(x.get('rows_out'))} | "
-                    f"{spread(r.engine(b))} | {mb_(x.get('engine_peak_mb'))} | {s_(x['peer']['median'])} "
-                    f"({s_(x['peer']['min'])}–{s_(x['peer']['max'])}) | **{x['ratio_median']:.2f}×** |")
+            same = (
+                f"identical in {n_(x['child_months_compared'])} child-months"
+                if x.get("identical")
+                else "not compared (compared at the two smaller sizes)"
+            )
+            line = (
+                f"| {n_(n)} ({n_(x.get('placements'))}) | {n_(x.get('child_months'))} | {n_(x.get('rows_out'))} | "
+                f"{spread(r.engine(b))} | {mb_(x.get('engine_peak_mb'))} | {s_(x['peer']['median'])} "
+                f"({s_(x['peer']['min'])}–{s_(x['peer']['max'])}) | **{x['ratio_median']:.2f}×** |"
+            )
             if loop:
                 rw = r.get("test_rowwise_peer", n)
                 if rw:
@@ -299,9 +373,15 @@ def calculation(r: Results, small, main, large) -> list[str]:
 def parts(r: Results, main) -> list[str]:
     named = [
         ("test_read_enrollment", "reading and checking the enrollment file ({rows} rows)"),
-        ("test_read_tax_files", "reading the tax answers from files with the fallback ({lookups} lookups for {persons} persons)"),
+        (
+            "test_read_tax_files",
+            "reading the tax answers from files with the fallback ({lookups} lookups for {persons} persons)",
+        ),
         ("test_income_aggregation", "person and household income from the answers ({persons} persons)"),
-        ("test_write_csv", "writing `maanedlig.csv` ({child_months} child-months, from the runs) and `vedtak.csv` with its texts"),
+        (
+            "test_write_csv",
+            "writing `maanedlig.csv` ({child_months} child-months, from the runs) and `vedtak.csv` with its texts",
+        ),
         ("test_write_workbook", "writing `vedtak.xlsx` ({rows} rows, {size_mb} MB)"),
     ]
     rows = []
@@ -314,14 +394,22 @@ def parts(r: Results, main) -> list[str]:
     client = r.by_name.get("test_client_lookups_at_50ms")
     if client:
         x = client["extra_info"]
-        rows.append(f"| HTTP client: {n_(x.get('lookups'))} lookups against the emulator (its own process) at "
-                    f"{x.get('latency_ms')} ms each, at most 5 in flight: **{x.get('lookups_per_s')} lookups/s** = "
-                    f"{x.get('share_of_ceiling', 0):.0%} of the {n_(x.get('ceiling_per_s'))}/s ceiling; mean in flight "
-                    f"{x.get('mean_in_flight')} | {spread(r.engine(client))} |")
+        rows.append(
+            f"| HTTP client: {n_(x.get('lookups'))} lookups against the emulator (its own process) at "
+            f"{x.get('latency_ms')} ms each, at most 5 in flight: **{x.get('lookups_per_s')} lookups/s** = "
+            f"{x.get('share_of_ceiling', 0):.0%} of the {n_(x.get('ceiling_per_s'))}/s ceiling; mean in flight "
+            f"{x.get('mean_in_flight')} | {spread(r.engine(client))} |"
+        )
     if not rows:
         return []
-    return [f"### Parts of a run ({n_(main)} children, in process)", "", "| what is timed | time: median (min–max, rounds) |",
-            "|---|---|", *rows, ""]
+    return [
+        f"### Parts of a run ({n_(main)} children, in process)",
+        "",
+        "| what is timed | time: median (min–max, rounds) |",
+        "|---|---|",
+        *rows,
+        "",
+    ]
 
 
 class _Blank(dict):
@@ -337,8 +425,11 @@ def render_skala(data: dict, source: str) -> str:
     big = None if r.quick else r.get("test_run_scale", large)
     if not big:
         why = "is a quick run (small sizes only)" if r.quick else "has no 500 000-child run"
-        out += [f"*Not measured yet at 500 000 children: the last result file (`{source}`) {why}. "
-                "`FEE_ENGINE_BENCH_BIG=1 bash scripts/benchmarks` measures it and writes the figures here.*", ""]
+        out += [
+            f"*Not measured yet at 500 000 children: the last result file (`{source}`) {why}. "
+            "`FEE_ENGINE_BENCH_BIG=1 bash scripts/benchmarks` measures it and writes the figures here.*",
+            "",
+        ]
     else:
         day = (info.get("started") or data.get("datetime") or "?")[:10]
         rows = ["| children | whole run from files, CSV outputs (median) | peak memory (VmHWM) |", "|---|---|---|"]
@@ -348,16 +439,25 @@ def render_skala(data: dict, source: str) -> str:
                 rows.append(f"| {n_(n)} | {s_(r.engine(b)['median'])} | {mb_(b['extra_info'].get('engine_peak_mb'))} |")
         t, m = r.engine(big)["median"], big["extra_info"]["engine_peak_mb"]
         f = COUNTRY / large
-        out += [f"Measured {day} on {info.get('cpu_model', '?')} ({info.get('cores', '?')} cores, {info.get('ram_gib', '?')} GiB) "
-                f"by `scripts/benchmarks` (`{source}`):", "", *rows, "",
-                f"The whole country, {n_(COUNTRY)} children, is {f:.2f} × the {n_(large)}-child run: by linear extrapolation "
-                f"about {s_(t * f)} and {mb_(m * f)}.", ""]
+        out += [
+            f"Measured {day} on {info.get('cpu_model', '?')} ({info.get('cores', '?')} cores, {info.get('ram_gib', '?')} GiB) "
+            f"by `scripts/benchmarks` (`{source}`):",
+            "",
+            *rows,
+            "",
+            f"The whole country, {n_(COUNTRY)} children, is {f:.2f} × the {n_(large)}-child run: by linear extrapolation "
+            f"about {s_(t * f)} and {mb_(m * f)}.",
+            "",
+        ]
     client = r.by_name.get("test_client_lookups_at_50ms")
     if client:
         x = client["extra_info"]
-        out += [f"HTTP client against the emulator in the same suite run ({'quick run, ' if r.quick else ''}"
-                f"{n_(x.get('lookups'))} lookups at {x.get('latency_ms')} ms, 5 in flight): {x.get('lookups_per_s')} "
-                f"lookups per second, {x.get('share_of_ceiling', 0):.0%} of the ceiling of {n_(x.get('ceiling_per_s'))}.", ""]
+        out += [
+            f"HTTP client against the emulator in the same suite run ({'quick run, ' if r.quick else ''}"
+            f"{n_(x.get('lookups'))} lookups at {x.get('latency_ms')} ms, 5 in flight): {x.get('lookups_per_s')} "
+            f"lookups per second, {x.get('share_of_ceiling', 0):.0%} of the ceiling of {n_(x.get('ceiling_per_s'))}.",
+            "",
+        ]
     return "\n".join(out + [SKALA_END])
 
 

@@ -29,15 +29,20 @@ def _date(value) -> dt.date | None:
     return None if pd.isna(value) else value.date()
 
 
-def calculate_rowwise(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, sider: dict,
-                      months: list[dt.date]) -> dict[tuple[str, str, str], int]:
+def calculate_rowwise(
+    children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, sider: dict, months: list[dt.date]
+) -> dict[tuple[str, str, str], int]:
     """{(barn_id, tilbud, 'YYYY-MM'): belop} for every month a child is billed in (or has a free month)."""
     stamps = [pd.Timestamp(m) for m in months]
     month_pos = {ts: i for i, ts in enumerate(stamps)}
-    params: dict[tuple[str, int], dict] = {(r["kommunenummer"], month_pos[r["maaned"]]): r
-                                           for r in table.to_dict("records") if r["maaned"] in month_pos}
-    price_lists = {(k, month_pos[ts]): ([float(x) for x in a], [int(x) for x in b])
-                   for (k, ts), (a, b) in sider.get("sfo_prisliste", {}).items() if ts in month_pos}
+    params: dict[tuple[str, int], dict] = {
+        (r["kommunenummer"], month_pos[r["maaned"]]): r for r in table.to_dict("records") if r["maaned"] in month_pos
+    }
+    price_lists = {
+        (k, month_pos[ts]): ([float(x) for x in a], [int(x) for x in b])
+        for (k, ts), (a, b) in sider.get("sfo_prisliste", {}).items()
+        if ts in month_pos
+    }
     hh: dict[str, dict] = {r["husholdning_id"]: r for r in households.to_dict("records")}
     firsts = list(months)
     lasts = [(m.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1) for m in months]
@@ -114,8 +119,10 @@ def calculate_rowwise(children: pd.DataFrame, households: pd.DataFrame, table: p
             for offer in ("barnehage", "sfo"):
                 for kommune in {r["c"]["kommunenummer"] for r in rows}:
                     group = [r for r in rows if r["c"]["tilbud"] == offer and r["c"]["kommunenummer"] == kommune]
-                    ranked = sorted([r for r in group if r["billed"]],
-                                    key=lambda r: (-r["before"], r["c"]["birth_key"], r["c"]["barn_id"]))
+                    ranked = sorted(
+                        [r for r in group if r["billed"]],
+                        key=lambda r: (-r["before"], r["c"]["birth_key"], r["c"]["barn_id"]),
+                    )
                     for i, r in enumerate(ranked, start=1):
                         r["rank"] = i
                     for r in group:
@@ -129,10 +136,19 @@ def calculate_rowwise(children: pd.DataFrame, households: pd.DataFrame, table: p
                             red = 0
                         p2 = r["before"] - _div(r["before"] * red, 10_000)
                         p3 = p2
-                        if r["bh"] and r["known"] and income < p["bh_kjerne_grense_oere"] and c["birth_year"] is not None:
+                        if (
+                            r["bh"]
+                            and r["known"]
+                            and income < p["bh_kjerne_grense_oere"]
+                            and c["birth_year"] is not None
+                        ):
                             by = c["birth_year"]
                             idx = m.year * 12 + m.month - 1
-                            if (by + p["bh_kjerne_fra_alder"]) * 12 + 7 <= idx < (by + p["bh_kjerne_til_alder"]) * 12 + 7:
+                            if (
+                                (by + p["bh_kjerne_fra_alder"]) * 12 + 7
+                                <= idx
+                                < (by + p["bh_kjerne_til_alder"]) * 12 + 7
+                            ):
                                 place = p["bh_heltid_timer_c"] * c["plass_bp"]
                                 free_c = p["bh_kjerne_timer_c"] * 10_000
                                 p3 = p2 - (p2 if free_c >= place else _div(p2 * free_c, place))

@@ -29,7 +29,7 @@ import tracemalloc
 import pandas as pd
 import pytest
 
-from fee_engine.beregning import calculate, expand_runs
+from fee_engine.beregning import calculate
 
 from .conftest import LARGE, QUICK, engine_stats, sizes, stats_of
 from .inputs import calc_inputs
@@ -53,8 +53,12 @@ def peak_mb(fn, *args, **kw) -> float:
 
 def engine_amounts(args) -> dict:
     frame = calculate(*args, expand=True)
-    return dict(zip(zip(frame["barn_id"], frame["tilbud"], frame["maaned"].dt.strftime("%Y-%m")),
-                    frame["belop"].astype(int).tolist()))
+    return dict(
+        zip(
+            zip(frame["barn_id"], frame["tilbud"], frame["maaned"].dt.strftime("%Y-%m")),
+            frame["belop"].astype(int).tolist(),
+        )
+    )
 
 
 def compare(peer: dict, engine: dict) -> dict:
@@ -64,7 +68,8 @@ def compare(peer: dict, engine: dict) -> dict:
     differ = [k for k in engine.keys() & peer.keys() if engine[k] != peer[k]]
     assert not (missing or extra or differ), (
         f"peer differs from the engine: {len(differ)} amounts, {len(missing)} child-months missing, {len(extra)} extra; "
-        f"e.g. {[(k, peer[k], engine[k]) for k in differ[:5]]} {sorted(missing)[:3]} {sorted(extra)[:3]}")
+        f"e.g. {[(k, peer[k], engine[k]) for k in differ[:5]]} {sorted(missing)[:3]} {sorted(extra)[:3]}"
+    )
     return {"child_months_compared": len(engine), "identical": True, "excluded_child_months": 0}
 
 
@@ -72,9 +77,12 @@ def describe(args) -> dict:
     children, months = args[0], args[4]
     first, last = pd.Timestamp(months[0]), pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
     inside = (children["fra_dato"] > first) | (children["til_dato"] < last)
-    return {"placements": len(children), "children": int(children.drop_duplicates(["barn_id"]).shape[0]),
-            "placements_starting_or_ending_inside": int(inside.sum()),
-            "children_with_two_placements_in_one_offer": int(children.duplicated(["barn_id", "tilbud"]).sum())}
+    return {
+        "placements": len(children),
+        "children": int(children.drop_duplicates(["barn_id"]).shape[0]),
+        "placements_starting_or_ending_inside": int(inside.sum()),
+        "children_with_two_placements_in_one_offer": int(children.duplicated(["barn_id", "tilbud"]).sum()),
+    }
 
 
 def _tbs():
@@ -106,12 +114,17 @@ def _alternate(benchmark, n: int, expand: bool, shortcut: bool) -> None:
     engine = engine_stats(benchmark)
     peer = stats_of(peer_times)
     child_months = int(frame["antall_maaneder"].sum()) if not expand else len(frame)
-    info = {**describe(args), "rows_out": len(frame), "child_months": child_months,
-            "engine": engine, "peer": peer,
-            "peer_name": "OpenFisca-core model" + (", segment shortcut" if shortcut else ", every month"),
-            "ratio_median": round(peer["median"] / engine["median"], 2),
-            "engine_child_months_per_s": round(child_months / engine["median"]),
-            "engine_peak_mb": peak_mb(calculate, *args, expand=expand)}
+    info = {
+        **describe(args),
+        "rows_out": len(frame),
+        "child_months": child_months,
+        "engine": engine,
+        "peer": peer,
+        "peer_name": "OpenFisca-core model" + (", segment shortcut" if shortcut else ", every month"),
+        "ratio_median": round(peer["median"] / engine["median"], 2),
+        "engine_child_months_per_s": round(child_months / engine["median"]),
+        "engine_peak_mb": peak_mb(calculate, *args, expand=expand),
+    }
     if n in CHECKED:
         info.update(compare(as_dict(args[0], last["result"]), engine_amounts(args)))
     benchmark.extra_info.update(info)
@@ -137,4 +150,3 @@ def test_rowwise_peer(benchmark, n):
     if n in CHECKED:
         info.update(compare(out, engine_amounts(args)))
     benchmark.extra_info.update(info)
-

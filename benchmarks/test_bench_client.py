@@ -40,9 +40,24 @@ def test_client_lookups_at_50ms(benchmark, tmp_path):
         (folder / f"{p}.json").write_text(json.dumps({"grunnlag": []}))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "fee_engine", "emulator", "--data", str(tmp_path / "skatt"),
-                               "--port", str(port), "--latency-ms", str(LATENCY_MS), "--write-client", str(tmp_path / "klient")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fee_engine",
+            "emulator",
+            "--data",
+            str(tmp_path / "skatt"),
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(LATENCY_MS),
+            "--write-client",
+            str(tmp_path / "klient"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -68,8 +83,17 @@ def test_client_lookups_at_50ms(benchmark, tmp_path):
     seconds = benchmark.stats.stats.mean
     rate = N / seconds
     ceiling = 5 * 1000 / LATENCY_MS
-    benchmark.extra_info.update(lookups=N, latency_ms=LATENCY_MS, ceiling_per_s=ceiling, lookups_per_s=round(rate, 1), share_of_ceiling=round(rate / ceiling, 3),
-                                mean_in_flight=round(client.stats.mean_in_flight, 2), max_in_flight=client.stats.max_in_flight)
-    print(f"\n{N} lookups in {seconds:.1f} s = {rate:.1f}/s ({rate / ceiling:.0%} of {ceiling:.0f}/s); "
-          f"mean in flight {client.stats.mean_in_flight:.2f}, max {client.stats.max_in_flight}")
+    benchmark.extra_info.update(
+        lookups=N,
+        latency_ms=LATENCY_MS,
+        ceiling_per_s=ceiling,
+        lookups_per_s=round(rate, 1),
+        share_of_ceiling=round(rate / ceiling, 3),
+        mean_in_flight=round(client.stats.mean_in_flight, 2),
+        max_in_flight=client.stats.max_in_flight,
+    )
+    print(
+        f"\n{N} lookups in {seconds:.1f} s = {rate:.1f}/s ({rate / ceiling:.0%} of {ceiling:.0f}/s); "
+        f"mean in flight {client.stats.mean_in_flight:.2f}, max {client.stats.max_in_flight}"
+    )
     assert client.stats.max_in_flight <= 5

@@ -25,9 +25,13 @@ def rss_mb() -> int:
 
 
 def test_read_enrollment(benchmark, population_main):
-    enr = benchmark.pedantic(read_enrollment, args=(population_main / "innskriving.csv", KOMMUNER), rounds=2, iterations=1)
+    enr = benchmark.pedantic(
+        read_enrollment, args=(population_main / "innskriving.csv", KOMMUNER), rounds=2, iterations=1
+    )
     assert enr.rejected_rows == 0
-    benchmark.extra_info.update(children=MAIN, rows=enr.n_rows, rows_per_s=round(enr.n_rows / benchmark.stats.stats.median))
+    benchmark.extra_info.update(
+        children=MAIN, rows=enr.n_rows, rows_per_s=round(enr.n_rows / benchmark.stats.stats.median)
+    )
 
 
 def test_income_aggregation(benchmark, population_main):
@@ -43,23 +47,36 @@ def test_income_aggregation(benchmark, population_main):
 
     out = benchmark.pedantic(aggregate, rounds=2, iterations=1)
     assert len(out) == len(households)
-    benchmark.extra_info.update(children=MAIN, persons=len(persons),
-                                persons_per_s=round(len(persons) / benchmark.stats.stats.median))
+    benchmark.extra_info.update(
+        children=MAIN, persons=len(persons), persons_per_s=round(len(persons) / benchmark.stats.stats.median)
+    )
 
 
 def test_read_tax_files(benchmark, population_main):
     enr = read_enrollment(population_main / "innskriving.csv", KOMMUNER)
     persons = list(dict.fromkeys(p for a in build_households(enr.rows)["voksne"] for p in a))
-    out = benchmark.pedantic(lambda: fetch_with_fallback(FileSource(population_main / "skatt"), persons, fallback_plan(2024)),
-                             rounds=1, iterations=1)
+    out = benchmark.pedantic(
+        lambda: fetch_with_fallback(FileSource(population_main / "skatt"), persons, fallback_plan(2024)),
+        rounds=1,
+        iterations=1,
+    )
     lookups = sum(len(v) for v in out.values())
-    benchmark.extra_info.update(children=MAIN, persons=len(persons), lookups=lookups,
-                                lookups_per_s=round(lookups / benchmark.stats.stats.median))
+    benchmark.extra_info.update(
+        children=MAIN,
+        persons=len(persons),
+        lookups=lookups,
+        lookups_per_s=round(lookups / benchmark.stats.stats.median),
+    )
 
 
 def _computed(population):
-    opts = batch.RunOptions(enrollment=population / "innskriving.csv", out=population / "unused", period=PERIOD,
-                            source="files", tax_data=population / "skatt")
+    opts = batch.RunOptions(
+        enrollment=population / "innskriving.csv",
+        out=population / "unused",
+        period=PERIOD,
+        source="files",
+        tax_data=population / "skatt",
+    )
     return batch.compute(opts)
 
 
@@ -81,14 +98,25 @@ def test_write_workbook(benchmark, population_main, tmp_path):
     before = rss_mb()
 
     def write():
-        write_workbook(tmp_path / "vedtak.xlsx", meta={"regelsett": comp.rules.version}, vedtak=decisions, monthly=monthly,
-                       summary=by_institution_month(monthly), rejected=comp.enrollment.rejections,
-                       manual=monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"]))
+        write_workbook(
+            tmp_path / "vedtak.xlsx",
+            meta={"regelsett": comp.rules.version},
+            vedtak=decisions,
+            monthly=monthly,
+            summary=by_institution_month(monthly),
+            rejected=comp.enrollment.rejections,
+            manual=monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"]),
+        )
 
     benchmark.pedantic(write, rounds=1, iterations=1)
     rows = len(monthly) + len(decisions)
-    benchmark.extra_info.update(children=MAIN, rows=rows, rows_per_s=round(rows / benchmark.stats.stats.median),
-                                rss_growth_mb=rss_mb() - before, size_mb=round((tmp_path / "vedtak.xlsx").stat().st_size / 2**20))
+    benchmark.extra_info.update(
+        children=MAIN,
+        rows=rows,
+        rows_per_s=round(rows / benchmark.stats.stats.median),
+        rss_growth_mb=rss_mb() - before,
+        size_mb=round((tmp_path / "vedtak.xlsx").stat().st_size / 2**20),
+    )
 
 
 def test_invoicing_basis_csv_100k(benchmark, population_100k, tmp_path):
@@ -111,6 +139,7 @@ def test_invoicing_basis_workbook_100k(benchmark, population_100k, tmp_path):
 
     comp = _computed(population_100k)
     basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
-    benchmark.pedantic(lambda: fakturagrunnlag.write_workbook(basis, tmp_path / "fakturagrunnlag.xlsx", {}),
-                       rounds=1, iterations=1)
+    benchmark.pedantic(
+        lambda: fakturagrunnlag.write_workbook(basis, tmp_path / "fakturagrunnlag.xlsx", {}), rounds=1, iterations=1
+    )
     benchmark.extra_info.update(lines=len(basis.lines), rows_per_s=round(len(basis.lines) / benchmark.stats.stats.min))

@@ -31,8 +31,13 @@ DATO = dt.date(2026, 11, 24)
 def computed(tmp_path_factory):
     pop = tmp_path_factory.mktemp("brevpop")
     generate(16_000, pop, seed=3)
-    opts = batch.RunOptions(enrollment=pop / "innskriving.csv", out=pop / "out", period=(dt.date(2024, 8, 1),
-                            dt.date(2025, 7, 1)), source="files", tax_data=pop / "skatt")
+    opts = batch.RunOptions(
+        enrollment=pop / "innskriving.csv",
+        out=pop / "out",
+        period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+        source="files",
+        tax_data=pop / "skatt",
+    )
     comp = batch.compute(opts)
     return comp, forklaring.periods(comp.runs)
 
@@ -58,8 +63,13 @@ def test_letters_10000_households(benchmark, computed, tmp_path):
         gjengi(letters, out, None)
         # CPU seconds of this process and its worker processes: what the wall time would be on idle cores
         # times the number of cores (this VM is shared; the load average is recorded beside it)
-        return {"letters": len(letters), "model_seconds": model, "total_seconds": time.perf_counter() - t,
-                "cpu_seconds": cpu() - c, "load_average_1min": os.getloadavg()[0]}
+        return {
+            "letters": len(letters),
+            "model_seconds": model,
+            "total_seconds": time.perf_counter() - t,
+            "cpu_seconds": cpu() - c,
+            "load_average_1min": os.getloadavg()[0],
+        }
 
     info = benchmark.pedantic(write, rounds=3, iterations=1)
     assert info["letters"] == N

@@ -71,16 +71,28 @@ def test_run_vs_openfisca_pipeline(benchmark, population, tmp_path, n):
         runs.append(run_engine(pop, tmp_path / "ut"))
 
     benchmark.pedantic(engine, setup=pipeline_first, rounds=5, iterations=1, warmup_rounds=0)
-    _record(benchmark, {"children": n, "what": "fee-engine run --source files --format csv",
-                        "peer_name": "OpenFisca pipeline (benchmarks/openfisca_pipeline.py, segment shortcut)"}, runs)
+    _record(
+        benchmark,
+        {
+            "children": n,
+            "what": "fee-engine run --source files --format csv",
+            "peer_name": "OpenFisca pipeline (benchmarks/openfisca_pipeline.py, segment shortcut)",
+        },
+        runs,
+    )
     p = stats_of([r["seconds"] for r in peer])
     e = benchmark.extra_info["engine"]
     mine, theirs = amounts(tmp_path / "ut" / "maanedlig.csv", ","), amounts(tmp_path / "openfisca.csv", ";")
     differ = [k for k in mine if theirs.get(k) != mine[k]]
     assert not differ and len(mine) == len(theirs), f"pipeline differs in {len(differ)} child-months, e.g. {differ[:5]}"
-    benchmark.extra_info.update(peer=p, peer_peak_mb=round(max(r["peak_mb"] for r in peer), 1),
-                                ratio_median=round(p["median"] / e["median"], 2), child_months_compared=len(mine),
-                                identical=True, excluded_child_months=0)
+    benchmark.extra_info.update(
+        peer=p,
+        peer_peak_mb=round(max(r["peak_mb"] for r in peer), 1),
+        ratio_median=round(p["median"] / e["median"], 2),
+        child_months_compared=len(mine),
+        identical=True,
+        excluded_child_months=0,
+    )
 
 
 @pytest.mark.parametrize("n", sizes("main"))
@@ -102,9 +114,18 @@ def test_run_warm_cache(benchmark, population, tmp_path, n):
         k = json.loads(line).get("kilde", "?")
         sources[k] = sources.get(k, 0) + 1
     assert lines and set(sources) <= {"lager", "?"}, f"not every answer came from the cache: {sources}"
-    _record(benchmark, {"children": n, "what": "fee-engine run --source emulator --cache FILE --format csv, cache full",
-                        "fill_seconds": round(fill_seconds, 2), "fill_peak_mb": fill["peak_mb"], "lookups": len(lines),
-                        "lookup_sources": sources}, runs)
+    _record(
+        benchmark,
+        {
+            "children": n,
+            "what": "fee-engine run --source emulator --cache FILE --format csv, cache full",
+            "fill_seconds": round(fill_seconds, 2),
+            "fill_peak_mb": fill["peak_mb"],
+            "lookups": len(lines),
+            "lookup_sources": sources,
+        },
+        runs,
+    )
 
 
 @pytest.mark.parametrize("n", sizes("main"))
@@ -117,5 +138,8 @@ def test_run_xlsx(benchmark, population, tmp_path, n):
 
     benchmark.pedantic(run, rounds=3 if QUICK else 2, iterations=1, warmup_rounds=0)
     size = (tmp_path / "ut" / "vedtak.xlsx").stat().st_size
-    _record(benchmark, {"children": n, "what": "fee-engine run --source files --format csv,xlsx",
-                        "xlsx_mb": round(size / 2**20, 1)}, runs)
+    _record(
+        benchmark,
+        {"children": n, "what": "fee-engine run --source files --format csv,xlsx", "xlsx_mb": round(size / 2**20, 1)},
+        runs,
+    )

@@ -73,8 +73,17 @@ def _text(value: str) -> str:
 class AuditLog:
     """Append lines for one run (``command``) to the audit log, and to ``copy`` (this run's lines only)."""
 
-    def __init__(self, path: Path, *, command: str, purpose: str = RETTIGHETSPAKKE, copy: Path | None = None,
-                 run_id: str | None = None, sync_interval: float = 1.0, kommune: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        command: str,
+        purpose: str = RETTIGHETSPAKKE,
+        copy: Path | None = None,
+        run_id: str | None = None,
+        sync_interval: float = 1.0,
+        kommune: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.run_id = run_id or str(uuid.uuid4())
         self.command, self.purpose, self.kommune = command, purpose, kommune
@@ -98,15 +107,18 @@ class AuditLog:
         if copy is not None:
             fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             self._copy = os.fdopen(fd, "wb", buffering=1 << 16)
-        self._fixed = (f'"kjoering": "{self.run_id}", "kommando": {_text(command)}, "bruker": {json.dumps(os_user())}, '
-                       f'"formaal": {_text(purpose)}, ')
+        self._fixed = (
+            f'"kjoering": "{self.run_id}", "kommando": {_text(command)}, "bruker": {json.dumps(os_user())}, '
+            f'"formaal": {_text(purpose)}, '
+        )
         if kommune:  # an organisation number, not a person: written as it is
             self._fixed += f'"paa_vegne_av": "{kommune}", '
         self._dirty = False
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._syncer = threading.Thread(target=self._sync_loop, args=(sync_interval,), name="revisjon-fsync",
-                                        daemon=True)
+        self._syncer = threading.Thread(
+            target=self._sync_loop, args=(sync_interval,), name="revisjon-fsync", daemon=True
+        )
         self._syncer.start()
         self.closed = False
 
@@ -126,19 +138,23 @@ class AuditLog:
             raise storage_error(self.path, self._error)
         person = mask(res.person)
         korr = res.korrelasjonsid
-        line = (f'{{"tid": "{_now_text()}", {self._fixed}"kilde": "{kilde}", '
-                f'"person": {_person(person)}, "inntektsaar": {int(res.inntektsaar)}, '
-                f'"stadie": {_text(res.stadie)}, "resultat": {_text(res.kode)}, '
-                f'"korrelasjonsid": {_korr(korr)}}}\n').encode("utf-8")
+        line = (
+            f'{{"tid": "{_now_text()}", {self._fixed}"kilde": "{kilde}", '
+            f'"person": {_person(person)}, "inntektsaar": {int(res.inntektsaar)}, '
+            f'"stadie": {_text(res.stadie)}, "resultat": {_text(res.kode)}, '
+            f'"korrelasjonsid": {_korr(korr)}}}\n'
+        ).encode()
         self._append(line)
 
     def write_aordning(self, person: str, periode: str, kode: str, korrelasjonsid: str | None, kilde: str) -> None:
         """One line for one lookup in a-ordningen (Inntekt API): ``periode`` is ``YYYY-MM..YYYY-MM``."""
         if self._error is not None:
             raise storage_error(self.path, self._error)
-        line = (f'{{"tid": "{_now_text()}", {self._fixed}"kilde": "{kilde}", "tjeneste": "inntekt", '
-                f'"person": {_person(mask(person))}, "periode": {_text(periode)}, "resultat": {_text(kode)}, '
-                f'"korrelasjonsid": {_korr(korrelasjonsid)}}}\n').encode("utf-8")
+        line = (
+            f'{{"tid": "{_now_text()}", {self._fixed}"kilde": "{kilde}", "tjeneste": "inntekt", '
+            f'"person": {_person(mask(person))}, "periode": {_text(periode)}, "resultat": {_text(kode)}, '
+            f'"korrelasjonsid": {_korr(korrelasjonsid)}}}\n'
+        ).encode()
         self._append(line)
 
     def _append(self, line: bytes) -> None:
@@ -177,7 +193,7 @@ class AuditLog:
         if self._error is not None:
             raise storage_error(self.path, self._error)
 
-    def __enter__(self) -> "AuditLog":
+    def __enter__(self) -> AuditLog:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -14,9 +14,10 @@ import contextlib
 import datetime as dt
 import gc
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -27,15 +28,15 @@ from .beregning import calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, read_enrollment
 from .errors import ConfigurationError
 from .income import household_incomes, person_incomes
+from .outdir import OutputFolder
 from .output import fakturagrunnlag
 from .output.csv import dialect as csv_dialect
 from .output.csv import write_csv, write_monthly_from_runs, write_outside, write_rejections
 from .output.excel import write_workbook
 from .output.json import write_json
-from .parallel import in_two
 from .output.report import write_report
-from .outdir import OutputFolder
 from .output.summary import by_institution_month
+from .parallel import in_two
 from .regelsett import RuleSet, format_value, load_rules
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
 from .taxdata.files import check_layout
@@ -57,7 +58,9 @@ def default_period(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     return dt.date(year, 8, 1), dt.date(year + 1, 7, 1)
 
 
-_PERIOD_HELP = "bruk ÅÅÅÅ-MM..ÅÅÅÅ-MM (f.eks. 2026-08..2027-07), én måned ÅÅÅÅ-MM eller et barnehageår ÅÅÅÅ/ÅÅ (2024/25)"
+_PERIOD_HELP = (
+    "bruk ÅÅÅÅ-MM..ÅÅÅÅ-MM (f.eks. 2026-08..2027-07), én måned ÅÅÅÅ-MM eller et barnehageår ÅÅÅÅ/ÅÅ (2024/25)"
+)
 
 
 def parse_period(text: str) -> tuple[dt.date, dt.date]:
@@ -114,6 +117,7 @@ class RunOptions:
         if self.source not in REMOTE_SOURCES:
             return None
         return default_cache(FORMAAL, self.kommune())
+
     brev: str = "ok"  # letters for: ok = households that applied, all children decided; alle = all decided
     vedtaksdato: dt.date | None = None  # the letters' decision date (default: the run date)
     brevmal: Path | None = None  # a folder with the municipality's own letter templates and sentences
@@ -194,12 +198,26 @@ def check_source(opts: RunOptions, formaal: Formaal = FORMAAL) -> None:
             cfg.credentials()
 
 
-def fetch_lookups(opts: RunOptions, persons: list[str], plan: list[tuple[int, str]], audit: AuditLog | Path | None,
-                  tick: Callable[[], None] | None, warnings: list[str] | None = None) -> dict[str, list]:
+def fetch_lookups(
+    opts: RunOptions,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    audit: AuditLog | Path | None,
+    tick: Callable[[], None] | None,
+    warnings: list[str] | None = None,
+) -> dict[str, list]:
     """Every person's lookups from the configured source; a line per lookup in ``audit`` (a path: appended to)."""
     own = not isinstance(audit, AuditLog)
-    log = AuditLog(Path(audit) if audit else opts.audit_path(), command="oppslag", purpose=FORMAAL.revisjon,
-                   kommune=opts.kommune()) if own else audit
+    log = (
+        AuditLog(
+            Path(audit) if audit else opts.audit_path(),
+            command="oppslag",
+            purpose=FORMAAL.revisjon,
+            kommune=opts.kommune(),
+        )
+        if own
+        else audit
+    )
     try:
         if opts.source == "files":
             source = FileSource(opts.tax_data)  # type: ignore[arg-type]
@@ -232,10 +250,18 @@ def fetch_lookups(opts: RunOptions, persons: list[str], plan: list[tuple[int, st
 def build_households(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per household: adults (applicant first), whether it applied, documented income."""
     first = rows.drop_duplicates("husholdning_id")[["husholdning_id", "soekt_redusert", "dok_inntekt_oere"]]
-    adults = pd.concat([
-        rows[["husholdning_id", "rad", "foresatt_fnr"]].rename(columns={"foresatt_fnr": "p"}).assign(o=0),
-        rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "rad", "partner_fnr"]].rename(columns={"partner_fnr": "p"}).assign(o=1),
-    ]).sort_values(["husholdning_id", "rad", "o"], kind="stable").drop_duplicates(["husholdning_id", "p"])
+    adults = (
+        pd.concat(
+            [
+                rows[["husholdning_id", "rad", "foresatt_fnr"]].rename(columns={"foresatt_fnr": "p"}).assign(o=0),
+                rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "rad", "partner_fnr"]]
+                .rename(columns={"partner_fnr": "p"})
+                .assign(o=1),
+            ]
+        )
+        .sort_values(["husholdning_id", "rad", "o"], kind="stable")
+        .drop_duplicates(["husholdning_id", "p"])
+    )
     adults["n"] = adults.groupby("husholdning_id", sort=False).cumcount()
     one = adults[adults["n"] == 0].set_index("husholdning_id")["p"]
     two = adults[adults["n"] == 1].set_index("husholdning_id")["p"]  # validation allows at most two
@@ -247,9 +273,27 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict | None = None,
-            progress: Callable[[str, int], Callable[[], None]] | None = None,
-            audit: AuditLog | Path | None = None, enrollment: Enrollment | None = None) -> Computation:
+def check_enrollment(
+    path: Path, rules: RuleSet, period: tuple[dt.date, dt.date], enrollment: Enrollment | None = None
+) -> Enrollment:
+    """The enrollment file read and checked as ``run`` does (also by ``validate`` and the web's check): known
+    municipalities, birth dates within the period, placements entirely outside the period set aside."""
+    months = month_range(*period)
+    period_end = pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
+    if enrollment is None:
+        enrollment = read_enrollment(path, known_kommuner=set(rules.municipalities), period_end=period_end)
+    enrollment.split_period(pd.Timestamp(months[0]), period_end)  # placements outside the period: reported, not billed
+    return enrollment
+
+
+def compute(
+    opts: RunOptions,
+    rules: RuleSet | None = None,
+    lookups_cache: dict | None = None,
+    progress: Callable[[str, int], Callable[[], None]] | None = None,
+    audit: AuditLog | Path | None = None,
+    enrollment: Enrollment | None = None,
+) -> Computation:
     """``enrollment``: the file as already read with this rule set and period (the web's check), not read again."""
     check_source(opts)
     rules = rules or load_rules(opts.rules_dir, opts.kommune_config)
@@ -257,11 +301,8 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
     months = month_range(first, last)
     for m in (months[0], months[-1]):
         rules.value("barnehage.maksimalpris.generell", m)  # the whole period must be covered
-    period_end = pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
     step = progress("Leser og kontrollerer innskrivingsfilen", 1) if progress else None
-    if enrollment is None:
-        enrollment = read_enrollment(opts.enrollment, known_kommuner=set(rules.municipalities), period_end=period_end)
-    enrollment.split_period(pd.Timestamp(months[0]), period_end)  # placements outside the period: reported, not billed
+    enrollment = check_enrollment(opts.enrollment, rules, opts.period, enrollment)
     if step:
         step()
     rows = enrollment.rows
@@ -287,10 +328,13 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
         source_warnings = source_warnings + [
             f"{incomplete} oppslag feilet fortsatt etter alle forsøk (midlertidige feil hos Skatteetaten eller i "
             "nettet); husholdningene er satt til manuell med grunn «midlertidig feil – kjør på nytt». Kjør samme "
-            "kommando på nytt: svar som allerede er hentet og lagret, spørres ikke igjen."]
+            "kommando på nytt: svar som allerede er hentet og lagret, spørres ikke igjen."
+        ]
     incomes = person_incomes(lookups, rules)
     hh_income = household_incomes(households, incomes)
-    hh_income["forventet_aar"] = plan[0][0]  # the income year asked for first (the explanation says why another was used)
+    hh_income["forventet_aar"] = plan[0][
+        0
+    ]  # the income year asked for first (the explanation says why another was used)
 
     kommuner = sorted(rows["kommunenummer"].unique())
     offers = tuple(sorted(rows["tilbud"].unique()))
@@ -302,20 +346,30 @@ def compute(opts: RunOptions, rules: RuleSet | None = None, lookups_cache: dict 
 
     warnings = [
         f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde}"
-        + (f"; {v.merknad}" if v.merknad else "") + ")"
+        + (f"; {v.merknad}" if v.merknad else "")
+        + ")"
         for path, v in unverified
     ]
     years = sorted({pi.inntektsaar for pi in incomes.values() if pi.inntektsaar})
     warnings += [
         f"Inntektslisten for inntektsår {y} er ikke verifisert ({rules.income_specs[y].kilde})"
-        for y in years if not rules.income_specs[y].verifisert
+        for y in years
+        if not rules.income_specs[y].verifisert
     ]
     unknown = sorted({n for pi in incomes.values() for n in pi.unknown_items})
     if unknown:
         warnings.append(f"Ukjente inntektsposter i skattegrunnlaget (ikke talt med): {', '.join(unknown)}")
     warnings += source_warnings
-    return Computation(rules, enrollment, months, runs, hh_income, warnings, sum(len(v) for v in lookups.values()),
-                       incomplete=incomplete)
+    return Computation(
+        rules,
+        enrollment,
+        months,
+        runs,
+        hh_income,
+        warnings,
+        sum(len(v) for v in lookups.values()),
+        incomplete=incomplete,
+    )
 
 
 @contextlib.contextmanager
@@ -339,8 +393,12 @@ def gc_paused(one_shot: bool = False):
             gc.enable()
 
 
-def run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None = None,
-        one_shot: bool = False, enrollment: Enrollment | None = None) -> RunResult:
+def run(
+    opts: RunOptions,
+    progress: Callable[[str, int], Callable[[], None]] | None = None,
+    one_shot: bool = False,
+    enrollment: Enrollment | None = None,
+) -> RunResult:
     """The batch; ``one_shot`` when the process ends after it (see :func:`gc_paused`); ``enrollment`` as
     already read (the web's check)."""
     with gc_paused(one_shot):
@@ -351,13 +409,16 @@ def _audited(opts: RunOptions, command: str, staging: Path) -> AuditLog:
     """This run's audit log: appended to the kept log, with a copy of this run's lines for ``--out``."""
     path = opts.audit_path()
     if path.resolve().parent == Path(opts.out).resolve():
-        raise ConfigurationError(f"revisjonsloggen {path} kan ikke ligge i --out {opts.out}: den skal beholdes på tvers "
-                                 "av kjøringer, mens --out får en kopi av kjøringens linjer")
+        raise ConfigurationError(
+            f"revisjonsloggen {path} kan ikke ligge i --out {opts.out}: den skal beholdes på tvers "
+            "av kjøringer, mens --out får en kopi av kjøringens linjer"
+        )
     return AuditLog(path, command=command, copy=staging / AUDIT_FILE, purpose=FORMAAL.revisjon, kommune=opts.kommune())
 
 
-def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None,
-         enrollment: Enrollment | None = None) -> RunResult:
+def _run(
+    opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None, enrollment: Enrollment | None = None
+) -> RunResult:
     with OutputFolder(opts.out, overwrite=opts.overwrite, command="run") as folder:
         assert folder.staging is not None
         audit = _audited(opts, "run", folder.staging)
@@ -373,17 +434,29 @@ def _run(opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | 
     children = runs.drop_duplicates(["barn_id", "tilbud"])
     manual_children = runs.loc[runs["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
     return RunResult(
-        rows_in=comp.enrollment.n_rows, rows_rejected=comp.enrollment.rejected_rows,
-        rows_outside=comp.enrollment.outside_rows, children=len(children),
-        children_manual=len(manual_children), child_months=int(months_per_run.sum()),
+        rows_in=comp.enrollment.n_rows,
+        rows_rejected=comp.enrollment.rejected_rows,
+        rows_outside=comp.enrollment.outside_rows,
+        children=len(children),
+        children_manual=len(manual_children),
+        child_months=int(months_per_run.sum()),
         total_belop=int((runs["belop"].to_numpy() * months_per_run).sum()),
-        warnings=comp.warnings, files=final, lookups=comp.lookups, notices=comp.enrollment.notices,
-        lookups_incomplete=comp.incomplete, audit_log=audit.path, manual=manual_children,
+        warnings=comp.warnings,
+        files=final,
+        lookups=comp.lookups,
+        notices=comp.enrollment.notices,
+        lookups_incomplete=comp.incomplete,
+        audit_log=audit.path,
+        manual=manual_children,
     )
 
 
-def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
-                  progress: Callable[[str, int], Callable[..., None]] | None = None) -> list[Path]:
+def write_outputs(
+    comp: Computation,
+    opts: RunOptions,
+    directory: Path,
+    progress: Callable[[str, int], Callable[..., None]] | None = None,
+) -> list[Path]:
     """Every output the run asked for, written into ``directory``.
 
     On two cores the work is split in two (:func:`fee_engine.parallel.in_two`): the explanations of the
@@ -408,8 +481,18 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
     if "brev" in formats:  # before the rest: the letters add their warnings to the run's
         from .brev import skriv_brev
 
-        files.append(skriv_brev(comp, periods, directory / "brev", opts.brev, opts.vedtaksdato, opts.brevmal, progress,
-                                csv_dialect=opts.csv_dialect))
+        files.append(
+            skriv_brev(
+                comp,
+                periods,
+                directory / "brev",
+                opts.brev,
+                opts.vedtaksdato,
+                opts.brevmal,
+                progress,
+                csv_dialect=opts.csv_dialect,
+            )
+        )
     meta = {
         "regelsett": comp.rules.version,
         "regelsett_mappe": str(comp.rules.source),
@@ -463,14 +546,30 @@ def write_outputs(comp: Computation, opts: RunOptions, directory: Path,
             assert monthly is not None
             tick = progress("Skriver vedtak.xlsx", len(monthly) + len(decisions)) if progress else None
             manual = monthly[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
-            out.append(write_workbook(directory / "vedtak.xlsx", meta=dict(meta), vedtak=decisions, monthly=monthly,
-                                      summary=by_institution_month(monthly), rejected=rejected, manual=manual,
-                                      tick=(lambda k: tick(advance=k)) if tick else None))
+            out.append(
+                write_workbook(
+                    directory / "vedtak.xlsx",
+                    meta=dict(meta),
+                    vedtak=decisions,
+                    monthly=monthly,
+                    summary=by_institution_month(monthly),
+                    rejected=rejected,
+                    manual=manual,
+                    tick=(lambda k: tick(advance=k)) if tick else None,
+                )
+            )
         out.append(write_rejections(rejected, directory / "avvist.csv", d))
         out.append(write_outside(comp.enrollment.outside, directory / "utenfor_perioden.csv", d))
         if "html" in formats:
-            out.append(write_report(directory / "rapport.html", meta=meta, monthly=monthly, rejected=rejected,
-                                    describe=lambda p: comp.rules.parameter(p).beskrivelse))
+            out.append(
+                write_report(
+                    directory / "rapport.html",
+                    meta=meta,
+                    monthly=monthly,
+                    rejected=rejected,
+                    describe=lambda p: comp.rules.parameter(p).beskrivelse,
+                )
+            )
         return out
 
     here, there = in_two(here_files, child_files)
@@ -491,8 +590,10 @@ def _vedtak_in_two(periods: pd.DataFrame, rules: RuleSet, extra: list[str]) -> p
     half = len(periods) // 2
     if half < 5_000:  # a small batch: not worth a process
         return forklaring.vedtak_table(periods, rules, extra)
-    first, second = in_two(lambda: forklaring.vedtak_table(periods.iloc[:half], rules, extra),
-                           lambda: forklaring.vedtak_table(periods.iloc[half:], rules, extra))
+    first, second = in_two(
+        lambda: forklaring.vedtak_table(periods.iloc[:half], rules, extra),
+        lambda: forklaring.vedtak_table(periods.iloc[half:], rules, extra),
+    )
     return pd.concat([first, second], ignore_index=True)
 
 
@@ -504,7 +605,7 @@ class DiffOptions:
     reforms: list[Path] = field(default_factory=list)
 
 
-def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] | None = None) -> "DiffResult":
+def diff(opts: DiffOptions, progress: Callable[[str, int], Callable[..., None]] | None = None) -> DiffResult:
     """The same batch under rule sets A and B (B = rules_b or A, plus the reforms); tax data fetched once."""
     from .diff import compare, write_diff
     from .regelsett.reform import apply_overlay, read_overlay

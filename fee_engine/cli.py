@@ -5,25 +5,35 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from . import batch
-from .enrollment import read_enrollment
 from .errors import ConfigurationError, FeeEngineError
 from .identity import mask_digits_in_text
 from .regelsett import format_value, load_rules
 from .text import kroner, thousands
 
 # No local variables in a crash report: they may hold fødselsnumre or tax data.
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="Inntektsgradert foreldrebetaling i barnehage og SFO.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Inntektsgradert foreldrebetaling i barnehage og SFO.",
+)
 rules_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Regelsettet.")
 app.add_typer(rules_app, name="rules")
 console = Console(stderr=True)
@@ -49,13 +59,22 @@ class RateColumn(ProgressColumn):
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def _progress_factory(progress: Progress):
     """A tick function per phase. Ticks are added up and passed to the bar at most every 50 ms: a batch
     ticks once per person, and the bar's own bookkeeping costs more than the work between two ticks."""
+
     def start(label: str, total: int):
         task = progress.add_task(label, total=total)
         pending = [0, time.monotonic(), total]
@@ -73,8 +92,10 @@ def _progress_factory(progress: Progress):
     return start
 
 
-AUDIT_HELP = ("Revisjonslogg som kjøringer legger til (standard: FEE_ENGINE_AUDIT_LOG, ellers revisjon.jsonl ved "
-              "lageret eller i .fee-engine/)")
+AUDIT_HELP = (
+    "Revisjonslogg som kjøringer legger til (standard: FEE_ENGINE_AUDIT_LOG, ellers revisjon.jsonl ved "
+    "lageret eller i .fee-engine/)"
+)
 OVERWRITE_HELP = "Skriv i en mappe som ikke er tom og ikke er laget av fee-engine (andre filer blir liggende)"
 SOURCE_HELP = "files, emulator, fiks-emulator, api (Skatteetaten direkte) eller fiks (gjennom KS Fiks)"
 TAX_DATA_HELP = "Mappe med skattegrunnlag (files, emulator, fiks-emulator)"
@@ -83,26 +104,58 @@ KOMMUNE_CONFIG_HELP = "Kommunefil som erstatter den i regelsettet"
 CSV_DIALECT_HELP = "CSV for excel (; og BOM, åpnes rett i norsk Excel) eller maskin (, uten BOM, for skript)"
 
 
+# The options the commands share, defined once: run, diff and validate read the same file, period and
+# sources the same way.
+Out = Annotated[Path, typer.Option("--out", help="Mappe for resultatene")]
+Period = Annotated[
+    str | None,
+    typer.Option(
+        "--period",
+        help="Første og siste måned (2026-08..2027-07), én måned (2024-10) eller et barnehageår (2024/25); "
+        "standard: barnehageåret som er nå",
+    ),
+]
+Source = Annotated[str, typer.Option("--source", help=SOURCE_HELP)]
+TaxData = Annotated[Path | None, typer.Option("--tax-data", help=TAX_DATA_HELP)]
+Rules = Annotated[Path | None, typer.Option("--rules", help="Regelsett-mappe (standard: den medfølgende rules/)")]
+KommuneConfig = Annotated[list[Path] | None, typer.Option("--kommune-config", help=KOMMUNE_CONFIG_HELP)]
+ApiConfigFile = Annotated[Path | None, typer.Option("--api-config", help=API_CONFIG_HELP)]
+Cache = Annotated[
+    Path | None, typer.Option("--cache", help="SQLite-lager for svar (api/fiks: .fee-engine/skatt.sqlite)")
+]
+AuditLogFile = Annotated[Path | None, typer.Option("--audit-log", help=AUDIT_HELP)]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)]
+CsvDialect = Annotated[str, typer.Option("--csv-dialect", help=CSV_DIALECT_HELP)]
+
+
+def _period(text: str | None) -> tuple[dt.date, dt.date]:
+    return batch.parse_period(text) if text else batch.default_period()
+
+
 @app.command()
 def run(
-    enrollment: Path = typer.Argument(..., help="Innskrivingsfil (CSV med ; eller , eller XLSX)"),
-    out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
-    period: Optional[str] = typer.Option(None, "--period", help="Første og siste måned, f.eks. 2026-08..2027-07"),
-    source: str = typer.Option("files", "--source", help=SOURCE_HELP),
-    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help=TAX_DATA_HELP),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe (standard: den medfølgende rules/)"),
-    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
-    formats: str = typer.Option(",".join(batch.ALL_FORMATS), "--format", help="Utdata: csv,xlsx,json,html,faktura,brev (standard: alle unntatt brev)"),
-    api_config: Optional[Path] = typer.Option(None, "--api-config", help=API_CONFIG_HELP),
-    cache: Optional[Path] = typer.Option(None, "--cache",
-                                         help="SQLite-lager for svar (api/fiks: .fee-engine/skatt.sqlite)"),
-    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    enrollment: Annotated[Path, typer.Argument(help="Innskrivingsfil (CSV med ; eller , eller XLSX)")],
+    out: Out,
+    period: Period = None,
+    source: Source = "files",
+    tax_data: TaxData = None,
+    rules: Rules = None,
+    kommune_config: KommuneConfig = None,
+    formats: str = typer.Option(
+        ",".join(batch.ALL_FORMATS),
+        "--format",
+        help="Utdata: csv,xlsx,json,html,faktura,brev (standard: alle unntatt brev)",
+    ),
+    api_config: ApiConfigFile = None,
+    cache: Cache = None,
+    audit_log: AuditLogFile = None,
+    overwrite: Overwrite = False,
     brev: str = typer.Option("ok", "--brev", help="Vedtaksbrev til: ok (søkt, alle barn avgjort) eller alle"),
-    vedtaksdato: Optional[str] = typer.Option(None, "--vedtaksdato",
-                                              help="Vedtaksdato i brevene, ÅÅÅÅ-MM-DD (standard: i dag)"),
-    brevmal: Optional[Path] = typer.Option(None, "--brevmal", help="Mappe med kommunens egne brevmaler og tekster"),
-    csv_dialect: str = typer.Option("excel", "--csv-dialect", help=CSV_DIALECT_HELP),
+    vedtaksdato: str | None = typer.Option(
+        None, "--vedtaksdato", help="Vedtaksdato i brevene, ÅÅÅÅ-MM-DD (standard: i dag)"
+    ),
+    brevmal: Path | None = typer.Option(None, "--brevmal", help="Mappe med kommunens egne brevmaler og tekster"),
+    csv_dialect: CsvDialect = "excel",
 ) -> None:
     """Beregn foreldrebetaling for hvert barn og hver måned i perioden."""
     try:
@@ -110,7 +163,8 @@ def run(
         unknown = [f for f in wanted if f not in batch.FORMATS]
         if unknown:
             raise batch.ConfigurationError(
-                f"ukjent format: {', '.join(unknown)} (velg blant {', '.join(batch.FORMATS)})")
+                f"ukjent format: {', '.join(unknown)} (velg blant {', '.join(batch.FORMATS)})"
+            )
         if brev not in ("ok", "alle"):
             raise batch.ConfigurationError(f"ukjent --brev «{brev}» (ok eller alle)")
         try:
@@ -118,11 +172,22 @@ def run(
         except ValueError:
             raise batch.ConfigurationError(f"ugyldig --vedtaksdato «{vedtaksdato}» (bruk ÅÅÅÅ-MM-DD)") from None
         opts = batch.RunOptions(
-            enrollment=enrollment, out=out,
+            enrollment=enrollment,
+            out=out,
             period=batch.parse_period(period) if period else batch.default_period(),
-            source=source, tax_data=tax_data, rules_dir=rules, kommune_config=list(kommune_config or []),
-            formats=wanted, api_config=api_config, cache=cache, audit_log=audit_log, overwrite=overwrite,
-            brev=brev, vedtaksdato=decision_date, brevmal=brevmal, csv_dialect=csv_dialect,
+            source=source,
+            tax_data=tax_data,
+            rules_dir=rules,
+            kommune_config=list(kommune_config or []),
+            formats=wanted,
+            api_config=api_config,
+            cache=cache,
+            audit_log=audit_log,
+            overwrite=overwrite,
+            brev=brev,
+            vedtaksdato=decision_date,
+            brevmal=brevmal,
+            csv_dialect=csv_dialect,
         )
         with _progress() as progress:
             result = batch.run(opts, progress=_progress_factory(progress), one_shot=True)
@@ -158,11 +223,19 @@ def _summary(result: batch.RunResult, opts: batch.RunOptions) -> None:
         say("Advarsel: ", "yellow", w)
     _rejected_line(result.rows_rejected, opts.out)
     if result.rows_outside:
-        say("", "yellow", f"{result.rows_outside} rader har plass bare utenfor perioden og er ikke beregnet; "
-                          f"se {opts.out / 'utenfor_perioden.csv'}")
+        say(
+            "",
+            "yellow",
+            f"{result.rows_outside} rader har plass bare utenfor perioden og er ikke beregnet; "
+            f"se {opts.out / 'utenfor_perioden.csv'}",
+        )
     if result.lookups_incomplete:
-        say("", "red", f"Ufullstendig (kode 3): {result.lookups_incomplete} oppslag feilet midlertidig; kjør samme "
-                       "kommando på nytt, da spørres bare disse igjen.")
+        say(
+            "",
+            "red",
+            f"Ufullstendig (kode 3): {result.lookups_incomplete} oppslag feilet midlertidig; kjør samme "
+            "kommando på nytt, da spørres bare disse igjen.",
+        )
 
 
 def _rejected_line(rows_rejected: int, out: Path) -> None:
@@ -172,31 +245,42 @@ def _rejected_line(rows_rejected: int, out: Path) -> None:
 
 @app.command()
 def diff(
-    enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
-    out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
-    rules_a: Optional[Path] = typer.Option(None, "--rules-a", help="Regelsett A (standard: det medfølgende)"),
-    rules_b: Optional[Path] = typer.Option(None, "--rules-b", help="Regelsett B (standard: A)"),
-    reform: Optional[list[Path]] = typer.Option(None, "--reform", help="Reformfil lagt oppå B (kan gjentas)"),
-    period: Optional[str] = typer.Option(None, "--period", help="Første og siste måned, f.eks. 2026-08..2027-07"),
-    source: str = typer.Option("files", "--source", help=SOURCE_HELP),
-    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help=TAX_DATA_HELP),
-    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"),
+    enrollment: Annotated[Path, typer.Argument(help="Innskrivingsfil")],
+    out: Out,
+    rules_a: Path | None = typer.Option(None, "--rules-a", help="Regelsett A (standard: det medfølgende)"),
+    rules_b: Path | None = typer.Option(None, "--rules-b", help="Regelsett B (standard: A)"),
+    reform: list[Path] | None = typer.Option(None, "--reform", help="Reformfil lagt oppå B (kan gjentas)"),
+    period: Period = None,
+    source: Source = "files",
+    tax_data: TaxData = None,
+    kommune_config: KommuneConfig = None,
     formats: str = typer.Option("csv,xlsx,html", "--format", help="Utdata: csv,xlsx,html"),
-    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-    csv_dialect: str = typer.Option("excel", "--csv-dialect", help=CSV_DIALECT_HELP),
+    api_config: ApiConfigFile = None,
+    cache: Cache = None,
+    audit_log: AuditLogFile = None,
+    overwrite: Overwrite = False,
+    csv_dialect: CsvDialect = "excel",
 ) -> None:
     """Samme kjøring under to regelsett: endringer per barn og måned, per enhet og totalt."""
     try:
         run_opts = batch.RunOptions(
-            enrollment=enrollment, out=out, period=batch.parse_period(period) if period else batch.default_period(),
-            source=source, tax_data=tax_data, kommune_config=list(kommune_config or []),
-            formats=tuple(f.strip() for f in formats.split(",") if f.strip()), audit_log=audit_log, overwrite=overwrite,
+            enrollment=enrollment,
+            out=out,
+            period=_period(period),
+            source=source,
+            tax_data=tax_data,
+            kommune_config=list(kommune_config or []),
+            api_config=api_config,
+            cache=cache,
+            formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+            audit_log=audit_log,
+            overwrite=overwrite,
             csv_dialect=csv_dialect,
         )
         with _progress() as progress:
-            result = batch.diff(batch.DiffOptions(run_opts, rules_a, rules_b, list(reform or [])),
-                                progress=_progress_factory(progress))
+            result = batch.diff(
+                batch.DiffOptions(run_opts, rules_a, rules_b, list(reform or [])), progress=_progress_factory(progress)
+            )
     except FeeEngineError as exc:
         _fail(exc)
         return
@@ -222,15 +306,16 @@ def inntekt(
     formaal: str = typer.Option(..., "--formaal", help="Formålet oppslagene gjelder: boligsosial"),
     out: Path = typer.Option(..., "--out", help="Mappe for resultatene"),
     maaneder: int = typer.Option(3, "--maaneder", help="Antall hele måneder fra a-ordningen (1–24)"),
-    dato: Optional[str] = typer.Option(None, "--dato",
-                                       help="Datoen opplysningene gjelder (ÅÅÅÅ-MM-DD; standard i dag)"),
+    dato: str | None = typer.Option(None, "--dato", help="Datoen opplysningene gjelder (ÅÅÅÅ-MM-DD; standard i dag)"),
     source: str = typer.Option("files", "--source", help="files, emulator eller api"),
-    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med summertskattegrunnlag/ og inntekt/ "
-                                            "(files, emulator)"),
-    api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
-    cache: Optional[Path] = typer.Option(None, "--cache",
-                                         help="SQLite-lager for svar (api: .fee-engine/boligsosial.sqlite)"),
-    audit_log: Optional[Path] = typer.Option(None, "--audit-log", help=AUDIT_HELP),
+    tax_data: Path | None = typer.Option(
+        None, "--tax-data", help="Mappe med summertskattegrunnlag/ og inntekt/ (files, emulator)"
+    ),
+    api_config: Path | None = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="SQLite-lager for svar (api: .fee-engine/boligsosial.sqlite)"
+    ),
+    audit_log: Path | None = typer.Option(None, "--audit-log", help=AUDIT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Husstandens økonomi for boligsosial bistand: siste skatteoppgjør og de siste månedene i a-ordningen."""
@@ -241,9 +326,19 @@ def inntekt(
             day = dt.date.fromisoformat(dato) if dato else None
         except ValueError:
             raise ConfigurationError(f"ugyldig --dato «{dato}» (bruk ÅÅÅÅ-MM-DD)") from None
-        opts = boligsosial.InntektOptions(persons=persons, out=out, formaal=formaal, maaneder=maaneder, dato=day,
-                                          source=source, tax_data=tax_data, api_config=api_config, cache=cache,
-                                          audit_log=audit_log, overwrite=overwrite)
+        opts = boligsosial.InntektOptions(
+            persons=persons,
+            out=out,
+            formaal=formaal,
+            maaneder=maaneder,
+            dato=day,
+            source=source,
+            tax_data=tax_data,
+            api_config=api_config,
+            cache=cache,
+            audit_log=audit_log,
+            overwrite=overwrite,
+        )
         with _progress() as progress:
             result = boligsosial.run(opts, progress=_progress_factory(progress))
     except FeeEngineError as exc:
@@ -275,33 +370,48 @@ def inntekt(
 def validate(
     enrollment: Path = typer.Argument(..., help="Innskrivingsfil"),
     lang: str = typer.Option("nb", "--lang", help="nb eller en"),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
-    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help=KOMMUNE_CONFIG_HELP),
+    rules: Rules = None,
+    kommune_config: KommuneConfig = None,
+    period: Period = None,
 ) -> None:
-    """Kontroller innskrivingsfilen uten å beregne; skriv ut hvert problem."""
+    """Kontroller innskrivingsfilen uten å beregne, med de samme kontrollene som run; skriv ut hvert problem."""
     try:
         rs = load_rules(rules, list(kommune_config or []))
-        enr = read_enrollment(enrollment, known_kommuner=set(rs.municipalities))
+        enr = batch.check_enrollment(enrollment, rs, _period(period))
     except FeeEngineError as exc:
         _fail(exc)
         return
     msgs = enr.messages(lang)
     for r in msgs.itertuples(index=False):
-        label = ("row {rad}, column {kolonne}, value «{verdi}»: {aarsak}" if lang == "en"
-                 else "rad {rad}, kolonne {kolonne}, verdi «{verdi}»: {aarsak}")
-        out_console.print(label.format(rad=r.rad, kolonne=r.kolonne, verdi=r.verdi, aarsak=r.aarsak), markup=False,
-                          highlight=False, soft_wrap=True)
-    ok = enr.n_rows - enr.rejected_rows
-    summary = (f"{enr.n_rows} rows, {ok} accepted, {enr.rejected_rows} rejected" if lang == "en"
-               else f"{enr.n_rows} rader, {ok} godtatt, {enr.rejected_rows} avvist")
+        label = (
+            "row {rad}, column {kolonne}, value «{verdi}»: {aarsak}"
+            if lang == "en"
+            else "rad {rad}, kolonne {kolonne}, verdi «{verdi}»: {aarsak}"
+        )
+        out_console.print(
+            label.format(rad=r.rad, kolonne=r.kolonne, verdi=r.verdi, aarsak=r.aarsak),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    ok = enr.n_rows - enr.rejected_rows - enr.outside_rows
+    summary = (
+        f"{enr.n_rows} rows, {ok} accepted, {enr.rejected_rows} rejected, {enr.outside_rows} outside the period"
+        if lang == "en"
+        else f"{enr.n_rows} rader, {ok} godtatt, {enr.rejected_rows} avvist, {enr.outside_rows} utenfor perioden"
+    )
     out_console.print(summary)
     raise typer.Exit(1 if enr.rejected_rows else 0)
 
 
 @app.command()
 def emulator(
-    data: Path = typer.Option(..., "--data", help="Mappe med skattegrunnlag (ÅR/STADIE/PERSON.json), eller en "
-                              "boligsosial-mappe med summertskattegrunnlag/ og inntekt/"),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        help="Mappe med skattegrunnlag (ÅR/STADIE/PERSON.json), eller en "
+        "boligsosial-mappe med summertskattegrunnlag/ og inntekt/",
+    ),
     port: int = typer.Option(8080, "--port", help="Port på 127.0.0.1"),
     latency_ms: float = typer.Option(0, "--latency-ms", help="Fast forsinkelse per oppslag"),
     jitter_ms: float = typer.Option(0, "--jitter-ms", help="Tilfeldig ekstra forsinkelse, 0 til N ms"),
@@ -311,17 +421,30 @@ def emulator(
     retry_after: float = typer.Option(1, "--retry-after", help="Retry-After i sekunder ved 429"),
     drop_rate: float = typer.Option(0, "--drop-rate", help="Andel forbindelser som brytes midt i svaret (0–1)"),
     token_lifetime: float = typer.Option(120, "--token-lifetime", help="Levetid for tokens i sekunder"),
-    client_cert: Optional[Path] = typer.Option(None, "--client-cert", help="Godta bare dette klientsertifikatet (PEM)"),
-    write_client: Optional[Path] = typer.Option(None, "--write-client", help="Lag testnøkkel og -sertifikat i denne mappen og godta bare dem"),
-    fiks: bool = typer.Option(False, "--fiks", help="Server også KS Fiks sin proxy (scope ks:fiks, IntegrasjonId, "
-                              "IntegrasjonPassord og rolle; fra FEE_ENGINE_FIKS_* om de er satt, ellers laget nå)"),
-    fiks_feilformat: str = typer.Option("skatteetaten", "--fiks-feilformat",
-                                        help="Feilsvar bak Fiks: skatteetaten (videresendt), innpakket (i Fiks sin "
-                                        "errorJson) eller fiks (bare Fiks sine ord)"),
-    delegeringer: Optional[Path] = typer.Option(None, "--delegeringer", help="YAML: organisasjonsnummer → "
-                                                "Altinn-delegeringer; token for en consumer_org uten dem avvises"),
-    inntekt_data: Optional[Path] = typer.Option(None, "--inntekt-data", help="Mappe med svar fra Inntekt API "
-                                                "(a-ordningen), PERSON.json"),
+    client_cert: Path | None = typer.Option(None, "--client-cert", help="Godta bare dette klientsertifikatet (PEM)"),
+    write_client: Path | None = typer.Option(
+        None, "--write-client", help="Lag testnøkkel og -sertifikat i denne mappen og godta bare dem"
+    ),
+    fiks: bool = typer.Option(
+        False,
+        "--fiks",
+        help="Server også KS Fiks sin proxy (scope ks:fiks, IntegrasjonId, "
+        "IntegrasjonPassord og rolle; fra FEE_ENGINE_FIKS_* om de er satt, ellers laget nå)",
+    ),
+    fiks_feilformat: str = typer.Option(
+        "skatteetaten",
+        "--fiks-feilformat",
+        help="Feilsvar bak Fiks: skatteetaten (videresendt), innpakket (i Fiks sin "
+        "errorJson) eller fiks (bare Fiks sine ord)",
+    ),
+    delegeringer: Path | None = typer.Option(
+        None,
+        "--delegeringer",
+        help="YAML: organisasjonsnummer → Altinn-delegeringer; token for en consumer_org uten dem avvises",
+    ),
+    inntekt_data: Path | None = typer.Option(
+        None, "--inntekt-data", help="Mappe med svar fra Inntekt API (a-ordningen), PERSON.json"
+    ),
 ) -> None:
     """Lokal Summert skattegrunnlag API v2, KS Fiks-proxy, Inntekt API og Maskinporten-tokenendepunkt for test."""
     import shlex
@@ -354,16 +477,29 @@ def emulator(
         key_file, cert_file = write_identity(write_client)
         client_cert = cert_file
     if client_cert:
-        trusted = [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(client_cert.read_bytes())]
+        trusted = [
+            c.public_bytes(serialization.Encoding.DER)
+            for c in x509.load_pem_x509_certificates(client_cert.read_bytes())
+        ]
     else:
         console.print("[yellow]Advarsel:[/] godtar alle klientsertifikater (bruk --client-cert eller --write-client)")
     faults = Faults(latency_ms, jitter_ms, rate_500, rate_503, rate_429, retry_after, drop_rate, token_lifetime)
-    with EmulatorServer(ssg_data, port=port, faults=faults, trusted_certs=trusted,
-                        fiks=fiks_conf[0] if fiks_conf else None, inntekt_data=inntekt_data,
-                        delegeringer=delegations) as server:
+    with EmulatorServer(
+        ssg_data,
+        port=port,
+        faults=faults,
+        trusted_certs=trusted,
+        fiks=fiks_conf[0] if fiks_conf else None,
+        inntekt_data=inntekt_data,
+        delegeringer=delegations,
+    ) as server:
         url = server.base_url
-        settings = [("FEE_ENGINE_SSG_URL", url), ("FEE_ENGINE_TOKEN_URL", url + "/token"),
-                    ("FEE_ENGINE_AUDIENCE", server.state.issuer), ("FEE_ENGINE_CLIENT_ID", "fee-engine-emulator")]
+        settings = [
+            ("FEE_ENGINE_SSG_URL", url),
+            ("FEE_ENGINE_TOKEN_URL", url + "/token"),
+            ("FEE_ENGINE_AUDIENCE", server.state.issuer),
+            ("FEE_ENGINE_CLIENT_ID", "fee-engine-emulator"),
+        ]
         if key_file and cert_file:
             settings += [("FEE_ENGINE_KEY_FILE", str(key_file)), ("FEE_ENGINE_CERT_FILE", str(cert_file))]
         if fiks_conf:
@@ -371,11 +507,13 @@ def emulator(
             settings += fiks_conf[1]
         if inntekt_data:
             settings.append(("FEE_ENGINE_INNTEKT_URL", url))
-        console.print(f"Emulator på {url}. Innstillinger for en kjøring mot den (kopier linjene under):",
-                      highlight=False)
+        console.print(
+            f"Emulator på {url}. Innstillinger for en kjøring mot den (kopier linjene under):", highlight=False
+        )
         if not key_file:
-            console.print("Sett også FEE_ENGINE_KEY_FILE og FEE_ENGINE_CERT_FILE (eller bruk --write-client).",
-                          highlight=False)
+            console.print(
+                "Sett også FEE_ENGINE_KEY_FILE og FEE_ENGINE_CERT_FILE (eller bruk --write-client).", highlight=False
+            )
         for name, value in settings:  # plain lines on stdout, never wrapped
             print(f"export {name}={shlex.quote(value)}", flush=True)
         console.print("Stopp med Ctrl-C.")
@@ -386,7 +524,7 @@ def emulator(
             pass
 
 
-def _emulator_folders(data: Path) -> tuple[Path, Optional[Path]]:
+def _emulator_folders(data: Path) -> tuple[Path, Path | None]:
     """``--data``: a folder of Summert skattegrunnlag, or one with ``summertskattegrunnlag/`` and ``inntekt/``."""
     if not data.is_dir():
         raise ConfigurationError(f"fant ikke mappen {data}")
@@ -412,38 +550,52 @@ def _emulator_fiks(feilformat: str):
         _, rolle, integrasjon, passord = cfg.fiks()
         return FiksEmulator(integrasjon, passord, rolle, feilformat), []
     integrasjon, passord, rolle = str(uuid.uuid4()), secrets.token_urlsafe(18), str(uuid.uuid4())
-    shown = [("FEE_ENGINE_FIKS_INTEGRASJON_ID", integrasjon), ("FEE_ENGINE_FIKS_INTEGRASJON_PASSORD", passord),
-             ("FEE_ENGINE_FIKS_ROLLE_ID", rolle)]  # the emulator's own throwaway values
+    shown = [
+        ("FEE_ENGINE_FIKS_INTEGRASJON_ID", integrasjon),
+        ("FEE_ENGINE_FIKS_INTEGRASJON_PASSORD", passord),
+        ("FEE_ENGINE_FIKS_ROLLE_ID", rolle),
+    ]  # the emulator's own throwaway values
     return FiksEmulator(integrasjon, passord, rolle, feilformat), shown
 
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host",
-                             help="Adresse å lytte på (annet enn 127.0.0.1 krever tilgangsnøkkel)"),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Adresse å lytte på (annet enn 127.0.0.1 krever tilgangsnøkkel)"
+    ),
     port: int = typer.Option(8000, "--port", help="Port"),
     data: Path = typer.Option(Path(".fee-engine") / "web", "--data", help="Mappe for kjøringene (0700)"),
-    secret: Optional[str] = typer.Option(None, "--tilgangsnokkel", envvar="FEE_ENGINE_WEB_SECRET", show_envvar=True,
-                                         help="Tilgangsnøkkel for kontorets sider (minst 16 tegn)"),
+    secret: str | None = typer.Option(
+        None,
+        "--tilgangsnokkel",
+        envvar="FEE_ENGINE_WEB_SECRET",
+        show_envvar=True,
+        help="Tilgangsnøkkel for kontorets sider (minst 16 tegn)",
+    ),
     source: str = typer.Option("files", "--source", help="api, emulator eller files"),
-    tax_data: Optional[Path] = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
-    api_config: Optional[Path] = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
-    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config",
-                                                        help="Kommunefil som erstatter den i regelsettet"),
-    kommune: Optional[str] = typer.Option(None, "--kommune",
-                                          help="Kommunenummeret kalkulatoren starter med (og målformen)"),
-    reformer: Optional[Path] = typer.Option(None, "--reformer", help="Mappe med reformfiler for Regelendring"),
+    tax_data: Path | None = typer.Option(None, "--tax-data", help="Mappe med skattegrunnlag (files/emulator)"),
+    api_config: Path | None = typer.Option(None, "--api-config", help="YAML med Maskinporten- og API-innstillinger"),
+    cache: Path | None = typer.Option(None, "--cache", help="SQLite-lager for svar (api: .fee-engine/skatt.sqlite)"),
+    rules: Path | None = typer.Option(None, "--rules", help="Regelsett-mappe"),
+    kommune_config: list[Path] | None = typer.Option(
+        None, "--kommune-config", help="Kommunefil som erstatter den i regelsettet"
+    ),
+    kommune: str | None = typer.Option(
+        None, "--kommune", help="Kommunenummeret kalkulatoren starter med (og målformen)"
+    ),
+    reformer: Path | None = typer.Option(None, "--reformer", help="Mappe med reformfiler for Regelendring"),
     retention: float = typer.Option(24, "--oppbevaring-timer", help="Slett kjøringer eldre enn så mange timer"),
     max_upload: float = typer.Option(50, "--maks-opplasting-mb", help="Største innskrivingsfil i MB"),
     public: bool = typer.Option(False, "--offentlig-kalkulator", help="Åpne kalkulatoren og /api/beregn uten nøkkel"),
-    cors: Optional[list[str]] = typer.Option(None, "--cors-opprinnelse",
-                                             help="Nettsted som kan kalle API-et (kan gjentas)"),
-    rate: int = typer.Option(60, "--grense-per-minutt",
-                             help="Kall per minutt per klient på den offentlige kalkulatoren"),
-    allowed_hosts: Optional[list[str]] = typer.Option(None, "--vertsnavn",
-                                                      help="Godta bare dette Host-navnet (kan gjentas)"),
+    cors: list[str] | None = typer.Option(
+        None, "--cors-opprinnelse", help="Nettsted som kan kalle API-et (kan gjentas)"
+    ),
+    rate: int = typer.Option(
+        60, "--grense-per-minutt", help="Kall per minutt per klient på den offentlige kalkulatoren"
+    ),
+    allowed_hosts: list[str] | None = typer.Option(
+        None, "--vertsnavn", help="Godta bare dette Host-navnet (kan gjentas)"
+    ),
 ) -> None:
     """Nettsiden: kjøringer, kalkulator og regelendring i nettleseren, og kalkulator-API-et."""
     import logging
@@ -457,13 +609,24 @@ def serve(
         return
     default_reforms = Path(__file__).resolve().parent.parent / "fixtures" / "reformer"
     config = WebConfig(
-        host=host, port=port, data_dir=data.resolve(), secret=secret or None, source=source,
-        tax_data=tax_data.resolve() if tax_data else None, api_config=api_config.resolve() if api_config else None,
-        cache=cache.resolve() if cache else None, rules_dir=rules.resolve() if rules else None,
-        kommune_config=[p.resolve() for p in kommune_config or []], kommune=kommune,
+        host=host,
+        port=port,
+        data_dir=data.resolve(),
+        secret=secret or None,
+        source=source,
+        tax_data=tax_data.resolve() if tax_data else None,
+        api_config=api_config.resolve() if api_config else None,
+        cache=cache.resolve() if cache else None,
+        rules_dir=rules.resolve() if rules else None,
+        kommune_config=[p.resolve() for p in kommune_config or []],
+        kommune=kommune,
         reform_dir=reformer.resolve() if reformer else (default_reforms if default_reforms.is_dir() else None),
-        retention_hours=retention, max_upload_mb=max_upload, public_calculator=public, cors_origins=list(cors or []),
-        rate_limit_per_minute=rate, allowed_hosts=list(allowed_hosts or []),
+        retention_hours=retention,
+        max_upload_mb=max_upload,
+        public_calculator=public,
+        cors_origins=list(cors or []),
+        rate_limit_per_minute=rate,
+        allowed_hosts=list(allowed_hosts or []),
     )
     try:
         web_app = create_app(config)
@@ -483,11 +646,15 @@ def synthetic(
     children: int = typer.Argument(..., help="Antall barn"),
     out: Path = typer.Argument(..., help="Mappe for innskriving.csv og skatt/"),
     seed: int = typer.Option(1, "--seed", help="Frø: samme frø gir de samme filene"),
-    kommune: Optional[str] = typer.Option(None, "--kommune", help="Alle i denne kommunen (standard: fordelt på fire)"),
+    kommune: str | None = typer.Option(None, "--kommune", help="Alle i denne kommunen (standard: fordelt på fire)"),
     income_year: int = typer.Option(2023, "--inntektsaar", help="Inntektsåret svarene gjelder"),
-    endringer: bool = typer.Option(False, "--endringer", help="Med endringer i løpet av året: plasser som starter, "
-                                   "slutter eller byttes midt i perioden, overgang til SFO i august, flytting, "
-                                   "manuelle saker (se fee_engine/synthetic.py)"),
+    endringer: bool = typer.Option(
+        False,
+        "--endringer",
+        help="Med endringer i løpet av året: plasser som starter, "
+        "slutter eller byttes midt i perioden, overgang til SFO i august, flytting, "
+        "manuelle saker (se fee_engine/synthetic.py)",
+    ),
 ) -> None:
     """Lag en syntetisk befolkning (innskrivingsfil og skattegrunnlag) for test og ytelsesmåling."""
     from .synthetic import generate
@@ -496,15 +663,20 @@ def synthetic(
     out_console.print(f"Skrev {out / 'innskriving.csv'} og {out / 'skatt'} ({children} barn, frø {seed}).")
 
 
-cache_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Lageret av svar fra Skatteetaten.")
+cache_app = typer.Typer(
+    no_args_is_help=True, pretty_exceptions_show_locals=False, help="Lageret av svar fra Skatteetaten."
+)
 app.add_typer(cache_app, name="cache")
 
 
 @cache_app.command("purge")
 def cache_purge(
     days: int = typer.Option(..., "--days", help="Slett svar hentet for mer enn så mange dager siden (0: alle)"),
-    cache: Path = typer.Option(Path(".fee-engine") / "skatt.sqlite", "--cache",
-                               help="SQLite-lageret (boligsosial: .fee-engine/boligsosial.sqlite)"),
+    cache: Path = typer.Option(
+        Path(".fee-engine") / "skatt.sqlite",
+        "--cache",
+        help="SQLite-lageret (boligsosial: .fee-engine/boligsosial.sqlite)",
+    ),
 ) -> None:
     """Slett gamle svar fra lageret (oppbevaringstid)."""
     from .taxdata.cache import LookupCache
@@ -531,9 +703,9 @@ def cache_purge(
 @rules_app.command("show")
 def rules_show(
     date: str = typer.Option(..., "--date", help="ÅÅÅÅ-MM-DD"),
-    kommune: Optional[str] = typer.Option(None, "--kommune", help="Kommunenummer, f.eks. 0301"),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="Regelsett-mappe"),
-    kommune_config: Optional[list[Path]] = typer.Option(None, "--kommune-config", help=KOMMUNE_CONFIG_HELP),
+    kommune: str | None = typer.Option(None, "--kommune", help="Kommunenummer, f.eks. 0301"),
+    rules: Path | None = typer.Option(None, "--rules", help="Regelsett-mappe"),
+    kommune_config: list[Path] | None = typer.Option(None, "--kommune-config", help=KOMMUNE_CONFIG_HELP),
 ) -> None:
     """Vis parameterne som gjelder på en dato, med kilde."""
     try:
@@ -553,11 +725,16 @@ def rules_show(
         verdi = format_value(v.verdi)
         flag = "verifisert" if v.verifisert else "[yellow]IKKE VERIFISERT[/]"
         unit = f"{param.enhet}; " if param.enhet else ""
-        out_console.print(f"{param.path} = {verdi}  ({unit}fra {v.gjelder_fra.isoformat()}; {flag})",
-                          highlight=False, soft_wrap=True)
+        out_console.print(
+            f"{param.path} = {verdi}  ({unit}fra {v.gjelder_fra.isoformat()}; {flag})", highlight=False, soft_wrap=True
+        )
         out_console.print(f"    hjemmel: {param.hjemmel}", highlight=False, markup=False, soft_wrap=True)
-        out_console.print(f"    kilde: {v.kilde}" + (f" ({v.merknad})" if v.merknad else ""), highlight=False,
-                          markup=False, soft_wrap=True)
+        out_console.print(
+            f"    kilde: {v.kilde}" + (f" ({v.merknad})" if v.merknad else ""),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 kommune_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False, help="Kommunefiler.")
@@ -569,10 +746,11 @@ def kommune_init(
     nummer: str = typer.Argument(..., help="Kommunenummer, 4 sifre"),
     navn: str = typer.Option(..., "--navn", help="Kommunens navn"),
     sone: str = typer.Option(..., "--sone", help="Sone for maksimalpris: generell, sentralitet_5_6 eller tiltakssone"),
-    maalform: Optional[str] = typer.Option(None, "--maalform",
-                                           help="bokmål eller nynorsk (standard: bokmål, ikke bekreftet)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Filen som skrives (standard: NNNN.yaml her)"),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="Skriv til REGELSETT/kommuner/NNNN.yaml i stedet"),
+    maalform: str | None = typer.Option(
+        None, "--maalform", help="bokmål eller nynorsk (standard: bokmål, ikke bekreftet)"
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Filen som skrives (standard: NNNN.yaml her)"),
+    rules: Path | None = typer.Option(None, "--rules", help="Skriv til REGELSETT/kommuner/NNNN.yaml i stedet"),
     force: bool = typer.Option(False, "--force", help="Skriv over en fil som finnes"),
 ) -> None:
     """Lag kommunefilen for en ny kommune fra fee-engines standardverdier; alt kommunen må bekrefte er merket."""
@@ -584,10 +762,15 @@ def kommune_init(
     except FeeEngineError as exc:
         _fail(exc)
         return
-    use = (f"--rules {rules}" if rules and not out else f"--kommune-config {written}")
-    say("", "", f"Skrev {written}. {unverified_count(maalform is not None)} verdier er ikke bekreftet "
-                f"(verifisert: false): kontroller dem mot kommunens vedtak, rett dem og sett verifisert: true "
-                f"(se docs/kommunefil.md). Bruk filen med {use}.", to=out_console)
+    use = f"--rules {rules}" if rules and not out else f"--kommune-config {written}"
+    say(
+        "",
+        "",
+        f"Skrev {written}. {unverified_count(maalform is not None)} verdier er ikke bekreftet "
+        f"(verifisert: false): kontroller dem mot kommunens vedtak, rett dem og sett verifisert: true "
+        f"(se docs/kommunefil.md). Bruk filen med {use}.",
+        to=out_console,
+    )
 
 
 def main() -> None:

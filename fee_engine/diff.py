@@ -16,16 +16,28 @@ import numpy as np
 import pandas as pd
 
 from .output.csv import write_csv
-from .steg import REKKEFOLGE
 from .output.excel import Book, FrontLine, sum_totals, write_front, write_table
 from .output.report import CSS, _bars, _kr, _table
+from .steg import REKKEFOLGE
 from .text import thousands
 
 KEY = ["barn_id", "tilbud", "maaned"]
 # Each step's record in the monthly output (its reduction in kroner, in the order the steps are taken), and the status.
 STEP_COLUMNS = ["ordinaer_pris", *dict.fromkeys(s.utkolonne for s in REKKEFOLGE if s.utkolonne), "status"]
-CHANGE_COLUMNS = ["barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "maaned", "belop_a", "belop_b",
-                  "differanse", "status_a", "status_b", "steg"]
+CHANGE_COLUMNS = [
+    "barn_id",
+    "husholdning_id",
+    "tilbud",
+    "kommunenummer",
+    "institusjon",
+    "maaned",
+    "belop_a",
+    "belop_b",
+    "differanse",
+    "status_a",
+    "status_b",
+    "steg",
+]
 
 
 @dataclass
@@ -66,34 +78,50 @@ def compare(monthly_a: pd.DataFrame, monthly_b: pd.DataFrame, rules_a: str, rule
     per_household = m.groupby(keys + ["husholdning_id"], dropna=False)["differanse"].sum().reset_index()
     better = per_household[per_household["differanse"] < 0].groupby(keys, dropna=False).size()
     worse = per_household[per_household["differanse"] > 0].groupby(keys, dropna=False).size()
-    summary = rev.assign(
-        husholdninger_bedre=better.reindex(rev.index, fill_value=0),
-        husholdninger_verre=worse.reindex(rev.index, fill_value=0),
-    ).reset_index().rename(columns={"belop_a": "inntekt_a", "belop_b": "inntekt_b"})
+    summary = (
+        rev.assign(
+            husholdninger_bedre=better.reindex(rev.index, fill_value=0),
+            husholdninger_verre=worse.reindex(rev.index, fill_value=0),
+        )
+        .reset_index()
+        .rename(columns={"belop_a": "inntekt_a", "belop_b": "inntekt_b"})
+    )
     return DiffResult(changes, summary, int(m["belop_a"].sum()), int(m["belop_b"].sum()), rules_a, rules_b)
 
 
 DIFF_SHEETS = {
     "Endringer": "hvert barn og hver måned der beløpet er ulikt under A og B, med stegene som endret seg",
-    "Oppsummering": "per måned og enhet: inntekt under A og B, differansen, husholdninger med lavere og høyere "
-                    "beløp",
+    "Oppsummering": "per måned og enhet: inntekt under A og B, differansen, husholdninger med lavere og høyere beløp",
 }
 
 
-def write_diff(result: DiffResult, out: Path, formats: tuple[str, ...], csv_dialect: str = "excel",
-               rows_rejected: int = 0) -> list[Path]:
-    files = [write_csv(result.changes, out / "endringer.csv", csv_dialect),
-             write_csv(result.summary, out / "oppsummering.csv", csv_dialect)]
+def write_diff(
+    result: DiffResult, out: Path, formats: tuple[str, ...], csv_dialect: str = "excel", rows_rejected: int = 0
+) -> list[Path]:
+    files = [
+        write_csv(result.changes, out / "endringer.csv", csv_dialect),
+        write_csv(result.summary, out / "oppsummering.csv", csv_dialect),
+    ]
     if "xlsx" in formats:
         book = Book(out / "endringer.xlsx")
         children = result.changes.drop_duplicates(["barn_id", "tilbud"]).shape[0]
-        write_front(book, "Endringer mellom to regelsett", [
-            FrontLine("Regelsett A", result.rules_a), FrontLine("Regelsett B", result.rules_b), None,
-            FrontLine("Inntekt A", result.revenue_a, "kr"), FrontLine("Inntekt B", result.revenue_b, "kr"),
-            FrontLine("Differanse (B − A)", result.difference, "kr"), None,
-            FrontLine("Barn-måneder endret", len(result.changes)), FrontLine("Barn berørt", children),
-            FrontLine("Rader avvist i innskrivingsfilen", rows_rejected),
-        ], DIFF_SHEETS)
+        write_front(
+            book,
+            "Endringer mellom to regelsett",
+            [
+                FrontLine("Regelsett A", result.rules_a),
+                FrontLine("Regelsett B", result.rules_b),
+                None,
+                FrontLine("Inntekt A", result.revenue_a, "kr"),
+                FrontLine("Inntekt B", result.revenue_b, "kr"),
+                FrontLine("Differanse (B − A)", result.difference, "kr"),
+                None,
+                FrontLine("Barn-måneder endret", len(result.changes)),
+                FrontLine("Barn berørt", children),
+                FrontLine("Rader avvist i innskrivingsfilen", rows_rejected),
+            ],
+            DIFF_SHEETS,
+        )
         write_table(book, "Endringer", result.changes, total=sum_totals(result.changes))
         write_table(book, "Oppsummering", result.summary, total=sum_totals(result.summary))
         files.append(book.close())
@@ -109,8 +137,13 @@ def _write_html(r: DiffResult, path: Path) -> Path:
     bins = np.linspace(per_child.min(), per_child.max(), 11) if len(per_child) else np.array([0, 1])
     counts, edges = np.histogram(per_child, bins=bins if len(np.unique(bins)) > 1 else 1)
     labels = [f"{int(a)}…{int(b)}" for a, b in zip(edges[:-1], edges[1:])]
-    table = r.summary.groupby(["kommunenummer", "institusjon", "tilbud"], dropna=False)[
-        ["inntekt_a", "inntekt_b", "differanse"]].sum().reset_index()
+    table = (
+        r.summary.groupby(["kommunenummer", "institusjon", "tilbud"], dropna=False)[
+            ["inntekt_a", "inntekt_b", "differanse"]
+        ]
+        .sum()
+        .reset_index()
+    )
     body = f"""<!doctype html><html lang="nb"><head><meta charset="utf-8"><title>Endringer</title><style>{CSS}</style></head><body>
 <h1>Endringer mellom to regelsett</h1>
 <p class="meta">A: regelsett {html.escape(r.rules_a)} · B: regelsett {html.escape(r.rules_b)}</p>
@@ -119,8 +152,8 @@ def _write_html(r: DiffResult, path: Path) -> Path:
 <div class="card">Differanse (B − A)<b>{_kr(r.difference)}</b></div>
 <div class="card">Barn-måneder endret<b>{len(r.changes)}</b></div>
 <div class="card">Barn berørt<b>{len(per_child)}</b></div></div>
-<p>Husholdning-måneder med lavere beløp: {int(households['husholdninger_bedre'])}; med høyere beløp:
-{int(households['husholdninger_verre'])}.</p>
+<p>Husholdning-måneder med lavere beløp: {int(households["husholdninger_bedre"])}; med høyere beløp:
+{int(households["husholdninger_verre"])}.</p>
 <h2>Differanse per måned</h2>
 {_bars([str(m) for m in by_month.index], [int(v) for v in by_month.values], fmt=thousands, title="Differanse per måned")}
 <h2>Fordeling av endring per barn over perioden (kr)</h2>

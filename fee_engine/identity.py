@@ -19,7 +19,6 @@ import re
 
 import numpy as np
 import pandas as pd
-
 from stdnum.no.fodselsnummer import calc_check_digit1, calc_check_digit2
 
 __all__ = ["fnr_problems", "mask", "mask_digits_in_text", "mask_ids", "make_synthetic", "install_log_masking"]
@@ -80,8 +79,18 @@ class MaskingFilter:
         return True
 
 
-LOGGERS_ON_THE_DATA_PATH = ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "fee_engine",
-                            "fee_engine.emulator", "fee_engine.taxdata", "uvicorn", "uvicorn.error", "uvicorn.access")
+LOGGERS_ON_THE_DATA_PATH = (
+    "httpx",
+    "httpcore",
+    "httpcore.http11",
+    "httpcore.connection",
+    "fee_engine",
+    "fee_engine.emulator",
+    "fee_engine.taxdata",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+)
 
 
 def install_log_masking() -> None:
@@ -125,8 +134,13 @@ def fnr_problems(s: pd.Series) -> pd.Series:
             [1900, 1800, 2000, 1900],
             default=0,
         )
-        date_str = (pd.Series((century + yy).astype(str), dtype=object).str.zfill(4) + "-"
-                    + pd.Series(month.astype(str)).str.zfill(2) + "-" + pd.Series(day.astype(str)).str.zfill(2))
+        date_str = (
+            pd.Series((century + yy).astype(str), dtype=object).str.zfill(4)
+            + "-"
+            + pd.Series(month.astype(str)).str.zfill(2)
+            + "-"
+            + pd.Series(day.astype(str)).str.zfill(2)
+        )
         bad_date = pd.to_datetime(date_str, format="%Y-%m-%d", errors="coerce").isna().to_numpy() | (century == 0)
         code[ok] = np.where(bad_check, "fnr_kontroll", np.where(bad_date, "fnr_dato", ""))
     return code
@@ -152,6 +166,7 @@ def mask_ids(values: pd.Series) -> pd.Series:
         return values
     pattern = re.compile(_ELEVEN)
     out = values.copy()
-    out[candidates] = text[candidates].map(lambda t: pattern.sub(lambda m: mask(m.group(0)) if m.group(0) in valid
-                                                                 else m.group(0), t))
+    out[candidates] = text[candidates].map(
+        lambda t: pattern.sub(lambda m: mask(m.group(0)) if m.group(0) in valid else m.group(0), t)
+    )
     return out

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from .regelsett import COUNTED, RuleSet
-from .text import kroner_from_oere
 from .taxdata.answer import Answer, InvalidAnswer, convert
 from .taxdata.base import Lookup
+from .text import kroner_from_oere
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
 
@@ -74,8 +74,9 @@ def _failed(person: str, tried: list[Lookup]) -> PersonIncome:
         return PersonIncome(person, False, f"oppslaget feilet ({last.kode}: {last.melding})", kode="oppslag_feilet")
     years = ", ".join(f"{STAGE_TEXT.get(t.stadie, t.stadie)} {t.inntektsaar}" for t in tried)
     kode = last.kode if last.kode and last.kode != "HTTP-410" else NO_DATA_DEFAULT_CODE[last.status]
-    return PersonIncome(person, False, NO_DATA_REASON[last.status].format(years=years, kode=kode),
-                        kode=NO_DATA_CODE[last.status])
+    return PersonIncome(
+        person, False, NO_DATA_REASON[last.status].format(years=years, kode=kode), kode=NO_DATA_CODE[last.status]
+    )
 
 
 def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str, PersonIncome]:
@@ -103,8 +104,9 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
                 continue
         grunnlag = answer.grunnlag or ()
         if answer.skjermet is True and not grunnlag:
-            out[person] = PersonIncome(person, False, "personen er skjermet og Skatteetaten sendte ingen tall",
-                                       kode="skjermet")
+            out[person] = PersonIncome(
+                person, False, "personen er skjermet og Skatteetaten sendte ingen tall", kode="skjermet"
+            )
             continue
         classes = classes_by_year.get(last.inntektsaar)
         if classes is None:
@@ -117,13 +119,28 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
                 total += (b if type(b) is int else int(b)) * 100
             elif cls is None and _kategori(item.kategori) == "inntekt":
                 unknown.add(item.tekniskNavn)
-        out[person] = PersonIncome(person, True, inntektsaar=last.inntektsaar, stadie=last.stadie, income_oere=total,
-                                   unknown_items=tuple(sorted(unknown)))
+        out[person] = PersonIncome(
+            person,
+            True,
+            inntektsaar=last.inntektsaar,
+            stadie=last.stadie,
+            income_oere=total,
+            unknown_items=tuple(sorted(unknown)),
+        )
     return out
 
 
-HOUSEHOLD_INCOME_COLUMNS = ["husholdning_id", "inntekt_oere", "inntekt_status", "manuell_grunn", "inntektsaar", "stadie",
-                            "inntekt_kilde", "ukjente_poster", "manuell_kode"]
+HOUSEHOLD_INCOME_COLUMNS = [
+    "husholdning_id",
+    "inntekt_oere",
+    "inntekt_status",
+    "manuell_grunn",
+    "inntektsaar",
+    "stadie",
+    "inntekt_kilde",
+    "ukjente_poster",
+    "manuell_kode",
+]
 # Each adult's income basis as data, for explanations and letters in either målform: year (0 = none),
 # stage ('' = none), income in øre (-1 = none).
 PERSON_COLUMNS = ["soeker_aar", "soeker_stadie", "soeker_oere", "partner_aar", "partner_stadie", "partner_oere"]
@@ -140,7 +157,9 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     applied = households["soekt_redusert"].to_numpy(bool)
     documented = households["dok_inntekt_oere"].to_numpy(np.int64)
     adults = households["voksne"].tolist()
-    out = pd.DataFrame({"husholdning_id": households["husholdning_id"].to_numpy(), "inntekt_oere": np.full(n, -1, np.int64)})
+    out = pd.DataFrame(
+        {"husholdning_id": households["husholdning_id"].to_numpy(), "inntekt_oere": np.full(n, -1, np.int64)}
+    )
     for c in HOUSEHOLD_INCOME_COLUMNS[2:]:
         out[c] = ""
     looked_up = applied & (documented < 0)
@@ -152,12 +171,27 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         inc = np.array([p.income_oere if p else 0 for p in good], dtype=np.int64)
         year = np.array([str(p.inntektsaar) if p else "" for p in good], dtype=object)
         stage = np.array([p.stadie or "" if p else "" for p in good], dtype=object)
-        part = np.array([f"{role}: {STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, {kroner_from_oere(p.income_oere)}"
-                         if p else "" for p in good], dtype=object)
+        part = np.array(
+            [
+                f"{role}: {STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, {kroner_from_oere(p.income_oere)}"
+                if p
+                else ""
+                for p in good
+            ],
+            dtype=object,
+        )
         reason = np.array([f"{role}: {p.reason}" if f else "" for p, f in zip(pis, failed)], dtype=object)
         code = np.array([p.kode if f else "" for p, f in zip(pis, failed)], dtype=object)
-        side[role] = dict(failed=failed, inc=inc, year=year, stage=stage, part=part, reason=reason, code=code,
-                          unknown=[p.unknown_items if p else () for p in good])
+        side[role] = dict(
+            failed=failed,
+            inc=inc,
+            year=year,
+            stage=stage,
+            part=part,
+            reason=reason,
+            code=code,
+            unknown=[p.unknown_items if p else () for p in good],
+        )
     a, b = side["søker"], side["partner"]
 
     def join(x: np.ndarray, y: np.ndarray, sep: str, unique: bool = False) -> np.ndarray:
@@ -167,17 +201,28 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
 
     manual = looked_up & (a["failed"] | b["failed"])
     known = looked_up & ~manual
-    out["inntekt_status"] = np.where(~applied, "ikke_soekt", np.where(documented >= 0, "kjent",
-                                     np.where(manual, "manuell", "kjent")))
+    out["inntekt_status"] = np.where(
+        ~applied, "ikke_soekt", np.where(documented >= 0, "kjent", np.where(manual, "manuell", "kjent"))
+    )
     out["inntekt_oere"] = np.where(documented >= 0, documented, np.where(known, a["inc"] + b["inc"], -1))
     out["manuell_grunn"] = np.where(manual, join(a["reason"], b["reason"], "; "), "")
     out["manuell_kode"] = np.where(manual, join(a["code"], b["code"], "+", unique=True), "")
     out["inntektsaar"] = np.where(looked_up, join(a["year"], b["year"], "/", unique=True), "")
-    out["stadie"] = np.where(documented >= 0, "dokumentert", np.where(looked_up, join(a["stage"], b["stage"], "/", unique=True), ""))
-    documented_text = np.array([f"dokumentert inntekt {kroner_from_oere(d)} (erstatter skattegrunnlaget)" if d >= 0 else ""
-                                for d in documented.tolist()], dtype=object)
-    out["inntekt_kilde"] = np.where(~applied, "husholdningen har ikke søkt om redusert betaling",
-                                    np.where(documented >= 0, documented_text, join(a["part"], b["part"], "; ")))
+    out["stadie"] = np.where(
+        documented >= 0, "dokumentert", np.where(looked_up, join(a["stage"], b["stage"], "/", unique=True), "")
+    )
+    documented_text = np.array(
+        [
+            f"dokumentert inntekt {kroner_from_oere(d)} (erstatter skattegrunnlaget)" if d >= 0 else ""
+            for d in documented.tolist()
+        ],
+        dtype=object,
+    )
+    out["inntekt_kilde"] = np.where(
+        ~applied,
+        "husholdningen har ikke søkt om redusert betaling",
+        np.where(documented >= 0, documented_text, join(a["part"], b["part"], "; ")),
+    )
     out["ukjente_poster"] = [", ".join(sorted(set(x) | set(y))) for x, y in zip(a["unknown"], b["unknown"])]
     for role, side_ in (("soeker", a), ("partner", b)):
         has = side_["stage"] != ""

@@ -18,9 +18,10 @@ import csv
 import datetime as dt
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,8 @@ from .beregning import calculate, month_table
 from .enrollment import KNOWN, MAX_INNTEKT_KR, REASONS, read_enrollment
 from .enrollment.fields import parse_kroner
 from .errors import FeeEngineError
-from .identity import mask_digits_in_text
 from .forklaring.poster import step_records
+from .identity import mask_digits_in_text
 from .income import household_incomes
 from .regelsett import RuleSet, format_value
 from .taxdata import fallback_plan
@@ -40,25 +41,39 @@ from .taxdata import fallback_plan
 FNR_FIELDS = ("foresatt_fnr", "partner_fnr")
 FIELDS = [c for c in KNOWN if c not in FNR_FIELDS]
 MAX_BARN = 30
-AMOUNT_FIELDS = ["ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon",
-                 "soeskenmoderasjon", "gratis_timer"]
+AMOUNT_FIELDS = [
+    "ordinaer_pris",
+    "saerskilte_behov_fritak",
+    "etter_inntektsgrense",
+    "inntektsreduksjon",
+    "soeskenmoderasjon",
+    "gratis_timer",
+]
 
 # The calculator's own reasons (the enrollment's are in fee_engine.enrollment.REASONS), bokmål and English.
 OWN_REASONS: dict[str, tuple[str, str]] = {
     "maaned": ("ugyldig måned (bruk ÅÅÅÅ-MM, f.eks. 2024-10)", "invalid month (use YYYY-MM, e.g. 2024-10)"),
     "ingen_barn": ("minst ett barn må være med", "at least one child is needed"),
     "for_mange_barn": (f"høyst {MAX_BARN} barn i én beregning", f"at most {MAX_BARN} children in one calculation"),
-    "ikke_objekt": ("må være et objekt med kolonnene i innskrivingsfilen",
-                    "must be an object with the enrollment file's columns"),
+    "ikke_objekt": (
+        "må være et objekt med kolonnene i innskrivingsfilen",
+        "must be an object with the enrollment file's columns",
+    ),
     "ukjent_felt": ("ukjent felt; kjente felt er {kjente}", "unknown field; known fields are {kjente}"),
     "verditype": ("må være tekst, et tall eller ja/nei", "must be text, a number or yes/no"),
-    "inntekt_objekt": ("må være et objekt {{husholdning_id: inntekt i kroner}}",
-                       "must be an object {{husholdning_id: income in kroner}}"),
+    "inntekt_objekt": (
+        "må være et objekt {{husholdning_id: inntekt i kroner}}",
+        "must be an object {{husholdning_id: income in kroner}}",
+    ),
     "ukjent_husholdning": ("ingen barn har denne husholdning_id", "no child has this husholdning_id"),
-    "to_inntekter": ("husholdningen har både inntekt og dokumentert_inntekt med ulike beløp",
-                     "the household has both inntekt and dokumentert_inntekt with different amounts"),
-    "utenfor_maaned": ("plassen gjelder ikke i {maaned} (se fra_dato og til_dato)",
-                       "the place does not cover {maaned} (see fra_dato and til_dato)"),
+    "to_inntekter": (
+        "husholdningen har både inntekt og dokumentert_inntekt med ulike beløp",
+        "the household has both inntekt and dokumentert_inntekt with different amounts",
+    ),
+    "utenfor_maaned": (
+        "plassen gjelder ikke i {maaned} (se fra_dato og til_dato)",
+        "the place does not cover {maaned} (see fra_dato and til_dato)",
+    ),
     "regelsett": ("{melding}", "{melding}"),
 }
 
@@ -209,9 +224,11 @@ def _incomes(inntekt: object, households: set[str]) -> tuple[dict[str, int], lis
         for hh, text, o, c in zip(keys, texts, oere.tolist(), code.tolist()):
             if c:
                 nb, en = REASONS[c]
-                fmt = {"hint": " i kroner, f.eks. 300000 eller 300 000",
-                       "hint_en": " in kroner, e.g. 300000 or 300 000",
-                       "max": f"{MAX_INNTEKT_KR:,} kr".replace(",", " ")}
+                fmt = {
+                    "hint": " i kroner, f.eks. 300000 eller 300 000",
+                    "hint_en": " in kroner, e.g. 300000 or 300 000",
+                    "max": f"{MAX_INNTEKT_KR:,} kr".replace(",", " "),
+                }
                 problems.append(Feil(f"inntekt.{hh}", text, nb.format(**fmt), en.format(**fmt), c))
             else:
                 given[hh] = int(o)
@@ -246,8 +263,9 @@ def beregn(rules: RuleSet, maaned: object, barn: object, inntekt: object = None)
             w = csv.DictWriter(fh, fieldnames=FIELDS, delimiter=";", extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
-        enrollment = read_enrollment(path, known_kommuner=set(rules.municipalities), period_end=period_end,
-                                     require_fnr=False)
+        enrollment = read_enrollment(
+            path, known_kommuner=set(rules.municipalities), period_end=period_end, require_fnr=False
+        )
     for r in enrollment.rejections.itertuples(index=False):
         problems.append(Feil(f"barn[{int(r.rad) - 2}].{r.kolonne}", str(r.verdi), r.aarsak, r.aarsak_en, r.kode))
     if month is not None and period_end is not None:
@@ -255,8 +273,9 @@ def beregn(rules: RuleSet, maaned: object, barn: object, inntekt: object = None)
         for r in enrollment.outside.itertuples(index=False):  # type: ignore[union-attr]
             column = "fra_dato" if pd.notna(r.fra_dato) and r.fra_dato > period_end else "til_dato"
             value = r.fra_dato if column == "fra_dato" else r.til_dato
-            problems.append(_own(f"barn[{int(r.rad) - 2}].{column}", f"{value:%Y-%m-%d}", "utenfor_maaned",
-                                 maaned=f"{month:%Y-%m}"))
+            problems.append(
+                _own(f"barn[{int(r.rad) - 2}].{column}", f"{value:%Y-%m-%d}", "utenfor_maaned", maaned=f"{month:%Y-%m}")
+            )
     problems += income_problems
     children = enrollment.rows
     documented = children.drop_duplicates("husholdning_id").set_index("husholdning_id")["dok_inntekt_oere"]
@@ -303,15 +322,26 @@ def _calculate(rules: RuleSet, month: dt.date, children: pd.DataFrame, given: di
     for b, t in dict.fromkeys(zip(children["barn_id"], children["tilbud"])):
         i = by_key[(b, t)]
         row = p.iloc[i]
-        out.append(Barnresultat(
-            barn_id=str(b), husholdning_id=str(row["husholdning_id"]), tilbud=str(t),
-            kommunenummer=str(row["kommunenummer"]), maaned=f"{month:%Y-%m}", belop=int(row["belop"]),
-            status=str(row["status"]), forklaring=str(text[i]), steg=records[i],
-            **{c: int(row[c]) for c in AMOUNT_FIELDS}, manuell_grunn=str(row["manuell_grunn"] or ""),
-            maalform=str(row.get("maalform", "bokmål")),
-        ))
-    warnings = [f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde})"
-                for path, v in unverified]
+        out.append(
+            Barnresultat(
+                barn_id=str(b),
+                husholdning_id=str(row["husholdning_id"]),
+                tilbud=str(t),
+                kommunenummer=str(row["kommunenummer"]),
+                maaned=f"{month:%Y-%m}",
+                belop=int(row["belop"]),
+                status=str(row["status"]),
+                forklaring=str(text[i]),
+                steg=records[i],
+                **{c: int(row[c]) for c in AMOUNT_FIELDS},
+                manuell_grunn=str(row["manuell_grunn"] or ""),
+                maalform=str(row.get("maalform", "bokmål")),
+            )
+        )
+    warnings = [
+        f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde})"
+        for path, v in unverified
+    ]
     return Beregning(out, rules.version, warnings)
 
 
@@ -337,5 +367,14 @@ def municipalities(rules: RuleSet, day: dt.date) -> list[tuple[str, str, str]]:
     return out
 
 
-__all__ = ["beregn", "beregn_json", "Beregning", "Barnresultat", "Feil", "KalkulatorFeil", "FIELDS", "municipalities",
-           "parse_maaned"]
+__all__ = [
+    "beregn",
+    "beregn_json",
+    "Beregning",
+    "Barnresultat",
+    "Feil",
+    "KalkulatorFeil",
+    "FIELDS",
+    "municipalities",
+    "parse_maaned",
+]

@@ -28,9 +28,22 @@ from .errors import ConfigurationError
 MANIFEST = ".fee-engine-manifest.json"
 STAGING_PREFIX = ".fee-engine-"
 # What fee-engine wrote before it kept a manifest: such a folder is taken as made by fee-engine.
-LEGACY_NAMES = frozenset({"maanedlig.csv", "vedtak.csv", "vedtak.xlsx", "vedtak.json", "rapport.html", "avvist.csv",
-                          "revisjon.jsonl", "kjoering.json", "endringer.csv", "oppsummering.csv", "endringer.xlsx",
-                          "endringer.html"})
+LEGACY_NAMES = frozenset(
+    {
+        "maanedlig.csv",
+        "vedtak.csv",
+        "vedtak.xlsx",
+        "vedtak.json",
+        "rapport.html",
+        "avvist.csv",
+        "revisjon.jsonl",
+        "kjoering.json",
+        "endringer.csv",
+        "oppsummering.csv",
+        "endringer.xlsx",
+        "endringer.html",
+    }
+)
 LEGACY_MARKERS = frozenset({"kjoering.json", "endringer.csv"})
 
 
@@ -39,8 +52,13 @@ def _ours(name: str) -> bool:
 
 
 def _plain_name(name: Any) -> bool:
-    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name \
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\0" not in name
         and not _ours(name)
+    )
 
 
 class OutputFolder:
@@ -53,7 +71,7 @@ class OutputFolder:
         self._lock_fd: int | None = None
         self.previous: set[str] = set()
 
-    def __enter__(self) -> "OutputFolder":
+    def __enter__(self) -> OutputFolder:
         if self.out.exists() and not self.out.is_dir():
             raise ConfigurationError(f"--out {self.out} finnes og er ikke en mappe")
         self.out.mkdir(parents=True, exist_ok=True)
@@ -63,8 +81,10 @@ class OutputFolder:
         except BlockingIOError:
             os.close(self._lock_fd)
             self._lock_fd = None
-            raise ConfigurationError(f"en annen fee-engine-kjøring skriver til {self.out} nå; vent til den er ferdig "
-                                     "eller velg en annen --out") from None
+            raise ConfigurationError(
+                f"en annen fee-engine-kjøring skriver til {self.out} nå; vent til den er ferdig "
+                "eller velg en annen --out"
+            ) from None
         try:
             self._check()
             self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out))  # 0700
@@ -90,7 +110,8 @@ class OutputFolder:
             shown = ", ".join(others[:3]) + (" …" if len(others) > 3 else "")
             raise ConfigurationError(
                 f"--out {self.out} er ikke tom og ble ikke laget av fee-engine ({shown}); velg en tom eller ny mappe, "
-                "eller bruk --overwrite for å skrive dit likevel (andre filer blir liggende)")
+                "eller bruk --overwrite for å skrive dit likevel (andre filer blir liggende)"
+            )
 
     @staticmethod
     def _read_manifest(manifest: Path) -> set[str]:
@@ -102,8 +123,13 @@ class OutputFolder:
         return {n for n in files if _plain_name(n)} if isinstance(files, list) else set()
 
     def _write_manifest(self, names: set[str]) -> None:
-        body = {"laget_av": "fee-engine", "kommando": self.command, "kjoering": self.run_id,
-                "tid": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "filer": sorted(names)}
+        body = {
+            "laget_av": "fee-engine",
+            "kommando": self.command,
+            "kjoering": self.run_id,
+            "tid": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "filer": sorted(names),
+        }
         tmp = self.out / f"{STAGING_PREFIX}manifest.tmp"
         tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.out / MANIFEST)
@@ -118,8 +144,10 @@ class OutputFolder:
             staged_dir = Path(f).is_dir()
             if target.is_dir() and not (staged_dir and name in self.previous):
                 what = "mappen" if staged_dir else "filen"
-                raise ConfigurationError(f"{target} er en mappe, men fee-engine skal skrive {what} {name} der; flytt "
-                                         "eller slett mappen, eller velg en annen --out")
+                raise ConfigurationError(
+                    f"{target} er en mappe, men fee-engine skal skrive {what} {name} der; flytt "
+                    "eller slett mappen, eller velg en annen --out"
+                )
         self._write_manifest(self.previous | set(names))  # if the run dies now, the next one still knows every file
         final = []
         for f, name in zip(files, names):

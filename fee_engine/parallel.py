@@ -17,7 +17,8 @@ import os
 import pickle
 import tempfile
 import traceback
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from .errors import FeeEngineError
 

@@ -11,8 +11,9 @@ digits, so never a fødselsnummer) and a secret (password, key) is never shown.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import SecretStr, ValidationError
@@ -36,8 +37,11 @@ class _Environ(EnvSettingsSource):
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {(k if self.case_sensitive else k.lower()): v for k, v in self._environ.items()
-                if not (self.env_ignore_empty and v == "")}
+        return {
+            (k if self.case_sensitive else k.lower()): v
+            for k, v in self._environ.items()
+            if not (self.env_ignore_empty and v == "")
+        }
 
 
 _MESSAGES = {
@@ -67,8 +71,9 @@ class Settings(BaseSettings):
     _advice: ClassVar[dict[str, str]] = {}
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, env_settings: Any, dotenv_settings: Any,
-                                   file_secret_settings: Any) -> tuple[Any, ...]:
+    def settings_customise_sources(
+        cls, settings_cls: Any, init_settings: Any, env_settings: Any, dotenv_settings: Any, file_secret_settings: Any
+    ) -> tuple[Any, ...]:
         """Only what :meth:`load` passes in: it reads the environment itself (so a test can pass its own)."""
         return (init_settings,)
 

@@ -54,6 +54,7 @@ def storage_error(path: Path, exc: BaseException) -> ConfigurationError:
     if is_disk_full(exc):
         return DiskFullError(
             f"disken er full der fee-engine lagrer {path}: frigjør plass og kjør på nytt "
-            "(svar som allerede er lagret, hentes ikke på nytt)")
+            "(svar som allerede er lagret, hentes ikke på nytt)"
+        )
     detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
     return ConfigurationError(f"kan ikke skrive {path}: {detail}")

@@ -45,8 +45,15 @@ def unique_adults(n: int) -> list[str]:
     return out
 
 
-def generate(n_children: int, out: Path, seed: int = 1, income_year: int = 2023, with_tax_files: bool = True,
-             kommune: str | None = None, endringer: bool = False) -> Path:
+def generate(
+    n_children: int,
+    out: Path,
+    seed: int = 1,
+    income_year: int = 2023,
+    with_tax_files: bool = True,
+    kommune: str | None = None,
+    endringer: bool = False,
+) -> Path:
     """Write ``out/innskriving.csv`` and ``out/skatt/``; all in ``kommune`` if given, else spread over four.
 
     ``endringer``: add what changes during a year (see the module docstring) for the period
@@ -62,41 +69,59 @@ def generate(n_children: int, out: Path, seed: int = 1, income_year: int = 2023,
     adults = unique_adults(2 * n_hh)
     sfo = rng.random(n_children) < 0.45
     birth_year = np.where(sfo, rng.integers(2013, 2019, n_children), rng.integers(2019, 2024, n_children))
-    births = pd.to_datetime(pd.DataFrame({"year": birth_year, "month": rng.integers(1, 13, n_children),
-                                          "day": rng.integers(1, 29, n_children)}))
-    kommune = (np.array(KOMMUNER)[rng.choice(4, size=n_hh, p=[0.5, 0.35, 0.05, 0.10])][hh_of_child]
-               if kommune is None else np.full(n_children, kommune))
-    df = pd.DataFrame({
-        "barn_id": [f"B{i:07d}" for i in range(n_children)],
-        "barn_fodselsdato": births.dt.strftime("%Y-%m-%d"),
-        "husholdning_id": [f"H{h:07d}" for h in hh_of_child],
-        "foresatt_fnr": [adults[2 * h] for h in hh_of_child],
-        "partner_fnr": [adults[2 * h + 1] if two_adults[h] else "" for h in hh_of_child],
-        "kommunenummer": kommune,
-        "tilbud": np.where(sfo, "sfo", "barnehage"),
-        "institusjon": [f"Enhet {k}-{i % 40}" for i, k in enumerate(kommune)],
-        "plass_prosent": np.where(sfo, "", rng.choice(["100", "100", "100", "80", "60"], n_children)),
-        "timer_per_uke": np.where(sfo, rng.choice(["10", "15", "20"], n_children), ""),
-        "trinn": np.where(sfo, (2024 - 6 - birth_year + 1).clip(1, 7).astype(str), ""),
-        "soekt_redusert": np.where(rng.random(n_children) < 0.1, "nei", ""),
-    })
+    births = pd.to_datetime(
+        pd.DataFrame(
+            {"year": birth_year, "month": rng.integers(1, 13, n_children), "day": rng.integers(1, 29, n_children)}
+        )
+    )
+    kommune = (
+        np.array(KOMMUNER)[rng.choice(4, size=n_hh, p=[0.5, 0.35, 0.05, 0.10])][hh_of_child]
+        if kommune is None
+        else np.full(n_children, kommune)
+    )
+    df = pd.DataFrame(
+        {
+            "barn_id": [f"B{i:07d}" for i in range(n_children)],
+            "barn_fodselsdato": births.dt.strftime("%Y-%m-%d"),
+            "husholdning_id": [f"H{h:07d}" for h in hh_of_child],
+            "foresatt_fnr": [adults[2 * h] for h in hh_of_child],
+            "partner_fnr": [adults[2 * h + 1] if two_adults[h] else "" for h in hh_of_child],
+            "kommunenummer": kommune,
+            "tilbud": np.where(sfo, "sfo", "barnehage"),
+            "institusjon": [f"Enhet {k}-{i % 40}" for i, k in enumerate(kommune)],
+            "plass_prosent": np.where(sfo, "", rng.choice(["100", "100", "100", "80", "60"], n_children)),
+            "timer_per_uke": np.where(sfo, rng.choice(["10", "15", "20"], n_children), ""),
+            "trinn": np.where(sfo, (2024 - 6 - birth_year + 1).clip(1, 7).astype(str), ""),
+            "soekt_redusert": np.where(rng.random(n_children) < 0.1, "nei", ""),
+        }
+    )
     # one household, one answer; a few households document their income instead
     df["soekt_redusert"] = df.groupby("husholdning_id")["soekt_redusert"].transform("first")
     documented = rng.random(n_hh) < 0.02
-    df["dokumentert_inntekt"] = np.where(documented[hh_of_child] & (df["soekt_redusert"] != "nei"),
-                                         income[hh_of_child, 0].astype(str), "")
+    df["dokumentert_inntekt"] = np.where(
+        documented[hh_of_child] & (df["soekt_redusert"] != "nei"), income[hh_of_child, 0].astype(str), ""
+    )
     if endringer:
         df, new_households = add_changes(df, np.random.default_rng([seed, ENDRINGER_STREAM]), income_year + 1, n_hh)
         adults = unique_adults(2 * n_hh + len(new_households))
         df.loc[df["foresatt_fnr"] == "", "foresatt_fnr"] = df["husholdning_id"].map(
-            {h: adults[2 * n_hh + j] for j, h in enumerate(new_households)})
+            {h: adults[2 * n_hh + j] for j, h in enumerate(new_households)}
+        )
     df.to_csv(out / "innskriving.csv", sep=";", index=False)
     if with_tax_files:
         # where the data is: 92 % skatteoppgjør, 5 % only an utkast, 3 % nothing (SSG-007, manual)
         where = rng.choice(["oppgjoer", "utkast", "ingen"], size=n_hh, p=[0.92, 0.05, 0.03])
         if endringer:
-            write_tax_files(out / "skatt", np.random.default_rng([seed, ENDRINGER_STREAM, 1]), income_year, where,
-                            two_adults, income, adults, len(new_households))
+            write_tax_files(
+                out / "skatt",
+                np.random.default_rng([seed, ENDRINGER_STREAM, 1]),
+                income_year,
+                where,
+                two_adults,
+                income,
+                adults,
+                len(new_households),
+            )
             return out
         for stage in ("oppgjoer", "utkast"):
             (out / "skatt" / str(income_year) / stage).mkdir(parents=True, exist_ok=True)
@@ -105,8 +130,13 @@ def generate(n_children: int, out: Path, seed: int = 1, income_year: int = 2023,
                 continue
             for a in range(2 if two_adults[h] else 1):
                 fnr = adults[2 * h + a]
-                body = {"personidentifikator": fnr, "inntektsaar": str(income_year), "skjermet": False, "stadie": where[h],
-                        "grunnlag": [{"tekniskNavn": LOENN, "beloep": int(income[h, a]), "kategori": "inntekt"}]}
+                body = {
+                    "personidentifikator": fnr,
+                    "inntektsaar": str(income_year),
+                    "skjermet": False,
+                    "stadie": where[h],
+                    "grunnlag": [{"tekniskNavn": LOENN, "beloep": int(income[h, a]), "kategori": "inntekt"}],
+                }
                 (out / "skatt" / str(income_year) / where[h] / f"{fnr}.json").write_text(json.dumps(body))
     return out
 
@@ -121,8 +151,14 @@ MINSTEFRADRAG = "minstefradragIInntekt"  # a deduction: never subtracted
 UKJENT = "inntektFraKildeSomIkkeErKlassifisert"  # kategori inntekt, in no income list: reported, manual
 
 # shares of the children (each child gets at most one of the placement changes)
-SHARES = {"starter": 0.04, "slutter": 0.04, "starter_og_slutter": 0.005, "bytter_plass": 0.02,
-          "barnehage_til_sfo": 0.015, "ny_husholdning": 0.005}
+SHARES = {
+    "starter": 0.04,
+    "slutter": 0.04,
+    "starter_og_slutter": 0.005,
+    "bytter_plass": 0.02,
+    "barnehage_til_sfo": 0.015,
+    "ny_husholdning": 0.005,
+}
 
 
 def _months(year: int, names: list[int]) -> list[tuple[int, int]]:
@@ -130,8 +166,9 @@ def _months(year: int, names: list[int]) -> list[tuple[int, int]]:
     return [(year if m >= 8 else year + 1, m) for m in names]
 
 
-def _dates(rng: np.random.Generator, months: list[tuple[int, int]], size: int, first: float = 0.0,
-           last_day_share: float = 0.0) -> list[dt.date]:
+def _dates(
+    rng: np.random.Generator, months: list[tuple[int, int]], size: int, first: float = 0.0, last_day_share: float = 0.0
+) -> list[dt.date]:
     """``size`` dates: the first month listed with probability ``first`` (else any listed), a random day 1–28,
     or the month's last day with probability ``last_day_share``."""
     p = np.full(len(months), (1 - first) / max(len(months) - 1, 1)) if first else np.full(len(months), 1 / len(months))
@@ -161,16 +198,20 @@ def add_changes(df: pd.DataFrame, rng: np.random.Generator, year: int, n_hh: int
     iso = "%Y-%m-%d"
     # SFO in every grade (1–7), places of at most 12 hours, special needs (free in grades 5–7)
     birth_year = rng.integers(year - 12, year - 5, n)
-    births = pd.to_datetime(pd.DataFrame({"year": birth_year, "month": rng.integers(1, 13, n),
-                                          "day": rng.integers(1, 29, n)}))
+    births = pd.to_datetime(
+        pd.DataFrame({"year": birth_year, "month": rng.integers(1, 13, n), "day": rng.integers(1, 29, n)})
+    )
     df.loc[sfo, "barn_fodselsdato"] = births.dt.strftime(iso)[sfo]
     df.loc[sfo, "trinn"] = (year - 5 - birth_year)[sfo].astype(str)
     df.loc[sfo, "timer_per_uke"] = rng.choice(["8", "10", "12", "15", "20", "25"], n)[sfo]
     df["saerskilte_behov"] = np.where(sfo & (rng.random(n) < 0.08), "ja", "")
     # a given price: private barnehager (some above the maximum, capped), SFO places with an agreed price
     given = rng.random(n)
-    df["pris_maaned"] = np.where(bh & (given < 0.03), rng.integers(1200, 2800, n).astype(str),
-                                 np.where(sfo & (given < 0.02), rng.integers(900, 3500, n).astype(str), ""))
+    df["pris_maaned"] = np.where(
+        bh & (given < 0.03),
+        rng.integers(1200, 2800, n).astype(str),
+        np.where(sfo & (given < 0.02), rng.integers(900, 3500, n).astype(str), ""),
+    )
     # twins: the second child of some households has the first one's birth date and place
     hh = df["husholdning_id"].to_numpy()
     second = np.flatnonzero((hh[1:] == hh[:-1]) & bh[1:] & bh[:-1]) + 1
@@ -219,8 +260,15 @@ def add_changes(df: pd.DataFrame, rng: np.random.Generator, year: int, n_hh: int
     extra.append(new)
     # from barnehage to SFO in August: a child born ``year − 6`` leaves barnehage in mid-August and starts grade 1
     sel = choose("barnehage_til_sfo", bh)
-    born = pd.to_datetime(pd.DataFrame({"year": np.full(len(sel), year - 6), "month": rng.integers(1, 13, len(sel)),
-                                        "day": rng.integers(1, 29, len(sel))}))
+    born = pd.to_datetime(
+        pd.DataFrame(
+            {
+                "year": np.full(len(sel), year - 6),
+                "month": rng.integers(1, 13, len(sel)),
+                "day": rng.integers(1, 29, len(sel)),
+            }
+        )
+    )
     leave = [dt.date(year, 8, int(d)) for d in rng.integers(9, 17, len(sel))]
     df.iloc[sel, df.columns.get_loc("barn_fodselsdato")] = born.dt.strftime(iso).to_numpy()
     put("til_dato", sel, leave)
@@ -259,8 +307,16 @@ def _body(fnr: str, year: int, stage: str, items: list[tuple[str, int, str]] | N
     return json.dumps(body)
 
 
-def write_tax_files(skatt: Path, rng: np.random.Generator, income_year: int, where: np.ndarray, two_adults: np.ndarray,
-                    income: np.ndarray, adults: list[str], n_new: int) -> None:
+def write_tax_files(
+    skatt: Path,
+    rng: np.random.Generator,
+    income_year: int,
+    where: np.ndarray,
+    two_adults: np.ndarray,
+    income: np.ndarray,
+    adults: list[str],
+    n_new: int,
+) -> None:
     """The answers of a year with fallbacks and manual cases.
 
     Per household, besides ``where`` (skatteoppgjør, only an utkast, nothing = SSG-007): 1 % only the
@@ -270,8 +326,11 @@ def write_tax_files(skatt: Path, rng: np.random.Generator, income_year: int, whe
     that never count. The households made for children who moved get a skatteoppgjør each.
     """
     n_hh = len(where)
-    variant = rng.choice(["vanlig", "eldre", "skjermet", "partner_ukjent", "ukjent_post"], size=n_hh,
-                         p=[0.975, 0.01, 0.005, 0.005, 0.005])
+    variant = rng.choice(
+        ["vanlig", "eldre", "skjermet", "partner_ukjent", "ukjent_post"],
+        size=n_hh,
+        p=[0.975, 0.01, 0.005, 0.005, 0.005],
+    )
     kapital = np.where(rng.random((n_hh, 2)) < 0.25, rng.integers(100, 30_000, (n_hh, 2)), 0)
     naering = np.where(rng.random((n_hh, 2)) < 0.04, rng.integers(20_000, 300_000, (n_hh, 2)), 0)
     fradrag = rng.integers(40_000, 110_000, (n_hh, 2))
@@ -314,5 +373,9 @@ def write_tax_files(skatt: Path, rng: np.random.Generator, income_year: int, whe
 
 
 if __name__ == "__main__":
-    generate(int(sys.argv[1]), Path(sys.argv[2]), seed=int(sys.argv[3]) if len(sys.argv) > 3 else 1,
-             kommune=sys.argv[4] if len(sys.argv) > 4 else None)
+    generate(
+        int(sys.argv[1]),
+        Path(sys.argv[2]),
+        seed=int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+        kommune=sys.argv[4] if len(sys.argv) > 4 else None,
+    )

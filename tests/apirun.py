@@ -24,16 +24,38 @@ def client_identity(directory: Path) -> tuple[Path, Path, list[bytes]]:
 
 
 def api_env(server, key_file: Path, cert_file: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "FEE_ENGINE_SSG_URL": server.base_url, "FEE_ENGINE_TOKEN_URL": server.base_url + "/token",
-           "FEE_ENGINE_AUDIENCE": server.state.issuer, "FEE_ENGINE_CLIENT_ID": "demo",
-           "FEE_ENGINE_KEY_FILE": str(key_file), "FEE_ENGINE_CERT_FILE": str(cert_file)}
+    env = {
+        **os.environ,
+        "FEE_ENGINE_SSG_URL": server.base_url,
+        "FEE_ENGINE_TOKEN_URL": server.base_url + "/token",
+        "FEE_ENGINE_AUDIENCE": server.state.issuer,
+        "FEE_ENGINE_CLIENT_ID": "demo",
+        "FEE_ENGINE_KEY_FILE": str(key_file),
+        "FEE_ENGINE_CERT_FILE": str(cert_file),
+    }
     env.update(extra)
     return env
 
 
 def run_cmd(enrollment: Path, out: Path, cache: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "fee_engine", "run", str(enrollment), "--source", "api", "--cache", str(cache),
-            "--period", "2024-08..2025-07", "--format", "csv", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "fee_engine",
+        "run",
+        str(enrollment),
+        "--source",
+        "api",
+        "--cache",
+        str(cache),
+        "--period",
+        "2024-08..2025-07",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def stored(cache: Path) -> int:

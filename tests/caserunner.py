@@ -35,9 +35,25 @@ from fee_engine import batch
 from fee_engine.identity import make_synthetic
 
 LOENN = "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt"
-COLUMNS = ["barn_id", "barn_fodselsdato", "husholdning_id", "foresatt_fnr", "partner_fnr", "kommunenummer",
-           "tilbud", "institusjon", "plass_prosent", "timer_per_uke", "trinn", "saerskilte_behov", "pris_maaned", "fra_dato",
-           "til_dato", "soekt_redusert", "dokumentert_inntekt"]
+COLUMNS = [
+    "barn_id",
+    "barn_fodselsdato",
+    "husholdning_id",
+    "foresatt_fnr",
+    "partner_fnr",
+    "kommunenummer",
+    "tilbud",
+    "institusjon",
+    "plass_prosent",
+    "timer_per_uke",
+    "trinn",
+    "saerskilte_behov",
+    "pris_maaned",
+    "fra_dato",
+    "til_dato",
+    "soekt_redusert",
+    "dokumentert_inntekt",
+]
 
 
 def load_cases(directory: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -74,7 +90,11 @@ def build(case: dict[str, Any], tmp: Path) -> batch.RunOptions:
     for hh, spec in (case.get("husholdninger") or {}).items():
         spec = spec or {}
         a = make_synthetic(dt.date(1988, 1, 1), next(serial) * 3)
-        b = make_synthetic(dt.date(1989, 2, 2), next(serial) * 3) if spec.get("partner") or isinstance(spec.get("inntekt"), list) else ""
+        b = (
+            make_synthetic(dt.date(1989, 2, 2), next(serial) * 3)
+            if spec.get("partner") or isinstance(spec.get("inntekt"), list)
+            else ""
+        )
         people[hh] = (a, b)
         fields = {"soekt_redusert": spec.get("soekt", ""), "dokumentert_inntekt": str(spec.get("dokumentert", ""))}
         hh_fields[hh] = fields
@@ -82,8 +102,13 @@ def build(case: dict[str, Any], tmp: Path) -> batch.RunOptions:
         if inc is not None:
             amounts = inc if isinstance(inc, list) else [inc]
             for fnr, amount in zip((a, b), amounts):
-                _write_response(tax, fnr, first.year - 1, "oppgjoer",
-                                [{"tekniskNavn": LOENN, "beloep": amount, "kategori": "inntekt"}])
+                _write_response(
+                    tax,
+                    fnr,
+                    first.year - 1,
+                    "oppgjoer",
+                    [{"tekniskNavn": LOENN, "beloep": amount, "kategori": "inntekt"}],
+                )
         if "skatt" in spec:
             _responses_for(tax, a, spec["skatt"])
         if "partner_skatt" in spec:
@@ -93,18 +118,31 @@ def build(case: dict[str, Any], tmp: Path) -> batch.RunOptions:
         hh = c["husholdning"]
         a, b = people.get(hh) or (make_synthetic(dt.date(1990, 3, 3), next(serial) * 3), "")
         tilbud = c.get("tilbud", "barnehage")
-        rows.append({
-            "barn_id": c["barn_id"], "barn_fodselsdato": str(c.get("fodt", "")), "husholdning_id": hh,
-            "foresatt_fnr": a, "partner_fnr": b, "kommunenummer": str(c.get("kommune", case.get("kommune", "0301"))),
-            "tilbud": tilbud, "institusjon": str(c.get("inst", "")), "plass_prosent": str(c.get("plass", "")), "timer_per_uke": str(c.get("timer", "")),
-            "trinn": str(c.get("trinn", "")), "saerskilte_behov": c.get("saerskilte_behov", ""),
-            "pris_maaned": str(c.get("pris", "")), "fra_dato": str(c.get("fra", "")), "til_dato": str(c.get("til", "")),
-            **hh_fields.get(hh, {"soekt_redusert": "", "dokumentert_inntekt": ""}),
-        })
+        rows.append(
+            {
+                "barn_id": c["barn_id"],
+                "barn_fodselsdato": str(c.get("fodt", "")),
+                "husholdning_id": hh,
+                "foresatt_fnr": a,
+                "partner_fnr": b,
+                "kommunenummer": str(c.get("kommune", case.get("kommune", "0301"))),
+                "tilbud": tilbud,
+                "institusjon": str(c.get("inst", "")),
+                "plass_prosent": str(c.get("plass", "")),
+                "timer_per_uke": str(c.get("timer", "")),
+                "trinn": str(c.get("trinn", "")),
+                "saerskilte_behov": c.get("saerskilte_behov", ""),
+                "pris_maaned": str(c.get("pris", "")),
+                "fra_dato": str(c.get("fra", "")),
+                "til_dato": str(c.get("til", "")),
+                **hh_fields.get(hh, {"soekt_redusert": "", "dokumentert_inntekt": ""}),
+            }
+        )
     path = tmp / "innskriving.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=COLUMNS, delimiter=";")
         w.writeheader()
         w.writerows(rows)
-    return batch.RunOptions(enrollment=path, out=tmp / "out", period=batch.parse_period(case["periode"]),
-                            source="files", tax_data=tax)
+    return batch.RunOptions(
+        enrollment=path, out=tmp / "out", period=batch.parse_period(case["periode"]), source="files", tax_data=tax
+    )

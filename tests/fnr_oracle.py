@@ -11,6 +11,7 @@ import re
 
 from stdnum.no.fodselsnummer import calc_check_digit1, calc_check_digit2
 
+
 class FnrError(ValueError):
     """The value is not a valid fødselsnummer or D-nummer (message is safe to show)."""
 
@@ -65,5 +66,3 @@ def validate_fnr(value: object) -> str:
 def is_synthetic(number: str) -> bool:
     """True for Skatteetaten's synthetic test numbers (month + 80)."""
     return len(number) == 11 and int(number[2:4]) > 80
-
-

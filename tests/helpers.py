@@ -8,7 +8,6 @@ import pandas as pd
 
 from fee_engine.output.navn import OVERSKRIFTER
 
-
 TOTAL_LABELS = {"Sum", "Antall", "Antall vedtak"}
 
 

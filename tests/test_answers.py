@@ -34,20 +34,43 @@ LOENN = "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt"
 def real_shaped(person: str = P, year: str = "2023", stage: str = "oppgjoer", amount: int = 719038) -> dict:
     """The shape of Skatteetaten's own v2 example: spesifisering, formue items, dates, extra fields."""
     return {
-        "personidentifikator": person, "inntektsaar": year,
+        "personidentifikator": person,
+        "inntektsaar": year,
         "grunnlag": [
-            {"tekniskNavn": "samledeOpptjenteRenterIInnenlandskeBanker", "beloep": 19667, "kategori": "inntekt",
-             "spesifisering": [{"type": "Konto", "kontonummer": "95751752084",
-                                "bankensNavn": "FORSIKTIG EMPATISK TIGER AS", "organisasjonsnummer": "310827002",
-                                "innskudd": 983351, "opptjenteRenter": 19667}]},
+            {
+                "tekniskNavn": "samledeOpptjenteRenterIInnenlandskeBanker",
+                "beloep": 19667,
+                "kategori": "inntekt",
+                "spesifisering": [
+                    {
+                        "type": "Konto",
+                        "kontonummer": "95751752084",
+                        "bankensNavn": "FORSIKTIG EMPATISK TIGER AS",
+                        "organisasjonsnummer": "310827002",
+                        "innskudd": 983351,
+                        "opptjenteRenter": 19667,
+                    }
+                ],
+            },
             {"tekniskNavn": "innskudd", "beloep": 983351, "kategori": "formue", "andelSkattefritt": 2000},
             {"tekniskNavn": "minstefradragIInntekt", "beloep": 104450, "kategori": "inntektsfradrag"},
-            {"tekniskNavn": LOENN, "beloep": amount, "kategori": "inntekt",
-             "spesifisering": [{"type": "LoennOgTilsvarendeYtelser",
-                                "arbeidsgiversNavn": "UTAKKNEMLIG TANKEFULL TIGER AS",
-                                "organisasjonsnummer": "312917408", "beloep": amount}]},
+            {
+                "tekniskNavn": LOENN,
+                "beloep": amount,
+                "kategori": "inntekt",
+                "spesifisering": [
+                    {
+                        "type": "LoennOgTilsvarendeYtelser",
+                        "arbeidsgiversNavn": "UTAKKNEMLIG TANKEFULL TIGER AS",
+                        "organisasjonsnummer": "312917408",
+                        "beloep": amount,
+                    }
+                ],
+            },
         ],
-        "skjermet": False, "skatteoppgjoersdato": "2024-02-20", "stadie": stage,
+        "skjermet": False,
+        "skatteoppgjoersdato": "2024-02-20",
+        "stadie": stage,
         "ajourholdstidspunkt": "2024-02-20T08:38:37.72Z",
     }
 
@@ -75,16 +98,19 @@ def test_a_real_shaped_answer_gives_the_income_of_the_items_that_count(tmp_path)
     assert pi.income_oere == counted_income_oere(body) == (19667 + 719038) * 100
 
 
-@pytest.mark.parametrize("grunnlag", [
-    {"tekniskNavn": LOENN, "beloep": 500000, "kategori": "inntekt"},  # a dict
-    "samletLoennsinntekt 500000",  # a string
-    ["samletLoennsinntekt", "500000"],  # a list of strings
-    [{"tekniskNavn": LOENN, "beloep": 500000.5, "kategori": "inntekt"}],  # a fraction of a krone
-    [{"tekniskNavn": LOENN, "beloep": True, "kategori": "inntekt"}],
-    [{"beloep": 500000, "kategori": "inntekt"}],  # no tekniskNavn
-    [{"tekniskNavn": LOENN, "beloep": 500000, "kategori": 7}],
-    7,
-])
+@pytest.mark.parametrize(
+    "grunnlag",
+    [
+        {"tekniskNavn": LOENN, "beloep": 500000, "kategori": "inntekt"},  # a dict
+        "samletLoennsinntekt 500000",  # a string
+        ["samletLoennsinntekt", "500000"],  # a list of strings
+        [{"tekniskNavn": LOENN, "beloep": 500000.5, "kategori": "inntekt"}],  # a fraction of a krone
+        [{"tekniskNavn": LOENN, "beloep": True, "kategori": "inntekt"}],
+        [{"beloep": 500000, "kategori": "inntekt"}],  # no tekniskNavn
+        [{"tekniskNavn": LOENN, "beloep": 500000, "kategori": 7}],
+        7,
+    ],
+)
 def test_a_grunnlag_of_the_wrong_shape_is_manual_not_zero_income(tmp_path, grunnlag):
     body = {**real_shaped(), "grunnlag": grunnlag}
     tried, pi = through_files(tmp_path, json.dumps(body).encode())
@@ -93,12 +119,15 @@ def test_a_grunnlag_of_the_wrong_shape_is_manual_not_zero_income(tmp_path, grunn
     assert P not in pi.reason
 
 
-@pytest.mark.parametrize("field,value,words", [
-    ("personidentifikator", OTHER, "annen person"),
-    ("inntektsaar", "2022", "inntektsår 2022"),
-    ("inntektsaar", 2022, "inntektsår 2022"),
-    ("stadie", "utkast", "stadie"),
-])
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("personidentifikator", OTHER, "annen person"),
+        ("inntektsaar", "2022", "inntektsår 2022"),
+        ("inntektsaar", 2022, "inntektsår 2022"),
+        ("stadie", "utkast", "stadie"),
+    ],
+)
 def test_an_answer_about_another_person_year_or_stage_is_manual(tmp_path, field, value, words):
     body = {**real_shaped(), field: value}
     tried, pi = through_files(tmp_path, json.dumps(body).encode())
@@ -106,18 +135,30 @@ def test_an_answer_about_another_person_year_or_stage_is_manual(tmp_path, field,
     assert OTHER not in pi.reason and P not in pi.reason
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": Infinity, "kategori": "inntekt"}]}' % LOENN.encode(),
-    b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": NaN, "kategori": "inntekt"}]}' % LOENN.encode(),
-    b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": 1e308, "kategori": "inntekt"}]}' % LOENN.encode(),
-    b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": %d, "kategori": "inntekt"}]}' % (LOENN.encode(), 10**30),
-    b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": -%d, "kategori": "inntekt"}]}' % (LOENN.encode(), 10**12),
-    b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": "999999999999", "kategori": "inntekt"}]}' % LOENN.encode(),
-    b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-    b'{"grunnlag": [{"tekniskNavn": "a", "beloep": 1, "spesifisering": '
-    + b'{"a": ' * 50_000 + b"1" + b"}" * 50_000 + b"}]}",
-    b"[1, 2, 3]", b'"tekst"', b"null", b"", b"\xff\xfe not json", b'{"grunnlag": [', b"<html>500</html>",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": Infinity, "kategori": "inntekt"}]}' % LOENN.encode(),
+        b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": NaN, "kategori": "inntekt"}]}' % LOENN.encode(),
+        b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": 1e308, "kategori": "inntekt"}]}' % LOENN.encode(),
+        b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": %d, "kategori": "inntekt"}]}' % (LOENN.encode(), 10**30),
+        b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": -%d, "kategori": "inntekt"}]}' % (LOENN.encode(), 10**12),
+        b'{"grunnlag": [{"tekniskNavn": "%s", "beloep": "999999999999", "kategori": "inntekt"}]}' % LOENN.encode(),
+        b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"grunnlag": [{"tekniskNavn": "a", "beloep": 1, "spesifisering": '
+        + b'{"a": ' * 50_000
+        + b"1"
+        + b"}" * 50_000
+        + b"}]}",
+        b"[1, 2, 3]",
+        b'"tekst"',
+        b"null",
+        b"",
+        b"\xff\xfe not json",
+        b'{"grunnlag": [',
+        b"<html>500</html>",
+    ],
+)
 def test_numbers_out_of_range_and_deep_nesting_are_manual_without_a_traceback(tmp_path, raw):
     tried, pi = through_files(tmp_path, raw)
     assert tried[-1].kode == "UGYLDIG-SVAR" and not pi.ok and pi.reason
@@ -132,8 +173,12 @@ def test_an_answer_over_the_size_bound_is_refused_without_reading_it_whole(tmp_p
 
 def test_lenient_where_the_api_varies(tmp_path):
     """kategori as a list (v1), amounts as digit strings, absent arrays and unknown fields are fine."""
-    body = {"personidentifikator": P, "inntektsaar": "2023", "nyttFelt": {"a": [1, 2]},
-            "grunnlag": [{"tekniskNavn": LOENN, "beloep": "300000", "kategori": ["inntekt"], "nytt": None}]}
+    body = {
+        "personidentifikator": P,
+        "inntektsaar": "2023",
+        "nyttFelt": {"a": [1, 2]},
+        "grunnlag": [{"tekniskNavn": LOENN, "beloep": "300000", "kategori": ["inntekt"], "nytt": None}],
+    }
     tried, pi = through_files(tmp_path, json.dumps(body).encode())
     assert pi.ok and pi.income_oere == 30_000_000
     _, pi = through_files(tmp_path / "b", json.dumps({"skjermet": False}).encode())
@@ -148,8 +193,13 @@ def test_a_bad_answer_makes_the_household_manual_in_the_whole_batch(tmp_path):
     body = json.loads(f.read_text(encoding="utf-8"))
     body["grunnlag"] = {"tekniskNavn": LOENN, "beloep": 300000}
     f.write_text(json.dumps(body), encoding="utf-8")
-    opts = batch.RunOptions(enrollment=DEMO / "innskriving.csv", out=tmp_path / "o", period=(dt.date(2024, 10, 1),) * 2,
-                            source="files", tax_data=skatt)
+    opts = batch.RunOptions(
+        enrollment=DEMO / "innskriving.csv",
+        out=tmp_path / "o",
+        period=(dt.date(2024, 10, 1),) * 2,
+        source="files",
+        tax_data=skatt,
+    )
     comp = batch.compute(opts)
     b01 = comp.child_months.query("barn_id == 'B01'").iloc[0]
     assert b01["status"] == "manuell" and b01["belop"] == 2000  # the ordinary price until a caseworker decides
@@ -159,9 +209,8 @@ def test_a_bad_answer_makes_the_household_manual_in_the_whole_batch(tmp_path):
 
 
 def test_the_http_client_checks_answers_the_same_way(tmp_path):
-    from tests.test_taxdata_http import DER, client_for, run
-
     from fee_engine.taxdata.emulator import EmulatorServer
+    from tests.test_taxdata_http import DER, client_for, run
 
     d = tmp_path / "skatt" / "2023" / "oppgjoer"
     d.mkdir(parents=True)
@@ -185,10 +234,13 @@ json_values = st.recursive(
     max_leaves=25,
 )
 items = st.fixed_dictionaries(
-    {"tekniskNavn": st.sampled_from([LOENN, "minstefradragIInntekt", "nyPost",
-                                     "samledeOpptjenteRenterIInnenlandskeBanker"]),
-     "beloep": st.integers(min_value=-10**11, max_value=10**11),
-     "kategori": st.sampled_from(["inntekt", "inntektsfradrag", "formue", ["inntekt"]])},
+    {
+        "tekniskNavn": st.sampled_from(
+            [LOENN, "minstefradragIInntekt", "nyPost", "samledeOpptjenteRenterIInnenlandskeBanker"]
+        ),
+        "beloep": st.integers(min_value=-(10**11), max_value=10**11),
+        "kategori": st.sampled_from(["inntekt", "inntektsfradrag", "formue", ["inntekt"]]),
+    },
     optional={"spesifisering": json_values, "ekstra": json_values},
 )
 
@@ -221,18 +273,39 @@ def test_any_json_is_an_answer_or_manual_with_a_reason(tmp_path, body):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(grunnlag=st.lists(items, max_size=6), extra=st.dictionaries(st.text(max_size=10), json_values, max_size=3))
 def test_well_shaped_answers_give_exactly_the_counted_income(tmp_path, grunnlag, extra):
-    body = {**{k: v for k, v in extra.items() if k not in ("grunnlag", "personidentifikator", "inntektsaar", "stadie",
-                                                          "skjermet")},
-            "personidentifikator": P, "inntektsaar": "2023", "stadie": "oppgjoer", "grunnlag": grunnlag}
+    body = {
+        **{
+            k: v
+            for k, v in extra.items()
+            if k not in ("grunnlag", "personidentifikator", "inntektsaar", "stadie", "skjermet")
+        },
+        "personidentifikator": P,
+        "inntektsaar": "2023",
+        "stadie": "oppgjoer",
+        "grunnlag": grunnlag,
+    }
     tried, pi = through_files(tmp_path / "h", json.dumps(body).encode())
     shutil.rmtree(tmp_path / "h")
     assert pi.ok and pi.income_oere == counted_income_oere(body)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(["grunnlag", "grunnlag.0", "grunnlag.0.beloep", "grunnlag.0.tekniskNavn",
-                             "grunnlag.0.kategori", "inntektsaar", "personidentifikator", "stadie", "skjermet"]),
-       value=json_values)
+@given(
+    path=st.sampled_from(
+        [
+            "grunnlag",
+            "grunnlag.0",
+            "grunnlag.0.beloep",
+            "grunnlag.0.tekniskNavn",
+            "grunnlag.0.kategori",
+            "inntektsaar",
+            "personidentifikator",
+            "stadie",
+            "skjermet",
+        ]
+    ),
+    value=json_values,
+)
 def test_any_field_replaced_by_any_value_never_gives_a_wrong_income(tmp_path, path, value):
     body = real_shaped()
     target, *rest = path.split(".")

@@ -23,8 +23,19 @@ from fee_engine.taxdata.emulator import EmulatorServer, Faults
 from tests.apirun import api_env, client_identity, kill_after, run_cmd
 
 runner = CliRunner()
-FIELDS = {"tid", "kjoering", "kommando", "bruker", "formaal", "kilde", "person", "inntektsaar", "stadie", "resultat",
-          "korrelasjonsid"}
+FIELDS = {
+    "tid",
+    "kjoering",
+    "kommando",
+    "bruker",
+    "formaal",
+    "kilde",
+    "person",
+    "inntektsaar",
+    "stadie",
+    "resultat",
+    "korrelasjonsid",
+}
 
 
 def lines(path: Path) -> list[dict]:
@@ -36,8 +47,22 @@ def mode(path: Path) -> int:
 
 
 def run_demo(demo, out, *extra):
-    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
-                               str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(out), *extra])
+    return runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
 
 
 def demo_ids(demo) -> set[str]:
@@ -53,7 +78,7 @@ def test_runs_append_to_the_kept_log_and_out_gets_only_this_runs_lines(demo, tmp
     copy = lines(tmp_path / "o" / "revisjon.jsonl")
     assert len(first) > 0 and len(kept) == 2 * len(first)  # appended, not replaced
     assert kept[: len(first)] == first
-    assert copy == kept[len(first):]  # --out: this run's lines only
+    assert copy == kept[len(first) :]  # --out: this run's lines only
     assert len({x["kjoering"] for x in kept}) == 2 and len({x["kjoering"] for x in copy}) == 1
     for x in kept:
         assert set(x) == FIELDS
@@ -94,9 +119,25 @@ def test_the_kept_log_cannot_be_in_out(demo, tmp_path):
 
 def test_diff_writes_audit_lines(demo, tmp_path, audit_log_in_tmp):
     reform = demo.parent / "reformer" / "maksimalpris_1500.yaml"
-    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
-                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--reform", str(reform),
-                              "--format", "csv", "--out", str(tmp_path / "d")])
+    res = runner.invoke(
+        app,
+        [
+            "diff",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--reform",
+            str(reform),
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "d"),
+        ],
+    )
     assert res.exit_code == 1, res.output
     kept = lines(audit_log_in_tmp)
     assert kept and {x["kommando"] for x in kept} == {"diff"} and {x["kilde"] for x in kept} == {"filer"}
@@ -136,8 +177,9 @@ def test_a_full_disk_under_the_audit_log_stops_with_exit_2(demo, tmp_path, monke
 def _tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
     try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                           timeout=10)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0

@@ -32,8 +32,11 @@ from tests.test_taxdata_http import CREDS, DER
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "fixtures" / "boligsosial"
 DATO, FIRST, LAST = "2025-11-12", "2025-08", "2025-10"
-COUNTED = {"samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt", "samledeOpptjenteRenterIInnenlandskeBanker",
-           "arbeidsavklaringspenger"}  # the fixtures' items the income list counts (read off the list by hand)
+COUNTED = {
+    "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
+    "samledeOpptjenteRenterIInnenlandskeBanker",
+    "arbeidsavklaringspenger",
+}  # the fixtures' items the income list counts (read off the list by hand)
 runner = CliRunner()
 
 
@@ -42,8 +45,9 @@ def flat(text: str) -> str:
 
 
 def inntekt(out: Path, *extra: str, persons: Path = FIX / "personer.csv", env: dict | None = None):
-    return runner.invoke(app, ["inntekt", str(persons), "--formaal", "boligsosial", "--dato", DATO, "--out", str(out),
-                               *extra], env=env)
+    return runner.invoke(
+        app, ["inntekt", str(persons), "--formaal", "boligsosial", "--dato", DATO, "--out", str(out), *extra], env=env
+    )
 
 
 # -- what the test expects, from the fixture files alone ---------------------------------------------------
@@ -66,8 +70,9 @@ def expected_person(fnr: str) -> dict:
             out["year"] = year
             out["skjermet"] = body.get("skjermet") and not items
             out["inntekt"] = sum(i["beloep"] for i in items if i["tekniskNavn"] in COUNTED)
-            out["unknown"] = sorted(i["tekniskNavn"] for i in items
-                                    if i["kategori"] == "inntekt" and i["tekniskNavn"] not in COUNTED)
+            out["unknown"] = sorted(
+                i["tekniskNavn"] for i in items if i["kategori"] == "inntekt" and i["tekniskNavn"] not in COUNTED
+            )
             named = {i["tekniskNavn"]: i["beloep"] for i in items}
             out.update(bruttoformue=named.get("bruttoformue"), samlet_gjeld=named.get("samletGjeld"))
             break
@@ -134,8 +139,9 @@ def test_sums_match_what_the_test_derives_from_the_fixture_files(files_run):
         totals = [e["aordning"] for e in exp.values() if e.get("aordning") is not None]
         assert Decimal(str(sak["sum"]["aordning"])) == sum(totals, Decimal(0))
         assert Decimal(str(sak["sum"]["aordning_snitt_per_maaned"])) == avg(sum(totals, Decimal(0)))
-        complete = (all("year" in e and not e["skjermet"] for e in exp.values())
-                    and all("cells" in e for e in exp.values()))
+        complete = all("year" in e and not e["skjermet"] for e in exp.values()) and all(
+            "cells" in e for e in exp.values()
+        )
         assert sak["komplett"] is complete
 
 
@@ -223,10 +229,17 @@ def test_inntekt_api_faults_are_retried_and_end_in_the_same_cases(files_run, tmp
     _, files_out = files_run
     key_file, cert_file, trusted = client_identity(tmp_path / "klient")
     faults = Faults(rate_500=0.15, rate_503=0.1, rate_429=0.1, retry_after_s=0.01, drop_rate=0.05, seed=5)
-    with EmulatorServer(FIX / "summertskattegrunnlag", inntekt_data=FIX / "inntekt", trusted_certs=trusted,
-                        faults=faults) as s:
-        env = api_env(s, key_file, cert_file, FEE_ENGINE_INNTEKT_URL=s.base_url, FEE_ENGINE_MAX_ATTEMPTS="20",
-                      FEE_ENGINE_BACKOFF_S="0.01")
+    with EmulatorServer(
+        FIX / "summertskattegrunnlag", inntekt_data=FIX / "inntekt", trusted_certs=trusted, faults=faults
+    ) as s:
+        env = api_env(
+            s,
+            key_file,
+            cert_file,
+            FEE_ENGINE_INNTEKT_URL=s.base_url,
+            FEE_ENGINE_MAX_ATTEMPTS="20",
+            FEE_ENGINE_BACKOFF_S="0.01",
+        )
         res = inntekt(tmp_path / "a", "--source", "api", "--cache", str(tmp_path / "c.sqlite"), env=env)
         assert res.exit_code == 1, res.output
         lookups = len((tmp_path / "a" / "revisjon.jsonl").read_text().splitlines())
@@ -237,8 +250,19 @@ def test_inntekt_api_faults_are_retried_and_end_in_the_same_cases(files_run, tmp
 
 # -- the purpose limitation: each refusal -------------------------------------------------------------------
 def test_inntekt_refuses_the_fee_purpose(tmp_path):
-    res = runner.invoke(app, ["inntekt", str(FIX / "personer.csv"), "--formaal", "foreldrebetaling", "--tax-data",
-                              str(FIX), "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        [
+            "inntekt",
+            str(FIX / "personer.csv"),
+            "--formaal",
+            "foreldrebetaling",
+            "--tax-data",
+            str(FIX),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and "bare for boligsosial bistand" in flat(res.output)
     assert not (tmp_path / "o").exists()
 
@@ -246,8 +270,21 @@ def test_inntekt_refuses_the_fee_purpose(tmp_path):
 def test_run_refuses_the_boligsosial_package_in_its_settings(tmp_path, demo):
     cfg = tmp_path / "api.yaml"
     cfg.write_text("rettighetspakke: kommuneboligsosialeformaal\n", encoding="utf-8")
-    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "api", "--api-config", str(cfg),
-                              "--period", "2024-08..2025-07", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "api",
+            "--api-config",
+            str(cfg),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and "kommuneboligsosialeformaal" in flat(res.output)
     assert "hører ikke til foreldrebetaling" in flat(res.output)
 
@@ -264,17 +301,23 @@ def test_the_fee_client_refuses_the_boligsosial_package_and_back():
     with pytest.raises(PurposeError, match="kan ikke brukes til boligsosial"):
         SsgClient("http://127.0.0.1:9", tokens, formaal=Formaal.BOLIGSOSIAL, rettighetspakke="kommuneforeldrebetaling")
     with pytest.raises(PurposeError, match="ingen rettighetspakke i Inntekt API"):
-        aordning.InntektClient("http://127.0.0.1:9", "/x/{rettighetspakke}/{personidentifikator}", tokens,
-                               formaal=Formaal.FORELDREBETALING)
+        aordning.InntektClient(
+            "http://127.0.0.1:9", "/x/{rettighetspakke}/{personidentifikator}", tokens, formaal=Formaal.FORELDREBETALING
+        )
     with pytest.raises(PurposeError, match="kan ikke brukes mot Inntekt API"):
-        aordning.InntektClient("http://127.0.0.1:9", "/x/{rettighetspakke}/{personidentifikator}", tokens,
-                               rettighetspakke="kommuneforeldrebetaling")
+        aordning.InntektClient(
+            "http://127.0.0.1:9",
+            "/x/{rettighetspakke}/{personidentifikator}",
+            tokens,
+            rettighetspakke="kommuneforeldrebetaling",
+        )
 
 
 def test_the_boligsosial_client_never_asks_for_an_utkast(tmp_path):
     with EmulatorServer(tmp_path, trusted_certs=[DER]) as s:
-        client = SsgClient(s.base_url, TokenProvider(CREDS, s.base_url + "/token", s.state.issuer),
-                           formaal=Formaal.BOLIGSOSIAL)
+        client = SsgClient(
+            s.base_url, TokenProvider(CREDS, s.base_url + "/token", s.state.issuer), formaal=Formaal.BOLIGSOSIAL
+        )
         person = make_synthetic(dt.date(1980, 1, 1), 1)
         with pytest.raises(PurposeError, match="bare stadie oppgjoer"):
             asyncio.run(client.fetch_all([person], [(2024, "oppgjoer"), (2024, "utkast")]))
@@ -292,23 +335,46 @@ def test_a_cache_of_one_purpose_is_refused_for_the_other(tmp_path, demo):
         LookupCache(bolig)
     res = inntekt(tmp_path / "o", "--tax-data", str(FIX), "--source", "emulator", "--cache", str(fee))
     assert res.exit_code == 2 and "brukes aldri til et annet" in flat(res.output)
-    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "emulator", "--tax-data",
-                              str(demo / "skatt"), "--cache", str(bolig), "--period", "2024-08..2025-07", "--out",
-                              str(tmp_path / "r")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "emulator",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--cache",
+            str(bolig),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
     assert res.exit_code == 2 and "brukes aldri til et annet" in flat(res.output)
 
 
 def test_an_answer_moved_from_one_purposes_cache_to_the_others_is_not_read(tmp_path, monkeypatch):
     """Even with one key for both (a setting allows it), a row of one purpose does not decrypt in the other."""
-    from fee_engine.taxdata.base import Lookup
     from fee_engine.taxdata.answer import decode
+    from fee_engine.taxdata.base import Lookup
 
     key = "k" * 43
     monkeypatch.setenv("FEE_ENGINE_CACHE_KEY", key)
     monkeypatch.setenv("FEE_ENGINE_BOLIGSOSIAL_CACHE_KEY", key)
     person = make_synthetic(dt.date(1980, 1, 1), 1)
-    raw = json.dumps({"grunnlag": [{"tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
-                                    "beloep": 500000, "kategori": "inntekt"}]}).encode()
+    raw = json.dumps(
+        {
+            "grunnlag": [
+                {
+                    "tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
+                    "beloep": 500000,
+                    "kategori": "inntekt",
+                }
+            ]
+        }
+    ).encode()
     body = decode(raw, person, 2024, "oppgjoer")
     bolig = aordning.AordningCache(tmp_path / "b.sqlite")
     bolig.put(Lookup(person, 2024, "oppgjoer", "ok", "200", body))
@@ -331,8 +397,9 @@ def test_an_audit_log_opened_for_the_fee_takes_no_boligsosial_lookup(tmp_path):
     from fee_engine.errors import ConfigurationError
 
     with EmulatorServer(tmp_path, trusted_certs=[DER]) as s:
-        client = SsgClient(s.base_url, TokenProvider(CREDS, s.base_url + "/token", s.state.issuer),
-                           formaal=Formaal.BOLIGSOSIAL)
+        client = SsgClient(
+            s.base_url, TokenProvider(CREDS, s.base_url + "/token", s.state.issuer), formaal=Formaal.BOLIGSOSIAL
+        )
         with AuditLog(tmp_path / "r.jsonl", command="run") as log:
             with pytest.raises(ConfigurationError, match="formålet"):
                 asyncio.run(client.fetch_all(["01018012345"], [(2024, "oppgjoer")], audit=log))
@@ -350,14 +417,23 @@ def test_a_vendor_needs_both_delegations_for_boligsosial(tmp_path, monkeypatch):
     key_file, cert_file, trusted = client_identity(tmp_path / "klient")
     both = {DELEGERINGER[SSG_SCOPE], DELEGERINGER[INNTEKT_SCOPE]}
     delegations = {"311000011": both, "311000022": {DELEGERINGER[SSG_SCOPE]}}
-    with EmulatorServer(FIX / "summertskattegrunnlag", inntekt_data=FIX / "inntekt", trusted_certs=trusted,
-                        delegeringer=delegations) as s:
-        ok = inntekt(tmp_path / "a", "--source", "api", env=api_env(
-            s, key_file, cert_file, FEE_ENGINE_INNTEKT_URL=s.base_url, FEE_ENGINE_CONSUMER_ORG="311000011"))
+    with EmulatorServer(
+        FIX / "summertskattegrunnlag", inntekt_data=FIX / "inntekt", trusted_certs=trusted, delegeringer=delegations
+    ) as s:
+        ok = inntekt(
+            tmp_path / "a",
+            "--source",
+            "api",
+            env=api_env(s, key_file, cert_file, FEE_ENGINE_INNTEKT_URL=s.base_url, FEE_ENGINE_CONSUMER_ORG="311000011"),
+        )
         assert ok.exit_code == 1, ok.output
         assert (tmp_path / ".fee-engine" / "311000011" / "boligsosial.sqlite").is_file()
-        refused = inntekt(tmp_path / "b", "--source", "api", env=api_env(
-            s, key_file, cert_file, FEE_ENGINE_INNTEKT_URL=s.base_url, FEE_ENGINE_CONSUMER_ORG="311000022"))
+        refused = inntekt(
+            tmp_path / "b",
+            "--source",
+            "api",
+            env=api_env(s, key_file, cert_file, FEE_ENGINE_INNTEKT_URL=s.base_url, FEE_ENGINE_CONSUMER_ORG="311000022"),
+        )
         assert refused.exit_code == 2
         text = flat(refused.output)
         assert "«Summert skattegrunnlag API - På vegne av» og «Inntekt API - På vegne av» (begge må delegeres)" in text
@@ -372,23 +448,30 @@ def test_an_unknown_inntekt_url_stops_and_a_forbidden_package_stops(tmp_path):
         with pytest.raises(TaxConfigurationError, match="FEE_ENGINE_INNTEKT_STI"):
             asyncio.run(wrong.fetch_all([person], FIRST, LAST))
         no_scope = TokenProvider(CREDS, s.base_url + "/token", s.state.issuer, scope=SSG_SCOPE)
-        client = aordning.InntektClient(s.base_url, "/api/innrapportert/inntektsmottaker/{rettighetspakke}/"
-                                        "{personidentifikator}/oppgave/inntekt", no_scope)
+        client = aordning.InntektClient(
+            s.base_url,
+            "/api/innrapportert/inntektsmottaker/{rettighetspakke}/{personidentifikator}/oppgave/inntekt",
+            no_scope,
+        )
         with pytest.raises(TaxConfigurationError, match="IM-005"):
             asyncio.run(client.fetch_all([person], FIRST, LAST))
 
 
-@pytest.mark.parametrize("change,reason", [
-    (lambda o: o["inntekt"][0].update(beloep=100.125), "mer enn to desimaler"),
-    (lambda o: o["inntektsmottaker"].update(personidentifikator="01018012345"), "en annen person"),
-    (lambda o: o.update(kalendermaaned="2025-13"), "feil form"),
-    (lambda o: o["inntekt"][0].update(beloep="mye"), ""),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (lambda o: o["inntekt"][0].update(beloep=100.125), "mer enn to desimaler"),
+        (lambda o: o["inntektsmottaker"].update(personidentifikator="01018012345"), "en annen person"),
+        (lambda o: o.update(kalendermaaned="2025-13"), "feil form"),
+        (lambda o: o["inntekt"][0].update(beloep="mye"), ""),
+    ],
+)
 def test_an_answer_that_does_not_fit_is_a_failed_lookup_never_zero(change, reason):
     person = "12848600006"
     body = json.loads((FIX / "inntekt" / f"{person}.json").read_text())
-    body["oppgaveInntektsmottaker"] = [o for o in body["oppgaveInntektsmottaker"]
-                                       if FIRST <= o["kalendermaaned"] <= LAST]
+    body["oppgaveInntektsmottaker"] = [
+        o for o in body["oppgaveInntektsmottaker"] if FIRST <= o["kalendermaaned"] <= LAST
+    ]
     change(body["oppgaveInntektsmottaker"][0])
     res = aordning._lookup_from(json.dumps(body).encode(), person, FIRST, LAST, None)
     assert res.status == "feil" and res.kode == "UGYLDIG-SVAR" and reason in res.melding
@@ -415,18 +498,21 @@ def test_months_complete_from_the_tenth():
 A, B, C = (make_synthetic(dt.date(1980 + i, 2, 3), 5 * i + 1) for i in range(3))
 
 
-@pytest.mark.parametrize("rows,code,rejected", [
-    ([("S1", A, "soeker"), ("S1", "", "ektefelle")], "mangler", {2, 3}),
-    ([("S1", A, "soeker"), ("S1", B[:-1] + str((int(B[-1]) + 1) % 10), "ektefelle")], "fnr_kontroll", {2, 3}),
-    ([("S1", A, "soeker"), ("S1", B, "kjæreste")], "rolle", {2, 3}),
-    ([("S1", A, "soeker"), ("S1", B, "soeker")], "soeker_antall", {2, 3}),
-    ([("S1", A, "ektefelle")], "soeker_antall", {2}),
-    ([("S1", A, "soeker"), ("S1", B, "ektefelle"), ("S1", C, "samboer")], "partner_antall", {2, 3, 4}),
-    ([("S1", A, "soeker"), ("S1", A, "husstandsmedlem")], "person_dobbel", {2, 3}),
-    ([(A, A, "soeker")], "sak_id_sifre", {2}),
-    ([("../S1", A, "soeker")], "sak_id_form", {2}),
-    ([("S1", A, "soeker"), ("S2", B, "soeker")], None, set()),
-])
+@pytest.mark.parametrize(
+    "rows,code,rejected",
+    [
+        ([("S1", A, "soeker"), ("S1", "", "ektefelle")], "mangler", {2, 3}),
+        ([("S1", A, "soeker"), ("S1", B[:-1] + str((int(B[-1]) + 1) % 10), "ektefelle")], "fnr_kontroll", {2, 3}),
+        ([("S1", A, "soeker"), ("S1", B, "kjæreste")], "rolle", {2, 3}),
+        ([("S1", A, "soeker"), ("S1", B, "soeker")], "soeker_antall", {2, 3}),
+        ([("S1", A, "ektefelle")], "soeker_antall", {2}),
+        ([("S1", A, "soeker"), ("S1", B, "ektefelle"), ("S1", C, "samboer")], "partner_antall", {2, 3, 4}),
+        ([("S1", A, "soeker"), ("S1", A, "husstandsmedlem")], "person_dobbel", {2, 3}),
+        ([(A, A, "soeker")], "sak_id_sifre", {2}),
+        ([("../S1", A, "soeker")], "sak_id_form", {2}),
+        ([("S1", A, "soeker"), ("S2", B, "soeker")], None, set()),
+    ],
+)
 def test_the_persons_file_is_checked_row_by_row_and_case_by_case(tmp_path, rows, code, rejected):
     f = tmp_path / "personer.csv"
     f.write_text("sak_id;personidentifikator;rolle\n" + "".join(f"{a};{b};{c}\n" for a, b, c in rows), encoding="utf-8")

@@ -33,9 +33,25 @@ runner = CliRunner()
 
 
 def run_emulator_source(cache: Path, out: Path):
-    return runner.invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", "emulator", "--tax-data",
-                               str(DEMO / "skatt"), "--cache", str(cache), "--period", "2024-08..2025-07", "--format",
-                               "csv", "--out", str(out)])
+    return runner.invoke(
+        app,
+        [
+            "run",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "emulator",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--cache",
+            str(cache),
+            "--period",
+            "2024-08..2025-07",
+            "--format",
+            "csv",
+            "--out",
+            str(out),
+        ],
+    )
 
 
 def all_bytes(directory: Path) -> bytes:
@@ -57,22 +73,35 @@ def test_real_shaped_answers_are_stored_encrypted_without_identifiers(tmp_path):
     cache.close()
     assert all(out[p][-1].status == "ok" for p in persons)
     raw = all_bytes(cache_file.parent)
-    for needle in [*persons, *(p[:6] for p in persons), "samletLoennsinntekt", "719038", "kontonummer", "95751752084",
-                   "FORSIKTIG EMPATISK TIGER", "kategori", "inntektsfradrag", "formue"]:
+    for needle in [
+        *persons,
+        *(p[:6] for p in persons),
+        "samletLoennsinntekt",
+        "719038",
+        "kontonummer",
+        "95751752084",
+        "FORSIKTIG EMPATISK TIGER",
+        "kategori",
+        "inntektsfradrag",
+        "formue",
+    ]:
         assert needle.encode() not in raw, needle
     # what is stored, decrypted with the key beside the cache: only what fee-engine reads, no identifier
     key = (cache_file.parent / "skatt.sqlite.nokkel").read_bytes()
     aead = AESGCM(HKDF(hashes.SHA256(), 32, salt=None, info=b"fee-engine svar v1").derive(key))
     con = sqlite3.connect(cache_file)
-    (pk, year, stage, body), = con.execute("SELECT person, inntektsaar, stadie, body FROM oppslag LIMIT 1").fetchall()
+    ((pk, year, stage, body),) = con.execute("SELECT person, inntektsaar, stadie, body FROM oppslag LIMIT 1").fetchall()
     plain = json.loads(aead.decrypt(body[:12], body[12:], f"{pk}|{year}|{stage}".encode()))
     assert plain["personidentifikator"] is None and "spesifisering" not in json.dumps(plain)
     assert {i["tekniskNavn"] for i in plain["grunnlag"]} >= {"samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt"}
     # and read back, the answer is the same
     again = LookupCache(cache_file)
     hit = again.get(persons[0], 2023, "oppgjoer")
-    assert hit is not None and hit.status == "ok" and sum(i.kroner for i in hit.body.grunnlag) == sum(
-        i["beloep"] for i in real_shaped()["grunnlag"])
+    assert (
+        hit is not None
+        and hit.status == "ok"
+        and sum(i.kroner for i in hit.body.grunnlag) == sum(i["beloep"] for i in real_shaped()["grunnlag"])
+    )
 
 
 def test_an_answer_moved_to_another_person_is_not_read(tmp_path):
@@ -83,8 +112,10 @@ def test_an_answer_moved_to_another_person_is_not_read(tmp_path):
     c = LookupCache(tmp_path / "skatt.sqlite")
     c.put(Lookup(a, 2023, "oppgjoer", "ok", "200", decode(json.dumps(real_shaped(a)).encode(), a, 2023, "oppgjoer")))
     c.put(Lookup(b, 2023, "oppgjoer", "ingen_data", "SSG-008"))
-    c.db.execute("UPDATE oppslag SET body = (SELECT body FROM oppslag WHERE person = ?) WHERE person = ?",
-                 (c.person_key(a), c.person_key(b)))
+    c.db.execute(
+        "UPDATE oppslag SET body = (SELECT body FROM oppslag WHERE person = ?) WHERE person = ?",
+        (c.person_key(a), c.person_key(b)),
+    )
     c.db.execute("UPDATE oppslag SET status = 'ok' WHERE person = ?", (c.person_key(b),))
     c.db.commit()
     assert c.get(b, 2023, "oppgjoer") is None and c.get(a, 2023, "oppgjoer").status == "ok"
@@ -98,11 +129,15 @@ def test_an_old_cache_with_answers_in_clear_is_encrypted_on_opening(tmp_path):
     old.close()
     con = sqlite3.connect(f)
     con.execute("DROP TABLE oppslag")
-    con.execute("CREATE TABLE oppslag (person TEXT NOT NULL, inntektsaar INTEGER NOT NULL, stadie TEXT NOT NULL,"
-                " status TEXT NOT NULL, kode TEXT NOT NULL, body TEXT, korrelasjonsid TEXT, hentet TEXT NOT NULL,"
-                " PRIMARY KEY (person, inntektsaar, stadie))")
-    con.execute("INSERT INTO oppslag VALUES (?, 2023, 'oppgjoer', 'ok', '200', ?, NULL, '2025-01-01T00:00:00+00:00')",
-                (pk, json.dumps(real_shaped(p))))
+    con.execute(
+        "CREATE TABLE oppslag (person TEXT NOT NULL, inntektsaar INTEGER NOT NULL, stadie TEXT NOT NULL,"
+        " status TEXT NOT NULL, kode TEXT NOT NULL, body TEXT, korrelasjonsid TEXT, hentet TEXT NOT NULL,"
+        " PRIMARY KEY (person, inntektsaar, stadie))"
+    )
+    con.execute(
+        "INSERT INTO oppslag VALUES (?, 2023, 'oppgjoer', 'ok', '200', ?, NULL, '2025-01-01T00:00:00+00:00')",
+        (pk, json.dumps(real_shaped(p))),
+    )
     con.execute("PRAGMA user_version=0")
     con.commit()
     con.close()
@@ -131,13 +166,22 @@ def test_the_default_cache_folder_is_ignored_by_git(tmp_path, monkeypatch):
 # -- 11: concurrent runs on one cache ------------------------------------------------------------------
 def test_racing_processes_agree_on_one_key(tmp_path):
     go = tmp_path / "go"
-    code = ("import sys, time, pathlib\n"
-            "from fee_engine.taxdata.cache import LookupCache\n"
-            "go = pathlib.Path(sys.argv[2])\n"
-            "while not go.exists(): time.sleep(0.001)\n"
-            "c = LookupCache(sys.argv[1]); print(c.person_key('x')); c.close()\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "c" / "skatt.sqlite"), str(go)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    code = (
+        "import sys, time, pathlib\n"
+        "from fee_engine.taxdata.cache import LookupCache\n"
+        "go = pathlib.Path(sys.argv[2])\n"
+        "while not go.exists(): time.sleep(0.001)\n"
+        "c = LookupCache(sys.argv[1]); print(c.person_key('x')); c.close()\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "c" / "skatt.sqlite"), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
     time.sleep(0.5)
     go.touch()
     outs = [p.communicate(timeout=60) for p in procs]
@@ -155,8 +199,15 @@ def test_two_runs_on_one_fresh_cache_share_the_limit_and_a_warm_cache_asks_nothi
         env = api_env(s, key_file, cert_file)
 
         def both(tag: str) -> list[subprocess.CompletedProcess]:
-            procs = [subprocess.Popen(run_cmd(pop / "innskriving.csv", tmp_path / f"{tag}{i}", cache), env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+            procs = [
+                subprocess.Popen(
+                    run_cmd(pop / "innskriving.csv", tmp_path / f"{tag}{i}", cache),
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                )
+                for i in range(2)
+            ]
             return [subprocess.CompletedProcess(p.args, p.wait(timeout=180), *p.communicate()) for p in procs]
 
         fresh = both("a")

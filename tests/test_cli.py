@@ -15,22 +15,56 @@ runner = CliRunner()
 
 
 def run_demo(demo, out, *extra):
-    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
-                               "--period", "2024-08..2025-07", "--out", str(out), *extra])
+    return runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
 
 
 def test_demo_run_outputs_and_worked_example(demo, tmp_path):
     res = run_demo(demo, tmp_path)
     assert res.exit_code == 1, res.output  # the demo has three rejected rows on purpose
     m = read_out(tmp_path / "maanedlig.csv", dtype={"maaned": str})
-    for col in ["barn_id", "husholdning_id", "tilbud", "maaned", "ordinaer_pris", "etter_inntektsgrense",
-                "soeskenmoderasjon", "gratis_timer", "belop", "status", "forklaring_kode"]:
+    for col in [
+        "barn_id",
+        "husholdning_id",
+        "tilbud",
+        "maaned",
+        "ordinaer_pris",
+        "etter_inntektsgrense",
+        "soeskenmoderasjon",
+        "gratis_timer",
+        "belop",
+        "status",
+        "forklaring_kode",
+    ]:
         assert col in m.columns
     b01 = m[(m.barn_id == "B01") & (m.maaned == "2024-10")].iloc[0]
     assert b01.belop == 838  # CALCULATION.md worked example
     assert m[(m.barn_id == "B01") & (m.maaned == "2025-07")].iloc[0].belop == 0
     v = read_out(tmp_path / "vedtak.csv", dtype=str)
-    for col in ["fra_maaned", "til_maaned", "belop", "inntektsaar", "stadie", "husholdningsinntekt", "regelsett", "forklaring"]:
+    for col in [
+        "fra_maaned",
+        "til_maaned",
+        "belop",
+        "inntektsaar",
+        "stadie",
+        "husholdningsinntekt",
+        "regelsett",
+        "forklaring",
+    ]:
         assert col in v.columns
     text = v[(v.barn_id == "B01") & (v.fra_maaned == "2024-08")].iloc[0]
     assert text.til_maaned == "2025-06" and text.belop == "838" and text.husholdningsinntekt == "300000"
@@ -47,28 +81,39 @@ def test_monthly_amounts_add_up(demo, tmp_path):
     run_demo(demo, tmp_path)
     m = read_out(tmp_path / "maanedlig.csv")
     ok = m[(m.status == "ok")]
-    assert (ok.ordinaer_pris - ok.saerskilte_behov_fritak - (ok.ordinaer_pris - ok.saerskilte_behov_fritak - ok.etter_inntektsgrense)
-            - ok.soeskenmoderasjon - ok.gratis_timer == ok.belop).all()
+    assert (
+        ok.ordinaer_pris
+        - ok.saerskilte_behov_fritak
+        - (ok.ordinaer_pris - ok.saerskilte_behov_fritak - ok.etter_inntektsgrense)
+        - ok.soeskenmoderasjon
+        - ok.gratis_timer
+        == ok.belop
+    ).all()
 
 
 def test_no_full_fnr_in_any_output_or_message(demo, tmp_path):
     res = run_demo(demo, tmp_path)
     enrollment = pd.read_csv(demo / "innskriving.csv", sep=";", dtype=str, keep_default_na=False)
     ids = set(enrollment.foresatt_fnr) | set(enrollment.partner_fnr) - {""}
-    texts = [res.output] + [(tmp_path / f).read_text(encoding="utf-8") for f in
-                            ("avvist.csv", "revisjon.jsonl", "kjoering.json", "vedtak.csv", "maanedlig.csv")]
+    texts = [res.output] + [
+        (tmp_path / f).read_text(encoding="utf-8")
+        for f in ("avvist.csv", "revisjon.jsonl", "kjoering.json", "vedtak.csv", "maanedlig.csv")
+    ]
     for t in texts:
         for fnr in ids:
             assert fnr not in t
 
 
 def test_validate_command(demo):
-    res = runner.invoke(app, ["validate", str(demo / "innskriving.csv")])
+    res = runner.invoke(app, ["validate", str(demo / "innskriving.csv"), "--period", "2024/25"])
     assert res.exit_code == 1
     assert "rad 17, kolonne foresatt_fnr" in res.output and "mod 11" in res.output
-    assert "18 rader, 15 godtatt, 3 avvist" in res.output
-    en = runner.invoke(app, ["validate", str(demo / "innskriving.csv"), "--lang", "en"])
+    assert "18 rader, 15 godtatt, 3 avvist, 0 utenfor perioden" in res.output
+    en = runner.invoke(app, ["validate", str(demo / "innskriving.csv"), "--lang", "en", "--period", "2024/25"])
     assert "row 18, column tilbud" in en.output and "18 rows, 15 accepted, 3 rejected" in en.output
+    # the same checks as run: B13's place ends 2025-03-31, outside the barnehageår 2026/27
+    later = runner.invoke(app, ["validate", str(demo / "innskriving.csv"), "--period", "2026/27"])
+    assert "18 rader, 14 godtatt, 3 avvist, 1 utenfor perioden" in later.output
 
 
 def test_rules_show_prints_paths_and_sources():
@@ -79,17 +124,55 @@ def test_rules_show_prints_paths_and_sources():
 
 
 def test_period_outside_rule_set_is_exit_2_and_writes_nothing(demo, tmp_path):
-    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
-                              "--period", "2027-08..2028-07", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2027-08..2028-07",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and "2027-07-31" in res.output
     assert list((tmp_path / "o").iterdir()) == []
 
 
 def test_missing_tax_folder_and_unknown_source_are_exit_2(demo, tmp_path):
-    r1 = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--period", "2024-08..2025-07", "--out", str(tmp_path)])
+    r1 = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r1.exit_code == 2 and "--tax-data" in r1.output
-    r2 = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "ftp", "--tax-data", str(demo / "skatt"),
-                             "--period", "2024-08..2025-07", "--out", str(tmp_path)])
+    r2 = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "ftp",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r2.exit_code == 2
 
 
@@ -97,8 +180,21 @@ def test_all_good_file_exits_0(demo, tmp_path):
     lines = (demo / "innskriving.csv").read_text(encoding="utf-8").splitlines()
     good = tmp_path / "good.csv"
     good.write_text("\n".join(lines[:16]) + "\n", encoding="utf-8")  # header + the 15 good rows
-    res = runner.invoke(app, ["run", str(good), "--source", "files", "--tax-data", str(demo / "skatt"),
-                              "--period", "2024-08..2025-07", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(good),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 0, res.output
 
 
@@ -116,8 +212,21 @@ def test_file_where_every_row_is_rejected(demo, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join([lines[0]] + lines[16:19]) + "\n", encoding="utf-8")  # the three rejected demo rows
     out = tmp_path / "o"
-    res = runner.invoke(app, ["run", str(bad), "--source", "files", "--tax-data", str(demo / "skatt"),
-                              "--period", "2024-08..2025-07", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(bad),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 1, res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), res.exception  # no crash
     assert "Traceback" not in res.output
@@ -133,8 +242,21 @@ def test_unreadable_input_and_unwritable_out_are_clear_errors(demo, tmp_path):
     assert "er ikke en fil" in text and "Traceback" not in text
     blocker = tmp_path / "fil"
     blocker.write_text("x")
-    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
-                              "--period", "2024-08..2025-07", "--out", str(blocker / "ut")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(blocker / "ut"),
+        ],
+    )
     assert res.exit_code == 2, res.output
     assert "Feil:" in res.output and "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
@@ -154,9 +276,9 @@ def test_readme_worked_example_matches_the_output(demo, tmp_path, root):
     run_demo(demo, tmp_path)
     readme = (root / "README.md").read_text(encoding="utf-8")
     monthly = (tmp_path / "maanedlig.csv").read_text(encoding="utf-8-sig").splitlines()
-    excerpt = readme[readme.index("`out/maanedlig.csv` has for B01, 2024-10:"):].split("```")[1].strip().splitlines()
+    excerpt = readme[readme.index("`out/maanedlig.csv` has for B01, 2024-10:") :].split("```")[1].strip().splitlines()
     assert excerpt[0] == monthly[0] and excerpt[1] in monthly
-    quote = readme[readme.index("> Barnehage, plass på 100 %."):].split("\n\n")[0]
+    quote = readme[readme.index("> Barnehage, plass på 100 %.") :].split("\n\n")[0]
     quote = " ".join(line[2:] for line in quote.splitlines())
     v = read_out(tmp_path / "vedtak.csv", dtype=str)
     assert v[(v.barn_id == "B01") & (v.fra_maaned == "2024-08")].iloc[0].forklaring == quote
@@ -167,25 +289,57 @@ def test_a_crash_report_shows_no_local_variables(demo, tmp_path):
     import subprocess
     import sys
 
-    code = ("import fee_engine.batch as b\n"
-            "def boom(*a, **k):\n"
-            "    secret = '21839199217'\n"
-            "    raise RuntimeError('bug')\n"
-            "b.run = boom\n"
-            "from fee_engine.cli import main\n"
-            "main()\n")
-    res = subprocess.run([sys.executable, "-c", code, "run", str(demo / "innskriving.csv"), "--source", "files",
-                          "--tax-data", str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path)],
-                         capture_output=True, text=True, env={"TERM": "dumb", "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+    code = (
+        "import fee_engine.batch as b\n"
+        "def boom(*a, **k):\n"
+        "    secret = '21839199217'\n"
+        "    raise RuntimeError('bug')\n"
+        "b.run = boom\n"
+        "from fee_engine.cli import main\n"
+        "main()\n"
+    )
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env={"TERM": "dumb", "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+    )
     assert res.returncode != 0 and "RuntimeError" in res.stderr
     assert "21839199217" not in res.stderr + res.stdout
 
 
 def test_console_messages_are_whole_lines_when_piped(demo, tmp_path):
     """Piped or logged, rich would wrap at 80 columns, cutting «3299 kr» or a warning in two."""
-    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
-                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path)],
-                        terminal_width=80)
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path),
+        ],
+        terminal_width=80,
+    )
     lines = res.output.splitlines()
     warnings = [line for line in lines if line.startswith("Advarsel:")]
     assert len(warnings) >= 4
@@ -194,15 +348,30 @@ def test_console_messages_are_whole_lines_when_piped(demo, tmp_path):
             assert "(kilde:" in line and line.endswith(")"), line
     price = next(line for line in warnings if "kommune.0301.sfo.prisliste" in line)
     assert "3299 kr" in price and len(price) > 80
-    assert any(line.startswith("Advarsel: Ukjente inntektsposter") and line.endswith("nyInntektspostSomIkkeFinnes")
-               for line in lines)
+    assert any(
+        line.startswith("Advarsel: Ukjente inntektsposter") and line.endswith("nyInntektspostSomIkkeFinnes")
+        for line in lines
+    )
     assert "3 rader ble avvist; se " in res.output
 
 
 def test_diff_summary_says_how_many_rows_were_rejected(demo, tmp_path):
-    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
-                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path)],
-                        terminal_width=120)
+    res = runner.invoke(
+        app,
+        [
+            "diff",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path),
+        ],
+        terminal_width=120,
+    )
     assert res.exit_code == 1
     row = next(line for line in res.output.splitlines() if "Rader avvist" in line)
     assert row.replace("│", " ").split()[-1] == "3"

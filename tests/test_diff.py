@@ -29,7 +29,9 @@ def write(tmp_path, text, name="reform.yaml"):
 
 
 def test_overlay_several_dates_and_parameters(tmp_path):
-    f = write(tmp_path, """
+    f = write(
+        tmp_path,
+        """
 barnehage.maksimalpris.generell:
   2024-10-01: 1500
   2025-01-01: 1000
@@ -37,7 +39,8 @@ barnehage.gratis_kjernetid.inntektsgrense:
   2024-08-01: 700000
 kommune.0301.sfo.prisliste:
   2024-08-01: [{fra_timer: 0, pris: 1000}]
-""")
+""",
+    )
     base = load_rules()
     r = apply_overlay(base, read_overlay(f), "test")
     v = lambda p, d: r.value(p, dt.date.fromisoformat(d)).verdi  # noqa: E731
@@ -51,25 +54,43 @@ kommune.0301.sfo.prisliste:
     assert r.version == base.version + "+test"
 
 
-@pytest.mark.parametrize("text,message", [
-    ("barnehage.maksimalpris.generel:\n  2024-10-01: 1500\n", "Mente du: barnehage.maksimalpris.generell"),
-    ("kommune.0301.sone:\n  2024-10-01: sentrum\n", "kommune.0301.sone"),
-    ("barnehage.maksimalpris.generell:\n  oktober: 1500\n", "er ikke en dato"),
-    ("barnehage.maksimalpris.generell: 1500\n", "forventet datoer med verdier"),
-    ("kommune.9999.sone:\n  2024-10-01: generell\n", "ukjent parameter"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("barnehage.maksimalpris.generel:\n  2024-10-01: 1500\n", "Mente du: barnehage.maksimalpris.generell"),
+        ("kommune.0301.sone:\n  2024-10-01: sentrum\n", "kommune.0301.sone"),
+        ("barnehage.maksimalpris.generell:\n  oktober: 1500\n", "er ikke en dato"),
+        ("barnehage.maksimalpris.generell: 1500\n", "forventet datoer med verdier"),
+        ("kommune.9999.sone:\n  2024-10-01: generell\n", "ukjent parameter"),
+    ],
+)
 def test_invalid_overlays(tmp_path, text, message):
     with pytest.raises(RuleSetError, match=message):
         apply_overlay(load_rules(), read_overlay(write(tmp_path, text)), "x")
 
 
 def test_diff_with_nothing_changed_has_only_the_header(tmp_path):
-    res = runner.invoke(app, ["diff", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data", str(DEMO / "skatt"),
-                              "--period", "2024-08..2025-07", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app,
+        [
+            "diff",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert res.exit_code == 1, res.output  # the demo's rejected rows
     lines = (tmp_path / "endringer.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert lines == ["barn_id;husholdning_id;tilbud;kommunenummer;institusjon;maaned;belop_a;belop_b;differanse;"
-                     "status_a;status_b;steg"]
+    assert lines == [
+        "barn_id;husholdning_id;tilbud;kommunenummer;institusjon;maaned;belop_a;belop_b;differanse;"
+        "status_a;status_b;steg"
+    ]
     summary = read_out(tmp_path / "oppsummering.csv")
     assert (summary["differanse"] == 0).all() and (summary["inntekt_a"] == summary["inntekt_b"]).all()
 
@@ -77,8 +98,23 @@ def test_diff_with_nothing_changed_has_only_the_header(tmp_path):
 def test_reform_lowering_maksimalpris_worked_by_hand(tmp_path):
     reform = write(tmp_path, "barnehage.maksimalpris.generell:\n  2024-10-01: 1500\n")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["diff", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data", str(DEMO / "skatt"),
-                              "--period", "2024-08..2025-07", "--reform", str(reform), "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "diff",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--reform",
+            str(reform),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 1, res.output
     ch = read_out(out / "endringer.csv", dtype={"maaned": str})
     # only barnehage children, only October 2024 to June 2025 (July is not billed)
@@ -102,10 +138,23 @@ def test_reform_lowering_maksimalpris_worked_by_hand(tmp_path):
 
 
 def test_compare_names_the_step_that_changed():
-    a = pd.DataFrame({"barn_id": ["A"], "tilbud": ["barnehage"], "maaned": ["2024-10"], "husholdning_id": ["H"],
-                      "kommunenummer": ["0301"], "institusjon": ["X"], "belop": [838], "ordinaer_pris": [2000],
-                      "saerskilte_behov_fritak": [0], "inntektsreduksjon": [364], "soeskenmoderasjon": [0],
-                      "gratis_timer": [798], "status": ["ok"]})
+    a = pd.DataFrame(
+        {
+            "barn_id": ["A"],
+            "tilbud": ["barnehage"],
+            "maaned": ["2024-10"],
+            "husholdning_id": ["H"],
+            "kommunenummer": ["0301"],
+            "institusjon": ["X"],
+            "belop": [838],
+            "ordinaer_pris": [2000],
+            "saerskilte_behov_fritak": [0],
+            "inntektsreduksjon": [364],
+            "soeskenmoderasjon": [0],
+            "gratis_timer": [798],
+            "status": ["ok"],
+        }
+    )
     b = a.assign(belop=[0], soeskenmoderasjon=[838])
     r = compare(a, b, "a", "b")
     assert r.changes.iloc[0]["steg"] == "soeskenmoderasjon" and r.difference == -838
@@ -116,14 +165,22 @@ def test_golden_snapshot():
 
     After an intended rule change run ``bash scripts/update-golden`` and commit the new snapshot.
     """
-    opts = batch.RunOptions(enrollment=GOLDEN / "innskriving.csv", out=Path("unused"),
-                            period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)), source="files", tax_data=GOLDEN / "skatt")
+    opts = batch.RunOptions(
+        enrollment=GOLDEN / "innskriving.csv",
+        out=Path("unused"),
+        period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+        source="files",
+        tax_data=GOLDEN / "skatt",
+    )
     comp = batch.compute(opts)
     now = forklaring.monthly(comp.runs, comp.enrollment.extra_columns)
     now = now.astype({"maaned": str})
-    expected = pd.read_csv(GOLDEN / "forventet" / "maanedlig.csv", dtype={"maaned": str, "kommunenummer": str},
-                           keep_default_na=False)
-    expected = expected.astype({c: now[c].dtype for c in expected.columns if c in now.columns and str(now[c].dtype).startswith("int")})
+    expected = pd.read_csv(
+        GOLDEN / "forventet" / "maanedlig.csv", dtype={"maaned": str, "kommunenummer": str}, keep_default_na=False
+    )
+    expected = expected.astype(
+        {c: now[c].dtype for c in expected.columns if c in now.columns and str(now[c].dtype).startswith("int")}
+    )
     result = compare(expected, now, "snapshot", comp.rules.version)
     if len(result.changes) or len(now) != len(expected):
         by_step = result.changes["steg"].value_counts().to_dict()
@@ -145,8 +202,23 @@ def test_diff_workbook_reads_as_finance_expects(tmp_path):
 
     reform = write(tmp_path, "barnehage.maksimalpris.generell:\n  2024-10-01: 1500\n")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["diff", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data", str(DEMO / "skatt"),
-                              "--period", "2024-08..2025-07", "--reform", str(reform), "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "diff",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--reform",
+            str(reform),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 1, res.output
     wb = load_workbook(out / "endringer.xlsx", data_only=True)
     assert wb.sheetnames == ["Forside", "Endringer", "Oppsummering"]

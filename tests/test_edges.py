@@ -21,8 +21,10 @@ from .helpers import read_out
 F1 = make_synthetic(dt.date(1988, 1, 1), 1)
 F2 = make_synthetic(dt.date(1989, 2, 2), 2)
 KNOWN = {"0301", "4601"}
-HEADER = ("barn_id;barn_fodselsdato;husholdning_id;foresatt_fnr;partner_fnr;kommunenummer;tilbud;institusjon;"
-          "plass_prosent;pris_maaned;soekt_redusert;dokumentert_inntekt")
+HEADER = (
+    "barn_id;barn_fodselsdato;husholdning_id;foresatt_fnr;partner_fnr;kommunenummer;tilbud;institusjon;"
+    "plass_prosent;pris_maaned;soekt_redusert;dokumentert_inntekt"
+)
 
 
 def row(barn="A", hh="H1", inst="Blåbær barnehage", plass="100", pris="", soekt="nei", dok="", fnr=F1):
@@ -41,22 +43,48 @@ def codes(enr):
 
 
 # -- kroner as typed in Norway -------------------------------------------------------------------
-@pytest.mark.parametrize("text,oere", [
-    ("300000", 30_000_000), ("300 000", 30_000_000), ("300\u00a0000", 30_000_000), ("300\u202f000", 30_000_000),
-    ("300.000", 30_000_000), ("1.234.567", 123_456_700), ("1500,50", 150_050), ("1.500,00", 150_000),
-    ("1500.5", 150_050), ("1500.50", 150_050), ("kr 1 500", 150_000), ("1 500 kr", 150_000), ("1500,-", 150_000),
-    ("0", 0), ("1,5", 150),
-])
+@pytest.mark.parametrize(
+    "text,oere",
+    [
+        ("300000", 30_000_000),
+        ("300 000", 30_000_000),
+        ("300\u00a0000", 30_000_000),
+        ("300\u202f000", 30_000_000),
+        ("300.000", 30_000_000),
+        ("1.234.567", 123_456_700),
+        ("1500,50", 150_050),
+        ("1.500,00", 150_000),
+        ("1500.5", 150_050),
+        ("1500.50", 150_050),
+        ("kr 1 500", 150_000),
+        ("1 500 kr", 150_000),
+        ("1500,-", 150_000),
+        ("0", 0),
+        ("1,5", 150),
+    ],
+)
 def test_kroner_forms(text, oere):
     value, code = parse_kroner(pd.Series([text]), 1_000_000_000)
     assert code[0] == "" and value[0] == oere
 
 
-@pytest.mark.parametrize("text,code", [
-    ("1,500", "tall_tvetydig"), ("3,000", "tall_tvetydig"), ("1,500,000", "tall_tvetydig"),
-    ("1e308", "tall"), ("inf", "tall"), ("NaN", "tall"), ("1e14", "tall"), ("12.34.56", "tall"), ("١٢٣", "tall"),
-    ("-5", "negativ"), ("1000000001", "for_stort"), ("99999999999999999999999", "for_stort"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("1,500", "tall_tvetydig"),
+        ("3,000", "tall_tvetydig"),
+        ("1,500,000", "tall_tvetydig"),
+        ("1e308", "tall"),
+        ("inf", "tall"),
+        ("NaN", "tall"),
+        ("1e14", "tall"),
+        ("12.34.56", "tall"),
+        ("١٢٣", "tall"),
+        ("-5", "negativ"),
+        ("1000000001", "for_stort"),
+        ("99999999999999999999999", "for_stort"),
+    ],
+)
 def test_kroner_rejections(text, code):
     value, got = parse_kroner(pd.Series([text]), 1_000_000_000)
     assert got[0] == code and value[0] == -1
@@ -70,20 +98,35 @@ def test_ambiguous_amount_is_rejected_with_how_to_write_it(tmp_path):
 
 
 def test_absurd_numbers_are_rejected_not_a_traceback(tmp_path):
-    rows = [row("A", plass="1e308"), row("B", "H2", plass="inf"), row("C", "H3", pris="25 000 000"),
-            row("D", "H4", plass="1e14"), row("E", "H5", dok="1e308"), row("F", "H6", dok="10000000000"),
-            row("G", "H7")]
+    rows = [
+        row("A", plass="1e308"),
+        row("B", "H2", plass="inf"),
+        row("C", "H3", pris="25 000 000"),
+        row("D", "H4", plass="1e14"),
+        row("E", "H5", dok="1e308"),
+        row("F", "H6", dok="10000000000"),
+        row("G", "H7"),
+    ]
     enr = read_enrollment(write(tmp_path, *rows), KNOWN)
     got = codes(enr)
-    assert {(2, "plass_prosent", "tall"), (3, "plass_prosent", "tall"), (4, "pris_maaned", "for_stort"),
-            (5, "plass_prosent", "tall"), (6, "dokumentert_inntekt", "tall"),
-            (7, "dokumentert_inntekt", "for_stort")} <= got
+    assert {
+        (2, "plass_prosent", "tall"),
+        (3, "plass_prosent", "tall"),
+        (4, "pris_maaned", "for_stort"),
+        (5, "plass_prosent", "tall"),
+        (6, "dokumentert_inntekt", "tall"),
+        (7, "dokumentert_inntekt", "for_stort"),
+    } <= got
     assert list(enr.rows["barn_id"]) == ["G"]
 
 
 # -- household rows that say the same thing differently ---------------------------------------
 def test_household_answers_compared_as_values(tmp_path):
-    rows = [row("A", soekt="Ja", dok="450 000"), row("B", soekt="ja", dok="450000"), row("C", soekt="JA", dok="450.000")]
+    rows = [
+        row("A", soekt="Ja", dok="450 000"),
+        row("B", soekt="ja", dok="450000"),
+        row("C", soekt="JA", dok="450.000"),
+    ]
     enr = read_enrollment(write(tmp_path, *rows), KNOWN)
     assert enr.rejected_rows == 0, enr.rejections
     assert enr.rows["dok_inntekt_oere"].tolist() == [45_000_000] * 3
@@ -122,8 +165,14 @@ def test_windows_1252_end_to_end_keeps_aeoeaa_in_every_output(tmp_path, demo):
     p = tmp_path / "excel.csv"
     p.write_bytes(text.encode("cp1252"))
     out = tmp_path / "out"
-    opts = batch.RunOptions(enrollment=p, out=out, period=batch.parse_period("2024-10"), source="files",
-                            tax_data=demo / "skatt", formats=("csv", "json"))
+    opts = batch.RunOptions(
+        enrollment=p,
+        out=out,
+        period=batch.parse_period("2024-10"),
+        source="files",
+        tax_data=demo / "skatt",
+        formats=("csv", "json"),
+    )
     batch.run(opts)
     assert "Blåbær barnehage" in (out / "vedtak.csv").read_text(encoding="utf-8")
     assert "Blåbær barnehage" in (out / "maanedlig.csv").read_text(encoding="utf-8")
@@ -179,8 +228,18 @@ def test_excel_serial_dates_in_a_workbook(tmp_path):
 
     wb = Workbook()
     ws = wb.active
-    ws.append(["barn_id", "barn_fodselsdato", "husholdning_id", "foresatt_fnr", "kommunenummer", "tilbud",
-               "plass_prosent", "fra_dato"])
+    ws.append(
+        [
+            "barn_id",
+            "barn_fodselsdato",
+            "husholdning_id",
+            "foresatt_fnr",
+            "kommunenummer",
+            "tilbud",
+            "plass_prosent",
+            "fra_dato",
+        ]
+    )
     # 44265 = 2021-03-10 and 45536 = 2024-09-01 counted from Excel's day 0 (1899-12-30)
     ws.append(["A", 44265, "H1", F1, "0301", "barnehage", 100, 45536])
     p = tmp_path / "inn.xlsx"
@@ -206,8 +265,16 @@ def test_placement_entirely_outside_the_period_is_reported(tmp_path):
     header = HEADER + ";til_dato"
     p = write(tmp_path, rows[0] + ";2024-06-30", rows[1] + ";", header=header)
     out = tmp_path / "out"
-    res = batch.run(batch.RunOptions(enrollment=p, out=out, period=batch.parse_period("2024-08..2024-12"),
-                                     source="files", tax_data=tmp_path, formats=("csv",)))
+    res = batch.run(
+        batch.RunOptions(
+            enrollment=p,
+            out=out,
+            period=batch.parse_period("2024-08..2024-12"),
+            source="files",
+            tax_data=tmp_path,
+            formats=("csv",),
+        )
+    )
     assert res.rows_in == 2 and res.rows_outside == 1 and res.rows_rejected == 0
     meta = json.loads((out / "kjoering.json").read_text(encoding="utf-8"))
     assert meta["rader_inn"] == meta["rader_beregnet"] + meta["rader_avvist"] + meta["rader_utenfor_perioden"] == 2
@@ -220,12 +287,22 @@ def test_vedtak_periods_do_not_merge_across_a_move(tmp_path):
     header = HEADER + ";fra_dato;til_dato"
     rows = [row("A", soekt="nei", inst="Gamle") + ";;2024-12-31", row("A", soekt="nei", inst="Nye") + ";2025-01-01;"]
     out = tmp_path / "out"
-    batch.run(batch.RunOptions(enrollment=write(tmp_path, *rows, header=header), out=out, source="files",
-                               tax_data=tmp_path, period=batch.parse_period("2024-08..2025-06"), formats=("csv",)))
+    batch.run(
+        batch.RunOptions(
+            enrollment=write(tmp_path, *rows, header=header),
+            out=out,
+            source="files",
+            tax_data=tmp_path,
+            period=batch.parse_period("2024-08..2025-06"),
+            formats=("csv",),
+        )
+    )
     v = read_out(out / "vedtak.csv", dtype=str)
     billed = v[v["belop"] != "0"]
     assert billed[["institusjon", "fra_maaned", "til_maaned"]].values.tolist() == [
-        ["Gamle", "2024-08", "2024-12"], ["Nye", "2025-01", "2025-06"]]
+        ["Gamle", "2024-08", "2024-12"],
+        ["Nye", "2025-01", "2025-06"],
+    ]
 
 
 # -- the tax-data folder --------------------------------------------------------------------------
@@ -247,28 +324,49 @@ def test_run_with_an_empty_tax_folder_exits_2(tmp_path, demo):
     from fee_engine.cli import app
 
     (tmp_path / "tom").mkdir()
-    res = CliRunner().invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
-                                   str(tmp_path / "tom"), "--period", "2024-10", "--out", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(tmp_path / "tom"),
+            "--period",
+            "2024-10",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and "fant ingen skattegrunnlag" in res.output
     assert not (tmp_path / "o" / "vedtak.csv").exists()
 
 
 # -- periods ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("today,first", [
-    (dt.date(2026, 11, 24), dt.date(2026, 8, 1)), (dt.date(2027, 3, 1), dt.date(2026, 8, 1)),
-    (dt.date(2026, 7, 31), dt.date(2025, 8, 1)), (dt.date(2026, 8, 1), dt.date(2026, 8, 1)),
-])
+@pytest.mark.parametrize(
+    "today,first",
+    [
+        (dt.date(2026, 11, 24), dt.date(2026, 8, 1)),
+        (dt.date(2027, 3, 1), dt.date(2026, 8, 1)),
+        (dt.date(2026, 7, 31), dt.date(2025, 8, 1)),
+        (dt.date(2026, 8, 1), dt.date(2026, 8, 1)),
+    ],
+)
 def test_default_period_is_the_barnehageaar_that_contains_today(today, first):
     a, b = batch.default_period(today)
     assert a == first and b == dt.date(first.year + 1, 7, 1)
 
 
-@pytest.mark.parametrize("text,first,last", [
-    ("2024-10", dt.date(2024, 10, 1), dt.date(2024, 10, 1)),
-    ("2024/25", dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
-    ("2024/2025", dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
-    ("2024-08..2025-07", dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
-])
+@pytest.mark.parametrize(
+    "text,first,last",
+    [
+        ("2024-10", dt.date(2024, 10, 1), dt.date(2024, 10, 1)),
+        ("2024/25", dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+        ("2024/2025", dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+        ("2024-08..2025-07", dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+    ],
+)
 def test_period_forms(text, first, last):
     assert batch.parse_period(text) == (first, last)
 
@@ -286,7 +384,11 @@ def test_rule_value_not_on_the_first_of_a_month_is_refused(tmp_path, root):
     rules = tmp_path / "rules"
     shutil.copytree(root / "rules", rules)
     f = rules / "barnehage" / "maksimalpris.yaml"
-    f.write_text(f.read_text(encoding="utf-8").replace("gjelder_fra: 2024-08-01, verdi: 2000",
-                                                      "gjelder_fra: 2024-08-15, verdi: 2000"), encoding="utf-8")
+    f.write_text(
+        f.read_text(encoding="utf-8").replace(
+            "gjelder_fra: 2024-08-01, verdi: 2000", "gjelder_fra: 2024-08-15, verdi: 2000"
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(RuleSetError, match="barnehage.maksimalpris.generell: gjelder_fra 2024-08-15 er ikke den 1."):
         load_rules(rules)

@@ -42,7 +42,7 @@ def test_comma_separator_bom_and_case_insensitive_header(tmp_path):
 
 
 def test_norwegian_date_and_decimal_comma(tmp_path):
-    row = f"A;10.03.2021;H1;{F1};;0301;barnehage;\"80,5\";;;;1 600;;;;;x"
+    row = f'A;10.03.2021;H1;{F1};;0301;barnehage;"80,5";;;;1 600;;;;;x'
     enr = read_enrollment(write(tmp_path, row), KNOWN)
     assert enr.rejected_rows == 0
     r = enr.rows.iloc[0]
@@ -57,7 +57,11 @@ def test_norwegian_date_and_decimal_comma(tmp_path):
         ("A;2021-03-10;H1;;;0301;barnehage;100;;;;;;;;;", "foresatt_fnr", "mangler"),
         ("A;2021-03-10;H1;1234567890;;0301;barnehage;100;;;;;;;;;", "foresatt_fnr", "fnr_lengde"),
         ("A;2021-03-10;H1;1234567890X;;0301;barnehage;100;;;;;;;;;", "foresatt_fnr", "fnr_tegn"),
-        (f"A;2021-03-10;H1;{F1[:10]}{(int(F1[10]) + 1) % 10};;0301;barnehage;100;;;;;;;;;", "foresatt_fnr", "fnr_kontroll"),
+        (
+            f"A;2021-03-10;H1;{F1[:10]}{(int(F1[10]) + 1) % 10};;0301;barnehage;100;;;;;;;;;",
+            "foresatt_fnr",
+            "fnr_kontroll",
+        ),
         (f"A;2021-03-10;H1;{F1};{F1};0301;barnehage;100;;;;;;;;;", "partner_fnr", "partner_lik"),
         (f"A;2021-03-10;H1;{F1};;301;barnehage;100;;;;;;;;;", "kommunenummer", "kommune_format"),
         (f"A;2021-03-10;H1;{F1};;9999;barnehage;100;;;;;;;;;", "kommunenummer", "kommune_ukjent"),
@@ -139,7 +143,9 @@ def test_xlsx_first_sheet_with_numbers_as_numbers(tmp_path):
 
     wb = Workbook()
     ws = wb.active
-    ws.append(["barn_id", "barn_fodselsdato", "husholdning_id", "foresatt_fnr", "kommunenummer", "tilbud", "plass_prosent"])
+    ws.append(
+        ["barn_id", "barn_fodselsdato", "husholdning_id", "foresatt_fnr", "kommunenummer", "tilbud", "plass_prosent"]
+    )
     lead0 = make_synthetic(dt.date(1988, 1, 5), 11)  # starts with 0: Excel drops it when typed as a number
     assert lead0.startswith("0")
     ws.append(["A", dt.datetime(2021, 3, 10), "H1", int(lead0), 301, "barnehage", 100])

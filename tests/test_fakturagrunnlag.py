@@ -28,8 +28,15 @@ PAYER_B01 = make_synthetic(dt.date(1960, 5, 5), 11)  # a grandparent pays for B0
 MOVER_A = make_synthetic(dt.date(1985, 7, 7), 12)
 MOVER_PAYER = make_synthetic(dt.date(1986, 8, 8), 13)
 OWNER = "999999905"  # 9 digits, mod 11 valid
-STR = {"betaler_fnr": str, "maaned": str, "kommunenummer": str, "ansvar": str, "tjeneste": str, "art": str,
-       "eier_orgnr": str}
+STR = {
+    "betaler_fnr": str,
+    "maaned": str,
+    "kommunenummer": str,
+    "ansvar": str,
+    "tjeneste": str,
+    "art": str,
+    "eier_orgnr": str,
+}
 
 
 def enrollment(tmp_path: Path) -> Path:
@@ -50,8 +57,22 @@ def enrollment(tmp_path: Path) -> Path:
 
 def run(tmp_path: Path, src: Path, *extra: str) -> Path:
     out = tmp_path / "out"
-    res = runner.invoke(app, ["run", str(src), "--source", "files", "--tax-data", str(DEMO / "skatt"),
-                              "--period", "2024-08..2025-07", "--out", str(out), *extra])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(src),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -113,8 +134,12 @@ def test_private_owner_gets_every_billed_month_with_the_reductions(out):
 
 
 def test_files_are_private_and_full_numbers_are_nowhere_else(out):
-    private = {"fakturagrunnlag.csv", "fakturagrunnlag_per_betaler.csv", "fakturagrunnlag.xlsx",
-               f"reduksjoner_eier_{OWNER}.csv"}
+    private = {
+        "fakturagrunnlag.csv",
+        "fakturagrunnlag_per_betaler.csv",
+        "fakturagrunnlag.xlsx",
+        f"reduksjoner_eier_{OWNER}.csv",
+    }
     for name in private:
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name
     ids = {PAYER_B01, MOVER_A, MOVER_PAYER} | set(read_out(out / "fakturagrunnlag.csv", dtype=STR)["betaler_fnr"])
@@ -151,8 +176,9 @@ def test_owner_from_the_municipal_setting_per_institution(tmp_path):
     private = text.replace('Blåbær barnehage: {ansvar: "3020"}', f'Blåbær barnehage: {{eier_orgnr: "{OWNER}"}}')
     rules.write_text(private, encoding="utf-8")
     good = tmp_path / "good.csv"
-    good.write_text("\n".join((DEMO / "innskriving.csv").read_text(encoding="utf-8").splitlines()[:16]) + "\n",
-                    encoding="utf-8")
+    good.write_text(
+        "\n".join((DEMO / "innskriving.csv").read_text(encoding="utf-8").splitlines()[:16]) + "\n", encoding="utf-8"
+    )
     out = run(tmp_path, good, "--kommune-config", str(rules))
     lines = read_out(out / "fakturagrunnlag.csv", dtype=STR)
     owner = read_out(out / f"reduksjoner_eier_{OWNER}.csv", dtype=STR)
@@ -162,8 +188,9 @@ def test_owner_from_the_municipal_setting_per_institution(tmp_path):
 
 def test_maskin_dialect_and_csv_only_run(tmp_path):
     good = tmp_path / "good.csv"
-    good.write_text("\n".join((DEMO / "innskriving.csv").read_text(encoding="utf-8").splitlines()[:16]) + "\n",
-                    encoding="utf-8")
+    good.write_text(
+        "\n".join((DEMO / "innskriving.csv").read_text(encoding="utf-8").splitlines()[:16]) + "\n", encoding="utf-8"
+    )
     out = run(tmp_path, good, "--format", "csv,faktura", "--csv-dialect", "maskin")
     raw = (out / "fakturagrunnlag.csv").read_bytes()
     assert raw.startswith(b"betaler_fnr,barn_id,") and b"\r" not in raw
@@ -173,12 +200,15 @@ def test_maskin_dialect_and_csv_only_run(tmp_path):
 def test_enrollment_checks_betaler_fnr_and_eier_orgnr(tmp_path):
     f1 = make_synthetic(dt.date(1988, 1, 1), 1)
     bad_fnr = f1[:10] + str((int(f1[10]) + 1) % 10)
-    header = ("barn_id;barn_fodselsdato;husholdning_id;foresatt_fnr;kommunenummer;tilbud;plass_prosent;"
-              "betaler_fnr;eier_orgnr")
-    rows = [f"A;2021-03-10;H1;{f1};0301;barnehage;100;{PAYER_B01};{OWNER}",
-            f"B;2021-03-10;H2;{f1};0301;barnehage;100;{bad_fnr};",
-            f"C;2021-03-10;H3;{f1};0301;barnehage;100;;123456789",
-            f"D;2021-03-10;H4;{f1};0301;barnehage;100;;999 999 905"]
+    header = (
+        "barn_id;barn_fodselsdato;husholdning_id;foresatt_fnr;kommunenummer;tilbud;plass_prosent;betaler_fnr;eier_orgnr"
+    )
+    rows = [
+        f"A;2021-03-10;H1;{f1};0301;barnehage;100;{PAYER_B01};{OWNER}",
+        f"B;2021-03-10;H2;{f1};0301;barnehage;100;{bad_fnr};",
+        f"C;2021-03-10;H3;{f1};0301;barnehage;100;;123456789",
+        f"D;2021-03-10;H4;{f1};0301;barnehage;100;;999 999 905",
+    ]
     p = tmp_path / "inn.csv"
     p.write_text("\n".join([header] + rows) + "\n", encoding="utf-8")
     enr = read_enrollment(p, {"0301"})
@@ -197,30 +227,48 @@ def test_faktura_settings_are_typed(tmp_path):
     ok.write_text(src.replace('ansvar: "3000"', "ansvar: 3000"), encoding="utf-8")  # a YAML number is read as text
     rs = load_rules(kommune_files=[ok])
     assert rs.value("kommune.0301.faktura.barnehage", dt.date(2024, 10, 1)).verdi.ansvar == "3000"
-    for old, new in (('Blåbær barnehage: {ansvar: "3020"}', 'Blåbær barnehage: {eier_orgnr: "123456789"}'),
-                     ('art: "1600"}', 'art: "1600", konto: "x"}')):
+    for old, new in (
+        ('Blåbær barnehage: {ansvar: "3020"}', 'Blåbær barnehage: {eier_orgnr: "123456789"}'),
+        ('art: "1600"}', 'art: "1600", konto: "x"}'),
+    ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(src.replace(old, new, 1), encoding="utf-8")
         with pytest.raises(RuleSetError):
             load_rules(kommune_files=[bad])
     # the settings are optional: a municipal file without them loads, and the run says the codes are missing
     without = tmp_path / "without.yaml"
-    without.write_text(src[:src.index("  faktura.barnehage:")], encoding="utf-8")
+    without.write_text(src[: src.index("  faktura.barnehage:")], encoding="utf-8")
     assert "faktura.barnehage" not in load_rules(kommune_files=[without]).municipality("0301").parametere
 
 
 def test_run_without_faktura_settings_warns_and_leaves_codes_empty(tmp_path):
     src = (ROOT / "rules" / "kommuner" / "0301.yaml").read_text(encoding="utf-8")
     without = tmp_path / "0301.yaml"
-    without.write_text(src[:src.index("  faktura.barnehage:")], encoding="utf-8")
+    without.write_text(src[: src.index("  faktura.barnehage:")], encoding="utf-8")
     good = tmp_path / "good.csv"
     shutil.copy(DEMO / "innskriving.csv", tmp_path / "all.csv")
-    good.write_text("\n".join((tmp_path / "all.csv").read_text(encoding="utf-8").splitlines()[:16]) + "\n",
-                    encoding="utf-8")
+    good.write_text(
+        "\n".join((tmp_path / "all.csv").read_text(encoding="utf-8").splitlines()[:16]) + "\n", encoding="utf-8"
+    )
     out = tmp_path / "out"
-    res = runner.invoke(app, ["run", str(good), "--source", "files", "--tax-data", str(DEMO / "skatt"), "--period",
-                              "2024-08..2025-07", "--out", str(out), "--kommune-config", str(without)],
-                        terminal_width=300)
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(good),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+            "--kommune-config",
+            str(without),
+        ],
+        terminal_width=300,
+    )
     assert res.exit_code == 0, res.output
     assert "har ingen faktura.barnehage" in res.output
     lines = read_out(out / "fakturagrunnlag.csv", dtype=STR, keep_default_na=False)
@@ -233,18 +281,30 @@ def test_codes_dated_mid_period_split_the_runs_and_csv_is_the_expanded_table(tmp
     from fee_engine.output.csv import write_csv
 
     src = (ROOT / "rules" / "kommuner" / "0301.yaml").read_text(encoding="utf-8")
-    old = '''        verdi: {artikkel: "BHG-FP", ansvar: "3000", tjeneste: "201", art: "1600"}'''
+    old = """        verdi: {artikkel: "BHG-FP", ansvar: "3000", tjeneste: "201", art: "1600"}"""
     assert old in src
-    dated = src.replace(old, old + '''
+    dated = src.replace(
+        old,
+        old
+        + """
         verifisert: true
         kilde: "test"
       - gjelder_fra: 2025-01-01
-        verdi: {artikkel: "BHG-2025", ansvar: "3000", tjeneste: "201", art: "1600"}''', 1)
+        verdi: {artikkel: "BHG-2025", ansvar: "3000", tjeneste: "201", art: "1600"}""",
+        1,
+    )
     rules = tmp_path / "0301.yaml"
     rules.write_text(dated, encoding="utf-8")
-    comp = batch.compute(batch.RunOptions(enrollment=enrollment(tmp_path), out=tmp_path, source="files",
-                                          period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
-                                          tax_data=DEMO / "skatt", kommune_config=[rules]))
+    comp = batch.compute(
+        batch.RunOptions(
+            enrollment=enrollment(tmp_path),
+            out=tmp_path,
+            source="files",
+            period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+            tax_data=DEMO / "skatt",
+            kommune_config=[rules],
+        )
+    )
     basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
     lines = basis.lines
     bh = lines[lines["tilbud"] == "barnehage"]

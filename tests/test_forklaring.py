@@ -19,30 +19,77 @@ CASES = load_cases(Path(__file__).parent / "cases")
 ROOT = Path(__file__).resolve().parent.parent
 
 # Words only one of the two written standards uses (in the sentences this engine writes).
-BOKMAAL_ONLY = ["ikke", "måned", "husholdning", "hele", "høyere", "settes", "dere ", " fra ", "inntekten", "skolen",
-                "timer i uka", "lavere", "derfor", "ennå", "fradrag", "en saksbehandler", "avgjort"]
-NYNORSK_ONLY = ["ikkje", "månad", "hushald", "heile", "høgare", " frå ", "inntekta", "skulen", "timar i veka",
-                "lågare", "difor", "enno", "frådrag", "ein saksbehandlar", "avgjord", " de har"]
+BOKMAAL_ONLY = [
+    "ikke",
+    "måned",
+    "husholdning",
+    "hele",
+    "høyere",
+    "settes",
+    "dere ",
+    " fra ",
+    "inntekten",
+    "skolen",
+    "timer i uka",
+    "lavere",
+    "derfor",
+    "ennå",
+    "fradrag",
+    "en saksbehandler",
+    "avgjort",
+]
+NYNORSK_ONLY = [
+    "ikkje",
+    "månad",
+    "hushald",
+    "heile",
+    "høgare",
+    " frå ",
+    "inntekta",
+    "skulen",
+    "timar i veka",
+    "lågare",
+    "difor",
+    "enno",
+    "frådrag",
+    "ein saksbehandlar",
+    "avgjord",
+    " de har",
+]
 
 MIXED_CASE = {
-    "navn": "Every kind of sentence", "periode": "2024-08..2025-07",
+    "navn": "Every kind of sentence",
+    "periode": "2024-08..2025-07",
     "barn": [
-        {"barn_id": "A", "husholdning": "H1", "fodt": "2021-03-10", "plass": 100},          # 6 % + kjernetid
-        {"barn_id": "B", "husholdning": "H1", "fodt": "2019-05-05", "plass": 60},           # sibling, kjernetid
-        {"barn_id": "C", "husholdning": "H2", "fodt": "2020-01-01", "plass": 100},          # not applied
-        {"barn_id": "D", "husholdning": "H3", "fodt": "2023-02-02", "plass": 100},          # too young, over the threshold
-        {"barn_id": "E", "husholdning": "H4", "fodt": "2021-01-01", "plass": 100},          # manual
-        {"barn_id": "F", "husholdning": "H5", "fodt": "2021-01-01", "plass": 80, "pris": 5000},  # given price over the max
-        {"barn_id": "G", "husholdning": "H6", "fodt": "2021-01-01", "plass": 100},          # documented 0: free
-        {"barn_id": "S1", "husholdning": "H7", "tilbud": "sfo", "trinn": 1, "timer": 20},   # 12 free hours
+        {"barn_id": "A", "husholdning": "H1", "fodt": "2021-03-10", "plass": 100},  # 6 % + kjernetid
+        {"barn_id": "B", "husholdning": "H1", "fodt": "2019-05-05", "plass": 60},  # sibling, kjernetid
+        {"barn_id": "C", "husholdning": "H2", "fodt": "2020-01-01", "plass": 100},  # not applied
+        {"barn_id": "D", "husholdning": "H3", "fodt": "2023-02-02", "plass": 100},  # too young, over the threshold
+        {"barn_id": "E", "husholdning": "H4", "fodt": "2021-01-01", "plass": 100},  # manual
+        {
+            "barn_id": "F",
+            "husholdning": "H5",
+            "fodt": "2021-01-01",
+            "plass": 80,
+            "pris": 5000,
+        },  # given price over the max
+        {"barn_id": "G", "husholdning": "H6", "fodt": "2021-01-01", "plass": 100},  # documented 0: free
+        {"barn_id": "S1", "husholdning": "H7", "tilbud": "sfo", "trinn": 1, "timer": 20},  # 12 free hours
         {"barn_id": "S6", "husholdning": "H8", "tilbud": "sfo", "trinn": 6, "timer": 20, "saerskilte_behov": "ja"},
-        {"barn_id": "S5", "husholdning": "H9", "tilbud": "sfo", "trinn": 5, "timer": 10},   # grade 5: no 6 % rule
-        {"barn_id": "H", "husholdning": "H10", "fodt": "2021-06-06", "plass": 100},         # utkast: draft used
+        {"barn_id": "S5", "husholdning": "H9", "tilbud": "sfo", "trinn": 5, "timer": 10},  # grade 5: no 6 % rule
+        {"barn_id": "H", "husholdning": "H10", "fodt": "2021-06-06", "plass": 100},  # utkast: draft used
     ],
     "husholdninger": {
-        "H1": {"inntekt": 300000}, "H2": {"soekt": "nei"}, "H3": {"inntekt": 900000}, "H4": {"skatt": []},
-        "H5": {"soekt": "nei"}, "H6": {"dokumentert": 0}, "H7": {"inntekt": 350000}, "H8": {"soekt": "nei"},
-        "H9": {"inntekt": 500000}, "H10": {"skatt": [{"aar": 2023, "stadie": "utkast", "loenn": 410000}]},
+        "H1": {"inntekt": 300000},
+        "H2": {"soekt": "nei"},
+        "H3": {"inntekt": 900000},
+        "H4": {"skatt": []},
+        "H5": {"soekt": "nei"},
+        "H6": {"dokumentert": 0},
+        "H7": {"inntekt": 350000},
+        "H8": {"soekt": "nei"},
+        "H9": {"inntekt": 500000},
+        "H10": {"skatt": [{"aar": 2023, "stadie": "utkast", "loenn": 410000}]},
     },
 }
 
@@ -124,8 +171,9 @@ def check_consistent(row: pd.Series) -> None:
         assert abs(_money(a) * int(pct) / 100 - _money(d)) <= 1, who
 
 
-@pytest.mark.parametrize("case", [c for _, c in CASES] + [MIXED_CASE],
-                         ids=[name for name, _ in CASES] + ["every kind of sentence"])
+@pytest.mark.parametrize(
+    "case", [c for _, c in CASES] + [MIXED_CASE], ids=[name for name, _ in CASES] + ["every kind of sentence"]
+)
 def test_explanation_follows_from_the_steps(case, tmp_path):
     p = vedtak_for(case, tmp_path)
     assert len(p)
@@ -134,8 +182,13 @@ def test_explanation_follows_from_the_steps(case, tmp_path):
 
 
 def test_explanation_of_the_demo_follows_from_the_steps(demo, tmp_path):
-    opts = batch.RunOptions(enrollment=demo / "innskriving.csv", out=tmp_path, period=batch.parse_period("2024/25"),
-                            source="files", tax_data=demo / "skatt")
+    opts = batch.RunOptions(
+        enrollment=demo / "innskriving.csv",
+        out=tmp_path,
+        period=batch.parse_period("2024/25"),
+        source="files",
+        tax_data=demo / "skatt",
+    )
     comp = batch.compute(opts)
     p = forklaring.periods(comp.runs)
     p = p.assign(forklaring=forklaring.explain(p, comp.rules).to_numpy())

@@ -16,14 +16,29 @@ ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 
 def reference(households, persons):
     records = []
-    for hh, adults, applied, documented in households[["husholdning_id", "voksne", "soekt_redusert", "dok_inntekt_oere"]].itertuples(index=False):
-        rec = {"husholdning_id": hh, "inntekt_oere": -1, "inntekt_status": "", "manuell_grunn": "",
-               "inntektsaar": "", "stadie": "", "inntekt_kilde": "", "ukjente_poster": "", "manuell_kode": ""}
+    for hh, adults, applied, documented in households[
+        ["husholdning_id", "voksne", "soekt_redusert", "dok_inntekt_oere"]
+    ].itertuples(index=False):
+        rec = {
+            "husholdning_id": hh,
+            "inntekt_oere": -1,
+            "inntekt_status": "",
+            "manuell_grunn": "",
+            "inntektsaar": "",
+            "stadie": "",
+            "inntekt_kilde": "",
+            "ukjente_poster": "",
+            "manuell_kode": "",
+        }
         if not applied:
             rec.update(inntekt_status="ikke_soekt", inntekt_kilde="husholdningen har ikke søkt om redusert betaling")
         elif documented >= 0:
-            rec.update(inntekt_status="kjent", inntekt_oere=int(documented), stadie="dokumentert",
-                       inntekt_kilde=f"dokumentert inntekt {kroner_from_oere(int(documented))} (erstatter skattegrunnlaget)")
+            rec.update(
+                inntekt_status="kjent",
+                inntekt_oere=int(documented),
+                stadie="dokumentert",
+                inntekt_kilde=f"dokumentert inntekt {kroner_from_oere(int(documented))} (erstatter skattegrunnlaget)",
+            )
         else:
             parts, reasons, codes, years, stages, unknown, total = [], [], [], [], [], [], 0
             for role, p in zip(["søker", "partner"], adults):
@@ -35,15 +50,24 @@ def reference(households, persons):
                 total += pi.income_oere
                 years.append(str(pi.inntektsaar))
                 stages.append(pi.stadie or "")
-                parts.append(f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {kroner_from_oere(pi.income_oere)}")
+                parts.append(
+                    f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {kroner_from_oere(pi.income_oere)}"
+                )
                 unknown += list(pi.unknown_items)
             if reasons:
-                rec.update(inntekt_status="manuell", manuell_grunn="; ".join(reasons),
-                           manuell_kode="+".join(dict.fromkeys(codes)))
+                rec.update(
+                    inntekt_status="manuell",
+                    manuell_grunn="; ".join(reasons),
+                    manuell_kode="+".join(dict.fromkeys(codes)),
+                )
             else:
                 rec.update(inntekt_status="kjent", inntekt_oere=total)
-            rec.update(inntektsaar="/".join(dict.fromkeys(years)), stadie="/".join(dict.fromkeys(stages)),
-                       inntekt_kilde="; ".join(parts), ukjente_poster=", ".join(sorted(set(unknown))))
+            rec.update(
+                inntektsaar="/".join(dict.fromkeys(years)),
+                stadie="/".join(dict.fromkeys(stages)),
+                inntekt_kilde="; ".join(parts),
+                ukjente_poster=", ".join(sorted(set(unknown))),
+            )
         records.append(rec)
     return pd.DataFrame.from_records(records, columns=HOUSEHOLD_INCOME_COLUMNS)
 
@@ -51,8 +75,13 @@ def reference(households, persons):
 @pytest.mark.parametrize("fixture", ["demo", "kommune_syntetisk"])
 def test_vectorised_equals_the_loop(fixture, tmp_path):
     root = ROOT / fixture
-    opts = batch.RunOptions(enrollment=root / "innskriving.csv", out=tmp_path, period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
-                            source="files", tax_data=root / "skatt")
+    opts = batch.RunOptions(
+        enrollment=root / "innskriving.csv",
+        out=tmp_path,
+        period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+        source="files",
+        tax_data=root / "skatt",
+    )
     comp = batch.compute(opts)
     rows = comp.enrollment.rows
     households = batch.build_households(rows)
@@ -61,8 +90,9 @@ def test_vectorised_equals_the_loop(fixture, tmp_path):
     lookups = batch.fetch_lookups(opts, persons, batch.fallback_plan(2024), None, None)
     incomes = person_incomes(lookups, load_rules())
     got, want = household_incomes(households, incomes), reference(households, incomes)
-    pd.testing.assert_frame_equal(got[HOUSEHOLD_INCOME_COLUMNS].reset_index(drop=True), want.reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        got[HOUSEHOLD_INCOME_COLUMNS].reset_index(drop=True), want.reset_index(drop=True), check_dtype=False
+    )
     # each adult's basis as data: the applicant's year, stage and income agree with the person's own income
     for (_, h), adults in zip(got.iterrows(), households["voksne"]):
         p = incomes.get(adults[0])

@@ -58,7 +58,10 @@ def test_vectorised_check_agrees_with_the_scalar_one():
     from fee_engine.identity import fnr_problems
 
     rng = random.Random(5)
-    values = [make_synthetic(dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(25000)), rng.randrange(900)) for _ in range(300)]
+    values = [
+        make_synthetic(dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(25000)), rng.randrange(900))
+        for _ in range(300)
+    ]
     values += ["".join(rng.choice("0123456789") for _ in range(11)) for _ in range(700)]  # mostly invalid
     values += ["01019912345", "31029912345", "41019954321", "0101991234", "0101991234x", ""]
     codes = fnr_problems(pd.Series(values, dtype=object))

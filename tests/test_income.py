@@ -14,10 +14,18 @@ def ok(body, year=2023, stage="oppgjoer"):
 
 
 def test_lenient_parsing_list_kategori_string_amount_unknown_fields():
-    body = {"grunnlag": [
-        {"tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt", "beloep": "300000", "kategori": ["inntekt"], "nytt": 1},
-        {"tekniskNavn": "minstefradragIInntekt", "beloep": 104450},
-    ], "feltViIkkeKjenner": {"x": 1}}
+    body = {
+        "grunnlag": [
+            {
+                "tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
+                "beloep": "300000",
+                "kategori": ["inntekt"],
+                "nytt": 1,
+            },
+            {"tekniskNavn": "minstefradragIInntekt", "beloep": 104450},
+        ],
+        "feltViIkkeKjenner": {"x": 1},
+    }
     pi = person_incomes(ok(body), RULES)[P]
     assert pi.ok and pi.income_oere == 30_000_000 and pi.unknown_items == ()
 
@@ -28,7 +36,16 @@ def test_absent_grunnlag_is_zero_items_not_an_error():
 
 
 def test_screened_with_figures_is_used():
-    body = {"skjermet": True, "grunnlag": [{"tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt", "beloep": 100, "kategori": "inntekt"}]}
+    body = {
+        "skjermet": True,
+        "grunnlag": [
+            {
+                "tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
+                "beloep": 100,
+                "kategori": "inntekt",
+            }
+        ],
+    }
     pi = person_incomes(ok(body), RULES)[P]
     assert pi.ok and pi.income_oere == 10_000
 
@@ -39,14 +56,26 @@ def test_screened_without_figures_is_manual():
 
 
 def test_unknown_item_is_reported_not_summed():
-    body = {"grunnlag": [{"tekniskNavn": "nyPost", "beloep": 5000, "kategori": "inntekt"},
-                         {"tekniskNavn": "nyFormue", "beloep": 5000, "kategori": "formue"}]}
+    body = {
+        "grunnlag": [
+            {"tekniskNavn": "nyPost", "beloep": 5000, "kategori": "inntekt"},
+            {"tekniskNavn": "nyFormue", "beloep": 5000, "kategori": "formue"},
+        ]
+    }
     pi = person_incomes(ok(body), RULES)[P]
     assert pi.income_oere == 0 and pi.unknown_items == ("nyPost",)
 
 
 def test_non_numeric_amount_is_manual():
-    body = {"grunnlag": [{"tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt", "beloep": "mye", "kategori": "inntekt"}]}
+    body = {
+        "grunnlag": [
+            {
+                "tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
+                "beloep": "mye",
+                "kategori": "inntekt",
+            }
+        ]
+    }
     assert not person_incomes(ok(body), RULES)[P].ok
 
 
@@ -60,7 +89,10 @@ def test_file_source_codes_and_fallback(tmp_path):
     audit = tmp_path / "revisjon.jsonl"
     res = fetch_with_fallback(src, [P], fallback_plan(2024), audit=audit)
     assert [(x.inntektsaar, x.stadie, x.kode) for x in res[P]] == [
-        (2023, "oppgjoer", "SSG-008"), (2023, "utkast", "SSG-008"), (2022, "oppgjoer", "200")]
+        (2023, "oppgjoer", "SSG-008"),
+        (2023, "utkast", "SSG-008"),
+        (2022, "oppgjoer", "200"),
+    ]
     lines = [json.loads(x) for x in audit.read_text().splitlines()]
     assert len(lines) == 3 and all(x["person"] == P[:6] + "*****" for x in lines)
     assert P not in audit.read_text()

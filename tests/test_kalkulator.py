@@ -26,8 +26,16 @@ from fee_engine.regelsett import load_rules
 from .caserunner import COLUMNS, load_cases
 
 CASES = load_cases(Path(__file__).parent / "cases")
-AMOUNTS = ["belop", "status", "ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon",
-           "soeskenmoderasjon", "gratis_timer"]
+AMOUNTS = [
+    "belop",
+    "status",
+    "ordinaer_pris",
+    "saerskilte_behov_fritak",
+    "etter_inntektsgrense",
+    "inntektsreduksjon",
+    "soeskenmoderasjon",
+    "gratis_timer",
+]
 
 
 def _plain(case: dict) -> bool:
@@ -55,16 +63,27 @@ def _placed(c: dict, month: str) -> bool:
 
 def api_body(case: dict, month: str) -> dict:
     """The case's children placed in ``month`` as enrollment-column objects, and each household's income."""
-    optional = {"fodt": "barn_fodselsdato", "plass": "plass_prosent", "timer": "timer_per_uke", "trinn": "trinn",
-                "inst": "institusjon", "saerskilte_behov": "saerskilte_behov", "pris": "pris_maaned",
-                "fra": "fra_dato", "til": "til_dato"}
+    optional = {
+        "fodt": "barn_fodselsdato",
+        "plass": "plass_prosent",
+        "timer": "timer_per_uke",
+        "trinn": "trinn",
+        "inst": "institusjon",
+        "saerskilte_behov": "saerskilte_behov",
+        "pris": "pris_maaned",
+        "fra": "fra_dato",
+        "til": "til_dato",
+    }
     barn = []
     for c in case["barn"]:
         if not _placed(c, month):
             continue
-        row = {"barn_id": str(c["barn_id"]), "husholdning_id": c["husholdning"],
-               "kommunenummer": str(c.get("kommune", case.get("kommune", "0301"))),
-               "tilbud": c.get("tilbud", "barnehage")}
+        row = {
+            "barn_id": str(c["barn_id"]),
+            "husholdning_id": c["husholdning"],
+            "kommunenummer": str(c.get("kommune", case.get("kommune", "0301"))),
+            "tilbud": c.get("tilbud", "barnehage"),
+        }
         for key, column in optional.items():
             if key in c:
                 row[column] = c[key] if isinstance(c[key], (int, float, str, bool)) else str(c[key])
@@ -113,8 +132,9 @@ def _batch_one_month(tmp_path: Path, rows: list[dict], month: str):
         w = csv.DictWriter(fh, fieldnames=COLUMNS, delimiter=";", restval="")
         w.writeheader()
         w.writerows(rows)
-    opts = batch.RunOptions(enrollment=path, out=tmp_path / "out", period=batch.parse_period(month), source="files",
-                            tax_data=tmp_path)
+    opts = batch.RunOptions(
+        enrollment=path, out=tmp_path / "out", period=batch.parse_period(month), source="files", tax_data=tmp_path
+    )
     comp = batch.compute(opts)
     p = forklaring.periods(comp.runs).reset_index(drop=True)
     return p, forklaring.explain(p, comp.rules), step_records(p, comp.rules)
@@ -129,12 +149,15 @@ def test_explanation_and_steps_are_the_batch_s(tmp_path, kommune):
         {"barn_id": "B", "barn_fodselsdato": "2023-01-05", "plass_prosent": "60", "tilbud": "barnehage"},
         {"barn_id": "S", "trinn": "2", "timer_per_uke": "15", "tilbud": "sfo", "saerskilte_behov": "nei"},
     ]
-    rows = [{**c, "husholdning_id": "H", "foresatt_fnr": fnr, "kommunenummer": kommune,
-             "dokumentert_inntekt": "410000"} for c in children]
+    rows = [
+        {**c, "husholdning_id": "H", "foresatt_fnr": fnr, "kommunenummer": kommune, "dokumentert_inntekt": "410000"}
+        for c in children
+    ]
     p, text, records = _batch_one_month(tmp_path, rows, "2024-10")
     rules = load_rules()
-    result = kalkulator.beregn(rules, "2024-10", [{**c, "husholdning_id": "H", "kommunenummer": kommune}
-                                                  for c in children], {"H": 410000})
+    result = kalkulator.beregn(
+        rules, "2024-10", [{**c, "husholdning_id": "H", "kommunenummer": kommune} for c in children], {"H": 410000}
+    )
     by_child = {b.barn_id: b for b in result.barn}
     assert len(p) == 3
     for i, child in enumerate(p["barn_id"]):
@@ -148,8 +171,14 @@ def test_explanation_and_steps_are_the_batch_s(tmp_path, kommune):
 
 def test_no_income_means_no_application():
     rules = load_rules()
-    child = {"barn_id": "A", "husholdning_id": "H", "kommunenummer": "0301", "tilbud": "barnehage",
-             "barn_fodselsdato": "2021-03-10", "plass_prosent": 100}
+    child = {
+        "barn_id": "A",
+        "husholdning_id": "H",
+        "kommunenummer": "0301",
+        "tilbud": "barnehage",
+        "barn_fodselsdato": "2021-03-10",
+        "plass_prosent": 100,
+    }
     without = kalkulator.beregn(rules, "2024-10", [child], {})
     assert without.barn[0].belop == 2000 and "ikke søkt" in without.barn[0].forklaring
     applied = kalkulator.beregn(rules, "2024-10", [child], {"H": "300 000"})
@@ -159,10 +188,20 @@ def test_no_income_means_no_application():
 
 
 def test_errors_name_the_field_in_validate_s_words(api):
-    body = {"maaned": "2024-13", "barn": [
-        {"barn_id": "A", "husholdning_id": "H", "kommunenummer": "0301", "tilbud": "barnehage", "plass_prosent": 130},
-        {"barn_id": "B", "husholdning_id": "H", "kommunenummer": "99", "tilbud": "sfo", "trinn": 9, "plass": 1},
-    ], "inntekt": {"H": "3,000", "X": 1}}
+    body = {
+        "maaned": "2024-13",
+        "barn": [
+            {
+                "barn_id": "A",
+                "husholdning_id": "H",
+                "kommunenummer": "0301",
+                "tilbud": "barnehage",
+                "plass_prosent": 130,
+            },
+            {"barn_id": "B", "husholdning_id": "H", "kommunenummer": "99", "tilbud": "sfo", "trinn": 9, "plass": 1},
+        ],
+        "inntekt": {"H": "3,000", "X": 1},
+    }
     r = api.post("/api/beregn", json=body)
     assert r.status_code == 422
     feil = {(f["felt"], f["kode"]): f for f in r.json()["feil"]}
@@ -184,8 +223,15 @@ def test_errors_name_the_field_in_validate_s_words(api):
 
 
 def test_outside_the_month_and_bad_requests(api):
-    child = {"barn_id": "A", "husholdning_id": "H", "kommunenummer": "0301", "tilbud": "barnehage",
-             "barn_fodselsdato": "2021-03-10", "plass_prosent": 100, "fra_dato": "2024-11-01"}
+    child = {
+        "barn_id": "A",
+        "husholdning_id": "H",
+        "kommunenummer": "0301",
+        "tilbud": "barnehage",
+        "barn_fodselsdato": "2021-03-10",
+        "plass_prosent": 100,
+        "fra_dato": "2024-11-01",
+    }
     r = api.post("/api/beregn", json={"maaned": "2024-10", "barn": [child]})
     assert r.status_code == 422 and r.json()["feil"][0]["felt"] == "barn[0].fra_dato"
     json_type = {"content-type": "application/json"}
@@ -212,9 +258,22 @@ def test_no_fodselsnummer_needed_or_kept(api, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fnr = make_synthetic(dt.date(1988, 1, 1), 3)
     rules = load_rules()
-    r = kalkulator.beregn(rules, "2024-10", [{"barn_id": "A", "husholdning_id": "H", "kommunenummer": "0301",
-                                              "tilbud": "barnehage", "barn_fodselsdato": "2021-03-10",
-                                              "plass_prosent": 100, "foresatt_fnr": fnr}], {"H": 300000})
+    r = kalkulator.beregn(
+        rules,
+        "2024-10",
+        [
+            {
+                "barn_id": "A",
+                "husholdning_id": "H",
+                "kommunenummer": "0301",
+                "tilbud": "barnehage",
+                "barn_fodselsdato": "2021-03-10",
+                "plass_prosent": 100,
+                "foresatt_fnr": fnr,
+            }
+        ],
+        {"H": 300000},
+    )
     assert r.barn[0].belop == 838
     assert seen and fnr not in seen[0] and "foresatt_fnr" not in seen[0]
     assert not list(tmp_path.iterdir())  # the temporary folder is gone
@@ -236,9 +295,11 @@ def test_openapi_is_served(api):
 
 def test_require_fnr_false_only_relaxes_the_missing_number(tmp_path):
     path = tmp_path / "f.csv"
-    path.write_text("barn_id;husholdning_id;kommunenummer;tilbud;barn_fodselsdato;plass_prosent;foresatt_fnr\n"
-                    "A;H;0301;barnehage;2021-03-10;100;\nB;H2;0301;barnehage;2021-03-10;100;12345678901\n",
-                    encoding="utf-8")
+    path.write_text(
+        "barn_id;husholdning_id;kommunenummer;tilbud;barn_fodselsdato;plass_prosent;foresatt_fnr\n"
+        "A;H;0301;barnehage;2021-03-10;100;\nB;H2;0301;barnehage;2021-03-10;100;12345678901\n",
+        encoding="utf-8",
+    )
     strict = read_enrollment(path)
     relaxed = read_enrollment(path, require_fnr=False)
     assert set(strict.rejections["kode"]) == {"mangler", "fnr_kontroll"}

@@ -24,12 +24,16 @@ NR = "9901"  # not a real kommunenummer
 def test_init_into_a_rule_set_folder_loads_and_rules_show_prints_it(tmp_path):
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
-    res = runner.invoke(app, ["kommune", "init", NR, "--navn", "Prøvevik", "--sone", "sentralitet_5_6", "--rules",
-                              str(rules)], terminal_width=200)
+    res = runner.invoke(
+        app,
+        ["kommune", "init", NR, "--navn", "Prøvevik", "--sone", "sentralitet_5_6", "--rules", str(rules)],
+        terminal_width=200,
+    )
     assert res.exit_code == 0, res.output
     assert (rules / "kommuner" / f"{NR}.yaml").exists()
-    show = runner.invoke(app, ["rules", "show", "--date", "2024-10-01", "--kommune", NR, "--rules", str(rules)],
-                         terminal_width=250)
+    show = runner.invoke(
+        app, ["rules", "show", "--date", "2024-10-01", "--kommune", NR, "--rules", str(rules)], terminal_width=250
+    )
     assert show.exit_code == 0, show.output
     assert f"kommune.{NR}.sone = sentralitet_5_6" in show.output
     assert f"kommune.{NR}.sfo.prisliste" in show.output and "IKKE VERIFISERT" in show.output
@@ -47,22 +51,55 @@ def test_every_municipal_setting_is_in_the_template():
 
 def test_run_and_validate_take_the_new_file(tmp_path):
     target = tmp_path / "prøvevik.yaml"
-    res = runner.invoke(app, ["kommune", "init", NR, "--navn", "Prøvevik", "--sone", "generell", "--maalform",
-                              "nynorsk", "--out", str(target)], terminal_width=200)
+    res = runner.invoke(
+        app,
+        [
+            "kommune",
+            "init",
+            NR,
+            "--navn",
+            "Prøvevik",
+            "--sone",
+            "generell",
+            "--maalform",
+            "nynorsk",
+            "--out",
+            str(target),
+        ],
+        terminal_width=200,
+    )
     assert res.exit_code == 0, res.output
     assert f"--kommune-config {target}" in res.output
     fnr = make_synthetic(dt.date(1988, 1, 1), 1)
     enrollment = tmp_path / "inn.csv"
-    enrollment.write_text("barn_id;barn_fodselsdato;husholdning_id;foresatt_fnr;kommunenummer;tilbud;plass_prosent;"
-                          f"soekt_redusert\nA;2021-03-10;H1;{fnr};{NR};barnehage;100;nei\n", encoding="utf-8")
+    enrollment.write_text(
+        "barn_id;barn_fodselsdato;husholdning_id;foresatt_fnr;kommunenummer;tilbud;plass_prosent;"
+        f"soekt_redusert\nA;2021-03-10;H1;{fnr};{NR};barnehage;100;nei\n",
+        encoding="utf-8",
+    )
     unknown = runner.invoke(app, ["validate", str(enrollment)])
     assert unknown.exit_code == 1 and "kommunenummer" in unknown.output
     ok = runner.invoke(app, ["validate", str(enrollment), "--kommune-config", str(target)])
     assert ok.exit_code == 0, ok.output
     out = tmp_path / "out"
-    run = runner.invoke(app, ["run", str(enrollment), "--source", "files", "--tax-data", str(DEMO / "skatt"),
-                              "--period", "2024-08..2025-07", "--out", str(out), "--kommune-config", str(target)],
-                        terminal_width=300)
+    run = runner.invoke(
+        app,
+        [
+            "run",
+            str(enrollment),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+            "--kommune-config",
+            str(target),
+        ],
+        terminal_width=300,
+    )
     assert run.exit_code == 0, run.output
     assert f"kommune.{NR}.barnehage.deltid_pristak" in run.output  # unverified: every run says so
     assert (out / "maanedlig.csv").exists()
@@ -80,17 +117,21 @@ def test_init_refuses_to_overwrite_and_checks_its_arguments(tmp_path):
         res = runner.invoke(app, ["kommune", "init", NR, "--navn", "X", *extra, "--out", str(tmp_path / "y.yaml")])
         assert res.exit_code == 2, res.output
         assert not (tmp_path / "y.yaml").exists()
-    res = runner.invoke(app, ["kommune", "init", "12", "--navn", "X", "--sone", "generell", "--out",
-                              str(tmp_path / "z.yaml")])
+    res = runner.invoke(
+        app, ["kommune", "init", "12", "--navn", "X", "--sone", "generell", "--out", str(tmp_path / "z.yaml")]
+    )
     assert res.exit_code == 2 and "4 sifre" in res.output
     assert target.read_text(encoding="utf-8").splitlines()[1:] == before.splitlines()[1:]
 
 
-@pytest.mark.parametrize("doc,names", [
-    ("kommunefil.md", lambda: [p for p in schema()[1]]),
-    ("innskriving.md", lambda: __import__("fee_engine.enrollment", fromlist=["KNOWN"]).KNOWN),
-    ("innskriving.md", lambda: list(__import__("fee_engine.enrollment", fromlist=["REASONS"]).REASONS)),
-])
+@pytest.mark.parametrize(
+    "doc,names",
+    [
+        ("kommunefil.md", lambda: [p for p in schema()[1]]),
+        ("innskriving.md", lambda: __import__("fee_engine.enrollment", fromlist=["KNOWN"]).KNOWN),
+        ("innskriving.md", lambda: list(__import__("fee_engine.enrollment", fromlist=["REASONS"]).REASONS)),
+    ],
+)
 def test_docs_name_every_setting_and_column(doc, names):
     text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
     missing = [n for n in names() if f"`{n}`" not in text]
@@ -101,15 +142,35 @@ def test_docs_name_every_output_file_and_column(tmp_path):
     from fee_engine.output.fakturagrunnlag import LINE_COLUMNS, OWNER_COLUMNS, PAYER_COLUMNS
 
     out = tmp_path / "out"
-    res = runner.invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data",
-                              str(DEMO / "skatt"), "--period", "2024-08..2025-07", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 1
     text = (ROOT / "docs" / "utdata.md").read_text(encoding="utf-8")
     for f in out.iterdir():
         assert f"`{f.name}`" in text, f.name
     header = lambda name: (out / name).read_text(encoding="utf-8-sig").splitlines()[0].split(";")  # noqa: E731
-    columns = set(header("maanedlig.csv") + header("vedtak.csv") + header("avvist.csv")
-                  + header("utenfor_perioden.csv") + LINE_COLUMNS + OWNER_COLUMNS + PAYER_COLUMNS)
+    columns = set(
+        header("maanedlig.csv")
+        + header("vedtak.csv")
+        + header("avvist.csv")
+        + header("utenfor_perioden.csv")
+        + LINE_COLUMNS
+        + OWNER_COLUMNS
+        + PAYER_COLUMNS
+    )
     missing = sorted(c for c in columns if f"`{c}`" not in text)
     assert not missing, f"docs/utdata.md does not document {missing}"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -32,21 +32,52 @@ from fee_engine.regelsett import load_rules
 from .helpers import read_out
 
 pytest.importorskip("typst")
-pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
-                                reason="Debian's poppler-utils is not installed (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
+    reason="Debian's poppler-utils is not installed (.ci/run installs it)",
+)
 
 runner = CliRunner()
 DATO = "2026-11-24"
-MAANEDER = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
-            "november", "desember"]
+MAANEDER = [
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+]
 LOENN = "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt"
 TEKSTER = yaml.safe_load((PAKKE / "tekster.yaml").read_text(encoding="utf-8"))
 
 
 def run(enrollment: Path, tax: Path, out: Path, *extra: str):
-    return runner.invoke(app, ["run", str(enrollment), "--source", "files", "--tax-data", str(tax), "--period",
-                               "2024-08..2025-07", "--out", str(out), "--format", "csv,brev", "--vedtaksdato", DATO,
-                               *extra])
+    return runner.invoke(
+        app,
+        [
+            "run",
+            str(enrollment),
+            "--source",
+            "files",
+            "--tax-data",
+            str(tax),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+            "--format",
+            "csv,brev",
+            "--vedtaksdato",
+            DATO,
+            *extra,
+        ],
+    )
 
 
 def pdf_text(path: Path, layout: bool = False) -> str:
@@ -62,6 +93,7 @@ def periode(fra: str, til: str) -> str:
     def m(s: str) -> str:
         y, mm = s.split("-")
         return f"{MAANEDER[int(mm) - 1]} {y}"
+
     return m(fra) if fra == til else f"{m(fra)}–{m(til)}"
 
 
@@ -82,8 +114,13 @@ def demo_letters(tmp_path_factory):
 def _response(tax: Path, fnr: str, amount: int) -> None:
     path = tax / "2023" / "oppgjoer" / f"{fnr}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"personidentifikator": fnr, "inntektsaar": "2023", "stadie": "oppgjoer", "skjermet": False,
-            "grunnlag": [{"tekniskNavn": LOENN, "beloep": amount, "kategori": "inntekt"}]}
+    body = {
+        "personidentifikator": fnr,
+        "inntektsaar": "2023",
+        "stadie": "oppgjoer",
+        "skjermet": False,
+        "grunnlag": [{"tekniskNavn": LOENN, "beloep": amount, "kategori": "inntekt"}],
+    }
     path.write_text(json.dumps(body), encoding="utf-8")
 
 
@@ -100,14 +137,61 @@ def aurland(tmp_path_factory):
     _response(tax, a1, 250_000)
     _response(tax, p1, 90_000)
     _response(tax, a2, 380_000)
-    cols = ["barn_id", "barn_fodselsdato", "husholdning_id", "foresatt_fnr", "partner_fnr", "kommunenummer", "tilbud",
-            "institusjon", "plass_prosent", "timer_per_uke", "trinn", "soekt_redusert", "foresatt_navn", "adresse",
-            "postnummer", "poststed"]
+    cols = [
+        "barn_id",
+        "barn_fodselsdato",
+        "husholdning_id",
+        "foresatt_fnr",
+        "partner_fnr",
+        "kommunenummer",
+        "tilbud",
+        "institusjon",
+        "plass_prosent",
+        "timer_per_uke",
+        "trinn",
+        "soekt_redusert",
+        "foresatt_navn",
+        "adresse",
+        "postnummer",
+        "poststed",
+    ]
     rows = [
-        ["A1", "2021-03-10", "HA", a1, p1, "4641", "barnehage", AURLAND_INST, "100", "", "", "", "Kari Nordmann",
-         "Vangsvegen 1", "5745", "Aurland"],
-        ["A2", "2017-09-01", "HA", a1, p1, "4641", "sfo", "Aurland skule", "", "15", "2", "", "Kari Nordmann",
-         "Vangsvegen 1", "5745", "Aurland"],
+        [
+            "A1",
+            "2021-03-10",
+            "HA",
+            a1,
+            p1,
+            "4641",
+            "barnehage",
+            AURLAND_INST,
+            "100",
+            "",
+            "",
+            "",
+            "Kari Nordmann",
+            "Vangsvegen 1",
+            "5745",
+            "Aurland",
+        ],
+        [
+            "A2",
+            "2017-09-01",
+            "HA",
+            a1,
+            p1,
+            "4641",
+            "sfo",
+            "Aurland skule",
+            "",
+            "15",
+            "2",
+            "",
+            "Kari Nordmann",
+            "Vangsvegen 1",
+            "5745",
+            "Aurland",
+        ],
         ["A3", "2022-01-15", "HB", a2, "", "4641", "barnehage", "Flåm barnehage", "60", "", "", "", "", "", "", ""],
         ["A4", "2020-02-02", "HC", a3, "", "4641", "barnehage", "Flåm barnehage", "100", "", "", "", "", "", "", ""],
     ]
@@ -129,17 +213,30 @@ def test_one_letter_per_applying_household_all_decided(demo_letters):
     assert {p.stem for p in brev.glob("*.html")} == got
     # manual households (H06, H07, H11) and the one that did not apply (H04) get none, and are listed
     liste = read_out(brev / "manuelle.csv", dtype=str)
-    assert dict(zip(liste.husholdning_id, liste.kode)) == {"H04": "ikke_soekt", "H06": "manuell", "H07": "manuell",
-                                                            "H11": "manuell", "H13": "avvist_rad",
-                                                            "H14": "avvist_rad", "H15": "avvist_rad"}
+    assert dict(zip(liste.husholdning_id, liste.kode)) == {
+        "H04": "ikke_soekt",
+        "H06": "manuell",
+        "H07": "manuell",
+        "H11": "manuell",
+        "H13": "avvist_rad",
+        "H14": "avvist_rad",
+        "H15": "avvist_rad",
+    }
     assert "SSG-007" in liste.set_index("husholdning_id").at["H06", "grunn"]
     for p in brev.iterdir():
         assert p.stat().st_mode & 0o777 == 0o640, p
     # the bundle holds every letter, each starting on an odd page
     pages = subprocess.run(["pdfinfo", str(brev / "samlet.pdf")], capture_output=True, text=True).stdout
     total = int(re.search(r"Pages:\s+(\d+)", pages).group(1))
-    singles = [int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(brev / f"{h}.pdf")], capture_output=True,
-                                                                  text=True).stdout).group(1)) for h in sorted(got)]
+    singles = [
+        int(
+            re.search(
+                r"Pages:\s+(\d+)",
+                subprocess.run(["pdfinfo", str(brev / f"{h}.pdf")], capture_output=True, text=True).stdout,
+            ).group(1)
+        )
+        for h in sorted(got)
+    ]
     assert total == sum(n + n % 2 for n in singles[:-1]) + singles[-1]
     bundle = flat(pdf_text(brev / "samlet.pdf"))
     assert all(f"0301-2024-08-{h}" in bundle for h in got)
@@ -188,8 +285,10 @@ def test_letter_amounts_per_child_and_period(demo_letters, household):
         else:
             assert f"Du skal betale {kr(amount)} kr per måned for {p}." in text
         # the decision table: the period and the amount on one line
-        assert any(p in line and re.search(rf"\b{kr(amount)} kr\b", line) for line in layout.splitlines()), \
-            (r.barn_id, p)
+        assert any(p in line and re.search(rf"\b{kr(amount)} kr\b", line) for line in layout.splitlines()), (
+            r.barn_id,
+            p,
+        )
     for child in rows.barn_id.unique():
         assert re.search(rf"^\s*{child}\b", layout, re.M), child
 
@@ -197,12 +296,14 @@ def test_letter_amounts_per_child_and_period(demo_letters, household):
 def test_worked_example_grounds(demo_letters):
     text = flat(pdf_text(demo_letters / "brev" / "H01.pdf"))
     assert "Ordinær pris: maksimalprisen 2 000 kr × 100 % plass = 2 000 kr." in text
-    assert ("6 % av 300 000 kr fordelt på 11 måneder er 1 636 kr, så prisen blir satt ned fra 2 000 kr til 1 636 kr"
-            in text)
+    assert (
+        "6 % av 300 000 kr fordelt på 11 måneder er 1 636 kr, så prisen blir satt ned fra 2 000 kr til 1 636 kr" in text
+    )
     assert "20 av 41 timer per uke er gratis, 1 636 kr × 20/41 = 798 kr i fradrag." in text
     assert "Forskrift om foreldrebetaling i barnehager § 3b" in text and "§ 3c" in text
-    assert ("Søker: fødselsnummer 128590*****, inntekt 300 000 kr etter skatteoppgjøret for 2023 fra Skatteetaten"
-            in text)
+    assert (
+        "Søker: fødselsnummer 128590*****, inntekt 300 000 kr etter skatteoppgjøret for 2023 fra Skatteetaten" in text
+    )
     assert "Samlet inntekt for husholdningen er 300 000 kr i året." in text
     assert "Vedtaket bygger på inntekten for 2023." in text  # the hint: apply again with today's income
     assert "Du kan søke om redusert foreldrebetaling ut fra inntekten dere har nå" not in text
@@ -215,8 +316,10 @@ def test_appeal_access_date_reference(demo_letters):
     klageinstans = rules.value("kommune.0301.brev.klageinstans", day).verdi
     klageadresse = rules.value("kommune.0301.brev.klageadresse", day).verdi
     text = flat(pdf_text(demo_letters / "brev" / "H03.pdf"))
-    assert "Du kan klage på vedtaket (forvaltningsloven § 28). Fristen for å klage er 3 uker fra du fikk dette " \
-           "brevet (forvaltningsloven § 29)." in text
+    assert (
+        "Du kan klage på vedtaket (forvaltningsloven § 28). Fristen for å klage er 3 uker fra du fikk dette "
+        "brevet (forvaltningsloven § 29)." in text
+    )
     assert f"sender vi klagen til {klageinstans}, som avgjør saken" in text
     assert all(line in text for line in klageadresse)
     assert "Du har rett til å se dokumentene i saken (forvaltningsloven § 18)." in text
@@ -238,8 +341,11 @@ def test_no_fodselsnummer_in_any_letter(demo_letters):
 
 def test_html_says_what_the_pdf_says(demo_letters):
     for h in ("H02", "H08"):
-        html_words = set(tekst_fra_html((demo_letters / "brev" / f"{h}.html").read_text(encoding="utf-8"))
-                         .replace("\xa0", " ").split())
+        html_words = set(
+            tekst_fra_html((demo_letters / "brev" / f"{h}.html").read_text(encoding="utf-8"))
+            .replace("\xa0", " ")
+            .split()
+        )
         pdf_words = set(pdf_text(demo_letters / "brev" / f"{h}.pdf").split()) - {"•"}
         assert html_words - pdf_words == set()
         assert pdf_words - html_words <= {"Side", "av", "1", "2", "3"}
@@ -253,10 +359,44 @@ def _fragments(key: str, own: str, other: str) -> list[str]:
     return [p for p in parts if len(p) >= 12 and p not in other_text]
 
 
-BOKMAAL_ORD = {"ikke", "hvis", "hva", "hvor", "fra", "måned", "måneder", "uke", "uker", "husholdningen", "inntekten",
-               "vennlig", "hilsen", "Begrunnelse", "behandlet", "søknaden din om", "Søker"}
-NYNORSK_ORD = {"ikkje", "dersom", "kva", "kor", "frå", "månad", "månader", "veke", "veker", "hushaldet", "inntekta",
-               "venleg", "helsing", "Grunngiving", "handsama", "Søkjar", "forvaltningslova"}
+BOKMAAL_ORD = {
+    "ikke",
+    "hvis",
+    "hva",
+    "hvor",
+    "fra",
+    "måned",
+    "måneder",
+    "uke",
+    "uker",
+    "husholdningen",
+    "inntekten",
+    "vennlig",
+    "hilsen",
+    "Begrunnelse",
+    "behandlet",
+    "søknaden din om",
+    "Søker",
+}
+NYNORSK_ORD = {
+    "ikkje",
+    "dersom",
+    "kva",
+    "kor",
+    "frå",
+    "månad",
+    "månader",
+    "veke",
+    "veker",
+    "hushaldet",
+    "inntekta",
+    "venleg",
+    "helsing",
+    "Grunngiving",
+    "handsama",
+    "Søkjar",
+    "forvaltningslova",
+}
 
 
 def _words(text: str) -> set[str]:
@@ -316,8 +456,12 @@ def test_aurland_letter_address_grounds_and_escaping(aurland):
 
 def test_address_block_sits_in_the_envelope_window(aurland):
     """A4, and the recipient's lines 45–90 mm from the top and 20–105 mm from the left (C5/C65 window)."""
-    out = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(aurland["out"] / "brev" / "HA.pdf"), "-"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["pdftotext", "-bbox", "-f", "1", "-l", "1", str(aurland["out"] / "brev" / "HA.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     page = re.search(r'<page width="([\d.]+)" height="([\d.]+)"', out)
     assert abs(float(page.group(1)) - 595.3) < 1 and abs(float(page.group(2)) - 841.9) < 1
     mm = 72 / 25.4
@@ -328,8 +472,21 @@ def test_address_block_sits_in_the_envelope_window(aurland):
 
 
 def test_letter_renders_to_png(aurland, tmp_path):
-    subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(aurland["out"] / "brev" / "HA.pdf"),
-                    str(tmp_path / "side")], check=True)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "40",
+            "-png",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            str(aurland["out"] / "brev" / "HA.pdf"),
+            str(tmp_path / "side"),
+        ],
+        check=True,
+    )
     png = next(tmp_path.glob("side*.png")).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
@@ -346,8 +503,12 @@ def _png(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     raw = b"".join(b"\x00" + bytes([128]) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_brevmal_replaces_template_and_sentences(tmp_path):
@@ -358,17 +519,22 @@ def test_brevmal_replaces_template_and_sentences(tmp_path):
     own = typ.replace("= {{ brev.tittel }}", logo + "= {{ brev.tittel }}\n\nEGEN MAL FRA KOMMUNEN")
     (mal / "brev.typ.j2").write_text(own, encoding="utf-8")
     (mal / "logo.png").write_bytes(_png(40, 20))
-    (mal / "tekster.yaml").write_text(yaml.safe_dump({"hilsen": {"bokmål": "Hilsen fra oppvekstkontoret",
-                                                                 "nynorsk": "Helsing frå oppvekstkontoret"}},
-                                                     allow_unicode=True), encoding="utf-8")
+    (mal / "tekster.yaml").write_text(
+        yaml.safe_dump(
+            {"hilsen": {"bokmål": "Hilsen fra oppvekstkontoret", "nynorsk": "Helsing frå oppvekstkontoret"}},
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
     demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
     res = run(demo / "innskriving.csv", demo / "skatt", tmp_path / "out", "--brevmal", str(mal))
     assert res.exit_code == 1, res.output
     text = flat(pdf_text(tmp_path / "out" / "brev" / "H01.pdf"))
     assert "EGEN MAL FRA KOMMUNEN" in text and "Hilsen fra oppvekstkontoret" in text
     assert "Med vennlig hilsen" not in text
-    images = subprocess.run(["pdfimages", "-list", str(tmp_path / "out" / "brev" / "H01.pdf")], capture_output=True,
-                            text=True, check=True).stdout
+    images = subprocess.run(
+        ["pdfimages", "-list", str(tmp_path / "out" / "brev" / "H01.pdf")], capture_output=True, text=True, check=True
+    ).stdout
     assert re.search(r"^\s*1\s+\d+\s+image\s+40\s+20\b", images, re.M), images
     html = (tmp_path / "out" / "brev" / "H01.html").read_text(encoding="utf-8")
     assert "Hilsen fra oppvekstkontoret" in html  # the package's HTML template, with the municipality's sentence
@@ -394,9 +560,25 @@ def test_missing_letter_settings_stop_the_run(tmp_path):
     res = run(demo / "innskriving.csv", demo / "skatt", tmp_path / "out", "--kommune-config", str(own))
     assert res.exit_code == 2 and "brev.avsender" in res.output
     # without letters the same settings are not needed
-    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
-                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(tmp_path / "o2"),
-                              "--format", "csv", "--kommune-config", str(own)])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path / "o2"),
+            "--format",
+            "csv",
+            "--kommune-config",
+            str(own),
+        ],
+    )
     assert res.exit_code == 1, res.output
 
 

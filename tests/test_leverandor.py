@@ -35,8 +35,23 @@ def flat(text: str) -> str:
 
 def run_for(server: EmulatorServer, key_file: Path, cert_file: Path, org: str, out: Path, *extra: str):
     env = api_env(server, key_file, cert_file, FEE_ENGINE_CONSUMER_ORG=org)
-    return runner.invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", "api", "--period", "2024-08..2025-07",
-                               "--format", "csv", "--out", str(out), *extra], env=env)
+    return runner.invoke(
+        app,
+        [
+            "run",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "api",
+            "--period",
+            "2024-08..2025-07",
+            "--format",
+            "csv",
+            "--out",
+            str(out),
+            *extra,
+        ],
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -55,9 +70,23 @@ def test_one_vendor_key_two_municipalities_in_a_row(vendor, tmp_path, audit_log_
         res = run_for(server, key_file, cert_file, org, tmp_path / f"ut-{org}")
         assert res.exit_code == 1, res.output  # the demo's three bad rows; everyone else decided
     assert dict(server.state.consumer_orgs) == {KOMMUNE_A: 1, KOMMUNE_B: 1}  # one token per municipality
-    files = runner.invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", "files", "--tax-data",
-                                str(DEMO / "skatt"), "--period", "2024-08..2025-07", "--format", "csv", "--out",
-                                str(tmp_path / "filer")])
+    files = runner.invoke(
+        app,
+        [
+            "run",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "filer"),
+        ],
+    )
     assert files.exit_code == 1
     for org in (KOMMUNE_A, KOMMUNE_B):
         for name in ("maanedlig.csv", "vedtak.csv"):
@@ -103,10 +132,12 @@ def test_the_emulator_refuses_only_what_was_not_delegated(tmp_path):
 
     delegations = {KOMMUNE_A: {SSG_DELEGERING, INNTEKT_DELEGERING}, KOMMUNE_B: {SSG_DELEGERING}}
     with EmulatorServer(tmp_path, trusted_certs=[DER], delegeringer=delegations) as s:
+
         async def token(org: str | None, scope: str) -> str:
             async with httpx.AsyncClient() as client:
-                return await TokenProvider(CREDS, s.base_url + "/token", s.state.issuer, scope=scope,
-                                           consumer_org=org).get(client)
+                return await TokenProvider(
+                    CREDS, s.base_url + "/token", s.state.issuer, scope=scope, consumer_org=org
+                ).get(client)
 
         both = f"{SSG_SCOPE} {INNTEKT_SCOPE}"
         assert asyncio.run(token(KOMMUNE_A, both))
@@ -122,8 +153,10 @@ def test_the_emulator_refuses_only_what_was_not_delegated(tmp_path):
 
 def test_delegations_file_is_checked(tmp_path):
     good = tmp_path / "d.yaml"
-    good.write_text(f'{KOMMUNE_A}: ["{SSG_DELEGERING}"]\n"{KOMMUNE_B}": ["{SSG_DELEGERING}", "{INNTEKT_DELEGERING}"]\n',
-                    encoding="utf-8")
+    good.write_text(
+        f'{KOMMUNE_A}: ["{SSG_DELEGERING}"]\n"{KOMMUNE_B}": ["{SSG_DELEGERING}", "{INNTEKT_DELEGERING}"]\n',
+        encoding="utf-8",
+    )
     assert read_delegations(good) == {KOMMUNE_A: {SSG_DELEGERING}, KOMMUNE_B: {SSG_DELEGERING, INNTEKT_DELEGERING}}
     from fee_engine.errors import ConfigurationError
 
@@ -138,9 +171,25 @@ def test_delegations_file_is_checked(tmp_path):
 def test_write_client_prints_every_setting_and_a_run_works_with_exactly_those(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEE_ENGINE_") or k == "FEE_ENGINE_AUDIT_LOG"}
-    proc = subprocess.Popen([sys.executable, "-m", "fee_engine", "emulator", "--data", str(DEMO / "skatt"), "--port",
-                             "0", "--write-client", str(tmp_path / "klient"), "--fiks"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fee_engine",
+            "emulator",
+            "--data",
+            str(DEMO / "skatt"),
+            "--port",
+            "0",
+            "--write-client",
+            str(tmp_path / "klient"),
+            "--fiks",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     settings: dict[str, str] = {}
     lines: queue.Queue[str] = queue.Queue()
     stdout = proc.stdout
@@ -154,15 +203,37 @@ def test_write_client_prints_every_setting_and_a_run_works_with_exactly_those(tm
             except queue.Empty:
                 continue
             assert line.startswith("export FEE_ENGINE_"), line  # whole lines, never wrapped
-            name, _, value = line[len("export "):].rstrip("\n").partition("=")
+            name, _, value = line[len("export ") :].rstrip("\n").partition("=")
             settings[name] = shlex.split(value)[0]
-        assert {"FEE_ENGINE_SSG_URL", "FEE_ENGINE_TOKEN_URL", "FEE_ENGINE_AUDIENCE", "FEE_ENGINE_CLIENT_ID",
-                "FEE_ENGINE_KEY_FILE", "FEE_ENGINE_CERT_FILE", "FEE_ENGINE_FIKS_URL", "FEE_ENGINE_FIKS_INTEGRASJON_ID",
-                "FEE_ENGINE_FIKS_INTEGRASJON_PASSORD", "FEE_ENGINE_FIKS_ROLLE_ID"} <= set(settings)
+        assert {
+            "FEE_ENGINE_SSG_URL",
+            "FEE_ENGINE_TOKEN_URL",
+            "FEE_ENGINE_AUDIENCE",
+            "FEE_ENGINE_CLIENT_ID",
+            "FEE_ENGINE_KEY_FILE",
+            "FEE_ENGINE_CERT_FILE",
+            "FEE_ENGINE_FIKS_URL",
+            "FEE_ENGINE_FIKS_INTEGRASJON_ID",
+            "FEE_ENGINE_FIKS_INTEGRASJON_PASSORD",
+            "FEE_ENGINE_FIKS_ROLLE_ID",
+        } <= set(settings)
         for source in ("api", "fiks"):
-            res = runner.invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", source, "--period",
-                                      "2024-08..2025-07", "--format", "csv", "--out", str(tmp_path / source)],
-                                env={**env, **settings})
+            res = runner.invoke(
+                app,
+                [
+                    "run",
+                    str(DEMO / "innskriving.csv"),
+                    "--source",
+                    source,
+                    "--period",
+                    "2024-08..2025-07",
+                    "--format",
+                    "csv",
+                    "--out",
+                    str(tmp_path / source),
+                ],
+                env={**env, **settings},
+            )
             assert res.exit_code == 1, res.output  # the demo's three bad rows; the lookups all worked
             assert (tmp_path / source / "maanedlig.csv").read_text() == (tmp_path / "api" / "maanedlig.csv").read_text()
     finally:

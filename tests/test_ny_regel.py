@@ -10,12 +10,15 @@ from fee_engine import batch
 from .caserunner import build
 
 CASE = {
-    "navn": "Grade 4, 20 hours, no application", "periode": "2026-10..2026-10",
+    "navn": "Grade 4, 20 hours, no application",
+    "periode": "2026-10..2026-10",
     "barn": [{"barn_id": "S4", "husholdning": "H1", "tilbud": "sfo", "trinn": 4, "timer": 20}],
     "husholdninger": {"H1": {"soekt": "nei"}},
 }
-NEW_VALUE = ('    - {gjelder_fra: 2026-08-01, verdi: [1, 2, 3, 4], verifisert: false, '
-             'kilde: "Hypotetisk: 12 gratis timer utvidet til 4. trinn"}\n')
+NEW_VALUE = (
+    "    - {gjelder_fra: 2026-08-01, verdi: [1, 2, 3, 4], verifisert: false, "
+    'kilde: "Hypotetisk: 12 gratis timer utvidet til 4. trinn"}\n'
+)
 
 
 def run(tmp_path, rules_dir=None):
@@ -34,7 +37,7 @@ def test_grade_4_extension_is_one_dated_value(tmp_path, root):
     shutil.copytree(root / "rules", rules)
     f = rules / "sfo" / "ordninger.yaml"
     text = f.read_text(encoding="utf-8")
-    anchor = '    - {gjelder_fra: 2024-08-01, verdi: [1, 2, 3], verifisert: true'
+    anchor = "    - {gjelder_fra: 2024-08-01, verdi: [1, 2, 3], verifisert: true"
     i = text.index("\n", text.index(anchor)) + 1
     f.write_text(text[:i] + NEW_VALUE + text[i:], encoding="utf-8")
 

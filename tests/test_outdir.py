@@ -13,8 +13,22 @@ runner = CliRunner()
 
 
 def run_demo(demo, out, *extra):
-    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
-                               str(demo / "skatt"), "--period", "2024-08..2025-07", "--out", str(out), *extra])
+    return runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
 
 
 def visible(out) -> set[str]:
@@ -27,8 +41,15 @@ def test_a_later_run_removes_what_an_earlier_run_wrote_and_it_does_not(demo, tmp
     assert {"vedtak.xlsx", "rapport.html", "vedtak.json", "maanedlig.csv"} <= visible(out)
     (out / "notater.txt").write_text("mine notater", encoding="utf-8")  # not fee-engine's: stays
     assert run_demo(demo, out, "--format", "csv").exit_code == 1
-    assert visible(out) == {"maanedlig.csv", "vedtak.csv", "avvist.csv", "utenfor_perioden.csv", "revisjon.jsonl", "kjoering.json",
-                            "notater.txt"}
+    assert visible(out) == {
+        "maanedlig.csv",
+        "vedtak.csv",
+        "avvist.csv",
+        "utenfor_perioden.csv",
+        "revisjon.jsonl",
+        "kjoering.json",
+        "notater.txt",
+    }
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     assert set(manifest["filer"]) == visible(out) - {"notater.txt"} and manifest["laget_av"] == "fee-engine"
 
@@ -60,9 +81,23 @@ def test_diff_owns_its_folder_too(demo, tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     (out / "annet.txt").write_text("x")
-    res = runner.invoke(app, ["diff", str(demo / "innskriving.csv"), "--source", "files", "--tax-data",
-                              str(demo / "skatt"), "--period", "2024-08..2025-07", "--format", "csv", "--out",
-                              str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "diff",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--format",
+            "csv",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 2 and "--overwrite" in res.output
 
 

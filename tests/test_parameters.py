@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from fee_engine.errors import RuleSetError
 from fee_engine.beregning import month_table
+from fee_engine.errors import RuleSetError
 from fee_engine.regelsett import load_rules
 
 

@@ -19,8 +19,21 @@ FNR = make_synthetic(dt.date(1984, 2, 29), 7)
 
 
 def run_api(demo, tmp_path, *extra, env=None):
-    return runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "api", "--period", "2024-08..2025-07",
-                               "--out", str(tmp_path / "o"), *extra], env=env or {})
+    return runner.invoke(
+        app,
+        [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "api",
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path / "o"),
+            *extra,
+        ],
+        env=env or {},
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "6", "2.5", "1e3"])
@@ -31,14 +44,17 @@ def test_max_in_flight_outside_1_to_5_is_named_and_exits_2(demo, tmp_path, value
     assert not (tmp_path / "o" / "maanedlig.csv").exists()
 
 
-@pytest.mark.parametrize("text", [
-    f"client_id: demo\nconsumer_org: [{FNR}\n",  # not YAML, with a fødselsnummer on the bad line
-    f"- {FNR}\n- b\n",  # a list, not settings
-    f"{FNR}: 1\n",  # a key that is a number
-    f"client_id: demo\nfoedselsnummer_{FNR}: 1\n",  # an unknown key
-    f"client_id: demo\nmax_in_flight: {FNR}\n",  # a number far out of range
-    f"client_id: demo\nkey_password: {FNR}\nssg_url: {FNR}\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"client_id: demo\nconsumer_org: [{FNR}\n",  # not YAML, with a fødselsnummer on the bad line
+        f"- {FNR}\n- b\n",  # a list, not settings
+        f"{FNR}: 1\n",  # a key that is a number
+        f"client_id: demo\nfoedselsnummer_{FNR}: 1\n",  # an unknown key
+        f"client_id: demo\nmax_in_flight: {FNR}\n",  # a number far out of range
+        f"client_id: demo\nkey_password: {FNR}\nssg_url: {FNR}\n",
+    ],
+)
 def test_a_malformed_api_config_exits_2_without_a_full_foedselsnummer(demo, tmp_path, text):
     cfg = tmp_path / "api.yaml"
     cfg.write_text(text, encoding="utf-8")
@@ -63,13 +79,16 @@ def test_good_settings_from_file_and_environment(tmp_path):
     assert c.token_url == "https://maskinporten.no/token" and c.ssg_url.endswith("skatteetaten.no")
 
 
-@pytest.mark.parametrize("env,words", [
-    ({"FEE_ENGINE_ENV": "dev"}, "FEE_ENGINE_ENV"),
-    ({"FEE_ENGINE_TOKEN_URL": "ftp://x"}, "FEE_ENGINE_TOKEN_URL"),
-    ({"FEE_ENGINE_SSG_URL": "https://a\r\nb"}, "FEE_ENGINE_SSG_URL"),
-    ({"FEE_ENGINE_CONSUMER_ORG": "12"}, "FEE_ENGINE_CONSUMER_ORG"),
-    ({"FEE_ENGINE_MAX_ATTEMPTS": "0"}, "FEE_ENGINE_MAX_ATTEMPTS"),
-])
+@pytest.mark.parametrize(
+    "env,words",
+    [
+        ({"FEE_ENGINE_ENV": "dev"}, "FEE_ENGINE_ENV"),
+        ({"FEE_ENGINE_TOKEN_URL": "ftp://x"}, "FEE_ENGINE_TOKEN_URL"),
+        ({"FEE_ENGINE_SSG_URL": "https://a\r\nb"}, "FEE_ENGINE_SSG_URL"),
+        ({"FEE_ENGINE_CONSUMER_ORG": "12"}, "FEE_ENGINE_CONSUMER_ORG"),
+        ({"FEE_ENGINE_MAX_ATTEMPTS": "0"}, "FEE_ENGINE_MAX_ATTEMPTS"),
+    ],
+)
 def test_other_settings_are_checked_too(env, words):
     with pytest.raises(SettingsError, match=words):
         ApiConfig.load(None, environ=env)

@@ -19,8 +19,8 @@ from fee_engine.taxdata.base import Lookup
 from fee_engine.taxdata.emulator import EmulatorServer, Faults
 from fee_engine.taxdata.errors import MaskinportenError
 from tests.apirun import api_env, client_identity
-from tests.test_taxdata_http import DER, client_for, population, run
 from tests.helpers import read_out
+from tests.test_taxdata_http import DER, client_for, population, run
 
 runner = CliRunner()
 
@@ -50,20 +50,23 @@ def test_a_token_endpoint_that_never_answers_stops_the_batch(tmp_path):
 TOKEN = "eyJ0eXAiOiJKV1QifQ.abc-_DEF"
 
 
-@pytest.mark.parametrize("reply,words", [
-    (b"<html><body>Service Unavailable</body></html>", "ikke JSON"),
-    (b'{"token_type": "Bearer", "expires_in": 120}', "access_token mangler"),
-    (b'{"access_token": "' + TOKEN.encode() + b'", "expires_in": null}', "expires_in"),
-    (b'{"access_token": "' + TOKEN.encode() + b'", "expires_in": "120"}', "expires_in"),
-    (b'{"access_token": "' + TOKEN.encode() + b'", "expires_in": 0}', "expires_in"),
-    (b'{"access_token": "' + TOKEN.encode() + b'", "expires_in": -30}', "expires_in"),
-    (b'{"access_token": "' + TOKEN.encode() + b'\\r\\nX-Injected: 1", "expires_in": 120}', "access_token"),
-    (b'{"access_token": "a b", "expires_in": 120}', "access_token"),
-    (b'{"access_token": 12345, "expires_in": 120}', "access_token"),
-    (b'{"access_token": "' + TOKEN.encode() + b'", "token_type": "MAC", "expires_in": 120}', "Bearer"),
-    (b"[1, 2]", "objekt"),
-    (b'{"access_token": "' + b"x" * 200_000 + b'"}', "større enn"),
-])
+@pytest.mark.parametrize(
+    "reply,words",
+    [
+        (b"<html><body>Service Unavailable</body></html>", "ikke JSON"),
+        (b'{"token_type": "Bearer", "expires_in": 120}', "access_token mangler"),
+        (b'{"access_token": "' + TOKEN.encode() + b'", "expires_in": null}', "expires_in"),
+        (b'{"access_token": "' + TOKEN.encode() + b'", "expires_in": "120"}', "expires_in"),
+        (b'{"access_token": "' + TOKEN.encode() + b'", "expires_in": 0}', "expires_in"),
+        (b'{"access_token": "' + TOKEN.encode() + b'", "expires_in": -30}', "expires_in"),
+        (b'{"access_token": "' + TOKEN.encode() + b'\\r\\nX-Injected: 1", "expires_in": 120}', "access_token"),
+        (b'{"access_token": "a b", "expires_in": 120}', "access_token"),
+        (b'{"access_token": 12345, "expires_in": 120}', "access_token"),
+        (b'{"access_token": "' + TOKEN.encode() + b'", "token_type": "MAC", "expires_in": 120}', "Bearer"),
+        (b"[1, 2]", "objekt"),
+        (b'{"access_token": "' + b"x" * 200_000 + b'"}', "større enn"),
+    ],
+)
 def test_a_token_answer_that_cannot_be_used_stops_the_batch_before_any_lookup(tmp_path, reply, words):
     expected = population(tmp_path / "skatt", 5)
     with EmulatorServer(tmp_path / "skatt", trusted_certs=[DER], faults=Faults(token_reply=reply)) as s:
@@ -85,29 +88,60 @@ def test_a_garbage_token_answer_exits_2_from_the_command_line(demo, tmp_path):
     key_file, cert_file, trusted = client_identity(tmp_path / "klient")
     with EmulatorServer(demo / "skatt", trusted_certs=trusted, faults=Faults(token_reply=b"<html>ok</html>")) as s:
         env = api_env(s, key_file, cert_file)
-        res = runner.invoke(app, ["run", str(demo / "innskriving.csv"), "--source", "api", "--cache",
-                                  str(tmp_path / "c" / "skatt.sqlite"), "--period", "2024-08..2025-07", "--out",
-                                  str(tmp_path / "o")], env=env)
+        res = runner.invoke(
+            app,
+            [
+                "run",
+                str(demo / "innskriving.csv"),
+                "--source",
+                "api",
+                "--cache",
+                str(tmp_path / "c" / "skatt.sqlite"),
+                "--period",
+                "2024-08..2025-07",
+                "--out",
+                str(tmp_path / "o"),
+            ],
+            env=env,
+        )
     assert res.exit_code == 2 and "Maskinporten" in res.output and "Traceback" not in res.output
 
 
 # -- 13: transient failures: manual with their own code, exit 3, a re-run asks only them ----------------
 def test_transient_failures_are_their_own_manual_code():
     p, q = make_synthetic(dt.date(1980, 1, 1), 1), make_synthetic(dt.date(1981, 1, 1), 2)
-    lookups = {p: [Lookup(p, 2023, "oppgjoer", "feil", "HTTP-503", melding="ga opp etter 8 forsøk", midlertidig=True)],
-               q: [Lookup(q, 2023, "oppgjoer", "ukjent_person", "SSG-007")]}
+    lookups = {
+        p: [Lookup(p, 2023, "oppgjoer", "feil", "HTTP-503", melding="ga opp etter 8 forsøk", midlertidig=True)],
+        q: [Lookup(q, 2023, "oppgjoer", "ukjent_person", "SSG-007")],
+    }
     incomes = person_incomes(lookups, load_rules())
     assert incomes[p].kode == "midlertidig_feil" and "kjør på nytt" in incomes[p].reason
-    hh = pd.DataFrame({"husholdning_id": ["H1", "H2"], "voksne": [(p,), (q, p)], "soekt_redusert": [True, True],
-                       "dok_inntekt_oere": [-1, -1]})
+    hh = pd.DataFrame(
+        {
+            "husholdning_id": ["H1", "H2"],
+            "voksne": [(p,), (q, p)],
+            "soekt_redusert": [True, True],
+            "dok_inntekt_oere": [-1, -1],
+        }
+    )
     out = household_incomes(hh, incomes).set_index("husholdning_id")
     assert out.loc["H1", "manuell_kode"] == "midlertidig_feil"
     assert out.loc["H2", "manuell_kode"] == "ukjent_person+midlertidig_feil"
 
 
 def test_exit_code_precedence():
-    r = batch.RunResult(rows_in=1, rows_rejected=1, rows_outside=0, children=1, children_manual=0, child_months=1, total_belop=0,
-                        warnings=[], files=[], lookups=1)
+    r = batch.RunResult(
+        rows_in=1,
+        rows_rejected=1,
+        rows_outside=0,
+        children=1,
+        children_manual=0,
+        child_months=1,
+        total_belop=0,
+        warnings=[],
+        files=[],
+        lookups=1,
+    )
     assert r.exit_code == 1
     r.lookups_incomplete = 2
     assert r.exit_code == 3  # incomplete over rows rejected (a configuration stop, 2, is raised before any result)
@@ -119,8 +153,20 @@ def test_an_incomplete_run_exits_3_and_a_rerun_asks_only_what_failed(demo, tmp_p
     faults = Faults(rate_503=0.4, seed=3)
     with EmulatorServer(demo / "skatt", trusted_certs=trusted, faults=faults) as s:
         env = api_env(s, key_file, cert_file, FEE_ENGINE_MAX_ATTEMPTS="1", FEE_ENGINE_BACKOFF_S="0")
-        args = ["run", str(demo / "innskriving.csv"), "--source", "api", "--cache", str(cache), "--period",
-                "2024-08..2025-07", "--format", "csv", "--out", str(tmp_path / "o")]
+        args = [
+            "run",
+            str(demo / "innskriving.csv"),
+            "--source",
+            "api",
+            "--cache",
+            str(cache),
+            "--period",
+            "2024-08..2025-07",
+            "--format",
+            "csv",
+            "--out",
+            str(tmp_path / "o"),
+        ]
         first = runner.invoke(app, args, env=env)
         assert first.exit_code == 3, first.output  # 3 over the demo's rejected rows (1)
         assert "kjør samme kommando på nytt" in " ".join(first.output.split())

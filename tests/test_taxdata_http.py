@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
@@ -20,12 +21,15 @@ from fee_engine.taxdata import fallback_plan
 from fee_engine.taxdata.cache import LookupCache
 from fee_engine.taxdata.client import SsgClient
 from fee_engine.taxdata.emulator import EmulatorServer, Faults
-from fee_engine.taxdata.errors import AuthenticationError, MaskinportenError, MissingCredentialsError, TaxConfigurationError
+from fee_engine.taxdata.errors import (
+    AuthenticationError,
+    MaskinportenError,
+    MissingCredentialsError,
+    TaxConfigurationError,
+)
 from fee_engine.taxdata.formaal import Formaal
 from fee_engine.taxdata.http import ApiConfig, throwaway_identity, write_identity
 from fee_engine.taxdata.maskinporten import GRANT_TYPE, SCOPE, Credentials, TokenProvider, make_grant, x5c_chain
-
-import datetime as dt
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "fixtures" / "demo"
@@ -42,8 +46,15 @@ def write(data: Path, person: str, year: int, stage: str, body: dict) -> None:
 
 
 def loenn(amount: int) -> dict:
-    return {"grunnlag": [{"tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt", "beloep": amount,
-                          "kategori": "inntekt"}]}
+    return {
+        "grunnlag": [
+            {
+                "tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt",
+                "beloep": amount,
+                "kategori": "inntekt",
+            }
+        ]
+    }
 
 
 @pytest.fixture
@@ -70,13 +81,21 @@ def post_grant(server: EmulatorServer, assertion: str) -> httpx.Response:
 
 
 def signed(claims: dict, headers: dict | None = None, key=KEY) -> str:
-    return jwt.encode(claims, key, algorithm="RS256", headers=headers if headers is not None else {"x5c": x5c_chain([CERT])})
+    return jwt.encode(
+        claims, key, algorithm="RS256", headers=headers if headers is not None else {"x5c": x5c_chain([CERT])}
+    )
 
 
 def good_claims(server: EmulatorServer, **over) -> dict:
     now = int(time.time())
-    c = {"aud": server.state.issuer, "iss": "test-klient", "scope": SCOPE, "iat": now, "exp": now + 100,
-         "jti": str(uuid.uuid4())}
+    c = {
+        "aud": server.state.issuer,
+        "iss": "test-klient",
+        "scope": SCOPE,
+        "iat": now,
+        "exp": now + 100,
+        "jti": str(uuid.uuid4()),
+    }
     c.update(over)
     return {k: v for k, v in c.items() if v is not None}
 
@@ -89,7 +108,10 @@ def test_grant_claims_and_header():
     assert claims["aud"] == "https://test.maskinporten.no/" and claims["iss"] == "test-klient"
     assert claims["scope"] == SCOPE and claims["consumer_org"] == "964338531"
     assert 0 < claims["exp"] - claims["iat"] <= 120 and claims["jti"]
-    assert make_grant(CREDS, "a")[:20] and jwt.decode(make_grant(CREDS, "a"), options={"verify_signature": False})["jti"] != claims["jti"]
+    assert (
+        make_grant(CREDS, "a")[:20]
+        and jwt.decode(make_grant(CREDS, "a"), options={"verify_signature": False})["jti"] != claims["jti"]
+    )
 
 
 def test_good_grant_gives_a_token(data):
@@ -98,17 +120,20 @@ def test_good_grant_gives_a_token(data):
         assert r.status_code == 200 and r.json()["token_type"] == "Bearer" and r.json()["expires_in"] > 0
 
 
-@pytest.mark.parametrize("case,expected", [
-    ("wrong_key", "signature"),
-    ("wrong_aud", "aud"),
-    ("too_long", "at most 120"),
-    ("expired", "expired"),
-    ("iat_future", "10 seconds"),
-    ("no_scope", "scope"),
-    ("no_x5c_or_kid", "kid or x5c"),
-    ("untrusted_cert", "not registered"),
-    ("replay", "MP-012"),
-])
+@pytest.mark.parametrize(
+    "case,expected",
+    [
+        ("wrong_key", "signature"),
+        ("wrong_aud", "aud"),
+        ("too_long", "at most 120"),
+        ("expired", "expired"),
+        ("iat_future", "10 seconds"),
+        ("no_scope", "scope"),
+        ("no_x5c_or_kid", "kid or x5c"),
+        ("untrusted_cert", "not registered"),
+        ("replay", "MP-012"),
+    ],
+)
 def test_bad_grants_are_refused(data, case, expected):
     other_key, other_cert = throwaway_identity("another")
     with EmulatorServer(data, trusted_certs=[DER]) as s:
@@ -161,12 +186,12 @@ def test_refused_grant_stops_the_batch(data):
 # -- SSG outcomes ----------------------------------------------------------------------------------
 def test_every_outcome_and_the_fallback_order(data):
     p = [make_synthetic(dt.date(1980 + i, 1, 1), i) for i in range(6)]
-    write(data, p[0], 2023, "oppgjoer", loenn(300000))                     # oppgjør Y-1
-    write(data, p[1], 2023, "utkast", loenn(200000))                       # only utkast Y-1
-    write(data, p[2], 2022, "oppgjoer", loenn(100000))                     # only oppgjør Y-2
-    write(data, p[3], 2020, "oppgjoer", loenn(1))                          # known, nothing in the plan: SSG-008 ×3
+    write(data, p[0], 2023, "oppgjoer", loenn(300000))  # oppgjør Y-1
+    write(data, p[1], 2023, "utkast", loenn(200000))  # only utkast Y-1
+    write(data, p[2], 2022, "oppgjoer", loenn(100000))  # only oppgjør Y-2
+    write(data, p[3], 2020, "oppgjoer", loenn(1))  # known, nothing in the plan: SSG-008 ×3
     write(data, p[4], 2023, "oppgjoer", {"_emulator": {"status": 410, "kode": "SSG-011"}})
-    write(data, p[4], 2023, "utkast", loenn(5))                            # deleted oppgjør → next step
+    write(data, p[4], 2023, "utkast", loenn(5))  # deleted oppgjør → next step
     with EmulatorServer(data, trusted_certs=[DER]) as s:
         out = run(client_for(s), p)
     steps = {k: [(x.inntektsaar, x.stadie, x.kode) for x in v] for k, v in out.items()}
@@ -179,11 +204,14 @@ def test_every_outcome_and_the_fallback_order(data):
     assert all(x.korrelasjonsid for x in out[p[5]])  # kept from the error body
 
 
-@pytest.mark.parametrize("setup,error", [
-    ("forbidden", TaxConfigurationError),
-    ("wrong_base", TaxConfigurationError),
-    ("bad_accept", TaxConfigurationError),
-])
+@pytest.mark.parametrize(
+    "setup,error",
+    [
+        ("forbidden", TaxConfigurationError),
+        ("wrong_base", TaxConfigurationError),
+        ("bad_accept", TaxConfigurationError),
+    ],
+)
 def test_configuration_errors_stop_the_batch_at_once(data, setup, error):
     persons = [make_synthetic(dt.date(1980, 1, 1 + i), i) for i in range(20)]
     for p in persons:
@@ -328,6 +356,7 @@ def test_cache_is_private_and_keyed_by_hash(data, tmp_path):
     raw = b"".join(p.read_bytes() for p in f.parent.iterdir())
     assert person.encode() not in raw
     import sqlite3
+
     keys = [r[0] for r in sqlite3.connect(f).execute("SELECT person FROM oppslag")]
     assert keys and all(len(k) == 64 and person not in k for k in keys)
     c2 = LookupCache(f)
@@ -336,28 +365,46 @@ def test_cache_is_private_and_keyed_by_hash(data, tmp_path):
 
 # -- the batch through --source emulator and --source api -----------------------------------------
 def test_emulator_source_gives_the_same_decisions_as_files(tmp_path):
-    base = dict(enrollment=DEMO / "innskriving.csv", period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
-                tax_data=DEMO / "skatt", formats=("csv",))
+    base = dict(
+        enrollment=DEMO / "innskriving.csv",
+        period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+        tax_data=DEMO / "skatt",
+        formats=("csv",),
+    )
     batch.run(batch.RunOptions(out=tmp_path / "f", source="files", **base))
     batch.run(batch.RunOptions(out=tmp_path / "e", source="emulator", **base))
     for name in ("maanedlig.csv", "vedtak.csv"):
-        assert (tmp_path / "f" / name).read_text(encoding="utf-8") == (tmp_path / "e" / name).read_text(encoding="utf-8")
+        assert (tmp_path / "f" / name).read_text(encoding="utf-8") == (tmp_path / "e" / name).read_text(
+            encoding="utf-8"
+        )
 
 
 def test_api_source_against_the_emulator_with_pem_files(tmp_path, monkeypatch, caplog):
     key_file, cert_file = write_identity(tmp_path / "klient")
     from cryptography import x509
 
-    trusted = [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(cert_file.read_bytes())]
+    trusted = [
+        c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(cert_file.read_bytes())
+    ]
     with EmulatorServer(DEMO / "skatt", trusted_certs=trusted) as s:
-        for k, v in {"FEE_ENGINE_SSG_URL": s.base_url, "FEE_ENGINE_TOKEN_URL": s.base_url + "/token",
-                     "FEE_ENGINE_AUDIENCE": s.state.issuer, "FEE_ENGINE_CLIENT_ID": "demo-klient",
-                     "FEE_ENGINE_KEY_FILE": str(key_file), "FEE_ENGINE_CERT_FILE": str(cert_file)}.items():
+        for k, v in {
+            "FEE_ENGINE_SSG_URL": s.base_url,
+            "FEE_ENGINE_TOKEN_URL": s.base_url + "/token",
+            "FEE_ENGINE_AUDIENCE": s.state.issuer,
+            "FEE_ENGINE_CLIENT_ID": "demo-klient",
+            "FEE_ENGINE_KEY_FILE": str(key_file),
+            "FEE_ENGINE_CERT_FILE": str(cert_file),
+        }.items():
             monkeypatch.setenv(k, v)
         caplog.set_level(logging.DEBUG)
-        opts = batch.RunOptions(enrollment=DEMO / "innskriving.csv", out=tmp_path / "a", source="api",
-                                period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)), formats=("csv",),
-                                cache=tmp_path / "cache.sqlite")
+        opts = batch.RunOptions(
+            enrollment=DEMO / "innskriving.csv",
+            out=tmp_path / "a",
+            source="api",
+            period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+            formats=("csv",),
+            cache=tmp_path / "cache.sqlite",
+        )
         result = batch.run(opts)
         assert result.lookups > 0
         requests_first = s.state.requests
@@ -378,8 +425,20 @@ def test_missing_credentials_name_what_is_missing(tmp_path):
 
     from fee_engine.cli import app
 
-    res = CliRunner().invoke(app, ["run", str(DEMO / "innskriving.csv"), "--source", "api", "--period", "2024-08..2025-07",
-                                   "--out", str(tmp_path / "o")], env={"FEE_ENGINE_CLIENT_ID": ""})
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "api",
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        env={"FEE_ENGINE_CLIENT_ID": ""},
+    )
     assert res.exit_code == 2 and "FEE_ENGINE_CLIENT_ID" in res.output
 
 
@@ -388,12 +447,15 @@ def test_pkcs12_with_password_from_environment(tmp_path):
 
     p12 = tmp_path / "virksomhet.p12"
     p12.write_bytes(pkcs12.serialize_key_and_certificates(b"v", KEY, CERT, None, BestAvailableEncryption(b"hemmelig")))
-    cfg = ApiConfig.load(None, environ={"FEE_ENGINE_CLIENT_ID": "x", "FEE_ENGINE_P12_FILE": str(p12),
-                                        "FEE_ENGINE_KEY_PASSWORD": "hemmelig"})
+    cfg = ApiConfig.load(
+        None,
+        environ={"FEE_ENGINE_CLIENT_ID": "x", "FEE_ENGINE_P12_FILE": str(p12), "FEE_ENGINE_KEY_PASSWORD": "hemmelig"},
+    )
     creds = cfg.credentials()
     assert creds.x5c == x5c_chain([CERT])
-    bad = ApiConfig.load(None, environ={"FEE_ENGINE_CLIENT_ID": "x", "FEE_ENGINE_P12_FILE": str(p12),
-                                        "FEE_ENGINE_KEY_PASSWORD": "feil"})
+    bad = ApiConfig.load(
+        None, environ={"FEE_ENGINE_CLIENT_ID": "x", "FEE_ENGINE_P12_FILE": str(p12), "FEE_ENGINE_KEY_PASSWORD": "feil"}
+    )
     with pytest.raises(MissingCredentialsError, match="PKCS#12") as err:
         bad.credentials()
     assert "hemmelig" not in str(err.value)
@@ -413,16 +475,38 @@ def test_killed_batch_resumes_with_identical_outputs(tmp_path):
     key_file, cert_file = write_identity(tmp_path / "klient")
     from cryptography import x509
 
-    trusted = [c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(cert_file.read_bytes())]
+    trusted = [
+        c.public_bytes(serialization.Encoding.DER) for c in x509.load_pem_x509_certificates(cert_file.read_bytes())
+    ]
     cache = tmp_path / "cache.sqlite"
     with EmulatorServer(pop / "skatt", trusted_certs=trusted, faults=Faults(latency_ms=15)) as s:
-        env = {**os.environ, "FEE_ENGINE_SSG_URL": s.base_url, "FEE_ENGINE_TOKEN_URL": s.base_url + "/token",
-               "FEE_ENGINE_AUDIENCE": s.state.issuer, "FEE_ENGINE_CLIENT_ID": "demo", "FEE_ENGINE_KEY_FILE": str(key_file),
-               "FEE_ENGINE_CERT_FILE": str(cert_file)}
-        cmd = [sys.executable, "-m", "fee_engine", "run", str(pop / "innskriving.csv"), "--source", "api", "--cache", str(cache),
-               "--period", "2024-08..2025-07", "--format", "csv"]
-        proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "FEE_ENGINE_SSG_URL": s.base_url,
+            "FEE_ENGINE_TOKEN_URL": s.base_url + "/token",
+            "FEE_ENGINE_AUDIENCE": s.state.issuer,
+            "FEE_ENGINE_CLIENT_ID": "demo",
+            "FEE_ENGINE_KEY_FILE": str(key_file),
+            "FEE_ENGINE_CERT_FILE": str(cert_file),
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "fee_engine",
+            "run",
+            str(pop / "innskriving.csv"),
+            "--source",
+            "api",
+            "--cache",
+            str(cache),
+            "--period",
+            "2024-08..2025-07",
+            "--format",
+            "csv",
+        ]
+        proc = subprocess.Popen(
+            cmd + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 60
         stored = 0
         while time.monotonic() < deadline:
@@ -440,12 +524,24 @@ def test_killed_batch_resumes_with_identical_outputs(tmp_path):
         assert not (tmp_path / "killed" / "maanedlig.csv").exists()  # nothing half-written presented as complete
         served_before = dict(s.state.served)
         stored_keys = sqlite3.connect(cache).execute("SELECT COUNT(*) FROM oppslag").fetchone()[0]
-        subprocess.run(cmd + ["--out", str(tmp_path / "resumed")], env=env, check=False, capture_output=True, timeout=120)
+        subprocess.run(
+            cmd + ["--out", str(tmp_path / "resumed")], env=env, check=False, capture_output=True, timeout=120
+        )
         repeated = [k for k, n in s.state.served.items() if n > served_before.get(k, 0) and k in served_before]
         assert len(repeated) <= 5  # only answers that were in flight when the process died
         assert len(served_before) >= stored_keys - 5
     # the same batch from files, never interrupted
-    batch.run(batch.RunOptions(enrollment=pop / "innskriving.csv", out=tmp_path / "files", source="files",
-                               tax_data=pop / "skatt", period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)), formats=("csv",)))
+    batch.run(
+        batch.RunOptions(
+            enrollment=pop / "innskriving.csv",
+            out=tmp_path / "files",
+            source="files",
+            tax_data=pop / "skatt",
+            period=(dt.date(2024, 8, 1), dt.date(2025, 7, 1)),
+            formats=("csv",),
+        )
+    )
     for name in ("maanedlig.csv", "vedtak.csv"):
-        assert (tmp_path / "resumed" / name).read_text(encoding="utf-8") == (tmp_path / "files" / name).read_text(encoding="utf-8")
+        assert (tmp_path / "resumed" / name).read_text(encoding="utf-8") == (tmp_path / "files" / name).read_text(
+            encoding="utf-8"
+        )

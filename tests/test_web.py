@@ -27,16 +27,27 @@ from fee_engine.web import WebConfig
 from .webserver import DEMO, ROOT, LiveServer, csrf_of, demo_config, wait_for
 
 SECRET = "et-langt-hemmelig-passord-til-kontoret"
-DEMO_FNR = {row["foresatt_fnr"] for row in csv.DictReader((DEMO / "innskriving.csv").open(encoding="utf-8"),
-                                                          delimiter=";") if len(row["foresatt_fnr"]) == 11}
+DEMO_FNR = {
+    row["foresatt_fnr"]
+    for row in csv.DictReader((DEMO / "innskriving.csv").open(encoding="utf-8"), delimiter=";")
+    if len(row["foresatt_fnr"]) == 11
+}
 
 
-def upload(client: httpx.Client, path: Path = DEMO / "innskriving.csv", periode: str = "2024/25",
-           formats: tuple[str, ...] = ("xlsx", "json", "html"), csrf: str | None = None) -> httpx.Response:
+def upload(
+    client: httpx.Client,
+    path: Path = DEMO / "innskriving.csv",
+    periode: str = "2024/25",
+    formats: tuple[str, ...] = ("xlsx", "json", "html"),
+    csrf: str | None = None,
+) -> httpx.Response:
     token = csrf if csrf is not None else csrf_of(client.get("/").text)
     with path.open("rb") as fh:
-        return client.post("/kjoering", data={"csrf": token, "periode": periode, "format": list(formats)},
-                           files={"innskriving": (path.name, fh, "text/csv")})
+        return client.post(
+            "/kjoering",
+            data={"csrf": token, "periode": periode, "format": list(formats)},
+            files={"innskriving": (path.name, fh, "text/csv")},
+        )
 
 
 def finished_run(client: httpx.Client, **kw) -> str:
@@ -75,8 +86,11 @@ def test_refuses_the_network_without_a_secret(tmp_path):
     WebConfig(data_dir=tmp_path).check()  # a calculator without tax data
     with pytest.raises(ConfigurationError, match="skattedata"):
         WebConfig(data_dir=tmp_path, tax_data=tmp_path / "finnes-ikke").check()
-    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--data", str(tmp_path),
-                                          "--tax-data", str(DEMO / "skatt")], env={"FEE_ENGINE_WEB_SECRET": ""})
+    result = CliRunner().invoke(
+        cli_app,
+        ["serve", "--host", "0.0.0.0", "--data", str(tmp_path), "--tax-data", str(DEMO / "skatt")],
+        env={"FEE_ENGINE_WEB_SECRET": ""},
+    )
     assert result.exit_code == 2 and "tilgangsnøkkel" in result.output
 
 
@@ -120,8 +134,10 @@ def test_unknown_host_header_is_refused(server, tmp_path):
     with server.client() as c:
         assert c.get("/", headers={"host": "angriper.example"}).status_code == 400
         assert c.get("/", headers={"host": "localhost"}).status_code == 200
-    with LiveServer(demo_config(tmp_path, secret=SECRET, allowed_hosts=["foreldrebetaling.kommune.no"])) as s, \
-            s.client() as c:  # the TLS proxy's name, configured with --vertsnavn
+    with (
+        LiveServer(demo_config(tmp_path, secret=SECRET, allowed_hosts=["foreldrebetaling.kommune.no"])) as s,
+        s.client() as c,
+    ):  # the TLS proxy's name, configured with --vertsnavn
         assert c.get("/logg-inn", headers={"host": "foreldrebetaling.kommune.no"}).status_code == 200
         assert c.get("/logg-inn", headers={"host": "angriper.example"}).status_code == 400
 
@@ -158,8 +174,16 @@ def test_run_report_downloads_and_workbook(server, demo_run):
         page = c.get(demo_run).text
         assert "Resultat av kjøringen" in page and "Manuelle saker" in page
         names = re.findall(r'/fil/([^"]+)" download', page)
-        assert {"vedtak.xlsx", "maanedlig.csv", "vedtak.csv", "vedtak.json", "rapport.html", "avvist.csv",
-                "kjoering.json", "revisjon.jsonl"} <= set(names)
+        assert {
+            "vedtak.xlsx",
+            "maanedlig.csv",
+            "vedtak.csv",
+            "vedtak.json",
+            "rapport.html",
+            "avvist.csv",
+            "kjoering.json",
+            "revisjon.jsonl",
+        } <= set(names)
         for n in ("B09", "B10", "B12"):  # the demo's three manual cases (CLI: vedtak.csv)
             assert f"<td>{n}</td>" in page
         r = c.get(demo_run + "/fil/vedtak.xlsx")
@@ -175,8 +199,14 @@ def test_run_report_downloads_and_workbook(server, demo_run):
 
 
 def test_outputs_equal_the_command_line(server, demo_run, tmp_path):
-    opts = batch.RunOptions(enrollment=DEMO / "innskriving.csv", out=tmp_path, period=batch.parse_period("2024/25"),
-                            source="files", tax_data=DEMO / "skatt", formats=("csv",))
+    opts = batch.RunOptions(
+        enrollment=DEMO / "innskriving.csv",
+        out=tmp_path,
+        period=batch.parse_period("2024/25"),
+        source="files",
+        tax_data=DEMO / "skatt",
+        formats=("csv",),
+    )
     batch.run(opts)
     with server.client() as c:
         for name in ("maanedlig.csv", "avvist.csv"):
@@ -275,8 +305,19 @@ def test_access_secret(tmp_path):
     with LiveServer(demo_config(tmp_path, secret=SECRET)) as s, s.client() as c:
         assert c.get("/").headers["location"] == "/logg-inn"
         assert c.get("/kalkulator").status_code == 303
-        body = {"maaned": "2024-10", "barn": [{"barn_id": "A", "husholdning_id": "H", "kommunenummer": "0301",
-                                                "tilbud": "sfo", "trinn": 1, "timer_per_uke": 15}]}
+        body = {
+            "maaned": "2024-10",
+            "barn": [
+                {
+                    "barn_id": "A",
+                    "husholdning_id": "H",
+                    "kommunenummer": "0301",
+                    "tilbud": "sfo",
+                    "trinn": 1,
+                    "timer_per_uke": 15,
+                }
+            ],
+        }
         assert c.post("/api/beregn", json=body).status_code == 401
         assert c.post("/api/beregn", json=body, headers={"authorization": f"Bearer {SECRET}"}).status_code == 200
         login = c.get("/logg-inn").text
@@ -292,15 +333,32 @@ def test_access_secret(tmp_path):
 
 
 def test_public_calculator_cors_and_rate_limit(tmp_path):
-    cfg = demo_config(tmp_path, secret=SECRET, public_calculator=True, cors_origins=["https://www.kommune.no"],
-                      rate_limit_per_minute=5)
-    body = {"maaned": "2024-10", "barn": [{"barn_id": "A", "husholdning_id": "H", "kommunenummer": "0301",
-                                            "tilbud": "barnehage", "barn_fodselsdato": "2021-03-10",
-                                            "plass_prosent": 100}], "inntekt": {"H": 300000}}
+    cfg = demo_config(
+        tmp_path,
+        secret=SECRET,
+        public_calculator=True,
+        cors_origins=["https://www.kommune.no"],
+        rate_limit_per_minute=5,
+    )
+    body = {
+        "maaned": "2024-10",
+        "barn": [
+            {
+                "barn_id": "A",
+                "husholdning_id": "H",
+                "kommunenummer": "0301",
+                "tilbud": "barnehage",
+                "barn_fodselsdato": "2021-03-10",
+                "plass_prosent": 100,
+            }
+        ],
+        "inntekt": {"H": 300000},
+    }
     with LiveServer(cfg) as s, s.client() as c:
         assert c.get("/").status_code == 303  # the office pages stay behind the secret
-        pre = c.options("/api/beregn", headers={"origin": "https://www.kommune.no",
-                                                "access-control-request-method": "POST"})
+        pre = c.options(
+            "/api/beregn", headers={"origin": "https://www.kommune.no", "access-control-request-method": "POST"}
+        )
         assert pre.headers["access-control-allow-origin"] == "https://www.kommune.no"
         r = c.post("/api/beregn", json=body, headers={"origin": "https://www.kommune.no"})
         assert r.status_code == 200 and r.json()["barn"][0]["belop"] == 838
@@ -316,9 +374,19 @@ def test_public_calculator_cors_and_rate_limit(tmp_path):
 # -- the calculator page -----------------------------------------------------------------------------
 def _calculator(c: httpx.Client, **fields) -> httpx.Response:
     page = c.get("/kalkulator" + (f"?kommune={fields['kommune']}" if "kommune" in fields else "")).text
-    data = {"csrf": csrf_of(page), "antall": "2", "kommune": "0301", "maaned": "2024-10", "soekt": "ja",
-            "inntektsform": "voksne", "inntekt_soeker": "300 000", "tilbud_0": "barnehage", "fodt_0": "2021-03-10",
-            "plass_0": "100", "handling": "beregn"}
+    data = {
+        "csrf": csrf_of(page),
+        "antall": "2",
+        "kommune": "0301",
+        "maaned": "2024-10",
+        "soekt": "ja",
+        "inntektsform": "voksne",
+        "inntekt_soeker": "300 000",
+        "tilbud_0": "barnehage",
+        "fodt_0": "2021-03-10",
+        "plass_0": "100",
+        "handling": "beregn",
+    }
     data.update(fields)
     return c.post("/kalkulator", data=data)
 
@@ -353,18 +421,32 @@ def test_reform_diff_summary(server, demo_run, tmp_path):
     with server.client() as c:
         page = c.get(demo_run + "/regelendring").text
         assert "maksimalpris_1500" in page
-        r = c.post(demo_run + "/regelendring", data={"csrf": csrf_of(page), "type": "reform",
-                                                     "reform": "maksimalpris_1500"}, files={"x": ("", b"")})
+        r = c.post(
+            demo_run + "/regelendring",
+            data={"csrf": csrf_of(page), "type": "reform", "reform": "maksimalpris_1500"},
+            files={"x": ("", b"")},
+        )
         assert r.status_code == 303, r.text
         result = r.headers["location"]
         assert wait_for(c, result + "/status")["tilstand"] == "ferdig"
         summary = c.get(result).text
-        typo = {"csrf": csrf_of(page), "type": "verdi", "parameter": "barnehage.maksimalpris.generel",
-                "fra": "2024-10-01", "verdi": "1500"}
+        typo = {
+            "csrf": csrf_of(page),
+            "type": "verdi",
+            "parameter": "barnehage.maksimalpris.generel",
+            "fra": "2024-10-01",
+            "verdi": "1500",
+        }
         r2 = c.post(demo_run + "/regelendring", data=typo, files={"x": ("", b"")})
         assert r2.status_code == 400 and "ukjent parameter" in r2.text
-    opts = batch.RunOptions(enrollment=DEMO / "innskriving.csv", out=tmp_path, period=batch.parse_period("2024/25"),
-                            source="files", tax_data=DEMO / "skatt", formats=("csv",))
+    opts = batch.RunOptions(
+        enrollment=DEMO / "innskriving.csv",
+        out=tmp_path,
+        period=batch.parse_period("2024/25"),
+        source="files",
+        tax_data=DEMO / "skatt",
+        formats=("csv",),
+    )
     want = batch.diff(batch.DiffOptions(opts, reforms=[ROOT / "fixtures" / "reformer" / "maksimalpris_1500.yaml"]))
     text = summary.replace("\u00a0", " ")
     for amount in (want.revenue_a, want.revenue_b, want.difference):

@@ -36,10 +36,10 @@ except ImportError:  # pragma: no cover - [test] installs it
 
 if not (HAVE_BROWSER and HAVE_SELENIUM):
     if os.environ.get("FEE_ENGINE_REQUIRE_BROWSER") == "1":
-        pytest.fail("chromium, chromium-driver and selenium are required here (.ci/run installs them)",
-                    pytrace=False)
-    pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)",
-                allow_module_level=True)
+        pytest.fail("chromium, chromium-driver and selenium are required here (.ci/run installs them)", pytrace=False)
+    pytest.skip(
+        "Debian's chromium and chromium-driver are not installed (.ci/run installs them)", allow_module_level=True
+    )
 
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import WebDriverException  # noqa: E402
@@ -69,13 +69,28 @@ def downloads(tmp_path_factory) -> Path:
 def browser(downloads):
     opts = Options()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-quic", "--disable-extensions", f"--window-size={WIDTH},900", "--lang=nb-NO",
-                "--hide-scrollbars", "--force-device-scale-factor=1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-quic",
+        "--disable-extensions",
+        f"--window-size={WIDTH},900",
+        "--lang=nb-NO",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ):
         opts.add_argument(arg)
-    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                           "download.prompt_for_download": False,
-                                           "intl.accept_languages": "nb-NO,nb,no"})
+    opts.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "intl.accept_languages": "nb-NO,nb,no",
+        },
+    )
     # Norwegian date formats in the screenshots where Debian's chromium-l10n is installed
     env = {**os.environ, "LANGUAGE": "nb_NO:nb", "LANG": "nb_NO.UTF-8"}
     driver = webdriver.Chrome(service=Service(DRIVER, env=env), options=opts)
@@ -97,8 +112,10 @@ def shot(driver, directory: Path, name: str) -> Path:
 
     driver.execute_script("window.scrollTo(0, 0);")
     height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": WIDTH, "height": int(height),
-                                                                  "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WIDTH, "height": int(height), "deviceScaleFactor": 1, "mobile": False},
+    )
     try:
         time.sleep(0.2)
         data = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
@@ -113,7 +130,8 @@ def shot(driver, directory: Path, name: str) -> Path:
 def wait_text(driver, text: str, timeout: float = 120) -> None:
     """Until the page shows ``text`` (the page may reload itself meanwhile)."""
     WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=(WebDriverException,)).until(
-        lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+        lambda d: text in d.find_element(By.TAG_NAME, "body").text
+    )
 
 
 def set_value(driver, element, value: str) -> None:
@@ -123,12 +141,32 @@ def set_value(driver, element, value: str) -> None:
 
 def cli_amount(tmp_path: Path, child: str, month: str) -> int:
     out = tmp_path / "cli"
-    subprocess.run([sys.executable, "-m", "fee_engine", "run", str(DEMO / "innskriving.csv"), "--source", "files",
-                    "--tax-data", str(DEMO / "skatt"), "--period", "2024-08..2025-07", "--format", "csv",
-                    "--out", str(out)], check=False, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fee_engine",
+            "run",
+            str(DEMO / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(DEMO / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--format",
+            "csv",
+            "--out",
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        timeout=300,
+    )
     with (out / "maanedlig.csv").open(encoding="utf-8-sig") as fh:  # the Excel dialect: ; and a BOM
-        return next(int(r["belop"]) for r in csv.DictReader(fh, delimiter=";")
-                    if r["barn_id"] == child and r["maaned"] == month)
+        return next(
+            int(r["belop"]) for r in csv.DictReader(fh, delimiter=";") if r["barn_id"] == child and r["maaned"] == month
+        )
 
 
 def test_the_office_s_run_in_the_browser(browser, server, shots, downloads):
@@ -150,15 +188,18 @@ def test_the_office_s_run_in_the_browser(browser, server, shots, downloads):
     b.find_element(By.XPATH, "//button[normalize-space()='Start beregningen']").click()
     wait_text(b, "Resultat av kjøringen")
     assert "Sum å fakturere" in b.page_source
-    manual = [r.find_elements(By.TAG_NAME, "td")[0].text
-              for r in b.find_elements(By.XPATH, "//h2[.='Manuelle saker']/following::table[1]/tbody/tr")]
+    manual = [
+        r.find_elements(By.TAG_NAME, "td")[0].text
+        for r in b.find_elements(By.XPATH, "//h2[.='Manuelle saker']/following::table[1]/tbody/tr")
+    ]
     assert manual == ["B09", "B10", "B12"]
     shot(b, shots, "resultat")
 
     b.find_element(By.LINK_TEXT, "vedtak.xlsx").click()
     target = downloads / "vedtak.xlsx"
-    WebDriverWait(b, 60, poll_frequency=0.2).until(lambda _: target.exists() and target.stat().st_size > 0
-                                                   and not list(downloads.glob("*.crdownload")))
+    WebDriverWait(b, 60, poll_frequency=0.2).until(
+        lambda _: target.exists() and target.stat().st_size > 0 and not list(downloads.glob("*.crdownload"))
+    )
     wb = load_workbook(target, read_only=True)
     sheet = next(wb[n] for n in wb.sheetnames if n.startswith("M"))  # the monthly sheet
     rows = [[c.value for c in r] for r in sheet.iter_rows()]

@@ -20,21 +20,66 @@ from .perioder import Runs, expand_runs, month_range, plan_runs, segments, take
 from .tabell import month_table
 
 # What the result carries of each child: the explanation's inputs, nothing more (no fødselsnummer).
-CHILD_COLUMNS = ["barn_id", "husholdning_id", "kommunenummer", "tilbud", "institusjon", "plass_bp", "timer_c", "trinn",
-                 "saerskilte_behov", "pris_oere"]
-ENROLLMENT_COLUMNS = CHILD_COLUMNS + ["rad", "foresatt_fnr", "partner_fnr", "barn_fodselsdato", "fra_dato", "til_dato",
-                                      "soekt_redusert", "dok_inntekt_oere",
-                                      "betaler_fnr", "eier_orgnr"]  # the invoicing basis reads these from the rows
-HOUSEHOLD_COLUMNS = ["inntekt_oere", "inntekt_status", "inntekt_kilde", "inntektsaar", "stadie", "soeker_aar",
-                     "soeker_stadie", "soeker_oere", "partner_aar", "partner_stadie", "partner_oere", "forventet_aar",
-                     "ukjente_poster", "manuell_kode"]
+CHILD_COLUMNS = [
+    "barn_id",
+    "husholdning_id",
+    "kommunenummer",
+    "tilbud",
+    "institusjon",
+    "plass_bp",
+    "timer_c",
+    "trinn",
+    "saerskilte_behov",
+    "pris_oere",
+]
+ENROLLMENT_COLUMNS = CHILD_COLUMNS + [
+    "rad",
+    "foresatt_fnr",
+    "partner_fnr",
+    "barn_fodselsdato",
+    "fra_dato",
+    "til_dato",
+    "soekt_redusert",
+    "dok_inntekt_oere",
+    "betaler_fnr",
+    "eier_orgnr",
+]  # the invoicing basis reads these from the rows
+HOUSEHOLD_COLUMNS = [
+    "inntekt_oere",
+    "inntekt_status",
+    "inntekt_kilde",
+    "inntektsaar",
+    "stadie",
+    "soeker_aar",
+    "soeker_stadie",
+    "soeker_oere",
+    "partner_aar",
+    "partner_stadie",
+    "partner_oere",
+    "forventet_aar",
+    "ukjente_poster",
+    "manuell_kode",
+]
 # The output columns in kroner: the ordinary price, the reductions of the steps, what is paid.
-AMOUNT_COLUMNS = ["ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon", "gratis_timer",
-                  "soeskenmoderasjon", "belop"]
+AMOUNT_COLUMNS = [
+    "ordinaer_pris",
+    "saerskilte_behov_fritak",
+    "etter_inntektsgrense",
+    "inntektsreduksjon",
+    "gratis_timer",
+    "soeskenmoderasjon",
+    "belop",
+]
 
 
-def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, sider: dict,
-              months: list[dt.date], expand: bool = True) -> pd.DataFrame:
+def calculate(
+    children: pd.DataFrame,
+    households: pd.DataFrame,
+    table: pd.DataFrame,
+    sider: dict,
+    months: list[dt.date],
+    expand: bool = True,
+) -> pd.DataFrame:
     """Every child-month (``expand=True``) or every run (``expand=False``) with its fee and step records."""
     children = children.reset_index(drop=True)
     runs = plan_runs(children, months, segments(table, sider, months))
@@ -44,8 +89,14 @@ def calculate(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFr
     return expand_runs(frame) if expand else frame
 
 
-def gather(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, sider: dict,
-           months: list[dt.date], runs: Runs) -> Kontekst:
+def gather(
+    children: pd.DataFrame,
+    households: pd.DataFrame,
+    table: pd.DataFrame,
+    sider: dict,
+    months: list[dt.date],
+    runs: Runs,
+) -> Kontekst:
     """Each run's row in the household table and in the month table, by integer index."""
     hh_pos = pd.Index(households["husholdning_id"]).get_indexer(children["husholdning_id"])
     k_codes, kommuner = pd.factorize(children["kommunenummer"])
@@ -55,8 +106,19 @@ def gather(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame
     ok = (t_kommune >= 0) & (t_month >= 0)
     grid[t_kommune[ok], t_month[ok]] = np.flatnonzero(ok)
     t_pos = grid[k_codes[runs.child], runs.first]
-    return Kontekst(children, households, table, sider, months, runs.child, runs.first, hh_pos, t_pos,
-                    k_codes[runs.child], np.asarray(kommuner))
+    return Kontekst(
+        children,
+        households,
+        table,
+        sider,
+        months,
+        runs.child,
+        runs.first,
+        hh_pos,
+        t_pos,
+        k_codes[runs.child],
+        np.asarray(kommuner),
+    )
 
 
 def take_the_steps(k: Kontekst, runs: Runs) -> dict[str, np.ndarray]:
@@ -110,12 +172,21 @@ def manual_reason(k: Kontekst) -> np.ndarray:
 
 
 # Amounts of one place in one month, ranks, rates: far below 2**31.
-_INT32 = AMOUNT_COLUMNS + [s.etter for s in REKKEFOLGE] + ["fakturerte_mnd", "andel_bp", "pris_tak_oere", "soesken_rang",
-                                                          "soesken_bp", "flagg"]
+_INT32 = (
+    AMOUNT_COLUMNS
+    + [s.etter for s in REKKEFOLGE]
+    + ["fakturerte_mnd", "andel_bp", "pris_tak_oere", "soesken_rang", "soesken_bp", "flagg"]
+)
 
 
-def assemble(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, k: Kontekst,
-             records: dict[str, np.ndarray], runs: Runs) -> pd.DataFrame:
+def assemble(
+    children: pd.DataFrame,
+    households: pd.DataFrame,
+    table: pd.DataFrame,
+    k: Kontekst,
+    records: dict[str, np.ndarray],
+    runs: Runs,
+) -> pd.DataFrame:
     """One DataFrame per run (with ``antall_maaneder``), built once."""
     ci = runs.child
     cols: dict[str, object] = {}
@@ -130,8 +201,9 @@ def assemble(children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFra
     for c in dict.fromkeys(c for s in ALLE for c in s.behold):
         cols[c] = table[c].to_numpy()[k.t_pos]
     # the unverified rule values this run's offer used (the office's note on the decision)
-    cols["uverifisert"] = np.where(k.barnehage, table["uverifisert_barnehage"].to_numpy()[k.t_pos],
-                                   table["uverifisert_sfo"].to_numpy()[k.t_pos])
+    cols["uverifisert"] = np.where(
+        k.barnehage, table["uverifisert_barnehage"].to_numpy()[k.t_pos], table["uverifisert_sfo"].to_numpy()[k.t_pos]
+    )
     for c, v in records.items():
         cols[c] = v.astype(np.int32) if c in _INT32 else v
     cols["antall_maaneder"] = runs.length
@@ -152,5 +224,14 @@ def has_flag(flagg: np.ndarray | pd.Series, *names: str) -> np.ndarray:
     return (np.asarray(flagg, dtype=np.int64) & mask) != 0
 
 
-__all__ = ["calculate", "expand_runs", "month_range", "month_table", "segments", "plan_runs", "flag_text", "has_flag",
-           "AMOUNT_COLUMNS"]
+__all__ = [
+    "calculate",
+    "expand_runs",
+    "month_range",
+    "month_table",
+    "segments",
+    "plan_runs",
+    "flag_text",
+    "has_flag",
+    "AMOUNT_COLUMNS",
+]

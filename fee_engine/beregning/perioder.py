@@ -97,8 +97,15 @@ def plan_runs(children: pd.DataFrame, months: list[dt.date], seg_starts: np.ndar
     return Runs(child[order], first[order], length[order], moved[order])
 
 
-def one_bill_per_month(children: pd.DataFrame, c: np.ndarray, f: np.ndarray, fra: np.ndarray, til: np.ndarray,
-                       starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def one_bill_per_month(
+    children: pd.DataFrame,
+    c: np.ndarray,
+    f: np.ndarray,
+    fra: np.ndarray,
+    til: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One child, one offer, one month, one bill (CALCULATION.md, barnehage step 0).
 
     When a child's placements in the same offer meet inside a month (a move, a new place size), the
@@ -113,7 +120,9 @@ def one_bill_per_month(children: pd.DataFrame, c: np.ndarray, f: np.ndarray, fra
     lo = np.where(np.isnat(fra[c]), starts[f], np.maximum(fra[c], starts[f]))
     hi = np.where(np.isnat(til[c]), ends[f], np.minimum(til[c], ends[f]))
     days = ((hi - lo) // day).astype(np.int64) + 1
-    start_key = np.where(np.isnat(fra[c]), np.iinfo(np.int64).min + 1, fra[c].astype(np.int64))  # negated below: no overflow
+    start_key = np.where(
+        np.isnat(fra[c]), np.iinfo(np.int64).min + 1, fra[c].astype(np.int64)
+    )  # negated below: no overflow
     order = np.lexsort((-start_key, -days, f, who))
     w, m = who[order], f[order]
     first_of_group = np.ones(len(order), dtype=bool)

@@ -37,12 +37,14 @@ class Oppslag:
     def unverified_for(self, tilbud: str) -> str:
         """The unverified values this row's columns for ``tilbud`` (and for both offers) read, as one text."""
         found = {**self.unverified.get(None, {}), **self.unverified.get(tilbud, {})}
-        return "; ".join(f"{path} = {format_value(v.verdi)} fra {v.gjelder_fra.isoformat()}"
-                         for path, v in sorted(found.items()))
+        return "; ".join(
+            f"{path} = {format_value(v.verdi)} fra {v.gjelder_fra.isoformat()}" for path, v in sorted(found.items())
+        )
 
 
-def month_table(rules: RuleSet, months: list[dt.date], kommuner: list[str],
-                offers: tuple[str, ...] = ("barnehage", "sfo")) -> tuple[pd.DataFrame, dict, list[tuple[str, Value]]]:
+def month_table(
+    rules: RuleSet, months: list[dt.date], kommuner: list[str], offers: tuple[str, ...] = ("barnehage", "sfo")
+) -> tuple[pd.DataFrame, dict, list[tuple[str, Value]]]:
     """Returns the table, the side tables ``{column: {(kommune, month): value}}``, and the ``(path, Value)``
     pairs used that are not verified (each one a warning in the run)."""
     columns = month_table_columns()

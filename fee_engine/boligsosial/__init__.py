@@ -31,9 +31,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..audit import FILE_NAME as AUDIT_FILE
 from ..audit import AuditLog, default_path
@@ -112,8 +113,10 @@ def check(opts: InntektOptions) -> Formaal:
     except PurposeError:
         raise PurposeError(f"ukjent --formaal «{opts.formaal}»: fee-engine inntekt er for boligsosial") from None
     if formaal is not FORMAAL:
-        raise PurposeError(f"fee-engine inntekt henter bare for {FORMAAL.tekst} (--formaal boligsosial); "
-                           f"{formaal.tekst} beregnes med fee-engine run, med sin egen rettighetspakke")
+        raise PurposeError(
+            f"fee-engine inntekt henter bare for {FORMAAL.tekst} (--formaal boligsosial); "
+            f"{formaal.tekst} beregnes med fee-engine run, med sin egen rettighetspakke"
+        )
     if opts.source not in SOURCES:
         hint = " (KS Fiks har ingen proxy for Inntekt API)" if opts.source.startswith("fiks") else ""
         raise ConfigurationError(f"ukjent --source «{opts.source}» for inntekt ({', '.join(SOURCES)}){hint}")
@@ -122,9 +125,11 @@ def check(opts: InntektOptions) -> Formaal:
             raise ConfigurationError(f"--source {opts.source} krever --tax-data MAPPE")
         d = Path(opts.tax_data)
         if not (d / "summertskattegrunnlag").is_dir() or not (d / "inntekt").is_dir():
-            raise ConfigurationError(f"fant ikke {d / 'summertskattegrunnlag'} og {d / 'inntekt'}: --tax-data for "
-                                     "inntekt er en mappe med summertskattegrunnlag/<år>/oppgjoer/<fnr>.json og "
-                                     "inntekt/<fnr>.json")
+            raise ConfigurationError(
+                f"fant ikke {d / 'summertskattegrunnlag'} og {d / 'inntekt'}: --tax-data for "
+                "inntekt er en mappe med summertskattegrunnlag/<år>/oppgjoer/<fnr>.json og "
+                "inntekt/<fnr>.json"
+            )
     if opts.source == "api":
         from ..taxdata.http import ApiConfig
 
@@ -133,9 +138,16 @@ def check(opts: InntektOptions) -> Formaal:
     return formaal
 
 
-def fetch(opts: InntektOptions, persons: list[str], plan: list[tuple[int, str]], first: str, last: str,
-          audit: AuditLog, tick: Callable[[], None] | None, warnings: list[str]
-          ) -> tuple[dict[str, list], dict[str, AordningLookup]]:
+def fetch(
+    opts: InntektOptions,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    first: str,
+    last: str,
+    audit: AuditLog,
+    tick: Callable[[], None] | None,
+    warnings: list[str],
+) -> tuple[dict[str, list], dict[str, AordningLookup]]:
     """Summert skattegrunnlag along ``plan`` and a-ordningen for ``first``–``last``, for every person."""
     if opts.source == "files":
         d = Path(opts.tax_data)  # type: ignore[arg-type]
@@ -160,9 +172,16 @@ def fetch(opts: InntektOptions, persons: list[str], plan: list[tuple[int, str]],
             warnings.extend(cache.warnings)
 
 
-def _fetch_http(opts: InntektOptions, persons: list[str], plan: list[tuple[int, str]], first: str, last: str,
-                cache: AordningCache | None, audit: AuditLog, tick: Callable[[], None] | None
-                ) -> tuple[dict[str, list], dict[str, AordningLookup]]:
+def _fetch_http(
+    opts: InntektOptions,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    first: str,
+    last: str,
+    cache: AordningCache | None,
+    audit: AuditLog,
+    tick: Callable[[], None] | None,
+) -> tuple[dict[str, list], dict[str, AordningLookup]]:
     from ..taxdata.client import SsgClient
     from ..taxdata.http import INNTEKT_STI, ApiConfig, LocalEmulator, ssg_client
 
@@ -183,13 +202,22 @@ def _fetch_http(opts: InntektOptions, persons: list[str], plan: list[tuple[int, 
         d = Path(opts.tax_data)  # type: ignore[arg-type]
         with LocalEmulator(d / "summertskattegrunnlag", inntekt_data=d / "inntekt") as em:
             tokens = em.tokens(scopes)
-            return asyncio.run(both(SsgClient(em.base_url, tokens, formaal=FORMAAL, kilde="emulator"),
-                                    InntektClient(em.base_url, INNTEKT_STI, tokens, kilde="emulator")))
+            return asyncio.run(
+                both(
+                    SsgClient(em.base_url, tokens, formaal=FORMAAL, kilde="emulator"),
+                    InntektClient(em.base_url, INNTEKT_STI, tokens, kilde="emulator"),
+                )
+            )
     cfg = ApiConfig.load(opts.api_config).check_formaal(FORMAAL)
     tokens = cfg.tokens(scopes)
-    inntekt = InntektClient(cfg.inntekt_url or "", cfg.inntekt_sti or INNTEKT_STI, tokens,
-                            max_in_flight=cfg.max_in_flight,
-                            max_attempts=cfg.max_attempts, backoff=cfg.backoff_s)
+    inntekt = InntektClient(
+        cfg.inntekt_url or "",
+        cfg.inntekt_sti or INNTEKT_STI,
+        tokens,
+        max_in_flight=cfg.max_in_flight,
+        max_attempts=cfg.max_attempts,
+        backoff=cfg.backoff_s,
+    )
     return asyncio.run(both(ssg_client(cfg, FORMAAL, tokens), inntekt))
 
 
@@ -208,8 +236,9 @@ def run(opts: InntektOptions, progress: Callable[[str, int], Callable[..., None]
         path = opts.audit_path()
         if path.resolve().parent == Path(opts.out).resolve():
             raise ConfigurationError(f"revisjonsloggen {path} kan ikke ligge i --out {opts.out}")
-        audit = AuditLog(path, command="inntekt", purpose=FORMAAL.revisjon, copy=folder.staging / AUDIT_FILE,
-                         kommune=opts.kommune())
+        audit = AuditLog(
+            path, command="inntekt", purpose=FORMAAL.revisjon, copy=folder.staging / AUDIT_FILE, kommune=opts.kommune()
+        )
         folder.run_id = audit.run_id
         try:
             tick = progress("Henter skattegrunnlag og a-ordningen", len(people)) if progress and people else None
@@ -219,19 +248,37 @@ def run(opts: InntektOptions, progress: Callable[[str, int], Callable[..., None]
         saker = summarise(cases, ssg, aord, rules)
         transient = sum(1 for p in people if ssg[p][-1].midlertidig or aord[p].midlertidig)
         if transient:
-            warnings.append(f"{transient} personer har oppslag som feilet midlertidig etter alle forsøk; kjør samme "
-                            "kommando på nytt (svar som er lagret, hentes ikke igjen)")
+            warnings.append(
+                f"{transient} personer har oppslag som feilet midlertidig etter alle forsøk; kjør samme "
+                "kommando på nytt (svar som er lagret, hentes ikke igjen)"
+            )
         meta = _meta(opts, persons_file, first, last, plan, len(saker), warnings)
         files = write_outputs(folder.staging, saker, persons_file, meta)
         final = folder.commit(files)
-    return InntektResult(rows_in=persons_file.n_rows, rows_rejected=persons_file.rejected_rows, cases=len(saker),
-                         persons=len(people), lookups=sum(len(v) for v in ssg.values()) + len(aord),
-                         incomplete_cases=sum(1 for s in saker if not s.komplett), transient=transient, files=final,
-                         notices=persons_file.notices, warnings=warnings, audit_log=audit.path)
+    return InntektResult(
+        rows_in=persons_file.n_rows,
+        rows_rejected=persons_file.rejected_rows,
+        cases=len(saker),
+        persons=len(people),
+        lookups=sum(len(v) for v in ssg.values()) + len(aord),
+        incomplete_cases=sum(1 for s in saker if not s.komplett),
+        transient=transient,
+        files=final,
+        notices=persons_file.notices,
+        warnings=warnings,
+        audit_log=audit.path,
+    )
 
 
-def _meta(opts: InntektOptions, persons: Persons, first: str, last: str, plan: list[tuple[int, str]], cases: int,
-          warnings: list[str]) -> dict[str, Any]:
+def _meta(
+    opts: InntektOptions,
+    persons: Persons,
+    first: str,
+    last: str,
+    plan: list[tuple[int, str]],
+    cases: int,
+    warnings: list[str],
+) -> dict[str, Any]:
     return {
         "formaal": FORMAAL.value,
         "rettighetspakke": f"{FORMAAL.ssg_pakke} (Summert skattegrunnlag), {FORMAAL.inntekt_pakke} (Inntekt API)",
@@ -251,10 +298,12 @@ def _meta(opts: InntektOptions, persons: Persons, first: str, last: str, plan: l
 
 def write_outputs(directory: Path, saker: list[Sak], persons: Persons, meta: dict[str, Any]) -> list[Path]:
     rejected = persons.rejections.to_dict("records")
-    files = [write_workbook(directory / "saker.xlsx", saker, meta, rejected),
-             write_case_pages(directory / "sak", saker, meta),
-             write_json(directory / "inntekt.json", saker, meta),
-             write_rejections(persons.rejections, directory / "avvist.csv")]
+    files = [
+        write_workbook(directory / "saker.xlsx", saker, meta, rejected),
+        write_case_pages(directory / "sak", saker, meta),
+        write_json(directory / "inntekt.json", saker, meta),
+        write_rejections(persons.rejections, directory / "avvist.csv"),
+    ]
     audit = directory / AUDIT_FILE
     if not audit.exists():
         audit.touch()

@@ -32,10 +32,11 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 import httpx
 import msgspec
@@ -177,8 +178,14 @@ def decode(raw: bytes, person: str, first: str, last: str, *, keep_period: bool 
 
 def minimised(svar: Svar) -> bytes:
     """What the cache keeps: months, payers, amounts, kinds; no identifier of the person."""
-    return _encoder.encode(msgspec.structs.replace(svar, oppgaveInntektsmottaker=[
-        msgspec.structs.replace(o, inntektsmottaker=None) for o in svar.oppgaveInntektsmottaker or ()]))
+    return _encoder.encode(
+        msgspec.structs.replace(
+            svar,
+            oppgaveInntektsmottaker=[
+                msgspec.structs.replace(o, inntektsmottaker=None) for o in svar.oppgaveInntektsmottaker or ()
+            ],
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -200,16 +207,25 @@ class AordningLookup:
         return f"{self.fra}..{self.til}"
 
 
-def _lookup_from(raw: bytes, person: str, first: str, last: str, korr: str | None, keep_period: bool = False
-                 ) -> AordningLookup:
+def _lookup_from(
+    raw: bytes, person: str, first: str, last: str, korr: str | None, keep_period: bool = False
+) -> AordningLookup:
     try:
         body = decode(raw, person, first, last, keep_period=keep_period)
     except answers.InvalidAnswer as exc:
-        return AordningLookup(person, first, last, "feil", answers.INVALID, korrelasjonsid=korr,
-                              melding=f"ugyldig svar: {exc}")
+        return AordningLookup(
+            person, first, last, "feil", answers.INVALID, korrelasjonsid=korr, melding=f"ugyldig svar: {exc}"
+        )
     if keep_period and not body.oppgaveInntektsmottaker:
-        return AordningLookup(person, first, last, "ingen_data", "IM-008", korrelasjonsid=korr,
-                              melding="ingen inntektsopplysninger for perioden")
+        return AordningLookup(
+            person,
+            first,
+            last,
+            "ingen_data",
+            "IM-008",
+            korrelasjonsid=korr,
+            melding="ingen inntektsopplysninger for perioden",
+        )
     return AordningLookup(person, first, last, "ok", "200", body, korr)
 
 
@@ -226,13 +242,20 @@ class AordningFiles:
 
     def lookup(self, person: str, first: str, last: str) -> AordningLookup:
         if person not in self._persons:
-            return AordningLookup(person, first, last, "ukjent_person", "IM-007",
-                                  melding="Ikke treff på oppgitt personidentifikator")
+            return AordningLookup(
+                person, first, last, "ukjent_person", "IM-007", melding="Ikke treff på oppgitt personidentifikator"
+            )
         try:
             raw = (self.directory / f"{person}.json").read_bytes()
         except OSError as exc:
-            return AordningLookup(person, first, last, "feil", "UGYLDIG-FIL",
-                                  melding=f"svarfilen kan ikke leses ({exc.strerror or type(exc).__name__})")
+            return AordningLookup(
+                person,
+                first,
+                last,
+                "feil",
+                "UGYLDIG-FIL",
+                melding=f"svarfilen kan ikke leses ({exc.strerror or type(exc).__name__})",
+            )
         if b'"_emulator"' in raw:  # a fixture that stands for an error answer (as the emulator gives it)
             try:
                 kode = str(json.loads(raw)["_emulator"]["kode"])
@@ -248,8 +271,10 @@ class InntektClient(ApiClient):
     """Skatteetaten's Inntekt API for one purpose (only boligsosial has a rights package there)."""
 
     tjeneste = "Skatteetaten (Inntekt API)"
-    hint_403 = ("kontroller rettighetspakken kommuneBoligsosialeFormaal, scope skatteetaten:inntekt, og at kommunen "
-                "har delegert «Inntekt API - På vegne av» når en leverandør henter for den")
+    hint_403 = (
+        "kontroller rettighetspakken kommuneBoligsosialeFormaal, scope skatteetaten:inntekt, og at kommunen "
+        "har delegert «Inntekt API - På vegne av» når en leverandør henter for den"
+    )
 
     def __init__(self, base_url: str, sti: str, tokens: Any, *, rettighetspakke: str | None = None, **kw: Any) -> None:
         kw.setdefault("formaal", Formaal.BOLIGSOSIAL)
@@ -266,24 +291,50 @@ class InntektClient(ApiClient):
         ex = await self._exchange(client, self.url(person, first, last))
         s, korr = ex.status, ex.korrelasjonsid
         if s == 0:
-            return AordningLookup(person, first, last, "feil", ex.last, korrelasjonsid=korr,
-                                  melding=f"ga opp etter {self.max_attempts} forsøk", midlertidig=True)
+            return AordningLookup(
+                person,
+                first,
+                last,
+                "feil",
+                ex.last,
+                korrelasjonsid=korr,
+                melding=f"ga opp etter {self.max_attempts} forsøk",
+                midlertidig=True,
+            )
         if s == 200:
             if ex.too_big:
-                return AordningLookup(person, first, last, "feil", answers.INVALID, korrelasjonsid=korr,
-                                      melding="ugyldig svar: svaret er for stort")
+                return AordningLookup(
+                    person,
+                    first,
+                    last,
+                    "feil",
+                    answers.INVALID,
+                    korrelasjonsid=korr,
+                    melding="ugyldig svar: svaret er for stort",
+                )
             return _lookup_from(ex.body, person, first, last, korr)
         kode, melding = ex.feil.kode, ex.feil.melding or ""
         if s == 404 and kode in OUTCOMES:
             return AordningLookup(person, first, last, OUTCOMES[kode], kode, korrelasjonsid=korr, melding=melding)
         if s == 404:
-            raise TaxConfigurationError(f"ukjent adresse hos {self.tjeneste} ({kode or 'HTTP 404 uten JSON'}): "
-                                        "kontroller FEE_ENGINE_INNTEKT_URL og FEE_ENGINE_INNTEKT_STI", korr,
-                                        kode or "HTTP-404")
+            raise TaxConfigurationError(
+                f"ukjent adresse hos {self.tjeneste} ({kode or 'HTTP 404 uten JSON'}): "
+                "kontroller FEE_ENGINE_INNTEKT_URL og FEE_ENGINE_INNTEKT_STI",
+                korr,
+                kode or "HTTP-404",
+            )
         return AordningLookup(person, first, last, "feil", kode or f"HTTP-{s}", korrelasjonsid=korr, melding=melding)
 
-    async def fetch_all(self, persons: list[str], first: str, last: str, *, cache: "AordningCache | None" = None,
-                        audit: Any = None, progress: Callable[[], None] | None = None) -> dict[str, AordningLookup]:
+    async def fetch_all(
+        self,
+        persons: list[str],
+        first: str,
+        last: str,
+        *,
+        cache: AordningCache | None = None,
+        audit: Any = None,
+        progress: Callable[[], None] | None = None,
+    ) -> dict[str, AordningLookup]:
         if cache is not None:
             cache.check_formaal(self.formaal)
         queue: asyncio.Queue[str] = asyncio.Queue()
@@ -305,8 +356,9 @@ class InntektClient(ApiClient):
                         res = await self.lookup(client, person, first, last)
                     except TaxDataError as exc:
                         if audit is not None:
-                            audit.write_aordning(person, f"{first}..{last}", exc.kode or "STOPP", exc.korrelasjonsid,
-                                                 self.kilde)
+                            audit.write_aordning(
+                                person, f"{first}..{last}", exc.kode or "STOPP", exc.korrelasjonsid, self.kilde
+                            )
                         raise
                     source = self.kilde
                     if audit is not None:
@@ -318,15 +370,21 @@ class InntektClient(ApiClient):
                     if audit is not None:
                         audit.write_aordning(person, res.periode, res.kode, res.korrelasjonsid, source)
                 if res.status == "feil":
-                    log.warning("oppslag i a-ordningen feilet: %s %s kode %s korrelasjonsid %s", mask(person),
-                                res.periode, res.kode, res.korrelasjonsid)
+                    log.warning(
+                        "oppslag i a-ordningen feilet: %s %s kode %s korrelasjonsid %s",
+                        mask(person),
+                        res.periode,
+                        res.kode,
+                        res.korrelasjonsid,
+                    )
                 out[person] = res
                 if progress:
                     progress()
 
         try:
-            async with httpx.AsyncClient(transport=self.transport, limits=self._limits(),
-                                         timeout=self.timeout) as client:
+            async with httpx.AsyncClient(
+                transport=self.transport, limits=self._limits(), timeout=self.timeout
+            ) as client:
                 async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.max_in_flight, max(len(persons), 1))):
                         tg.create_task(worker(client))
@@ -347,9 +405,11 @@ class AordningCache(LookupCache):
         super().__init__(path, **kw)
 
     def _create_tables(self, db: Any) -> None:
-        db.execute("CREATE TABLE IF NOT EXISTS aordning (person TEXT NOT NULL, fra TEXT NOT NULL, til TEXT NOT NULL,"
-                   " status TEXT NOT NULL, kode TEXT NOT NULL, body BLOB, korrelasjonsid TEXT, hentet TEXT NOT NULL,"
-                   " PRIMARY KEY (person, fra, til))")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS aordning (person TEXT NOT NULL, fra TEXT NOT NULL, til TEXT NOT NULL,"
+            " status TEXT NOT NULL, kode TEXT NOT NULL, body BLOB, korrelasjonsid TEXT, hentet TEXT NOT NULL,"
+            " PRIMARY KEY (person, fra, til))"
+        )
         db.commit()
 
     def _aad_aordning(self, key: str, first: str, last: str) -> bytes:
@@ -359,9 +419,10 @@ class AordningCache(LookupCache):
         from cryptography.exceptions import InvalidTag
 
         key = self.person_key(person)
-        row = self._execute("SELECT status, kode, body, korrelasjonsid FROM aordning"
-                            " WHERE person=? AND fra=? AND til=?",
-                            (key, first, last)).fetchone()
+        row = self._execute(
+            "SELECT status, kode, body, korrelasjonsid FROM aordning WHERE person=? AND fra=? AND til=?",
+            (key, first, last),
+        ).fetchone()
         if row is None or row[0] not in FINAL:
             return None
         status, kode, body, korr = row
@@ -387,9 +448,19 @@ class AordningCache(LookupCache):
         if res.status == "ok" and res.body is not None:
             nonce = secrets.token_bytes(12)
             body = nonce + self._aead.encrypt(nonce, minimised(res.body), self._aad_aordning(key, res.fra, res.til))
-        self._execute("INSERT OR REPLACE INTO aordning VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                      (key, res.fra, res.til, res.status, res.kode, body, res.korrelasjonsid,
-                       dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+        self._execute(
+            "INSERT OR REPLACE INTO aordning VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                res.fra,
+                res.til,
+                res.status,
+                res.kode,
+                body,
+                res.korrelasjonsid,
+                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            ),
+        )
         try:
             self.db.commit()  # type: ignore[union-attr]
         except sqlite3.Error as exc:

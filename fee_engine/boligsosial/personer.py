@@ -39,8 +39,19 @@ _SAK_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 _DIGITS = re.compile(r"[0-9]{9,}")
 
 REASONS = {
-    **{k: ENROLLMENT_REASONS[k][0] for k in ("mangler", "fnr_lengde", "fnr_tegn", "fnr_kontroll", "fnr_dato",
-                                            "kontrolltegn", "anfoerselstegn", "felt_antall")},
+    **{
+        k: ENROLLMENT_REASONS[k][0]
+        for k in (
+            "mangler",
+            "fnr_lengde",
+            "fnr_tegn",
+            "fnr_kontroll",
+            "fnr_dato",
+            "kontrolltegn",
+            "anfoerselstegn",
+            "felt_antall",
+        )
+    },
     "rolle": "rolle må være soeker, ektefelle, samboer eller husstandsmedlem",
     "sak_id_form": "sak_id kan bare ha bokstaver a–z, sifre, -, _ og . (høyst 64 tegn, ikke . først)",
     "sak_id_sifre": "sak_id kan ikke ha 9 eller flere sifre på rad (det kan være et fødselsnummer)",
@@ -99,13 +110,28 @@ def read_persons(path: Path | str) -> Persons:
     df["personidentifikator"] = df["personidentifikator"].str.replace(r"[\s.-]", "", regex=True)
     df["rolle_norm"] = df["rolle"].map(_role)
 
-    problems: list[dict] = [{"rad": p.rad, "kolonne": p.kolonne, "verdi": p.verdi, "kode": p.kode,
-                             "aarsak": REASONS[p.kode].format(**dict(p.fmt))} for p in table.problems]
+    problems: list[dict] = [
+        {
+            "rad": p.rad,
+            "kolonne": p.kolonne,
+            "verdi": p.verdi,
+            "kode": p.kode,
+            "aarsak": REASONS[p.kode].format(**dict(p.fmt)),
+        }
+        for p in table.problems
+    ]
 
     def flag(mask_: pd.Series, column: str, code: str, **fmt: object) -> None:
         for rad, verdi in df.loc[mask_, ["rad", column if column in df else "sak_id"]].itertuples(index=False):
-            problems.append({"rad": int(rad), "kolonne": column, "verdi": verdi, "kode": code,
-                             "aarsak": REASONS[code].format(**fmt)})
+            problems.append(
+                {
+                    "rad": int(rad),
+                    "kolonne": column,
+                    "verdi": verdi,
+                    "kode": code,
+                    "aarsak": REASONS[code].format(**fmt),
+                }
+            )
 
     if table.maybe_control:
         for c in COLUMNS:
@@ -122,7 +148,7 @@ def read_persons(path: Path | str) -> Persons:
 
     # the household: one søker, at most one ektefelle/samboer, nobody twice
     named = df[sak != ""]
-    for sak_id, grp in named.groupby("sak_id", sort=False):
+    for _sak, grp in named.groupby("sak_id", sort=False):
         n_soeker = int((grp["rolle_norm"] == "soeker").sum())
         if n_soeker != 1:
             flag(df.index.isin(grp.index), "sak_id", "soeker_antall", n=n_soeker)
@@ -135,7 +161,7 @@ def read_persons(path: Path | str) -> Persons:
                 flag(df.index == idx, "personidentifikator", "person_dobbel", other=seen[person])
             seen.setdefault(person, int(rad))
     bad = {p["rad"] for p in problems}
-    for sak_id, grp in named.groupby("sak_id", sort=False):  # a case is decided whole or not at all
+    for _sak, grp in named.groupby("sak_id", sort=False):  # a case is decided whole or not at all
         hit = sorted(set(grp["rad"]) & bad)
         if hit:
             flag(df.index.isin(grp.index) & ~df["rad"].isin(bad), "sak_id", "sak_avvist", other=hit[0])
@@ -149,7 +175,9 @@ def read_persons(path: Path | str) -> Persons:
         rejections = rejections.sort_values(["rad", "kolonne"], kind="stable").reset_index(drop=True)
     bad = set(rejections["rad"]) if len(rejections) else set()
     accepted = df[~df["rad"].isin(bad)].assign(rolle=lambda d: d["rolle_norm"])
-    return Persons(rows=accepted[["rad", "sak_id", "personidentifikator", "rolle"]].reset_index(drop=True),
-                   rejections=rejections[REJECTION_COLUMNS] if len(rejections) else
-                   pd.DataFrame(columns=REJECTION_COLUMNS),
-                   n_rows=n, notices=list(table.notices))
+    return Persons(
+        rows=accepted[["rad", "sak_id", "personidentifikator", "rolle"]].reset_index(drop=True),
+        rejections=rejections[REJECTION_COLUMNS] if len(rejections) else pd.DataFrame(columns=REJECTION_COLUMNS),
+        n_rows=n,
+        notices=list(table.notices),
+    )

@@ -129,8 +129,10 @@ class Sak:
             if p.skatt.status != "ok":
                 out.append(f"{p.rolle} {p.maskert}: skatteoppgjør: {p.skatt.grunn}")
             elif p.skatt.ukjente_poster:
-                out.append(f"{p.rolle} {p.maskert}: ukjente inntektsposter (ikke talt med): "
-                           + ", ".join(p.skatt.ukjente_poster))
+                out.append(
+                    f"{p.rolle} {p.maskert}: ukjente inntektsposter (ikke talt med): "
+                    + ", ".join(p.skatt.ukjente_poster)
+                )
             if p.aordning.status != "ok":
                 out.append(f"{p.rolle} {p.maskert}: a-ordningen: {p.aordning.grunn}")
         return out
@@ -153,10 +155,15 @@ def skatt_for(person: str, tried: list[Lookup], rules: RuleSet) -> Skatt:
     items = list(last.body.grunnlag or ()) if last.body is not None else []
     poster = [(i.tekniskNavn, _kategori(i.kategori), i.kroner) for i in items]
     by_name = {name: amount for name, _, amount in poster}
-    skatt = Skatt("ok", inntektsaar=last.inntektsaar, poster=poster,
-                  bruttoformue=by_name.get("bruttoformue"), nettoformue=by_name.get("nettoformue"),
-                  samlet_gjeld=by_name.get("samletGjeld"),
-                  sum_formuesposter=sum(a for _, k, a in poster if k == "formue"))
+    skatt = Skatt(
+        "ok",
+        inntektsaar=last.inntektsaar,
+        poster=poster,
+        bruttoformue=by_name.get("bruttoformue"),
+        nettoformue=by_name.get("nettoformue"),
+        samlet_gjeld=by_name.get("samletGjeld"),
+        sum_formuesposter=sum(a for _, k, a in poster if k == "formue"),
+    )
     if pi is None:
         skatt.grunn = reason
     else:
@@ -179,8 +186,12 @@ def _payer(value: str | None) -> str:
 def aordning_for(res: AordningLookup) -> Aordning:
     months = len(months_between(res.fra, res.til))
     if res.status == "feil":
-        return Aordning("feil", f"oppslaget feilet ({res.kode}: {res.melding})" if res.melding else
-                        f"oppslaget feilet ({res.kode})", months, midlertidig=res.midlertidig)
+        return Aordning(
+            "feil",
+            f"oppslaget feilet ({res.kode}: {res.melding})" if res.melding else f"oppslaget feilet ({res.kode})",
+            months,
+            midlertidig=res.midlertidig,
+        )
     if res.status != "ok":
         a = Aordning(res.status, AORDNING_REASON[res.status].format(kode=res.kode), months)
         if res.status == "ingen_data":  # nothing reported for the period: that is what a-ordningen says
@@ -197,14 +208,19 @@ def aordning_for(res: AordningLookup) -> Aordning:
             per_type[post.type] += amount
     rader = []
     for (payer, unit, month), cell in sorted(cells.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
-        rader.append({"opplysningspliktig": payer, "virksomhet": unit, "maaned": month, **cell,
-                      "sum": sum(cell.values())})
+        rader.append(
+            {"opplysningspliktig": payer, "virksomhet": unit, "maaned": month, **cell, "sum": sum(cell.values())}
+        )
     total = sum(r["sum"] for r in rader)
     return Aordning("ok", "", months, rader, total, average(total, months), {t: v for t, v in per_type.items() if v})
 
 
-def summarise(cases: dict[str, list[tuple[str, str]]], ssg: dict[str, list[Lookup]],
-              aord: dict[str, AordningLookup], rules: RuleSet) -> list[Sak]:
+def summarise(
+    cases: dict[str, list[tuple[str, str]]],
+    ssg: dict[str, list[Lookup]],
+    aord: dict[str, AordningLookup],
+    rules: RuleSet,
+) -> list[Sak]:
     skatt_cache: dict[str, Skatt] = {}
     aord_cache: dict[str, Aordning] = {}
     out = []

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -28,9 +29,16 @@ from .tekster import les_tekster
 __all__ = ["skriv_brev", "UTVALG", "Brev"]
 
 
-def skriv_brev(comp: Any, periods: pd.DataFrame, mappe: Path, hvem: str = "ok", dato: dt.date | None = None,
-               mal: Path | None = None, progress: Callable[[str, int], Callable[..., None]] | None = None,
-               csv_dialect: str = "excel") -> Path:
+def skriv_brev(
+    comp: Any,
+    periods: pd.DataFrame,
+    mappe: Path,
+    hvem: str = "ok",
+    dato: dt.date | None = None,
+    mal: Path | None = None,
+    progress: Callable[[str, int], Callable[..., None]] | None = None,
+    csv_dialect: str = "excel",
+) -> Path:
     """Write the letters of a run into ``mappe`` (``…/brev``); returns ``mappe``.
 
     Unverified letter settings that were used are added to ``comp.warnings``.

@@ -21,11 +21,12 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConfigurationError
 from .modell import Brev
@@ -63,8 +64,13 @@ def _miljoe(mal: Path | None, typst: bool):  # type: ignore[no-untyped-def]
     import jinja2
 
     folders = ([mal] if mal else []) + [PAKKE]
-    common = dict(loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
-                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    common = dict(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     if typst:
         env = jinja2.Environment(autoescape=False, finalize=typst_tekst, **common)
 
@@ -119,16 +125,18 @@ class Gjengiver:
         The root is the file system's, so ``fil("logo.png")`` paths work; a municipality's template folder
         is also searched for fonts."""
         if fil not in self._kompilatorer:
-            self._kompilatorer[fil] = self._typst.Compiler(str(fil), root="/",
-                                                           font_paths=[str(self.mal)] if self.mal else [])
+            self._kompilatorer[fil] = self._typst.Compiler(
+                str(fil), root="/", font_paths=[str(self.mal)] if self.mal else []
+            )
         return self._kompilatorer[fil]
 
     def pdf(self, kilde: str) -> bytes:
         """One letter's Typst source compiled on its own, as a tagged PDF (for comparisons and tools; a run
         lays letters out in chunks, :meth:`bunke`)."""
         if Path("-") not in self._kompilatorer:
-            self._kompilatorer[Path("-")] = self._typst.Compiler(b"", root="/", font_paths=[str(self.mal)] if self.mal
-                                                                 else [])
+            self._kompilatorer[Path("-")] = self._typst.Compiler(
+                b"", root="/", font_paths=[str(self.mal)] if self.mal else []
+            )
         return self._kompilatorer[Path("-")].compile(input=kilde.encode("utf-8"), pdf_tags=True)
 
     def bunke(self, brev: list[Brev], arbeid: Path) -> tuple[bytes, list[tuple[int, int]]]:
@@ -152,8 +160,11 @@ def bunke_kilde(brev: list[Brev], kilder: list[str]) -> str:
     """Letters as one Typst document, each in its own scope (unscoped, every letter's set and show rules
     would pile up and make the layout quadratic in the number of letters), each marked with the page it
     starts on."""
-    return "".join(f"#pagebreak(weak: true)\n#context [#metadata((id: {streng(b.filnavn)}, side: here().page())) "
-                   f"<brevside>]\n#[\n{k}\n]\n" for b, k in zip(brev, kilder))
+    return "".join(
+        f"#pagebreak(weak: true)\n#context [#metadata((id: {streng(b.filnavn)}, side: here().page())) "
+        f"<brevside>]\n#[\n{k}\n]\n"
+        for b, k in zip(brev, kilder)
+    )
 
 
 def _antall_sider(pdf: bytes) -> int:
@@ -192,7 +203,7 @@ def _bit(args: tuple[list[Brev], str | None, str, str]) -> list[int]:
     with pikepdf.open(io.BytesIO(pdf)) as alle:
         for b, (start, antall) in zip(brev, sider):
             with pikepdf.new() as ett:
-                ett.pages.extend(alle.pages[start - 1:start - 1 + antall])
+                ett.pages.extend(alle.pages[start - 1 : start - 1 + antall])
                 ett.docinfo["/Title"] = b.tittel
                 ett.docinfo["/Author"] = f"{b.kommune} kommune"
                 ett.Root.Lang = pikepdf.String(b.lang)
@@ -203,8 +214,13 @@ def _bit(args: tuple[list[Brev], str | None, str, str]) -> list[int]:
     return [antall for _, antall in sider]
 
 
-def gjengi(brev: list[Brev], mappe: Path, mal: Path | None, tick: Callable[[int], None] | None = None,
-           prosesser: int | None = None) -> Path:
+def gjengi(
+    brev: list[Brev],
+    mappe: Path,
+    mal: Path | None,
+    tick: Callable[[int], None] | None = None,
+    prosesser: int | None = None,
+) -> Path:
     """Every letter as PDF and HTML in ``mappe``, and ``mappe/samlet.pdf``. Returns the bundle's path."""
     import pikepdf
 
@@ -214,18 +230,19 @@ def gjengi(brev: list[Brev], mappe: Path, mal: Path | None, tick: Callable[[int]
         arbeid = mappe / f".typst-{os.getpid()}"
         arbeid.mkdir(exist_ok=True)
         g.bunke(brev[:1], arbeid)
-    biter = [brev[i:i + CHUNK] for i in range(0, len(brev), CHUNK)]
+    biter = [brev[i : i + CHUNK] for i in range(0, len(brev), CHUNK)]
     deler = [mappe / f".samlet-{i:05d}.pdf" for i in range(len(biter))]
     jobber = [(b, str(mal) if mal else None, str(mappe), str(d)) for b, d in zip(biter, deler)]
     n = prosesser or min(os.cpu_count() or 1, len(biter))
     samlet = mappe / "samlet.pdf"
     try:
         with pikepdf.new() as pdf:
+
             def legg_til(del_: Path, sider: list[int], siste: bool) -> None:
                 with pikepdf.open(del_) as kilde:
                     side = 0
                     for i, antall in enumerate(sider):
-                        pdf.pages.extend(kilde.pages[side:side + antall])
+                        pdf.pages.extend(kilde.pages[side : side + antall])
                         side += antall
                         if antall % 2 and not (siste and i == len(sider) - 1):
                             pdf.add_blank_page(page_size=A4)  # the next letter starts on a front side

@@ -27,8 +27,20 @@ from ..steg import REKKEFOLGE
 from ..steg.brev import KOMMUNALE
 from .tekster import Tekster, ikke_bryt
 
-MAANEDER = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober", "november",
-            "desember"]  # the same in bokmål and nynorsk
+MAANEDER = [
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+]  # the same in bokmål and nynorsk
 NBSP = "\u00a0"
 UTVALG = ("ok", "alle")
 
@@ -137,8 +149,12 @@ def filnavn(husholdning_id: str) -> str:
 
 
 # -- who gets a letter ----------------------------------------------------------------------------------
-def utvalg(p: pd.DataFrame, rows: pd.DataFrame, hvem: str, avvist: set[str] = frozenset()  # type: ignore[assignment]
-           ) -> tuple[list[str], pd.DataFrame]:
+def utvalg(
+    p: pd.DataFrame,
+    rows: pd.DataFrame,
+    hvem: str,
+    avvist: set[str] = frozenset(),  # type: ignore[assignment]
+) -> tuple[list[str], pd.DataFrame]:
     """The households that get a letter (in the order of the periods: by their first child's ``barn_id``) and
     the office's list of those that do not.
 
@@ -153,8 +169,12 @@ def utvalg(p: pd.DataFrame, rows: pd.DataFrame, hvem: str, avvist: set[str] = fr
     soekt = first["soekt_redusert"].to_dict()
     reasons: dict[str, dict[str, None]] = {}
     barn: dict[str, dict[str, None]] = {}
-    for hid, b, status, grunn in zip(p["husholdning_id"].tolist(), p["barn_id"].astype(str).tolist(),
-                                     p["status"].tolist(), p["manuell_grunn"].astype(str).tolist()):
+    for hid, b, status, grunn in zip(
+        p["husholdning_id"].tolist(),
+        p["barn_id"].astype(str).tolist(),
+        p["status"].tolist(),
+        p["manuell_grunn"].astype(str).tolist(),
+    ):
         barn.setdefault(hid, {})[b] = None
         if status == "manuell":
             reasons.setdefault(hid, {})[grunn] = None
@@ -187,15 +207,26 @@ class Innstillinger:
         self._kommuner: dict[str, dict[str, Any]] = {}
         self._lov: dict[str, dict[str, Any]] = {}
         self.advarsler: dict[str, str] = {}
-        self.fvl = {p.split(".")[1]: self._verdi(p) for p in
-                    ("forvaltning.lov", "forvaltning.innsyn", "forvaltning.begrunnelse", "forvaltning.underretning",
-                     "forvaltning.klage", "forvaltning.klagefrist", "forvaltning.klagefrist_uker")}
+        self.fvl = {
+            p.split(".")[1]: self._verdi(p)
+            for p in (
+                "forvaltning.lov",
+                "forvaltning.innsyn",
+                "forvaltning.begrunnelse",
+                "forvaltning.underretning",
+                "forvaltning.klage",
+                "forvaltning.klagefrist",
+                "forvaltning.klagefrist_uker",
+            )
+        }
 
     def _verdi(self, path: str) -> Any:
         v = self.rules.value(path, self.dato)
         if not v.verifisert:
-            self.advarsler[path] = (f"Ikke verifisert verdi brukt i vedtaksbrev: {path} = {format_value(v.verdi)} "
-                                    f"fra {v.gjelder_fra} (kilde: {v.kilde})")
+            self.advarsler[path] = (
+                f"Ikke verifisert verdi brukt i vedtaksbrev: {path} = {format_value(v.verdi)} "
+                f"fra {v.gjelder_fra} (kilde: {v.kilde})"
+            )
         return v.verdi
 
     def kommune(self, nr: str) -> dict[str, Any]:
@@ -203,8 +234,10 @@ class Innstillinger:
             m = self.rules.municipality(nr)
             missing = [p for p in KOMMUNALE if p not in m.parametere]
             if missing:
-                raise ConfigurationError(f"kommunefilen for {nr} ({m.navn}) mangler {', '.join(missing)}, som "
-                                         "vedtaksbrev trenger (se docs/brev.md)")
+                raise ConfigurationError(
+                    f"kommunefilen for {nr} ({m.navn}) mangler {', '.join(missing)}, som "
+                    "vedtaksbrev trenger (se docs/brev.md)"
+                )
             k = {p.split(".", 1)[1]: self._verdi(f"kommune.{nr}.{p}") for p in KOMMUNALE}
             k["maalform"] = self._verdi(f"kommune.{nr}.maalform")
             k["navn"] = m.navn
@@ -273,33 +306,67 @@ class Grunnlag:
             if kode == "ordinaer_pris" and p:
                 pris = kr(p["etter"])
                 if bh and v.get("oppgitt_pris") is None:
-                    out.append(Linje(t("ordinaer_pris_maks", maks=kr(v["maksimalpris"]), plass=tall(v["plass_prosent"]),
-                                       pris=pris), self.ref(p["hjemmel"])))
+                    out.append(
+                        Linje(
+                            t(
+                                "ordinaer_pris_maks",
+                                maks=kr(v["maksimalpris"]),
+                                plass=tall(v["plass_prosent"]),
+                                pris=pris,
+                            ),
+                            self.ref(p["hjemmel"]),
+                        )
+                    )
                 elif bh and has_flag(flagg, "pris_over_maks"):
-                    out.append(Linje(t("ordinaer_pris_tak", oppgitt=kr(v["oppgitt_pris"]), pris=pris),
-                                     self.ref(p["hjemmel"])))
+                    out.append(
+                        Linje(t("ordinaer_pris_tak", oppgitt=kr(v["oppgitt_pris"]), pris=pris), self.ref(p["hjemmel"]))
+                    )
                 elif bh:
                     out.append(Linje(t("ordinaer_pris_barnehage", pris=pris)))
                 elif v.get("oppgitt_pris") is None:
-                    out.append(Linje(t("ordinaer_pris_sfo_liste", pris=pris, timer=tall(v["timer_per_uke"])),
-                                     self.ref(p["hjemmel"])))
+                    out.append(
+                        Linje(
+                            t("ordinaer_pris_sfo_liste", pris=pris, timer=tall(v["timer_per_uke"])),
+                            self.ref(p["hjemmel"]),
+                        )
+                    )
                 else:
                     out.append(Linje(t("ordinaer_pris_sfo_oppgitt", pris=pris)))
             elif kode == "saerskilte_behov" and p:
-                out.append(Linje(t("saerskilte_behov", trinn=v["trinn"], **{"for": kr(p["for"])}),
-                                 self.ref(p["hjemmel"])))
+                out.append(
+                    Linje(t("saerskilte_behov", trinn=v["trinn"], **{"for": kr(p["for"])}), self.ref(p["hjemmel"]))
+                )
             elif kode == "inntektsgrense":
                 if r["inntekt_status"] == "ikke_soekt":
                     out.append(Linje(t("ikke_soekt_steg")))
                 elif p:
-                    out.append(Linje(t("inntektsgrense", andel=tall(v["andel_prosent"]),
-                                       inntekt=kr(v["husholdningsinntekt"]),
-                                       maaneder=v["fakturerte_maaneder"], tak=kr(v["tak_per_maaned"]),
-                                       etter=kr(p["etter"]), **{"for": kr(p["for"])}), self.ref(p["hjemmel"])))
+                    out.append(
+                        Linje(
+                            t(
+                                "inntektsgrense",
+                                andel=tall(v["andel_prosent"]),
+                                inntekt=kr(v["husholdningsinntekt"]),
+                                maaneder=v["fakturerte_maaneder"],
+                                tak=kr(v["tak_per_maaned"]),
+                                etter=kr(p["etter"]),
+                                **{"for": kr(p["for"])},
+                            ),
+                            self.ref(p["hjemmel"]),
+                        )
+                    )
                 elif kjent and bool(r["inntekt_brukt"]) and "saerskilte_behov" not in brukt:
-                    out.append(Linje(t("inntektsgrense_ingen", andel=tall(r["andel_bp"] / 100),
-                                       inntekt=kr(to_kroner(r["inntekt_oere"])), maaneder=int(r["fakturerte_mnd"]),
-                                       tak=kr(to_kroner(r["inntekt_tak_oere"]))), ref(kode)))
+                    out.append(
+                        Linje(
+                            t(
+                                "inntektsgrense_ingen",
+                                andel=tall(r["andel_bp"] / 100),
+                                inntekt=kr(to_kroner(r["inntekt_oere"])),
+                                maaneder=int(r["fakturerte_mnd"]),
+                                tak=kr(to_kroner(r["inntekt_tak_oere"])),
+                            ),
+                            ref(kode),
+                        )
+                    )
                 elif kjent and not bh and not bool(r["inntekt_trinn"]):
                     out.append(Linje(t("inntektsgrense_trinn", trinn=int(r["trinn"]))))
             elif kode == "gratis_timer_sfo" and p:
@@ -310,12 +377,26 @@ class Grunnlag:
                 elif self.fast_verdi(kommune, r["maaned"]):
                     tekst = t("gratis_timer_sfo_fast", gratis=tall(gratis), fradrag=fradrag)
                 else:
-                    tekst = t("gratis_timer_sfo_andel", gratis=tall(gratis), timer=tall(timer), fradrag=fradrag,
-                              **{"for": kr(p["for"])})
+                    tekst = t(
+                        "gratis_timer_sfo_andel",
+                        gratis=tall(gratis),
+                        timer=tall(timer),
+                        fradrag=fradrag,
+                        **{"for": kr(p["for"])},
+                    )
                 out.append(Linje(tekst, self.ref(p["hjemmel"])))
             elif kode == "soeskenmoderasjon" and p:
-                out.append(Linje(t("soeskenmoderasjon", nr=v["barn_nr"], prosent=tall(v["moderasjon_prosent"]),
-                                   fradrag=kr(p["for"] - p["etter"])), self.ref(p["hjemmel"])))
+                out.append(
+                    Linje(
+                        t(
+                            "soeskenmoderasjon",
+                            nr=v["barn_nr"],
+                            prosent=tall(v["moderasjon_prosent"]),
+                            fradrag=kr(p["for"] - p["etter"]),
+                        ),
+                        self.ref(p["hjemmel"]),
+                    )
+                )
             elif kode == "gratis_kjernetid" and bh and kjent:
                 grense = kr(to_kroner(r["bh_kjerne_grense_oere"]))
                 if p:
@@ -323,8 +404,14 @@ class Grunnlag:
                     if gratis >= timer:
                         tekst = t("gratis_kjernetid_hel", grense=grense, gratis=tall(gratis), timer=tall(timer))
                     else:
-                        tekst = t("gratis_kjernetid_andel", grense=grense, gratis=tall(gratis), timer=tall(timer),
-                                  fradrag=kr(p["for"] - p["etter"]), **{"for": kr(p["for"])})
+                        tekst = t(
+                            "gratis_kjernetid_andel",
+                            grense=grense,
+                            gratis=tall(gratis),
+                            timer=tall(timer),
+                            fradrag=kr(p["for"] - p["etter"]),
+                            **{"for": kr(p["for"])},
+                        )
                     out.append(Linje(tekst, self.ref(p["hjemmel"])))
                 elif bool(r["kjernetid"]):
                     out.append(Linje(t("gratis_kjernetid_null"), ref(kode)))
@@ -337,9 +424,30 @@ class Grunnlag:
 
 # -- the letters ---------------------------------------------------------------------------------------
 PERIODE_KOLONNER = [
-    "barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "plass_bp", "timer_c", "trinn", "maaned",
-    "til", "fakturert", "belop", "status", "flagg", "inntekt_status", "inntekt_oere", "inntekt_brukt", "inntekt_trinn",
-    "andel_bp", "fakturerte_mnd", "inntekt_tak_oere", "bh_kjerne_grense_oere", "bh_kjerne_fra_alder", "kjernetid",
+    "barn_id",
+    "husholdning_id",
+    "tilbud",
+    "kommunenummer",
+    "institusjon",
+    "plass_bp",
+    "timer_c",
+    "trinn",
+    "maaned",
+    "til",
+    "fakturert",
+    "belop",
+    "status",
+    "flagg",
+    "inntekt_status",
+    "inntekt_oere",
+    "inntekt_brukt",
+    "inntekt_trinn",
+    "andel_bp",
+    "fakturerte_mnd",
+    "inntekt_tak_oere",
+    "bh_kjerne_grense_oere",
+    "bh_kjerne_fra_alder",
+    "kjernetid",
     "kjernetid_alder",
 ]
 
@@ -351,12 +459,21 @@ def _foerste(values: list[Any]) -> str:
     return ""
 
 
-ROW_KOLONNER = ["husholdning_id", "barn_id", "tilbud", "kommunenummer", "foresatt_fnr", "partner_fnr",
-                "barn_fodselsdato", "soekt_redusert"]
+ROW_KOLONNER = [
+    "husholdning_id",
+    "barn_id",
+    "tilbud",
+    "kommunenummer",
+    "foresatt_fnr",
+    "partner_fnr",
+    "barn_fodselsdato",
+    "soekt_redusert",
+]
 
 
-def bygg(comp: Any, p: pd.DataFrame, hvem: str, dato: dt.date, tekster: dict[str, dict[str, str]]
-         ) -> tuple[list[Brev], pd.DataFrame, list[str]]:
+def bygg(
+    comp: Any, p: pd.DataFrame, hvem: str, dato: dt.date, tekster: dict[str, dict[str, str]]
+) -> tuple[list[Brev], pd.DataFrame, list[str]]:
     """The letters of a run, the office's list of households without one, and warnings.
 
     Plain Python over pre-extracted records: no pandas call per household (10 000 letters in a second or two).
@@ -422,15 +539,34 @@ def bygg(comp: Any, p: pd.DataFrame, hvem: str, dato: dt.date, tekster: dict[str
         while stem in names:
             stem += "_"
         names.add(stem)
-        brev.append(Brev(
-            husholdning_id=hid, filnavn=stem, kommunenummer=knr, kommune=k["navn"], maalform=t.maalform, lang=t.lang,
-            saksnummer=felt.get("saksnummer") or f"{knr}-{first_month:%Y-%m}-{hid}",
-            dato=dato_tekst(dato), dato_iso=dato.isoformat(), soekt=soekt, tittel=tittel, ingress=ingress,
-            mottaker=mottaker, avsender=list(k["avsender"]), kontakt=list(k["kontakt"]),
-            klageinstans=k["klageinstans"], klageadresse=list(k["klageadresse"]), signatur=list(k["signatur"]),
-            voksne=voksne, inntekt=inntekt, barn=barn, inntekt_ned=hint, fvl=innst.lov(t.maalform),
-            regelsett=rules.version,
-        ))
+        brev.append(
+            Brev(
+                husholdning_id=hid,
+                filnavn=stem,
+                kommunenummer=knr,
+                kommune=k["navn"],
+                maalform=t.maalform,
+                lang=t.lang,
+                saksnummer=felt.get("saksnummer") or f"{knr}-{first_month:%Y-%m}-{hid}",
+                dato=dato_tekst(dato),
+                dato_iso=dato.isoformat(),
+                soekt=soekt,
+                tittel=tittel,
+                ingress=ingress,
+                mottaker=mottaker,
+                avsender=list(k["avsender"]),
+                kontakt=list(k["kontakt"]),
+                klageinstans=k["klageinstans"],
+                klageadresse=list(k["klageadresse"]),
+                signatur=list(k["signatur"]),
+                voksne=voksne,
+                inntekt=inntekt,
+                barn=barn,
+                inntekt_ned=hint,
+                fvl=innst.lov(t.maalform),
+                regelsett=rules.version,
+            )
+        )
     return brev, manuelle, list(innst.advarsler.values())
 
 
@@ -438,8 +574,14 @@ def _postnummer(v: str) -> str:
     return v.zfill(4) if v.isdigit() and len(v) < 4 else v
 
 
-def _barn(rader: list[dict[str, Any]], poster: list[list[dict[str, Any]]], hrows: list[dict[str, Any]],
-          masked: dict[str, str], t: Tekster, grunnlag: Grunnlag) -> list[Barn]:
+def _barn(
+    rader: list[dict[str, Any]],
+    poster: list[list[dict[str, Any]]],
+    hrows: list[dict[str, Any]],
+    masked: dict[str, str],
+    t: Tekster,
+    grunnlag: Grunnlag,
+) -> list[Barn]:
     out: list[Barn] = []
     current: Barn | None = None
     key = None
@@ -456,15 +598,23 @@ def _barn(rader: list[dict[str, Any]], poster: list[list[dict[str, Any]]], hrows
             current = Barn(
                 navn=navn or masked[str(r["barn_id"])],
                 fodt=t("fodt", dato=f"{fodt[0]:%d.%m.%Y}") if fodt else "",
-                tilbud=r["tilbud"], institusjon=str(r["institusjon"]), plass=plass,
+                tilbud=r["tilbud"],
+                institusjon=str(r["institusjon"]),
+                plass=plass,
             )
             out.append(current)
         fra, til = r["maaned"], r["til"]
         tekst = periode_tekst(fra, til)
         fakturert = bool(r["fakturert"])
         belop = int(r["belop"])
-        periode = Periode(fra=f"{fra:%Y-%m}", til=f"{til:%Y-%m}", tekst=tekst, fakturert=fakturert, belop=belop,
-                          belop_tekst=f"{kr(belop)}{NBSP}kr")
+        periode = Periode(
+            fra=f"{fra:%Y-%m}",
+            til=f"{til:%Y-%m}",
+            tekst=tekst,
+            fakturert=fakturert,
+            belop=belop,
+            belop_tekst=f"{kr(belop)}{NBSP}kr",
+        )
         if fakturert:
             periode.linjer = grunnlag.linjer(r, rec, t)
             periode.resultat = t("resultat", belop=kr(belop), periode=tekst)
@@ -474,13 +624,16 @@ def _barn(rader: list[dict[str, Any]], poster: list[list[dict[str, Any]]], hrows
     return out
 
 
-def _inntekt(hrows: list[dict[str, Any]], h: dict[str, Any], felt: dict[str, str], soekt: bool, t: Tekster
-             ) -> tuple[list[Person], list[str]]:
+def _inntekt(
+    hrows: list[dict[str, Any]], h: dict[str, Any], felt: dict[str, str], soekt: bool, t: Tekster
+) -> tuple[list[Person], list[str]]:
     soeker = str(hrows[0]["foresatt_fnr"])
     partner = _foerste([r["partner_fnr"] for r in hrows])
     voksne = []
-    for rolle, fnr, navn in (("soeker", soeker, felt.get("foresatt_navn", "")),
-                             ("partner", partner, felt.get("partner_navn", ""))):
+    for rolle, fnr, navn in (
+        ("soeker", soeker, felt.get("foresatt_navn", "")),
+        ("partner", partner, felt.get("partner_navn", "")),
+    ):
         if not fnr:
             continue
         inntekt = ""

@@ -36,8 +36,11 @@ def _les(fil: Path) -> dict[str, dict[str, str]]:
         raise ConfigurationError(f"{fil}: forventet nøkler med bokmål og nynorsk")
     out: dict[str, dict[str, str]] = {}
     for key, forms in raw.items():
-        if not isinstance(forms, dict) or set(forms) != set(MAALFORMER) or not all(isinstance(v, str) for v in
-                                                                                     forms.values()):
+        if (
+            not isinstance(forms, dict)
+            or set(forms) != set(MAALFORMER)
+            or not all(isinstance(v, str) for v in forms.values())
+        ):
             raise ConfigurationError(f"{fil}: «{key}» skal ha nøyaktig to tekster, bokmål og nynorsk")
         if _felt(forms["bokmål"]) != _felt(forms["nynorsk"]):
             raise ConfigurationError(f"{fil}: «{key}» har ulike {{felt}} på bokmål og nynorsk")
@@ -54,8 +57,10 @@ def les_tekster(mal: Path | None = None) -> dict[str, dict[str, str]]:
             if key not in tekster:
                 raise ConfigurationError(f"{egen}: ukjent tekst «{key}»")
             if _felt(forms["bokmål"]) - _felt(tekster[key]["bokmål"]):
-                raise ConfigurationError(f"{egen}: «{key}» bruker felt som fee-engine ikke fyller ut "
-                                         f"(tillatt: {', '.join(sorted(_felt(tekster[key]['bokmål']))) or 'ingen'})")
+                raise ConfigurationError(
+                    f"{egen}: «{key}» bruker felt som fee-engine ikke fyller ut "
+                    f"(tillatt: {', '.join(sorted(_felt(tekster[key]['bokmål']))) or 'ingen'})"
+                )
             tekster[key] = forms
     return tekster
 

@@ -14,9 +14,9 @@ The checks are vectorised over the whole file (the mod-11 check included).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,9 +29,20 @@ from .reading import excel_serial_dates, read_table
 
 REQUIRED = ["barn_id", "husholdning_id", "foresatt_fnr", "kommunenummer", "tilbud"]
 KNOWN = REQUIRED + [
-    "barn_fodselsdato", "partner_fnr", "institusjon", "plass_prosent", "timer_per_uke", "trinn",
-    "saerskilte_behov", "pris_maaned", "fra_dato", "til_dato", "soekt_redusert", "dokumentert_inntekt",
-    "betaler_fnr", "eier_orgnr",  # the invoicing basis: who pays (default foresatt_fnr), a private owner
+    "barn_fodselsdato",
+    "partner_fnr",
+    "institusjon",
+    "plass_prosent",
+    "timer_per_uke",
+    "trinn",
+    "saerskilte_behov",
+    "pris_maaned",
+    "fra_dato",
+    "til_dato",
+    "soekt_redusert",
+    "dokumentert_inntekt",
+    "betaler_fnr",
+    "eier_orgnr",  # the invoicing basis: who pays (default foresatt_fnr), a private owner
 ]
 FNR_COLUMNS = ("foresatt_fnr", "partner_fnr", "betaler_fnr")
 DATE_COLUMNS = ("barn_fodselsdato", "fra_dato", "til_dato")
@@ -50,16 +61,20 @@ REASONS: dict[str, tuple[str, str]] = {
     "fnr_dato": ("fødselsnummeret inneholder ingen gyldig fødselsdato", "fødselsnummer holds no valid birth date"),
     "partner_lik": ("partner_fnr er den samme som foresatt_fnr", "partner_fnr equals foresatt_fnr"),
     "kommune_format": ("kommunenummer må ha 4 sifre", "kommunenummer must have 4 digits"),
-    "kommune_ukjent": ("ingen kommunefil for dette kommunenummeret i regelsettet",
-                       "no municipal file for this kommunenummer in the rule set"),
+    "kommune_ukjent": (
+        "ingen kommunefil for dette kommunenummeret i regelsettet",
+        "no municipal file for this kommunenummer in the rule set",
+    ),
     "tilbud": ("tilbud må være «barnehage» eller «sfo»", "tilbud must be 'barnehage' or 'sfo'"),
     "dato": ("ugyldig dato (bruk ÅÅÅÅ-MM-DD eller DD.MM.ÅÅÅÅ)", "invalid date (use YYYY-MM-DD or DD.MM.YYYY)"),
     "dato_framtid": ("fødselsdato etter periodens slutt", "birth date after the end of the period"),
     "tall": ("må være et tall{hint}", "must be a number{hint_en}"),
-    "tall_tvetydig": ("kan bety både tusen og desimaler; skriv 1500 (eller 1 500) for ett tusen fem hundre, "
-                      "1,50 for én krone og femti øre",
-                      "ambiguous: thousands or decimals? write 1500 (or 1 500) for one thousand five hundred, "
-                      "1,50 for one krone fifty"),
+    "tall_tvetydig": (
+        "kan bety både tusen og desimaler; skriv 1500 (eller 1 500) for ett tusen fem hundre, "
+        "1,50 for én krone og femti øre",
+        "ambiguous: thousands or decimals? write 1500 (or 1 500) for one thousand five hundred, "
+        "1,50 for one krone fifty",
+    ),
     "for_stort": ("er større enn {max}", "is larger than {max}"),
     "plass": ("plass_prosent må være større enn 0 og høyst 100", "plass_prosent must be above 0 and at most 100"),
     "timer": ("timer_per_uke må være større enn 0 og høyst 60", "timer_per_uke must be above 0 and at most 60"),
@@ -67,18 +82,28 @@ REASONS: dict[str, tuple[str, str]] = {
     "ja_nei": ("må være «ja» eller «nei»", "must be 'ja' or 'nei'"),
     "negativ": ("kan ikke være negativ", "cannot be negative"),
     "periode": ("til_dato er før fra_dato", "til_dato is before fra_dato"),
-    "duplikat": ("barn_id finnes også på rad {other} med samme tilbud og overlappende periode",
-                 "barn_id also on row {other} with the same tilbud and an overlapping period"),
-    "voksne": ("husholdningen har flere enn to voksne (foresatt_fnr/partner_fnr) på sine rader",
-               "the household has more than two adults (foresatt_fnr/partner_fnr) across its rows"),
+    "duplikat": (
+        "barn_id finnes også på rad {other} med samme tilbud og overlappende periode",
+        "barn_id also on row {other} with the same tilbud and an overlapping period",
+    ),
+    "voksne": (
+        "husholdningen har flere enn to voksne (foresatt_fnr/partner_fnr) på sine rader",
+        "the household has more than two adults (foresatt_fnr/partner_fnr) across its rows",
+    ),
     "motstrid": ("radene i husholdningen har ulike verdier i {col}", "the household's rows disagree on {col}"),
-    "kontrolltegn": ("inneholder kontrolltegn (f.eks. NUL) som ikke hører hjemme i en celle",
-                     "contains control characters (e.g. NUL) that do not belong in a cell"),
-    "anfoerselstegn": ("raden har et anførselstegn (\") som ikke er lukket; raden er ikke lest",
-                       "the row has an unclosed quote (\"); the row was not read"),
+    "kontrolltegn": (
+        "inneholder kontrolltegn (f.eks. NUL) som ikke hører hjemme i en celle",
+        "contains control characters (e.g. NUL) that do not belong in a cell",
+    ),
+    "anfoerselstegn": (
+        'raden har et anførselstegn (") som ikke er lukket; raden er ikke lest',
+        'the row has an unclosed quote ("); the row was not read',
+    ),
     "felt_antall": ("raden har {n} felt, men overskriften har {m}", "the row has {n} fields but the header has {m}"),
-    "orgnr": ("organisasjonsnummeret må ha 9 sifre med gyldig kontrollsiffer (mod 11)",
-              "the organisation number must have 9 digits with a valid check digit (mod 11)"),
+    "orgnr": (
+        "organisasjonsnummeret må ha 9 sifre med gyldig kontrollsiffer (mod 11)",
+        "the organisation number must have 9 digits with a valid check digit (mod 11)",
+    ),
 }
 REJECTION_COLUMNS = ["rad", "kolonne", "verdi", "aarsak", "kode", "aarsak_en"]
 
@@ -130,8 +155,12 @@ def per_unique(values: pd.Series, fn: Callable[[pd.Series], object]) -> object:
     return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)
 
 
-def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
-                    period_end: pd.Timestamp | None = None, require_fnr: bool = True) -> Enrollment:
+def read_enrollment(
+    path: Path | str,
+    known_kommuner: set[str] | None = None,
+    period_end: pd.Timestamp | None = None,
+    require_fnr: bool = True,
+) -> Enrollment:
     """``require_fnr=False``: ``foresatt_fnr`` may be absent or empty (the calculator, which is given the
     household's income and looks nothing up); a number that is given is still checked."""
     path = Path(path)
@@ -143,8 +172,10 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
     dupes = {k: v for k, v in seen.items() if len(v) > 1}
     if dupes:
         listed = "; ".join(" og ".join(f"«{o}»" for o in v) for v in dupes.values())
-        raise InputError(f"{path}: samme kolonne står flere ganger i overskriften ({listed}); "
-                         "kolonnenavn skilles ikke på store og små bokstaver")
+        raise InputError(
+            f"{path}: samme kolonne står flere ganger i overskriften ({listed}); "
+            "kolonnenavn skilles ikke på store og små bokstaver"
+        )
     missing = [c for c in REQUIRED if c not in header and (require_fnr or c != "foresatt_fnr")]
     if missing:
         raise InputError(f"{path}: mangler påkrevde kolonner: {', '.join(missing)} (fant: {', '.join(header)})")
@@ -160,8 +191,9 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
     if table.from_excel:  # Excel drops leading zeros of numbers typed into cells; dates may be serial numbers
         for c in FNR_COLUMNS:
             df[c] = df[c].where(~df[c].str.fullmatch(r"[0-9]{10}"), "0" + df[c])
-        df["kommunenummer"] = df["kommunenummer"].where(~df["kommunenummer"].str.fullmatch(r"[0-9]{3}"),
-                                                        "0" + df["kommunenummer"])
+        df["kommunenummer"] = df["kommunenummer"].where(
+            ~df["kommunenummer"].str.fullmatch(r"[0-9]{3}"), "0" + df["kommunenummer"]
+        )
         for c in DATE_COLUMNS:
             df[c] = excel_serial_dates(df[c])
 
@@ -181,8 +213,20 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
     for p in table.problems:  # found while splitting the file into rows
         nb, en = REASONS[p.kode]
         fmt = dict(p.fmt)
-        problems.append(pd.DataFrame([{"rad": p.rad, "kolonne": p.kolonne, "verdi": p.verdi, "kode": p.kode,
-                                       "aarsak": nb.format(**fmt), "aarsak_en": en.format(**fmt)}]))
+        problems.append(
+            pd.DataFrame(
+                [
+                    {
+                        "rad": p.rad,
+                        "kolonne": p.kolonne,
+                        "verdi": p.verdi,
+                        "kode": p.kode,
+                        "aarsak": nb.format(**fmt),
+                        "aarsak_en": en.format(**fmt),
+                    }
+                ]
+            )
+        )
     if table.maybe_control:
         for c in header:
             flag(per_unique(df[c].astype(str), has_control), c, "kontrolltegn")
@@ -222,14 +266,24 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
 
     plass, code = per_unique(df["plass_prosent"], lambda u: parse_hundredths(u, suffix="%"))
     flag(bh & (df["plass_prosent"] == ""), "plass_prosent", "mangler")
-    flag(code == "tall", "plass_prosent", "tall", hint=" (prosent, høyst to desimaler)",
-         hint_en=" (percent, at most two decimals)")
+    flag(
+        code == "tall",
+        "plass_prosent",
+        "tall",
+        hint=" (prosent, høyst to desimaler)",
+        hint_en=" (percent, at most two decimals)",
+    )
     flag((plass >= 0) & ((plass <= 0) | (plass > 100_00)), "plass_prosent", "plass")
 
     timer, code = per_unique(df["timer_per_uke"], parse_hundredths)
     flag(sfo & (df["timer_per_uke"] == ""), "timer_per_uke", "mangler")
-    flag(code == "tall", "timer_per_uke", "tall", hint=" (timer, høyst to desimaler)",
-         hint_en=" (hours, at most two decimals)")
+    flag(
+        code == "tall",
+        "timer_per_uke",
+        "tall",
+        hint=" (timer, høyst to desimaler)",
+        hint_en=" (hours, at most two decimals)",
+    )
     flag((timer >= 0) & ((timer <= 0) | (timer > 60_00)), "timer_per_uke", "timer")
 
     trinn_ok = per_unique(df["trinn"], lambda u: u.str.fullmatch(r"[1-7]"))
@@ -245,8 +299,13 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
     amounts = {}
     for c, limit in (("pris_maaned", MAX_PRIS_KR), ("dokumentert_inntekt", MAX_INNTEKT_KR)):
         amounts[c], code = per_unique(df[c], lambda u, limit=limit: parse_kroner(u, limit))
-        flag(code == "tall", c, "tall", hint=" i kroner, f.eks. 300000, 300 000, 300.000 eller 1500,50",
-             hint_en=" in kroner, e.g. 300000, 300 000, 300.000 or 1500,50")
+        flag(
+            code == "tall",
+            c,
+            "tall",
+            hint=" i kroner, f.eks. 300000, 300 000, 300.000 eller 1500,50",
+            hint_en=" in kroner, e.g. 300000, 300 000, 300.000 or 1500,50",
+        )
         flag(code == "tall_tvetydig", c, "tall_tvetydig")
         flag(code == "negativ", c, "negativ")
         flag(code == "for_stort", c, "for_stort", max=f"{limit:,} kr".replace(",", " "))
@@ -262,10 +321,12 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
 
     # Household consistency: at most two adults, one answer per household (compared as parsed values).
     hh = df["husholdning_id"]
-    adults = pd.concat([
-        pd.DataFrame({"husholdning_id": hh, "p": foresatt}),
-        pd.DataFrame({"husholdning_id": hh, "p": partner})[partner != ""],
-    ])
+    adults = pd.concat(
+        [
+            pd.DataFrame({"husholdning_id": hh, "p": foresatt}),
+            pd.DataFrame({"husholdning_id": hh, "p": partner})[partner != ""],
+        ]
+    )
     n_adults = adults[adults["p"] != ""].groupby("husholdning_id")["p"].nunique()
     flag((hh != "") & hh.map(n_adults).fillna(0).gt(2), "husholdning_id", "voksne")
     soekt = answers["soekt_redusert"].replace("", "ja")  # an empty answer is the default «ja»
@@ -305,8 +366,14 @@ def read_enrollment(path: Path | str, known_kommuner: set[str] | None = None,
         acc[c] = per_unique(df[c].astype(object).fillna("").astype(str), mask_ids)
     acc = acc[keep.to_numpy()].reset_index(drop=True)
     rejected_households = set(df.loc[~keep, "husholdning_id"].astype(str)) - {""}
-    return Enrollment(rows=acc, rejections=rejections, n_rows=n, extra_columns=extra, notices=list(table.notices),
-                      rejected_households=rejected_households)
+    return Enrollment(
+        rows=acc,
+        rejections=rejections,
+        n_rows=n,
+        extra_columns=extra,
+        notices=list(table.notices),
+        rejected_households=rejected_households,
+    )
 
 
 def _duplicates(df: pd.DataFrame, tilbud: pd.Series, fra: pd.Series, til: pd.Series) -> pd.DataFrame | None:
@@ -343,11 +410,16 @@ def _duplicates(df: pd.DataFrame, tilbud: pd.Series, fra: pd.Series, til: pd.Ser
     rows = idx[order[overlap]]
     nb, en = REASONS["duplikat"]
     other = run_rad[overlap]
-    return pd.DataFrame({
-        "rad": df["rad"].to_numpy()[rows], "kolonne": "barn_id", "verdi": df["barn_id"].to_numpy()[rows],
-        "kode": "duplikat", "aarsak": [nb.format(other=int(o)) for o in other],
-        "aarsak_en": [en.format(other=int(o)) for o in other],
-    })
+    return pd.DataFrame(
+        {
+            "rad": df["rad"].to_numpy()[rows],
+            "kolonne": "barn_id",
+            "verdi": df["barn_id"].to_numpy()[rows],
+            "kode": "duplikat",
+            "aarsak": [nb.format(other=int(o)) for o in other],
+            "aarsak_en": [en.format(other=int(o)) for o in other],
+        }
+    )
 
 
 def _rejections(problems: list[pd.DataFrame]) -> pd.DataFrame:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+
 # -- dates ----------------------------------------------------------------------------------
 def parse_dates(s: pd.Series) -> pd.Series:
     """``YYYY-MM-DD`` or ``DD.MM.YYYY`` (also ``D.M.YYYY``); NaT where neither."""
-    iso = pd.to_datetime(s.where(s.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), None), format="%Y-%m-%d",
-                         errors="coerce")
-    nor = pd.to_datetime(s.where(s.str.fullmatch(r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}"), None), format="%d.%m.%Y",
-                         errors="coerce")
+    iso = pd.to_datetime(
+        s.where(s.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), None), format="%Y-%m-%d", errors="coerce"
+    )
+    nor = pd.to_datetime(
+        s.where(s.str.fullmatch(r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}"), None), format="%d.%m.%Y", errors="coerce"
+    )
     return iso.fillna(nor)
 
 
@@ -40,8 +43,7 @@ def parse_kroner(s: pd.Series, max_kroner: int) -> tuple[pd.Series, pd.Series]:
 
     Codes: ``tall`` (not an amount), ``tall_tvetydig`` (``1,500``), ``negativ``, ``for_stort``.
     """
-    t = (s.str.replace(_SPACES, "", regex=True)
-         .str.replace(r"(?i)^(?:kr\.?|nok)|(?:kr\.?|nok|,-)$", "", regex=True))
+    t = s.str.replace(_SPACES, "", regex=True).str.replace(r"(?i)^(?:kr\.?|nok)|(?:kr\.?|nok|,-)$", "", regex=True)
     negative = t.str.startswith("-")
     t = t.str.replace(r"^-", "", regex=True)
     oere = pd.Series(-1, index=s.index, dtype=np.int64)

@@ -81,7 +81,9 @@ def decode(raw: bytes, path: Path) -> tuple[str, str | None]:
         try:
             return raw.decode("utf-16"), None
         except UnicodeDecodeError:
-            raise InputError(f"{path}: filen begynner som UTF-16 («Unicode-tekst»), men kan ikke leses som det") from None
+            raise InputError(
+                f"{path}: filen begynner som UTF-16 («Unicode-tekst»), men kan ikke leses som det"
+            ) from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -144,7 +146,7 @@ def split_csv(text: str, path: Path | None = None) -> Table:
                 _take(single, line, width, row_no, rows, numbers, problems, keep_blank=broken)
             continue
         row_no += 1
-        raw_line = "\n".join(lines[first_line:first_line + span])
+        raw_line = "\n".join(lines[first_line : first_line + span])
         _take(rec, raw_line, width, row_no, rows, numbers, problems)
     if has_cr:
         header = [h.replace(_CR, "\r") for h in header]
@@ -152,8 +154,16 @@ def split_csv(text: str, path: Path | None = None) -> Table:
     return Table(header=header, rows=rows, row_numbers=numbers, problems=problems)
 
 
-def _take(rec: list[str], line: str, width: int, row_no: int, rows: list[list[str]], numbers: list[int],
-          problems: list[RowProblem], keep_blank: bool = False) -> None:
+def _take(
+    rec: list[str],
+    line: str,
+    width: int,
+    row_no: int,
+    rows: list[list[str]],
+    numbers: list[int],
+    problems: list[RowProblem],
+    keep_blank: bool = False,
+) -> None:
     if not keep_blank and not any(v.strip() for v in rec):
         return  # a blank row: no data
     if len(rec) > width:

@@ -18,19 +18,53 @@ from ..steg import REKKEFOLGE
 from .setninger import Setninger, maaned_tekst
 
 MONTHLY_COLUMNS = [
-    "barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "maaned", "ordinaer_pris",
-    "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon", "soeskenmoderasjon", "gratis_timer", "belop",
-    "status", "forklaring_kode", "manuell_grunn",
+    "barn_id",
+    "husholdning_id",
+    "tilbud",
+    "kommunenummer",
+    "institusjon",
+    "maaned",
+    "ordinaer_pris",
+    "saerskilte_behov_fritak",
+    "etter_inntektsgrense",
+    "inntektsreduksjon",
+    "soeskenmoderasjon",
+    "gratis_timer",
+    "belop",
+    "status",
+    "forklaring_kode",
+    "manuell_grunn",
 ]
 
 # What must be equal for two consecutive months to share one vedtak period: the place, the household's
 # income basis, every step's record and every number its sentences show.
 PERIOD_KEY = [
-    "institusjon", "kommunenummer", "plass_bp", "timer_c", "trinn", "pris_oere", "saerskilte_behov", "inntekt_oere",
-    "inntekt_kilde", "belop", "status", "flagg", "manuell_grunn", "ordinaer_pris", "saerskilte_behov_fritak",
-    "etter_inntektsgrense", "soeskenmoderasjon", "gratis_timer",
-    *[s.etter for s in REKKEFOLGE], *dict.fromkeys(c for s in REKKEFOLGE for c in s.behold),
-    "inntekt_tak_oere", "soesken_rang", "soesken_bp", "kjernetid", "kjernetid_alder", "uverifisert",
+    "institusjon",
+    "kommunenummer",
+    "plass_bp",
+    "timer_c",
+    "trinn",
+    "pris_oere",
+    "saerskilte_behov",
+    "inntekt_oere",
+    "inntekt_kilde",
+    "belop",
+    "status",
+    "flagg",
+    "manuell_grunn",
+    "ordinaer_pris",
+    "saerskilte_behov_fritak",
+    "etter_inntektsgrense",
+    "soeskenmoderasjon",
+    "gratis_timer",
+    *[s.etter for s in REKKEFOLGE],
+    *dict.fromkeys(c for s in REKKEFOLGE for c in s.behold),
+    "inntekt_tak_oere",
+    "soesken_rang",
+    "soesken_bp",
+    "kjernetid",
+    "kjernetid_alder",
+    "uverifisert",
 ]
 
 
@@ -80,16 +114,27 @@ def vedtak_table(p: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> p
     text = explain(p, rules)
     out = pd.DataFrame(
         {
-            "barn_id": p["barn_id"], "husholdning_id": p["husholdning_id"], "tilbud": p["tilbud"],
-            "kommunenummer": p["kommunenummer"], "institusjon": p["institusjon"],
-            "fra_maaned": p["maaned"].dt.strftime("%Y-%m"), "til_maaned": p["til"].dt.strftime("%Y-%m"),
-            "ordinaer_pris": p["ordinaer_pris"], "etter_inntektsgrense": p["etter_inntektsgrense"],
+            "barn_id": p["barn_id"],
+            "husholdning_id": p["husholdning_id"],
+            "tilbud": p["tilbud"],
+            "kommunenummer": p["kommunenummer"],
+            "institusjon": p["institusjon"],
+            "fra_maaned": p["maaned"].dt.strftime("%Y-%m"),
+            "til_maaned": p["til"].dt.strftime("%Y-%m"),
+            "ordinaer_pris": p["ordinaer_pris"],
+            "etter_inntektsgrense": p["etter_inntektsgrense"],
             "inntektsreduksjon": p["inntektsreduksjon"],
-            "soeskenmoderasjon": p["soeskenmoderasjon"], "gratis_timer": p["gratis_timer"],
-            "saerskilte_behov_fritak": p["saerskilte_behov_fritak"], "belop": p["belop"], "status": p["status"],
-            "inntektsaar": p["inntektsaar"], "stadie": p["stadie"],
+            "soeskenmoderasjon": p["soeskenmoderasjon"],
+            "gratis_timer": p["gratis_timer"],
+            "saerskilte_behov_fritak": p["saerskilte_behov_fritak"],
+            "belop": p["belop"],
+            "status": p["status"],
+            "inntektsaar": p["inntektsaar"],
+            "stadie": p["stadie"],
             "husholdningsinntekt": np.where(p["inntekt_oere"] >= 0, to_kroner(p["inntekt_oere"].to_numpy()), pd.NA),
-            "regelsett": rules.version, "forklaring_kode": flag_text(p["flagg"]), "forklaring": text,
+            "regelsett": rules.version,
+            "forklaring_kode": flag_text(p["flagg"]),
+            "forklaring": text,
             "merknad_saksbehandler": office_note(p),
         }
     )
@@ -99,12 +144,18 @@ def vedtak_table(p: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> p
 
 
 INTRO = {
-    "bokmål": {"barnehage": "Barnehage, plass på {plass} %. ", "sfo": "SFO, {trinn}. trinn, {timer} timer i uka. ",
-               "avrunding": "Beløpene i forklaringen er rundet til hele kroner; beløpet å betale er regnet ut nøyaktig "
-                            "og deretter rundet til hele kroner."},
-    "nynorsk": {"barnehage": "Barnehage, plass på {plass} %. ", "sfo": "SFO, {trinn}. trinn, {timer} timar i veka. ",
-                "avrunding": "Beløpa i forklaringa er runda av til heile kroner; beløpet å betale er rekna ut nøyaktig "
-                             "og deretter runda av til heile kroner."},
+    "bokmål": {
+        "barnehage": "Barnehage, plass på {plass} %. ",
+        "sfo": "SFO, {trinn}. trinn, {timer} timer i uka. ",
+        "avrunding": "Beløpene i forklaringen er rundet til hele kroner; beløpet å betale er regnet ut nøyaktig "
+        "og deretter rundet til hele kroner.",
+    },
+    "nynorsk": {
+        "barnehage": "Barnehage, plass på {plass} %. ",
+        "sfo": "SFO, {trinn}. trinn, {timer} timar i veka. ",
+        "avrunding": "Beløpa i forklaringa er runda av til heile kroner; beløpet å betale er rekna ut nøyaktig "
+        "og deretter runda av til heile kroner.",
+    },
 }
 
 
@@ -168,14 +219,28 @@ def office_note(p: pd.DataFrame) -> pd.Series:
         if manual and first:
             note += f"Manuell: {reason}. Gjør: {HANDLING.get(first, 'vurder inntekten')}. "
         if unknown:
-            why = "Manuell fordi skattegrunnlaget har en ukjent inntektspost" if manual and not first else \
-                "Ukjent inntektspost i skattegrunnlaget, ikke talt med"
+            why = (
+                "Manuell fordi skattegrunnlaget har en ukjent inntektspost"
+                if manual and not first
+                else "Ukjent inntektspost i skattegrunnlaget, ikke talt med"
+            )
             note += f"{why}: {unknown}. Gjør: vurder om den skal regnes som inntekt, og legg den inn i inntektslisten. "
         if unverified:
-            note += f"Ikke verifiserte verdier brukt: {unverified}. Gjør: kontroller dem mot kilden før vedtaket sendes. "
+            note += (
+                f"Ikke verifiserte verdier brukt: {unverified}. Gjør: kontroller dem mot kilden før vedtaket sendes. "
+            )
         notes.append(note.strip())
     return pd.Series(np.asarray(notes, dtype=object)[codes] if len(notes) else empty, dtype=object)
 
 
-__all__ = ["monthly", "periods", "vedtak", "vedtak_table", "explain", "office_note", "with_flag_text",
-           "MONTHLY_COLUMNS", "maaned_tekst"]
+__all__ = [
+    "monthly",
+    "periods",
+    "vedtak",
+    "vedtak_table",
+    "explain",
+    "office_note",
+    "with_flag_text",
+    "MONTHLY_COLUMNS",
+    "maaned_tekst",
+]

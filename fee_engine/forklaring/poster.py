@@ -44,8 +44,11 @@ def step_records(p: pd.DataFrame, rules: RuleSet) -> list[list[dict[str, Any]]]:
         if i == 0:
             applied = billed.copy()  # the ordinary price is where every billed month starts
         else:
-            applied = billed & has_flag(flagg, *step.flagg) if step.flagg and step.kode != "fakturering" else \
-                np.zeros(n, dtype=bool)
+            applied = (
+                billed & has_flag(flagg, *step.flagg)
+                if step.flagg and step.kode != "fakturering"
+                else np.zeros(n, dtype=bool)
+            )
         values = {k: np.asarray(v) for k, v in (step.verdier(p) if step.verdier else {}).items()}
         columns.append((step, applied, before.copy(), after, _refs(p, rules, step), values))
         before = after
@@ -57,10 +60,19 @@ def step_records(p: pd.DataFrame, rules: RuleSet) -> list[list[dict[str, Any]]]:
         rec = []
         for step, applied, b, a, ref, values in columns:
             if applied[r]:
-                rec.append({"regel": step.kode, "hjemmel": ref[r], "for": None if step is REKKEFOLGE[0] else int(b[r]),
-                            "etter": int(a[r]), "verdier": {k: _plain(v[r]) for k, v in values.items()}})
+                rec.append(
+                    {
+                        "regel": step.kode,
+                        "hjemmel": ref[r],
+                        "for": None if step is REKKEFOLGE[0] else int(b[r]),
+                        "etter": int(a[r]),
+                        "verdier": {k: _plain(v[r]) for k, v in values.items()},
+                    }
+                )
         if manual[r]:  # the income-tested steps wait for a caseworker
-            rec.append({"regel": "manuell_behandling", "hjemmel": None, "for": rec[-1]["etter"], "etter": rec[-1]["etter"]})
+            rec.append(
+                {"regel": "manuell_behandling", "hjemmel": None, "for": rec[-1]["etter"], "etter": rec[-1]["etter"]}
+            )
         out.append(rec)
     return out
 

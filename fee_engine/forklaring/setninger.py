@@ -10,7 +10,7 @@ legal references are the short ones in force in the period's first month (``hjem
 from __future__ import annotations
 
 import string
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -21,8 +21,20 @@ from ..regelsett import RuleSet
 from ..steg import REKKEFOLGE, Steg
 from ..text import thousands
 
-MAANEDER = ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
-            "november", "desember"]  # the same in bokmål and nynorsk
+MAANEDER = [
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+]  # the same in bokmål and nynorsk
 _FORMATTER = string.Formatter()
 
 
@@ -132,8 +144,11 @@ class Setninger:
         cond = np.asarray(cond, dtype=bool)
         out = np.full(self.n, "", dtype=object)
         if cond.any():
-            out[cond] = build if isinstance(build, str) else np.asarray(build(Rader(self.p, np.flatnonzero(cond))),
-                                                                        dtype=object)
+            out[cond] = (
+                build
+                if isinstance(build, str)
+                else np.asarray(build(Rader(self.p, np.flatnonzero(cond))), dtype=object)
+            )
         return out
 
     def hjemmel(self, step: Steg, tilbud: str, r: pd.DataFrame) -> pd.Series:

@@ -9,11 +9,14 @@ are many, the details in a table.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-UNVERIFIED = re.compile(r"^Ikke verifisert verdi brukt: (?P<path>\S+) = (?P<verdi>.*?) "
-                        r"fra (?P<fra>\d{4}-\d{2}-\d{2}) \(kilde: (?P<kilde>.*)\)$", re.S)
+UNVERIFIED = re.compile(
+    r"^Ikke verifisert verdi brukt: (?P<path>\S+) = (?P<verdi>.*?) "
+    r"fra (?P<fra>\d{4}-\d{2}-\d{2}) \(kilde: (?P<kilde>.*)\)$",
+    re.S,
+)
 INCOME_LIST = re.compile(r"^Inntektslisten for inntektsår (?P<aar>\d{4}) er ikke verifisert \((?P<kilde>.*)\)$", re.S)
 UNKNOWN_ITEMS = re.compile(r"^Ukjente inntektsposter i skattegrunnlaget \(ikke talt med\): (?P<poster>.*)$", re.S)
 NO_INVOICE_CODES = re.compile(r"^Kommune (?P<k>\d{4}) har ingen faktura\.(?P<t>\w+) ")
@@ -32,23 +35,37 @@ class Punkt:
     alvor: str = "advarsel"  # advarsel (check before use) or oppgave (cases to handle)
 
 
-def punkter(warnings: list[str], notices: list[str] = (), *, rejected_rows: int = 0, manual_children: int = 0,
-            manual_households: int = 0, describe: Callable[[str], str] | None = None) -> list[Punkt]:
+def punkter(
+    warnings: list[str],
+    notices: list[str] = (),
+    *,
+    rejected_rows: int = 0,
+    manual_children: int = 0,
+    manual_households: int = 0,
+    describe: Callable[[str], str] | None = None,
+) -> list[Punkt]:
     """The open cases first (rejected rows, manual cases), then the warnings, grouped by kind."""
     out: list[Punkt] = []
     if rejected_rows:
-        out.append(Punkt(
-            f"{rejected_rows} rader i innskrivingsfilen er avvist",
-            "Barna på disse radene har ikke fått noe vedtak og er ikke med i fakturagrunnlaget.",
-            "Rett opplysningene i fagsystemet (se «Avviste rader» nedenfor eller avvist.csv: rad, kolonne og "
-            "årsak), lag innskrivingsfilen på nytt og kjør igjen.", alvor="oppgave"))
+        out.append(
+            Punkt(
+                f"{rejected_rows} rader i innskrivingsfilen er avvist",
+                "Barna på disse radene har ikke fått noe vedtak og er ikke med i fakturagrunnlaget.",
+                "Rett opplysningene i fagsystemet (se «Avviste rader» nedenfor eller avvist.csv: rad, kolonne og "
+                "årsak), lag innskrivingsfilen på nytt og kjør igjen.",
+                alvor="oppgave",
+            )
+        )
     if manual_children:
-        out.append(Punkt(
-            f"{manual_children} barn i {manual_households} husholdninger venter på saksbehandler",
-            "Inntekten kunne ikke fastsettes automatisk (se grunnen for hvert barn under «Til manuell behandling»). "
-            "Til saken er behandlet, står ordinær pris i fakturagrunnlaget, merket som foreløpig.",
-            "Behandle sakene, f.eks. med dokumentert inntekt i kolonnen dokumentert_inntekt, og kjør på nytt.",
-            alvor="oppgave"))
+        out.append(
+            Punkt(
+                f"{manual_children} barn i {manual_households} husholdninger venter på saksbehandler",
+                "Inntekten kunne ikke fastsettes automatisk (se grunnen for hvert barn under «Til manuell behandling»). "
+                "Til saken er behandlet, står ordinær pris i fakturagrunnlaget, merket som foreløpig.",
+                "Behandle sakene, f.eks. med dokumentert inntekt i kolonnen dokumentert_inntekt, og kjør på nytt.",
+                alvor="oppgave",
+            )
+        )
     values: list[tuple[str, str, str, str]] = []
     codes: list[tuple[str, str, str, str]] = []
     for w in warnings:
@@ -60,49 +77,65 @@ def punkter(warnings: list[str], notices: list[str] = (), *, rejected_rows: int 
             continue
         m = INCOME_LIST.match(w)
         if m:
-            out.append(Punkt(
-                f"Listen over inntektsposter for inntektsår {m['aar']} er ikke kontrollert",
-                "Hvilke poster i skattegrunnlaget som regnes som inntekt, står i en liste per inntektsår. Listen for "
-                f"{m['aar']} er ikke sammenlignet post for post med Skatteetatens dokumentasjon ({m['kilde']}).",
-                f"Be {RULES_KEEPER} kontrollere rules/inntekt/{m['aar']}.yaml og sette verifisert: true. Til det er "
-                "gjort, bør inntektene kontrolleres ved stikkprøver."))
+            out.append(
+                Punkt(
+                    f"Listen over inntektsposter for inntektsår {m['aar']} er ikke kontrollert",
+                    "Hvilke poster i skattegrunnlaget som regnes som inntekt, står i en liste per inntektsår. Listen for "
+                    f"{m['aar']} er ikke sammenlignet post for post med Skatteetatens dokumentasjon ({m['kilde']}).",
+                    f"Be {RULES_KEEPER} kontrollere rules/inntekt/{m['aar']}.yaml og sette verifisert: true. Til det er "
+                    "gjort, bør inntektene kontrolleres ved stikkprøver.",
+                )
+            )
             continue
         m = UNKNOWN_ITEMS.match(w)
         if m:
-            out.append(Punkt(
-                "Skattegrunnlaget har poster som fee-engine ikke kjenner",
-                f"Postene {m['poster']} er ikke regnet med i inntekten. Etter kommunens innstilling "
-                "(inntekt.ukjent_post) er husholdningene med slike poster satt til manuell behandling eller bare "
-                "varslet.",
-                f"Saksbehandler ser på sakene under «Til manuell behandling». Meld postene til {RULES_KEEPER}, så de "
-                "kan klassifiseres i inntektslisten."))
+            out.append(
+                Punkt(
+                    "Skattegrunnlaget har poster som fee-engine ikke kjenner",
+                    f"Postene {m['poster']} er ikke regnet med i inntekten. Etter kommunens innstilling "
+                    "(inntekt.ukjent_post) er husholdningene med slike poster satt til manuell behandling eller bare "
+                    "varslet.",
+                    f"Saksbehandler ser på sakene under «Til manuell behandling». Meld postene til {RULES_KEEPER}, så de "
+                    "kan klassifiseres i inntektslisten.",
+                )
+            )
             continue
         m = NO_INVOICE_CODES.match(w)
         if m:
-            out.append(Punkt(
-                f"Fakturagrunnlaget mangler artikkel og kontering for {m['t']} i kommune {m['k']}",
-                "Linjene i fakturagrunnlaget har tomme felt for artikkel, ansvar, tjeneste og art.",
-                f"Legg inn faktura.{m['t']} i kommunefilen for {m['k']} (se docs/kommunefil.md) og kjør på nytt "
-                "før fakturagrunnlaget sendes til økonomisystemet."))
+            out.append(
+                Punkt(
+                    f"Fakturagrunnlaget mangler artikkel og kontering for {m['t']} i kommune {m['k']}",
+                    "Linjene i fakturagrunnlaget har tomme felt for artikkel, ansvar, tjeneste og art.",
+                    f"Legg inn faktura.{m['t']} i kommunefilen for {m['k']} (se docs/kommunefil.md) og kjør på nytt "
+                    "før fakturagrunnlaget sendes til økonomisystemet.",
+                )
+            )
             continue
         out.append(Punkt("Advarsel", w, "Les meldingen; er den uklar, kontakt den som drifter fee-engine."))
     if values:
-        out.append(Punkt(
-            "1 verdi i regelsettet er ikke bekreftet" if len(values) == 1 else
-            f"{len(values)} verdier i regelsettet er ikke bekreftet",
-            "Beregningen bruker verdier som ikke er kontrollert mot kilden (forskrift, Stortingets budsjettvedtak "
-            "eller kommunens eget vedtak). Er en verdi feil, blir beløpene som bygger på den feil.",
-            f"Be {RULES_KEEPER} kontrollere hver verdi mot kilden og sette verifisert: true (kommunens egne verdier "
-            "står i rules/kommuner/NNNN.yaml). Kjør så på nytt; advarselen forsvinner når alt er bekreftet.",
-            sorted(values)))
+        out.append(
+            Punkt(
+                "1 verdi i regelsettet er ikke bekreftet"
+                if len(values) == 1
+                else f"{len(values)} verdier i regelsettet er ikke bekreftet",
+                "Beregningen bruker verdier som ikke er kontrollert mot kilden (forskrift, Stortingets budsjettvedtak "
+                "eller kommunens eget vedtak). Er en verdi feil, blir beløpene som bygger på den feil.",
+                f"Be {RULES_KEEPER} kontrollere hver verdi mot kilden og sette verifisert: true (kommunens egne verdier "
+                "står i rules/kommuner/NNNN.yaml). Kjør så på nytt; advarselen forsvinner når alt er bekreftet.",
+                sorted(values),
+            )
+        )
     if codes:
-        out.append(Punkt(
-            "Artikkel og kontering i fakturagrunnlaget er eksempler",
-            "Artikkelkodene og konteringen (ansvar, tjeneste/funksjon, art) i fakturagrunnlaget er ikke bekreftet "
-            "av kommunen.",
-            "Legg inn kommunens egne koder fra økonomisystemet i kommunefilen (faktura.barnehage, faktura.sfo og "
-            "eventuelt faktura.enheter), sett verifisert: true og kjør på nytt før fakturagrunnlaget brukes.",
-            sorted(codes)))
+        out.append(
+            Punkt(
+                "Artikkel og kontering i fakturagrunnlaget er eksempler",
+                "Artikkelkodene og konteringen (ansvar, tjeneste/funksjon, art) i fakturagrunnlaget er ikke bekreftet "
+                "av kommunen.",
+                "Legg inn kommunens egne koder fra økonomisystemet i kommunefilen (faktura.barnehage, faktura.sfo og "
+                "eventuelt faktura.enheter), sett verifisert: true og kjør på nytt før fakturagrunnlaget brukes.",
+                sorted(codes),
+            )
+        )
     for note in notices:
         out.append(Punkt("Merk", note, "Kontroller at navn med æ, ø og å ser riktige ut i resultatene."))
     return out

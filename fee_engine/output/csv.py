@@ -15,9 +15,10 @@ hold everywhere.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -139,8 +140,15 @@ def write_outside(outside: pd.DataFrame | None, path: Path, d: str | Dialect = D
 _MONTH_TOKEN = "\x1fMAANED\x1f"
 
 
-def write_expanded(frame: pd.DataFrame, month_column: str, first: np.ndarray, length: np.ndarray, path: Path,
-                   d: str | Dialect, expanded: Callable[[], pd.DataFrame]) -> Path:
+def write_expanded(
+    frame: pd.DataFrame,
+    month_column: str,
+    first: np.ndarray,
+    length: np.ndarray,
+    path: Path,
+    d: str | Dialect,
+    expanded: Callable[[], pd.DataFrame],
+) -> Path:
     """A table of one row per month written from one row per run of months: each run's line is made
     once and copied for each of its months (``first``: the run's first month as ``datetime64[M]``,
     ``length``: its months; ``frame[month_column]`` is ignored).
@@ -166,17 +174,25 @@ def write_expanded(frame: pd.DataFrame, month_column: str, first: np.ndarray, le
         fh.write(lines[0] + end)
         for line, off, n in zip(lines[1:], offsets.tolist(), length.tolist()):
             a, b = line.split(_MONTH_TOKEN)
-            fh.write("".join(f"{a}{m}{b}{end}" for m in labels[off:off + n]))
+            fh.write("".join(f"{a}{m}{b}{end}" for m in labels[off : off + n]))
     return path
 
 
-def write_monthly_from_runs(runs: pd.DataFrame, extra_columns: list[str], path: Path,
-                            d: str | Dialect = DEFAULT_DIALECT) -> Path:
+def write_monthly_from_runs(
+    runs: pd.DataFrame, extra_columns: list[str], path: Path, d: str | Dialect = DEFAULT_DIALECT
+) -> Path:
     """``maanedlig.csv`` straight from the runs (:func:`write_expanded`): byte for byte what writing
     ``forklaring.monthly(runs, extra_columns)`` gives in the same dialect (a test checks), in a fraction
     of the time: 1.2 M monthly rows come from about 200 000 runs."""
     columns = MONTHLY_COLUMNS + extra_columns
     runs = with_flag_text(runs)
     frame = runs[columns]
-    return write_expanded(frame, "maaned", runs["maaned"].to_numpy("datetime64[M]"), runs["antall_maaneder"].to_numpy(),
-                          path, d, lambda: monthly(runs, extra_columns))
+    return write_expanded(
+        frame,
+        "maaned",
+        runs["maaned"].to_numpy("datetime64[M]"),
+        runs["antall_maaneder"].to_numpy(),
+        path,
+        d,
+        lambda: monthly(runs, extra_columns),
+    )

@@ -19,9 +19,10 @@ Only XlsxWriter's public API is used.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,15 +40,37 @@ EXCEL_MAX_ROWS = 1_048_576
 HEADER_BLUE = "#305496"
 EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
 
-MONEY_COLUMNS = {"ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense", "inntektsreduksjon",
-                 "soeskenmoderasjon", "gratis_timer", "belop", "husholdningsinntekt", "belop_a", "belop_b",
-                 "differanse", "inntekt_a", "inntekt_b", "reduksjon"}
+MONEY_COLUMNS = {
+    "ordinaer_pris",
+    "saerskilte_behov_fritak",
+    "etter_inntektsgrense",
+    "inntektsreduksjon",
+    "soeskenmoderasjon",
+    "gratis_timer",
+    "belop",
+    "husholdningsinntekt",
+    "belop_a",
+    "belop_b",
+    "differanse",
+    "inntekt_a",
+    "inntekt_b",
+    "reduksjon",
+}
 COUNT_COLUMNS = {"barn", "manuell", "husholdninger_bedre", "husholdninger_verre", "linjer"}
 PLAIN_NUMBER_COLUMNS = {"inntektsaar", "rad"}  # numbers without a thousands separator
 MONTH_COLUMNS = {"maaned", "fra_maaned", "til_maaned"}
 WRAPPED = {"forklaring", "aarsak", "manuell_grunn"}
-WIDTHS = {"forklaring": 100, "manuell_grunn": 45, "aarsak": 60, "institusjon": 26, "forklaring_kode": 34,
-          "steg": 34, "verdi": 18, "betaler_fnr": 14, "kommunenummer": 11}
+WIDTHS = {
+    "forklaring": 100,
+    "manuell_grunn": 45,
+    "aarsak": 60,
+    "institusjon": 26,
+    "forklaring_kode": 34,
+    "steg": 34,
+    "verdi": 18,
+    "betaler_fnr": 14,
+    "kommunenummer": 11,
+}
 
 
 class Book:
@@ -55,15 +78,21 @@ class Book:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.wb = xlsxwriter.Workbook(str(path), {
-            "constant_memory": True,
-            # text stays text: no formulas, links or numbers made from strings
-            "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
-        })
+        self.wb = xlsxwriter.Workbook(
+            str(path),
+            {
+                "constant_memory": True,
+                # text stays text: no formulas, links or numbers made from strings
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+            },
+        )
         self.wb.set_properties({"title": path.stem, "comments": "fee-engine"})
         top = {"valign": "top"}
-        self.header = self.wb.add_format({"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_BLUE,
-                                          "text_wrap": True, "valign": "top"})
+        self.header = self.wb.add_format(
+            {"bold": True, "font_color": "#FFFFFF", "bg_color": HEADER_BLUE, "text_wrap": True, "valign": "top"}
+        )
         self.text = self.wb.add_format(top)
         self.wrap = self.wb.add_format({**top, "text_wrap": True})
         self.kr = self.wb.add_format({**top, "num_format": KR})
@@ -117,8 +146,9 @@ def month_serials(s: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(s):
         d = s.to_numpy("datetime64[D]")
     else:
-        d = pd.to_datetime(s.astype(object).where(s.notna() & (s.astype(str) != ""), None), format="%Y-%m",
-                           errors="coerce").to_numpy("datetime64[D]")
+        d = pd.to_datetime(
+            s.astype(object).where(s.notna() & (s.astype(str) != ""), None), format="%Y-%m", errors="coerce"
+        ).to_numpy("datetime64[D]")
     out = (d - EXCEL_EPOCH).astype("timedelta64[D]").astype(np.float64)
     out[np.isnat(d)] = np.nan
     return out
@@ -167,8 +197,9 @@ def sum_totals(df: pd.DataFrame) -> Totals:
     return Totals("Sum", [c for c in df.columns if c in MONEY_COLUMNS or c in COUNT_COLUMNS])
 
 
-def write_table(book: Book, title: str, df: pd.DataFrame, tick: Callable[[int], None] | None = None,
-                total: Totals | None = None) -> list[str]:
+def write_table(
+    book: Book, title: str, df: pd.DataFrame, tick: Callable[[int], None] | None = None, total: Totals | None = None
+) -> list[str]:
     """``df`` on one sheet, continued on «title (2)» … past Excel's row limit; returns the sheet names."""
     cols = [column(c, df[c]) for c in df.columns]
     chunk = EXCEL_MAX_ROWS - 1 - (2 if total else 0)  # the header, and a blank row and the total row
@@ -186,8 +217,16 @@ def _formats(book: Book, c: Column) -> Any:
     return {"kr": book.kr, "count": book.count, "plain": book.plain, "month": book.month}.get(c.kind)
 
 
-def _write_part(book: Book, ws: Any, cols: list[Column], start: int, stop: int, df: pd.DataFrame,
-                total: Totals | None, tick: Callable[[int], None] | None) -> None:
+def _write_part(
+    book: Book,
+    ws: Any,
+    cols: list[Column],
+    start: int,
+    stop: int,
+    df: pd.DataFrame,
+    total: Totals | None,
+    tick: Callable[[int], None] | None,
+) -> None:
     for j, c in enumerate(cols):
         ws.set_column(j, j, c.width, book.wrap if c.name in WRAPPED else book.text)
         ws.write_string(0, j, overskrift(c.name), book.header)
@@ -231,11 +270,19 @@ def _write_total(book: Book, ws: Any, cols: list[Column], part: pd.DataFrame, ro
 
 # -- the front sheet ------------------------------------------------------------------------------
 FRONT_LABELS = {
-    "periode": "Periode", "regelsett": "Regelsett (versjon)", "regelsett_mappe": "Regelsettets mappe",
-    "innskriving": "Innskrivingsfil", "skattekilde": "Skattegrunnlag fra", "laget": "Laget",
-    "rader_inn": "Rader i innskrivingsfilen", "rader_beregnet": "Rader beregnet", "rader_avvist": "Rader avvist",
-    "rader_utenfor_perioden": "Rader utenfor perioden", "merknader": "Merknader",
-    "oppslag": "Oppslag i skattegrunnlaget", "advarsler": "Advarsler",
+    "periode": "Periode",
+    "regelsett": "Regelsett (versjon)",
+    "regelsett_mappe": "Regelsettets mappe",
+    "innskriving": "Innskrivingsfil",
+    "skattekilde": "Skattegrunnlag fra",
+    "laget": "Laget",
+    "rader_inn": "Rader i innskrivingsfilen",
+    "rader_beregnet": "Rader beregnet",
+    "rader_avvist": "Rader avvist",
+    "rader_utenfor_perioden": "Rader utenfor perioden",
+    "merknader": "Merknader",
+    "oppslag": "Oppslag i skattegrunnlaget",
+    "advarsler": "Advarsler",
 }
 
 
@@ -246,8 +293,13 @@ class FrontLine:
     kind: str = "auto"  # auto, kr
 
 
-def write_front(book: Book, title: str, lines: Iterable[FrontLine | None], sheets: dict[str, str] | None = None,
-                name: str = "Forside") -> None:
+def write_front(
+    book: Book,
+    title: str,
+    lines: Iterable[FrontLine | None],
+    sheets: dict[str, str] | None = None,
+    name: str = "Forside",
+) -> None:
     """A title, label–value lines (``None`` = a blank line; a list value = one line each), the sheets."""
     ws = book.sheet(name)
     ws.set_column(0, 0, 32)
@@ -296,23 +348,38 @@ SHEETS = {
 
 def problems_table(rejected: pd.DataFrame, manual: pd.DataFrame) -> pd.DataFrame:
     cols = ["type", "rad", "kolonne", "verdi", "aarsak"]
-    return pd.concat([
-        rejected.assign(type="avvist rad")[cols],
-        manual.assign(type="manuell", rad=pd.NA, kolonne="", verdi=manual["barn_id"], aarsak=manual["manuell_grunn"])[
-            cols],
-    ], ignore_index=True)
+    return pd.concat(
+        [
+            rejected.assign(type="avvist rad")[cols],
+            manual.assign(
+                type="manuell", rad=pd.NA, kolonne="", verdi=manual["barn_id"], aarsak=manual["manuell_grunn"]
+            )[cols],
+        ],
+        ignore_index=True,
+    )
 
 
-def write_workbook(path: Path, *, meta: dict[str, Any], vedtak: pd.DataFrame, monthly: pd.DataFrame,
-                   summary: pd.DataFrame, rejected: pd.DataFrame, manual: pd.DataFrame,
-                   tick: Callable[[int], None] | None = None) -> Path:
+def write_workbook(
+    path: Path,
+    *,
+    meta: dict[str, Any],
+    vedtak: pd.DataFrame,
+    monthly: pd.DataFrame,
+    summary: pd.DataFrame,
+    rejected: pd.DataFrame,
+    manual: pd.DataFrame,
+    tick: Callable[[int], None] | None = None,
+) -> Path:
     t = totals(monthly)
     book = Book(path)
     front = [
-        FrontLine("Barn med vedtak", t["barn"]), FrontLine("Til manuell behandling", t["barn_manuell"]),
+        FrontLine("Barn med vedtak", t["barn"]),
+        FrontLine("Til manuell behandling", t["barn_manuell"]),
         FrontLine("Barn-måneder", len(monthly)),
         FrontLine("Ordinær pris i perioden", t["ordinaer_pris"], "kr"),
-        FrontLine("Å fakturere i perioden", t["belop"], "kr"), None, *meta_lines(meta),
+        FrontLine("Å fakturere i perioden", t["belop"], "kr"),
+        None,
+        *meta_lines(meta),
     ]
     write_front(book, "Foreldrebetaling: vedtak og fakturagrunnlag", front, SHEETS)
     write_table(book, "Vedtak", vedtak, tick, Totals("Antall vedtak", count=True))
@@ -320,4 +387,3 @@ def write_workbook(path: Path, *, meta: dict[str, Any], vedtak: pd.DataFrame, mo
     write_table(book, "Oppsummering", summary, total=sum_totals(summary))
     write_table(book, "Avvist og manuell", problems_table(rejected, manual), total=Totals("Antall", count=True))
     return book.close()
-

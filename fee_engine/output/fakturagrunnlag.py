@@ -39,12 +39,37 @@ from ..steg.faktura import FELT, kontering
 from .csv import DEFAULT_DIALECT, Dialect, write_csv, write_expanded
 from .excel import Book, FrontLine, sum_totals, write_front, write_table
 
-LINE_COLUMNS = ["betaler_fnr", "barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", "maaned",
-                "artikkel", "ansvar", "tjeneste", "art", "belop", "foreloepig"]
+LINE_COLUMNS = [
+    "betaler_fnr",
+    "barn_id",
+    "husholdning_id",
+    "tilbud",
+    "kommunenummer",
+    "institusjon",
+    "maaned",
+    "artikkel",
+    "ansvar",
+    "tjeneste",
+    "art",
+    "belop",
+    "foreloepig",
+]
 PAYER_COLUMNS = ["betaler_fnr", "maaned", "linjer", "belop", "foreloepig"]
 REDUCTIONS = ["saerskilte_behov_fritak", "inntektsreduksjon", "soeskenmoderasjon", "gratis_timer"]
-OWNER_COLUMNS = ["eier_orgnr", "institusjon", "betaler_fnr", "barn_id", "husholdning_id", "tilbud", "maaned",
-                 "ordinaer_pris", *REDUCTIONS, "reduksjon", "belop", "foreloepig"]
+OWNER_COLUMNS = [
+    "eier_orgnr",
+    "institusjon",
+    "betaler_fnr",
+    "barn_id",
+    "husholdning_id",
+    "tilbud",
+    "maaned",
+    "ordinaer_pris",
+    *REDUCTIONS,
+    "reduksjon",
+    "belop",
+    "foreloepig",
+]
 AMOUNTS = ["ordinaer_pris", *REDUCTIONS, "belop"]
 PRIVATE_MODE = 0o600
 
@@ -96,10 +121,13 @@ def build(runs: pd.DataFrame, rows: pd.DataFrame, rules: RuleSet, months: list[d
     r, first, combo = _split_where_codes_change(r, first, combo, grid)
     payer, row_owner, missing = _payers(r, rows)
     if missing:
-        warnings.append(f"Fakturagrunnlaget: fant ikke plassen i innskrivingsfilen for {missing} kjøringer; "
-                        "de står uten betaler. Meld fra til den som drifter fee-engine.")
-    f = pd.DataFrame({c: r[c].to_numpy() for c in ["barn_id", "husholdning_id", "tilbud", "kommunenummer",
-                                                   "institusjon", *AMOUNTS]})
+        warnings.append(
+            f"Fakturagrunnlaget: fant ikke plassen i innskrivingsfilen for {missing} kjøringer; "
+            "de står uten betaler. Meld fra til den som drifter fee-engine."
+        )
+    f = pd.DataFrame(
+        {c: r[c].to_numpy() for c in ["barn_id", "husholdning_id", "tilbud", "kommunenummer", "institusjon", *AMOUNTS]}
+    )
     f["betaler_fnr"] = payer
     f["foreloepig"] = np.where(r["status"].to_numpy() == "manuell", "ja", "nei")
     for name in FELT:
@@ -136,17 +164,20 @@ def per_payer(line_runs: pd.DataFrame) -> pd.DataFrame:
     provisional = (line_runs["foreloepig"].to_numpy() == "ja")[rep].astype(np.float64)
     prov = np.bincount(key, weights=provisional, minlength=size)
     used = np.flatnonzero(count)
-    return pd.DataFrame({
-        "betaler_fnr": np.asarray(payers, dtype=object)[used // span],
-        "maaned": np.array([str(start + k) for k in range(span)], dtype=object)[used % span],
-        "linjer": count[used].astype(np.int64),
-        "belop": np.round(total[used]).astype(np.int64),
-        "foreloepig": np.where(prov[used] > 0, "ja", "nei"),
-    })
+    return pd.DataFrame(
+        {
+            "betaler_fnr": np.asarray(payers, dtype=object)[used // span],
+            "maaned": np.array([str(start + k) for k in range(span)], dtype=object)[used % span],
+            "linjer": count[used].astype(np.int64),
+            "belop": np.round(total[used]).astype(np.int64),
+            "foreloepig": np.where(prov[used] > 0, "ja", "nei"),
+        }
+    )
 
 
-def _split_where_codes_change(r: pd.DataFrame, first: np.ndarray, combo: np.ndarray,
-                              grid: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _split_where_codes_change(
+    r: pd.DataFrame, first: np.ndarray, combo: np.ndarray, grid: dict[str, np.ndarray]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Runs over a month where the article, a dimension or the owner changes become one run per month."""
     n = r["antall_maaneder"].to_numpy()
     if not len(r) or n.max() <= 1:
@@ -159,8 +190,12 @@ def _split_where_codes_change(r: pd.DataFrame, first: np.ndarray, combo: np.ndar
     cs = np.cumsum(change, axis=1)
     split = (cs[combo, first + n - 1] - cs[combo, first]) > 0
     rep = np.concatenate([np.flatnonzero(~split), np.repeat(np.flatnonzero(split), n[split])])
-    offset = np.concatenate([np.zeros(int((~split).sum()), dtype=np.int64),
-                             np.arange(int(n[split].sum())) - np.repeat(np.cumsum(n[split]) - n[split], n[split])])
+    offset = np.concatenate(
+        [
+            np.zeros(int((~split).sum()), dtype=np.int64),
+            np.arange(int(n[split].sum())) - np.repeat(np.cumsum(n[split]) - n[split], n[split]),
+        ]
+    )
     out = r.iloc[rep].reset_index(drop=True)
     out["antall_maaneder"] = np.where(np.isin(rep, np.flatnonzero(split)), 1, out["antall_maaneder"].to_numpy())
     out["maaned"] = (out["maaned"].to_numpy("datetime64[M]") + offset).astype("datetime64[ns]")
@@ -172,8 +207,10 @@ def _payers(r: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     keys = ["barn_id", "tilbud", "institusjon"]
     runs_k = r[keys].assign(run=np.arange(len(r)), first=r["maaned"].to_numpy("datetime64[ns]"))
     rows_k = rows[keys].assign(
-        pos=np.arange(len(rows)), fra=rows["fra_dato"].to_numpy("datetime64[ns]"),
-        til=rows["til_dato"].to_numpy("datetime64[ns]"))
+        pos=np.arange(len(rows)),
+        fra=rows["fra_dato"].to_numpy("datetime64[ns]"),
+        til=rows["til_dato"].to_numpy("datetime64[ns]"),
+    )
     j = runs_k.merge(rows_k, on=keys, how="inner")
     month_start = j["first"].to_numpy("datetime64[D]")
     month_end = (pd.DatetimeIndex(j["first"]) + pd.offsets.MonthEnd(0)).to_numpy("datetime64[D]")
@@ -196,8 +233,9 @@ def _payers(r: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     return payer, owner, int((~found).sum())
 
 
-def _codes(r: pd.DataFrame, first: np.ndarray, n: np.ndarray, rules: RuleSet,
-           months: list[dt.date]) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+def _codes(
+    r: pd.DataFrame, first: np.ndarray, n: np.ndarray, rules: RuleSet, months: list[dt.date]
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
     """Article, dimensions and owner for each (kommune, offer, institution) and month of the period, looked up
     once each; with every run's row in that grid and the warnings (values not verified, settings missing)."""
     combo, uniques = pd.factorize(pd.MultiIndex.from_frame(r[["kommunenummer", "tilbud", "institusjon"]].astype(str)))
@@ -207,7 +245,7 @@ def _codes(r: pd.DataFrame, first: np.ndarray, n: np.ndarray, rules: RuleSet,
     diff = np.zeros((len(uniques), len(months) + 1), dtype=np.int64)
     np.add.at(diff, (combo, first), 1)
     np.add.at(diff, (combo, first + n), -1)
-    wanted = np.cumsum(diff[:, :len(months)], axis=1) > 0
+    wanted = np.cumsum(diff[:, : len(months)], axis=1) > 0
     used: dict[tuple[str, dt.date], Any] = {}
     without: set[tuple[str, str]] = set()
     for c, mi in zip(*np.nonzero(wanted)):
@@ -219,12 +257,18 @@ def _codes(r: pd.DataFrame, first: np.ndarray, n: np.ndarray, rules: RuleSet,
             used[(path, v.gjelder_fra)] = (path, v)
         if not any(path.endswith(f"faktura.{tilbud}") for path, _ in seen):
             without.add((kommune, tilbud))
-    warnings = [f"Kommune {k} har ingen faktura.{t} for hele perioden: artikkel og kontering er tomme i "
-                f"fakturagrunnlaget for {t}. Legg dem inn i kommunefilen (se docs/kommunefil.md)."
-                for k, t in sorted(without)]
-    warnings += [f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde}"
-                 + (f"; {v.merknad}" if v.merknad else "") + ")"
-                 for (path, _), (_, v) in sorted(used.items(), key=lambda kv: kv[0]) if not v.verifisert]
+    warnings = [
+        f"Kommune {k} har ingen faktura.{t} for hele perioden: artikkel og kontering er tomme i "
+        f"fakturagrunnlaget for {t}. Legg dem inn i kommunefilen (se docs/kommunefil.md)."
+        for k, t in sorted(without)
+    ]
+    warnings += [
+        f"Ikke verifisert verdi brukt: {path} = {format_value(v.verdi)} fra {v.gjelder_fra} (kilde: {v.kilde}"
+        + (f"; {v.merknad}" if v.merknad else "")
+        + ")"
+        for (path, _), (_, v) in sorted(used.items(), key=lambda kv: kv[0])
+        if not v.verifisert
+    ]
     return grid, combo, warnings
 
 
@@ -244,14 +288,31 @@ def owner_file_name(orgnr: str) -> str:
 def write_csv_files(basis: Fakturagrunnlag, directory: Path, d: str | Dialect = DEFAULT_DIALECT) -> list[Path]:
     """``fakturagrunnlag.csv``, ``fakturagrunnlag_per_betaler.csv`` and one list per private owner, all 0600."""
     lines = basis.line_runs
-    files = [write_expanded(lines[LINE_COLUMNS], "maaned", lines["_first"].to_numpy(), lines["_n"].to_numpy(),
-                            _private(directory / "fakturagrunnlag.csv"), d, lambda: basis.lines),
-             write_csv(basis.per_payer, _private(directory / "fakturagrunnlag_per_betaler.csv"), d)]
+    files = [
+        write_expanded(
+            lines[LINE_COLUMNS],
+            "maaned",
+            lines["_first"].to_numpy(),
+            lines["_n"].to_numpy(),
+            _private(directory / "fakturagrunnlag.csv"),
+            d,
+            lambda: basis.lines,
+        ),
+        write_csv(basis.per_payer, _private(directory / "fakturagrunnlag_per_betaler.csv"), d),
+    ]
     for orgnr, part in basis.owner_runs.groupby("eier_orgnr", sort=True):
         part = part.reset_index(drop=True)
-        files.append(write_expanded(part[OWNER_COLUMNS], "maaned", part["_first"].to_numpy(), part["_n"].to_numpy(),
-                                    _private(directory / owner_file_name(str(orgnr))), d,
-                                    lambda part=part: expand(part)[OWNER_COLUMNS]))
+        files.append(
+            write_expanded(
+                part[OWNER_COLUMNS],
+                "maaned",
+                part["_first"].to_numpy(),
+                part["_n"].to_numpy(),
+                _private(directory / owner_file_name(str(orgnr))),
+                d,
+                lambda part=part: expand(part)[OWNER_COLUMNS],
+            )
+        )
     return files
 
 
@@ -267,11 +328,16 @@ def write_workbook(basis: Fakturagrunnlag, path: Path, meta: dict[str, Any]) -> 
     owners_total = int(basis.owners["belop"].sum()) if len(basis.owners) else 0
     lines_total = int(basis.lines["belop"].sum()) if len(basis.lines) else 0
     front = [
-        FrontLine("Fortrolig", "Inneholder fulle fødselsnumre (betaler). Bare for fakturering og økonomi; "
-                               "del ikke filen videre, og slett den når fakturaene er sendt."),
+        FrontLine(
+            "Fortrolig",
+            "Inneholder fulle fødselsnumre (betaler). Bare for fakturering og økonomi; "
+            "del ikke filen videre, og slett den når fakturaene er sendt.",
+        ),
         None,
-        FrontLine("Periode", meta.get("periode", "")), FrontLine("Regelsett (versjon)", meta.get("regelsett", "")),
-        FrontLine("Laget", meta.get("laget", "")), None,
+        FrontLine("Periode", meta.get("periode", "")),
+        FrontLine("Regelsett (versjon)", meta.get("regelsett", "")),
+        FrontLine("Laget", meta.get("laget", "")),
+        None,
         FrontLine("Fakturalinjer", len(basis.lines)),
         FrontLine("Betalere", int(basis.lines["betaler_fnr"].nunique()) if len(basis.lines) else 0),
         FrontLine("Foreløpige linjer (manuell behandling)", int((basis.lines["foreloepig"] == "ja").sum())),
@@ -293,5 +359,12 @@ def write_workbook(basis: Fakturagrunnlag, path: Path, meta: dict[str, Any]) -> 
     return path
 
 
-__all__ = ["Fakturagrunnlag", "build", "write_csv_files", "write_workbook", "LINE_COLUMNS", "OWNER_COLUMNS",
-           "owner_file_name"]
+__all__ = [
+    "Fakturagrunnlag",
+    "build",
+    "write_csv_files",
+    "write_workbook",
+    "LINE_COLUMNS",
+    "OWNER_COLUMNS",
+    "owner_file_name",
+]

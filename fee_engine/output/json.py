@@ -21,14 +21,25 @@ def decisions(vedtak: pd.DataFrame, periods: pd.DataFrame, rules: RuleSet) -> li
     records = step_records(periods, rules)
     out = []
     for r, steps in zip(vedtak.to_dict("records"), records):
-        out.append({
-            "barn_id": r["barn_id"], "husholdning_id": r["husholdning_id"], "tilbud": r["tilbud"],
-            "kommunenummer": r["kommunenummer"], "institusjon": r["institusjon"],
-            "fra_maaned": r["fra_maaned"], "til_maaned": r["til_maaned"], "belop": int(r["belop"]),
-            "status": r["status"], "inntektsaar": r["inntektsaar"] or None, "stadie": r["stadie"] or None,
-            "husholdningsinntekt": None if pd.isna(r["husholdningsinntekt"]) else int(r["husholdningsinntekt"]),
-            "regelsett": r["regelsett"], "steg": steps, "forklaring": r["forklaring"],
-        })
+        out.append(
+            {
+                "barn_id": r["barn_id"],
+                "husholdning_id": r["husholdning_id"],
+                "tilbud": r["tilbud"],
+                "kommunenummer": r["kommunenummer"],
+                "institusjon": r["institusjon"],
+                "fra_maaned": r["fra_maaned"],
+                "til_maaned": r["til_maaned"],
+                "belop": int(r["belop"]),
+                "status": r["status"],
+                "inntektsaar": r["inntektsaar"] or None,
+                "stadie": r["stadie"] or None,
+                "husholdningsinntekt": None if pd.isna(r["husholdningsinntekt"]) else int(r["husholdningsinntekt"]),
+                "regelsett": r["regelsett"],
+                "steg": steps,
+                "forklaring": r["forklaring"],
+            }
+        )
     return out
 
 

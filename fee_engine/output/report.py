@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,8 +50,15 @@ def month_label(yyyy_mm: str) -> str:
 _CHAR_PX = 7.0  # a generous width per character at font-size 12 (labels are measured, not guessed per font)
 
 
-def _bars(labels: list[str], values: list[int], *, width: int = 760, height: int | None = None,
-          fmt: Callable[[int], str] = str, title: str) -> str:
+def _bars(
+    labels: list[str],
+    values: list[int],
+    *,
+    width: int = 760,
+    height: int | None = None,
+    fmt: Callable[[int], str] = str,
+    title: str,
+) -> str:
     """Horizontal bars: the label left of each bar, its value in a column of its own on the right.
 
     The label column is as wide as the longest label and the value column as wide as the longest
@@ -68,8 +76,10 @@ def _bars(labels: list[str], values: list[int], *, width: int = 760, height: int
     lo, hi = min(0, min(values, default=0)), max(0, max(values, default=0))
     scale = plot / ((hi - lo) or 1)
     x0 = left + (-lo) * scale
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{html.escape(title)}" font-size="12"><title>{html.escape(title)}</title>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{html.escape(title)}" font-size="12"><title>{html.escape(title)}</title>'
+    ]
     for i, (lab, v, t) in enumerate(zip(labels, values, texts)):
         y = 5 + i * row
         x = x0 if v >= 0 else x0 + v * scale
@@ -95,19 +105,30 @@ def fee_histogram(monthly: pd.DataFrame, step: int = 250) -> tuple[list[str], li
     return labels, [int(c) for c in counts]
 
 
-def _table(df: pd.DataFrame, money: set[str] | frozenset[str] = frozenset(), foot: dict[str, Any] | None = None,
-           headers: bool = True, nowrap: frozenset[str] = frozenset(), css: str = "") -> str:
+def _table(
+    df: pd.DataFrame,
+    money: set[str] | frozenset[str] = frozenset(),
+    foot: dict[str, Any] | None = None,
+    headers: bool = True,
+    nowrap: frozenset[str] = frozenset(),
+    css: str = "",
+) -> str:
     """A table with readable headers (:mod:`.navn`), amounts right-aligned, and an optional total line."""
+
     def cell(c: str, v: Any, tag: str = "td") -> str:
         number = c in money or isinstance(v, (int, np.integer))
         cls = ' class="num"' if number else (' class="nowrap"' if c in nowrap else "")
-        text = _kr(v) if c in money and pd.notna(v) else (_num(v) if isinstance(v, (int, np.integer)) else
-                                                           ("" if pd.isna(v) else str(v)))
+        text = (
+            _kr(v)
+            if c in money and pd.notna(v)
+            else (_num(v) if isinstance(v, (int, np.integer)) else ("" if pd.isna(v) else str(v)))
+        )
         return f"<{tag}{cls}>{html.escape(text)}</{tag}>"
 
     head = "".join(f"<th>{html.escape(overskrift(str(c)) if headers else str(c))}</th>" for c in df.columns)
-    rows = ["<tr>" + "".join(cell(c, v) for c, v in zip(df.columns, rec)) + "</tr>"
-            for rec in df.itertuples(index=False)]
+    rows = [
+        "<tr>" + "".join(cell(c, v) for c, v in zip(df.columns, rec)) + "</tr>" for rec in df.itertuples(index=False)
+    ]
     tfoot = ""
     if foot is not None:
         tfoot = "<tfoot><tr>" + "".join(cell(c, foot.get(c), "td") for c in df.columns) + "</tr></tfoot>"
@@ -140,10 +161,11 @@ def _punkt(p: Punkt) -> str:
     if p.detaljer:
         rows = pd.DataFrame(p.detaljer, columns=["Verdi i regelsettet", "Verdi", "Fra", "Kilde"])
         what = "Vis verdien" if len(p.detaljer) == 1 else f"Vis de {len(p.detaljer)} verdiene"
-        details = (f"<details><summary>{what}</summary>"
-                   f"{_table(rows, headers=False)}</details>")
-    return (f'<div class="{cls}"><h3>{html.escape(p.tittel)}</h3><p>{html.escape(p.tekst)}</p>'
-            f"<p><b>Gjør dette:</b> {html.escape(p.gjoer)}</p>{details}</div>")
+        details = f"<details><summary>{what}</summary>{_table(rows, headers=False)}</details>"
+    return (
+        f'<div class="{cls}"><h3>{html.escape(p.tittel)}</h3><p>{html.escape(p.tekst)}</p>'
+        f"<p><b>Gjør dette:</b> {html.escape(p.gjoer)}</p>{details}</div>"
+    )
 
 
 def per_unit(monthly: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -155,8 +177,14 @@ def per_unit(monthly: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     out.insert(0, "barn", g["barn_id"].nunique())
     out.insert(1, "barn_maaneder", g.size())
     out = out.reset_index()
-    order = sorted(range(len(out)), key=lambda i: (natural_key(out.at[i, "kommunenummer"]),
-                                                   natural_key(out.at[i, "institusjon"]), out.at[i, "tilbud"]))
+    order = sorted(
+        range(len(out)),
+        key=lambda i: (
+            natural_key(out.at[i, "kommunenummer"]),
+            natural_key(out.at[i, "institusjon"]),
+            out.at[i, "tilbud"],
+        ),
+    )
     out = out.iloc[order].reset_index(drop=True)
     children = int(monthly.drop_duplicates(["barn_id", "tilbud"]).shape[0])
     foot: dict[str, Any] = {"kommunenummer": "Sum", "barn": children, "barn_maaneder": int(len(monthly))}
@@ -164,8 +192,14 @@ def per_unit(monthly: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     return out, foot
 
 
-def write_report(path: Path, *, meta: dict[str, Any], monthly: pd.DataFrame, rejected: pd.DataFrame,
-                 describe: Callable[[str], str] | None = None) -> Path:
+def write_report(
+    path: Path,
+    *,
+    meta: dict[str, Any],
+    monthly: pd.DataFrame,
+    rejected: pd.DataFrame,
+    describe: Callable[[str], str] | None = None,
+) -> Path:
     t = totals(monthly)
     red = reductions(monthly)
     per_month = monthly.groupby("maaned")["belop"].sum()
@@ -177,28 +211,38 @@ def write_report(path: Path, *, meta: dict[str, Any], monthly: pd.DataFrame, rej
     manual_households = int(manual_rows["husholdning_id"].nunique())
     units, foot = per_unit(monthly)
     money = set(AMOUNTS)
-    items = punkter(meta.get("advarsler", []), meta.get("merknader", []),
-                    rejected_rows=int(meta.get("rader_avvist", 0)), manual_children=t["barn_manuell"],
-                    manual_households=manual_households, describe=describe)
-    cards = [("Barn med vedtak", _num(t["barn"]), f"i {_num(households)} husholdninger"),
-             ("Til manuell behandling", _num(t["barn_manuell"]), f"barn, i {_num(manual_households)} husholdninger"),
-             ("Avviste rader", _num(meta.get("rader_avvist", 0)), "i innskrivingsfilen"),
-             ("Ordinær pris i perioden", _kr(t["ordinaer_pris"]), "før reduksjoner"),
-             ("Å fakturere i perioden", _kr(t["belop"]), "foreløpige beløp medregnet")]
-    card_html = "".join(f'<div class="card">{html.escape(k)}<b>{html.escape(v)}</b>'
-                        f"<small>{html.escape(s)}</small></div>" for k, v, s in cards)
+    items = punkter(
+        meta.get("advarsler", []),
+        meta.get("merknader", []),
+        rejected_rows=int(meta.get("rader_avvist", 0)),
+        manual_children=t["barn_manuell"],
+        manual_households=manual_households,
+        describe=describe,
+    )
+    cards = [
+        ("Barn med vedtak", _num(t["barn"]), f"i {_num(households)} husholdninger"),
+        ("Til manuell behandling", _num(t["barn_manuell"]), f"barn, i {_num(manual_households)} husholdninger"),
+        ("Avviste rader", _num(meta.get("rader_avvist", 0)), "i innskrivingsfilen"),
+        ("Ordinær pris i perioden", _kr(t["ordinaer_pris"]), "før reduksjoner"),
+        ("Å fakturere i perioden", _kr(t["belop"]), "foreløpige beløp medregnet"),
+    ]
+    card_html = "".join(
+        f'<div class="card">{html.escape(k)}<b>{html.escape(v)}</b><small>{html.escape(s)}</small></div>'
+        for k, v, s in cards
+    )
     todo = "".join(_punkt(p) for p in items) or "<p>Ingenting: alle rader er beregnet og alle verdier er bekreftet.</p>"
     rej = _table(rejected[["rad", "kolonne", "verdi", "aarsak"]]) if len(rejected) else "<p>Ingen.</p>"
-    red_table = _table(red.rename(columns={"ordning": "Ordning", "husholdninger": "Husholdninger", "barn": "Barn"}),
-                       headers=False)
+    red_table = _table(
+        red.rename(columns={"ordning": "Ordning", "husholdninger": "Husholdninger", "barn": "Barn"}), headers=False
+    )
     months = [month_label(m) for m in per_month.index]
     body = f"""<!doctype html>
-<html lang="nb"><head><meta charset="utf-8"><title>Foreldrebetaling {html.escape(meta['periode'])}</title>
+<html lang="nb"><head><meta charset="utf-8"><title>Foreldrebetaling {html.escape(meta["periode"])}</title>
 <style>{CSS}</style></head><body>
 <h1>Foreldrebetaling i barnehage og SFO</h1>
-<p class="meta">Periode {html.escape(meta['periode'])} · regelsett {html.escape(meta['regelsett'])} ·
-innskrivingsfil {html.escape(meta['innskriving'])} · skattegrunnlag: {html.escape(meta['skattekilde'])} ·
-laget {html.escape(meta['laget'])}</p>
+<p class="meta">Periode {html.escape(meta["periode"])} · regelsett {html.escape(meta["regelsett"])} ·
+innskrivingsfil {html.escape(meta["innskriving"])} · skattegrunnlag: {html.escape(meta["skattekilde"])} ·
+laget {html.escape(meta["laget"])}</p>
 <div class="cards">{card_html}</div>
 <h2>Dette må gjøres</h2>
 {todo}
@@ -217,12 +261,12 @@ teller én gang blant husholdningene og to ganger blant barna.</p>
 har gått i flere enheter én gang.</p>
 {_table(units, money, foot, nowrap=frozenset({"institusjon", "kommunenummer"}), css="small")}
 <h2>Til manuell behandling</h2>
-<p>{_num(t['barn_manuell'])} barn i {_num(manual_households)} husholdninger.</p>
-{_table(manual, nowrap=frozenset({"institusjon", "barn_id", "husholdning_id"})) if len(manual) else '<p>Ingen.</p>'}
+<p>{_num(t["barn_manuell"])} barn i {_num(manual_households)} husholdninger.</p>
+{_table(manual, nowrap=frozenset({"institusjon", "barn_id", "husholdning_id"})) if len(manual) else "<p>Ingen.</p>"}
 <h2>Avviste rader</h2>
 {rej}
 <h2>Regelsett og kilder</h2>
-<p>Regelsett {html.escape(meta['regelsett'])} fra {html.escape(meta['regelsett_mappe'])}. Hver verdi i regelsettet har
+<p>Regelsett {html.escape(meta["regelsett"])} fra {html.escape(meta["regelsett_mappe"])}. Hver verdi i regelsettet har
 dato, kilde og hjemmel; se <code>fee-engine rules show --date ÅÅÅÅ-MM-DD</code>. Forklaringen for hvert barn står i
 vedtak.csv og vedtak.xlsx.</p>
 </body></html>

@@ -6,7 +6,14 @@ import pandas as pd
 
 from ..beregning import has_flag
 
-AMOUNTS = ["ordinaer_pris", "inntektsreduksjon", "saerskilte_behov_fritak", "soeskenmoderasjon", "gratis_timer", "belop"]
+AMOUNTS = [
+    "ordinaer_pris",
+    "inntektsreduksjon",
+    "saerskilte_behov_fritak",
+    "soeskenmoderasjon",
+    "gratis_timer",
+    "belop",
+]
 
 
 def by_institution_month(monthly: pd.DataFrame) -> pd.DataFrame:
@@ -24,13 +31,20 @@ def by_institution_month(monthly: pd.DataFrame) -> pd.DataFrame:
 def totals(monthly: pd.DataFrame) -> dict[str, int]:
     out = {c: int(monthly[c].sum()) for c in AMOUNTS}
     out["barn"] = int(monthly.drop_duplicates(["barn_id", "tilbud"]).shape[0])
-    out["barn_manuell"] = int(monthly.loc[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"]).shape[0])
+    out["barn_manuell"] = int(
+        monthly.loc[monthly["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"]).shape[0]
+    )
     return out
 
 
-SCHEMES = ((("inntekt_6_prosent",), "Redusert foreldrebetaling (6 %)"), (("gratis_kjernetid",), "Gratis kjernetid"),
-           (("gratis_timer_sfo",), "12 gratis timer SFO"), (("soesken_2", "soesken_3"), "Søskenmoderasjon"),
-           (("saerskilte_behov",), "Gratis SFO, særskilte behov"), (("manuell",), "Manuell behandling"))
+SCHEMES = (
+    (("inntekt_6_prosent",), "Redusert foreldrebetaling (6 %)"),
+    (("gratis_kjernetid",), "Gratis kjernetid"),
+    (("gratis_timer_sfo",), "12 gratis timer SFO"),
+    (("soesken_2", "soesken_3"), "Søskenmoderasjon"),
+    (("saerskilte_behov",), "Gratis SFO, særskilte behov"),
+    (("manuell",), "Manuell behandling"),
+)
 
 
 def households_with(monthly: pd.DataFrame) -> dict[str, int]:

@@ -13,8 +13,16 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import RuleSetError
-from .lasting import (load_income_lists, load_municipality, load_national, pydantic_message, read_yaml,
-                      resolve_income_lists, schema, suggest)
+from .lasting import (
+    load_income_lists,
+    load_municipality,
+    load_national,
+    pydantic_message,
+    read_yaml,
+    resolve_income_lists,
+    schema,
+    suggest,
+)
 from .skjema import COUNTED, IncomeList, Municipality, Parameter, RuleSetInfo, Value
 from .visning import format_value
 
@@ -22,8 +30,14 @@ from .visning import format_value
 class RuleSet:
     """A loaded rule set: national parameters, municipal files, income lists."""
 
-    def __init__(self, info: RuleSetInfo, national: dict[str, Parameter], municipalities: dict[str, Municipality],
-                 income_specs: dict[int, IncomeList], source: Path) -> None:
+    def __init__(
+        self,
+        info: RuleSetInfo,
+        national: dict[str, Parameter],
+        municipalities: dict[str, Municipality],
+        income_specs: dict[int, IncomeList],
+        source: Path,
+    ) -> None:
         self.info = info
         self.national = national
         self.municipalities = municipalities
@@ -121,5 +135,16 @@ def load_rules(directory: Path | None = None, kommune_files: list[Path] | None =
     return RuleSet(info, national, municipalities, load_income_lists(directory), directory)
 
 
-__all__ = ["RuleSet", "load_rules", "default_rules_dir", "format_value", "Parameter", "Value", "Municipality",
-           "IncomeList", "COUNTED", "schema", "load_municipality"]
+__all__ = [
+    "RuleSet",
+    "load_rules",
+    "default_rules_dir",
+    "format_value",
+    "Parameter",
+    "Value",
+    "Municipality",
+    "IncomeList",
+    "COUNTED",
+    "schema",
+    "load_municipality",
+]

@@ -74,8 +74,10 @@ def pydantic_message(exc: ValidationError) -> str:
 def first_of_month(day: dt.date, where: str) -> None:
     """Fees are monthly: a value dated on another day than the 1st would silently start a month late."""
     if day.day != 1:
-        raise RuleSetError(f"{where}: gjelder_fra {day.isoformat()} er ikke den 1. i en måned; verdier gjelder fra "
-                           f"og med en hel måned (f.eks. {day.replace(day=1).isoformat()})")
+        raise RuleSetError(
+            f"{where}: gjelder_fra {day.isoformat()} er ikke den 1. i en måned; verdier gjelder fra "
+            f"og med en hel måned (f.eks. {day.replace(day=1).isoformat()})"
+        )
 
 
 def check_value(path: str, value: Any, where: str) -> Any:
@@ -98,7 +100,9 @@ def parse_parameter(path: str, raw: Any, where: Path, types: dict[str, Any], pre
     for v in param.verdier:
         label = f"{where}: {prefix}{path}"
         first_of_month(v.gjelder_fra, label)
-        checked.append(v.model_copy(update={"verdi": check_value(path, v.verdi, f"{label} (gjelder fra {v.gjelder_fra})")}))
+        checked.append(
+            v.model_copy(update={"verdi": check_value(path, v.verdi, f"{label} (gjelder fra {v.gjelder_fra})")})
+        )
     return param.model_copy(update={"verdier": checked})
 
 
@@ -114,8 +118,10 @@ def load_municipality(file: Path) -> Municipality:
     if not isinstance(body, dict):
         raise RuleSetError(f"{file}: parametere skal være parameterstier med verdier")
     _, municipal_types, optional, _ = schema()
-    params = {str(path): parse_parameter(str(path), b, file, municipal_types, prefix=f"kommune.{nr}.")
-              for path, b in body.items()}
+    params = {
+        str(path): parse_parameter(str(path), b, file, municipal_types, prefix=f"kommune.{nr}.")
+        for path, b in body.items()
+    }
     missing = set(municipal_types) - set(params) - optional
     if missing:
         raise RuleSetError(f"{file}: mangler parametere: {', '.join(sorted(missing))}")

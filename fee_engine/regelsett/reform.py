@@ -60,8 +60,13 @@ def apply_overlay(rules: RuleSet, overlay: dict[str, dict[dt.date, Any]], name: 
         for day, value in dated.items():
             first_of_month(day, f"reform {name}: {path}")
             checked = check_value(local, value, f"reform {name}: {path} ({day})")
-            values[day] = Value(gjelder_fra=day, verdi=checked, kilde=f"reform {name}", verifisert=False,
-                                merknad="reformverdi, ikke vedtatt")
+            values[day] = Value(
+                gjelder_fra=day,
+                verdi=checked,
+                kilde=f"reform {name}",
+                verifisert=False,
+                merknad="reformverdi, ikke vedtatt",
+            )
         new_param = param.model_copy(update={"verdier": sorted(values.values(), key=lambda v: v.gjelder_fra)})
         if nr:
             m = municipalities[nr]

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import (brev, faktura, fakturering, gratis_kjernetid, gratis_timer_sfo, inntektsgrense, inntektsgrunnlag,
-               kommune,
-               ordinaer_pris, saerskilte_behov, soeskenmoderasjon)
+from . import (
+    brev,
+    faktura,
+    fakturering,
+    gratis_kjernetid,
+    gratis_timer_sfo,
+    inntektsgrense,
+    inntektsgrunnlag,
+    kommune,
+    ordinaer_pris,
+    saerskilte_behov,
+    soeskenmoderasjon,
+)
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 # The amount passes through these in order; each takes the amount after the one before.
@@ -30,8 +40,11 @@ ANDRE: tuple[Steg, ...] = (inntektsgrunnlag.STEG, kommune.STEG, brev.STEG, faktu
 ALLE: tuple[Steg, ...] = REKKEFOLGE + ANDRE
 
 # Flags: a bit each, in the order they are written in forklaring_kode.
-FLAGG: tuple[str, ...] = ("ikke_fakturert", "manuell") + tuple(
-    f for s in REKKEFOLGE for f in s.flagg if f != "ikke_fakturert") + ("plassbytte",)
+FLAGG: tuple[str, ...] = (
+    ("ikke_fakturert", "manuell")
+    + tuple(f for s in REKKEFOLGE for f in s.flagg if f != "ikke_fakturert")
+    + ("plassbytte",)
+)
 BIT: dict[str, int] = {name: 1 << i for i, name in enumerate(FLAGG)}
 
 
@@ -54,5 +67,15 @@ def month_table_columns() -> list[Kolonne]:
     return [c for s in ALLE for c in s.kolonner]
 
 
-__all__ = ["REKKEFOLGE", "ALLE", "FLAGG", "BIT", "Steg", "Kolonne", "Kontekst", "Utfall", "parameter_types",
-           "month_table_columns"]
+__all__ = [
+    "REKKEFOLGE",
+    "ALLE",
+    "FLAGG",
+    "BIT",
+    "Steg",
+    "Kolonne",
+    "Kontekst",
+    "Utfall",
+    "parameter_types",
+    "month_table_columns",
+]

@@ -81,8 +81,9 @@ STEG = Steg(
 )
 
 
-def kontering(rules: RuleSet, kommune: str, tilbud: str, institusjon: str,
-              day: dt.date) -> tuple[dict[str, str], list[tuple[str, Value]]]:
+def kontering(
+    rules: RuleSet, kommune: str, tilbud: str, institusjon: str, day: dt.date
+) -> tuple[dict[str, str], list[tuple[str, Value]]]:
     """The codes of an invoice line and the owner's orgnr ('' = none), with the rule values used.
 
     Returns ``({"artikkel", "ansvar", "tjeneste", "art", "eier_orgnr"}, [(path, Value), ...])``;

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
-    return Utfall(etter=np.where(k.fakturert, foer, 0), flagg={"ikke_fakturert": ~k.fakturert},
-                  ekstra={"fakturert": k.fakturert})
+    return Utfall(
+        etter=np.where(k.fakturert, foer, 0), flagg={"ikke_fakturert": ~k.fakturert}, ekstra={"fakturert": k.fakturert}
+    )
 
 
 # Why a case waits for a caseworker, in a parent's words (the office's note has the codes and what to do).
@@ -54,25 +55,25 @@ TEKST = {
     "bokmål": {
         "betal": "Å betale: {belop} kr i måneden for {periode}. ",
         "manuell_bh": "En saksbehandler må se på saken fordi {grunn}. Redusert foreldrebetaling og gratis kjernetid blir "
-                      "vurdert da. Til saken er avgjort, er beløpet {belop} kr i måneden for {periode}. ",
+        "vurdert da. Til saken er avgjort, er beløpet {belop} kr i måneden for {periode}. ",
         "manuell_sfo": "En saksbehandler må se på saken fordi {grunn}. Redusert foreldrebetaling blir vurdert da. Til "
-                       "saken er avgjort, er beløpet {belop} kr i måneden for {periode}. ",
+        "saken er avgjort, er beløpet {belop} kr i måneden for {periode}. ",
         "manuell_uten": "En saksbehandler må se på inntekten fordi {grunn}, men på dette trinnet avhenger ikke prisen av "
-                        "inntekten. Å betale: {belop} kr i måneden for {periode}. ",
+        "inntekten. Å betale: {belop} kr i måneden for {periode}. ",
         "plassbytte": "Barnet byttet plass i {maaned}. Måneden betales én gang, for plassen der barnet hadde flest "
-                      "dager. ",
+        "dager. ",
         "fri": "{periode}: betalingsfri måned. ",
     },
     "nynorsk": {
         "betal": "Å betale: {belop} kr i månaden for {periode}. ",
         "manuell_bh": "Ein saksbehandlar må sjå på saka fordi {grunn}. Redusert foreldrebetaling og gratis kjernetid blir "
-                      "vurdert då. Til saka er avgjord, er beløpet {belop} kr i månaden for {periode}. ",
+        "vurdert då. Til saka er avgjord, er beløpet {belop} kr i månaden for {periode}. ",
         "manuell_sfo": "Ein saksbehandlar må sjå på saka fordi {grunn}. Redusert foreldrebetaling blir vurdert då. Til "
-                       "saka er avgjord, er beløpet {belop} kr i månaden for {periode}. ",
+        "saka er avgjord, er beløpet {belop} kr i månaden for {periode}. ",
         "manuell_uten": "Ein saksbehandlar må sjå på inntekta fordi {grunn}, men på dette trinnet er prisen ikkje avhengig "
-                        "av inntekta. Å betale: {belop} kr i månaden for {periode}. ",
+        "av inntekta. Å betale: {belop} kr i månaden for {periode}. ",
         "plassbytte": "Barnet bytte plass i {maaned}. Månaden blir betalt éin gong, for plassen der barnet hadde flest "
-                      "dagar. ",
+        "dagar. ",
         "fri": "{periode}: betalingsfri månad. ",
     },
 }
@@ -113,10 +114,18 @@ STEG = Steg(
     kommunale={"barnehage.fakturerte_maaneder": list[Month], "sfo.fakturerte_maaneder": list[Month]},
     kolonner=(
         # ``v.maaned`` is the number (1–12) of the month the table row is for
-        Kolonne("bh_fakturert", lambda v, k: v.maaned in v(k + "barnehage.fakturerte_maaneder"), tilbud="barnehage",
-                noeytral=False),
-        Kolonne("bh_fakt_mnd", lambda v, k: len(v(k + "barnehage.fakturerte_maaneder")), tilbud="barnehage", noeytral=1),
-        Kolonne("sfo_fakturert", lambda v, k: v.maaned in v(k + "sfo.fakturerte_maaneder"), tilbud="sfo", noeytral=False),
+        Kolonne(
+            "bh_fakturert",
+            lambda v, k: v.maaned in v(k + "barnehage.fakturerte_maaneder"),
+            tilbud="barnehage",
+            noeytral=False,
+        ),
+        Kolonne(
+            "bh_fakt_mnd", lambda v, k: len(v(k + "barnehage.fakturerte_maaneder")), tilbud="barnehage", noeytral=1
+        ),
+        Kolonne(
+            "sfo_fakturert", lambda v, k: v.maaned in v(k + "sfo.fakturerte_maaneder"), tilbud="sfo", noeytral=False
+        ),
         Kolonne("sfo_fakt_mnd", lambda v, k: len(v(k + "sfo.fakturerte_maaneder")), tilbud="sfo", noeytral=1),
     ),
     flagg=("ikke_fakturert",),

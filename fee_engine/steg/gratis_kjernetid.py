@@ -14,20 +14,24 @@ import pandas as pd
 
 from ..money import centi, div_half_up, hundredths, oere, to_kroner
 from ..regelsett.skjema import Age, Hours, Kroner
+
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
 
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 
 
-def i_aldersgruppen(fodt: np.ndarray, maanedsindeks: np.ndarray, fra_alder: np.ndarray, til_alder: np.ndarray) -> np.ndarray:
+def i_aldersgruppen(
+    fodt: np.ndarray, maanedsindeks: np.ndarray, fra_alder: np.ndarray, til_alder: np.ndarray
+) -> np.ndarray:
     """From 1 August of the year the child turns ``fra_alder`` until 1 August of the year it turns ``til_alder``."""
     aar = fodt.astype("datetime64[Y]").astype(np.int64) + 1970
     return (maanedsindeks >= (aar + fra_alder) * 12 + 7) & (maanedsindeks < (aar + til_alder) * 12 + 7)
 
 
-def fradrag(foer: np.ndarray, gratis_c: np.ndarray, heltid_c: np.ndarray, plass_bp: np.ndarray,
-            gjelder: np.ndarray) -> np.ndarray:
+def fradrag(
+    foer: np.ndarray, gratis_c: np.ndarray, heltid_c: np.ndarray, plass_bp: np.ndarray, gjelder: np.ndarray
+) -> np.ndarray:
     plass_timer = heltid_c * plass_bp  # hundredths of an hour × 10 000
     gratis = gratis_c * 10_000
     del_ = div_half_up(foer * gratis, np.maximum(plass_timer, 1))
@@ -35,34 +39,38 @@ def fradrag(foer: np.ndarray, gratis_c: np.ndarray, heltid_c: np.ndarray, plass_
 
 
 def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
-    alder = k.barnehage & i_aldersgruppen(k.fodselsdato, k.maanedsindeks, k.T("bh_kjerne_fra_alder"),
-                                          k.T("bh_kjerne_til_alder"))
+    alder = k.barnehage & i_aldersgruppen(
+        k.fodselsdato, k.maanedsindeks, k.T("bh_kjerne_fra_alder"), k.T("bh_kjerne_til_alder")
+    )
     gjelder = k.barnehage & k.inntekt_kjent & (k.inntekt_oere < k.T("bh_kjerne_grense_oere")) & alder
     ned = fradrag(foer, k.T("bh_kjerne_timer_c"), k.T("bh_heltid_timer_c"), k.plass_bp, gjelder)
-    return Utfall(etter=foer - ned, flagg={"gratis_kjernetid": gjelder & (ned > 0)},
-                  ekstra={"kjernetid_alder": alder, "kjernetid": gjelder})
+    return Utfall(
+        etter=foer - ned,
+        flagg={"gratis_kjernetid": gjelder & (ned > 0)},
+        ekstra={"kjernetid_alder": alder, "kjernetid": gjelder},
+    )
 
 
 TEKST = {
     "bokmål": {
         "gitt": "Gratis kjernetid: inntekten er under {grense} kr og barnet er i aldersgruppen, så {gratis} av {timer} "
-                "timer i uka er gratis, {foer} kr × {gratis}/{timer} = {fradrag} kr i fradrag ({hjemmel}). ",
+        "timer i uka er gratis, {foer} kr × {gratis}/{timer} = {fradrag} kr i fradrag ({hjemmel}). ",
         "alt": "Gratis kjernetid: inntekten er under {grense} kr og barnet er i aldersgruppen. Plassen er {timer} timer i "
-               "uka, og {gratis} timer er gratis, så hele prisen, {fradrag} kr, trekkes fra ({hjemmel}). ",
+        "uka, og {gratis} timer er gratis, så hele prisen, {fradrag} kr, trekkes fra ({hjemmel}). ",
         "null": "Gratis kjernetid gjelder også, men prisen er allerede 0 kr. ",
         "over_grensen": "Gratis kjernetid gjelder ikke: inntekten er ikke under grensen på {grense} kr. ",
         "alder": "Gratis kjernetid gjelder ikke: ordningen gjelder fra 1. august det året barnet fyller {fra} år til "
-                 "barnet begynner på skolen. ",
+        "barnet begynner på skolen. ",
     },
     "nynorsk": {
         "gitt": "Gratis kjernetid: inntekta er under {grense} kr og barnet er i aldersgruppa, så {gratis} av {timer} "
-                "timar i veka er gratis, {foer} kr × {gratis}/{timer} = {fradrag} kr i frådrag ({hjemmel}). ",
+        "timar i veka er gratis, {foer} kr × {gratis}/{timer} = {fradrag} kr i frådrag ({hjemmel}). ",
         "alt": "Gratis kjernetid: inntekta er under {grense} kr og barnet er i aldersgruppa. Plassen er {timer} timar i "
-               "veka, og {gratis} timar er gratis, så heile prisen, {fradrag} kr, blir trekt frå ({hjemmel}). ",
+        "veka, og {gratis} timar er gratis, så heile prisen, {fradrag} kr, blir trekt frå ({hjemmel}). ",
         "null": "Gratis kjernetid gjeld òg, men prisen er alt 0 kr. ",
         "over_grensen": "Gratis kjernetid gjeld ikkje: inntekta er ikkje under grensa på {grense} kr. ",
         "alder": "Gratis kjernetid gjeld ikkje: ordninga gjeld frå 1. august det året barnet fyller {fra} år til "
-                 "barnet byrjar på skulen. ",
+        "barnet byrjar på skulen. ",
     },
 }
 
@@ -75,26 +83,38 @@ def forklar(s: Setninger) -> list[np.ndarray]:
     alt = s.col("bh_kjerne_timer_c", np.int64) >= timer_c
 
     def fields(r: pd.DataFrame) -> dict:
-        return {"grense": s.kr(r["bh_kjerne_grense_oere"]), "gratis": s.num(r["bh_kjerne_timer_c"]),
-                "timer": s.num(r["bh_heltid_timer_c"] * r["plass_bp"] // 10_000), "foer": s.kr(r[s.foer(STEG)]),
-                "fradrag": s.kr_hel(s.reduksjon(STEG, r)), "hjemmel": s.hjemmel(STEG, "barnehage", r)}
+        return {
+            "grense": s.kr(r["bh_kjerne_grense_oere"]),
+            "gratis": s.num(r["bh_kjerne_timer_c"]),
+            "timer": s.num(r["bh_heltid_timer_c"] * r["plass_bp"] // 10_000),
+            "foer": s.kr(r[s.foer(STEG)]),
+            "fradrag": s.kr_hel(s.reduksjon(STEG, r)),
+            "hjemmel": s.hjemmel(STEG, "barnehage", r),
+        }
 
     gitt = billed & s.har("gratis_kjernetid")
     return [
         s.when(gitt & ~alt, lambda r: s.fill(t["gitt"], **fields(r))),
         s.when(gitt & alt, lambda r: s.fill(t["alt"], **fields(r))),
         s.when(billed & gjelder & ~s.har("gratis_kjernetid"), t["null"]),
-        s.when(billed & bh & known & ~gjelder & alder,
-               lambda r: s.fill(t["over_grensen"], grense=s.kr(r["bh_kjerne_grense_oere"]))),
+        s.when(
+            billed & bh & known & ~gjelder & alder,
+            lambda r: s.fill(t["over_grensen"], grense=s.kr(r["bh_kjerne_grense_oere"])),
+        ),
         s.when(billed & bh & known & ~alder, lambda r: s.fill(t["alder"], fra=r["bh_kjerne_fra_alder"].astype(str))),
     ]
 
 
 def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {"inntektsgrense": to_kroner(p["bh_kjerne_grense_oere"].to_numpy()),
-            "husholdningsinntekt": to_kroner(p["inntekt_oere"].to_numpy()),
-            "gratis_timer_per_uke": hundredths(p["bh_kjerne_timer_c"]),
-            "timer_i_plassen": hundredths(p["bh_heltid_timer_c"].to_numpy(np.int64) * p["plass_bp"].to_numpy(np.int64) // 10_000)}
+    return {
+        "inntektsgrense": to_kroner(p["bh_kjerne_grense_oere"].to_numpy()),
+        "husholdningsinntekt": to_kroner(p["inntekt_oere"].to_numpy()),
+        "gratis_timer_per_uke": hundredths(p["bh_kjerne_timer_c"]),
+        "timer_i_plassen": hundredths(
+            p["bh_heltid_timer_c"].to_numpy(np.int64) * p["plass_bp"].to_numpy(np.int64) // 10_000
+        ),
+    }
+
 
 STEG = Steg(
     kode="gratis_kjernetid",
@@ -107,13 +127,19 @@ STEG = Steg(
         "barnehage.heltid_timer_per_uke": Hours,
     },
     kolonner=(
-        Kolonne("bh_kjerne_grense_oere", lambda v, k: oere(v("barnehage.gratis_kjernetid.inntektsgrense")),
-                tilbud="barnehage"),
-        Kolonne("bh_kjerne_timer_c", lambda v, k: centi(v("barnehage.gratis_kjernetid.timer_per_uke")), tilbud="barnehage"),
+        Kolonne(
+            "bh_kjerne_grense_oere",
+            lambda v, k: oere(v("barnehage.gratis_kjernetid.inntektsgrense")),
+            tilbud="barnehage",
+        ),
+        Kolonne(
+            "bh_kjerne_timer_c", lambda v, k: centi(v("barnehage.gratis_kjernetid.timer_per_uke")), tilbud="barnehage"
+        ),
         Kolonne("bh_kjerne_fra_alder", lambda v, k: v("barnehage.gratis_kjernetid.fra_alder"), tilbud="barnehage"),
         Kolonne("bh_kjerne_til_alder", lambda v, k: v("barnehage.gratis_kjernetid.til_alder"), tilbud="barnehage"),
-        Kolonne("bh_heltid_timer_c", lambda v, k: centi(v("barnehage.heltid_timer_per_uke")), tilbud="barnehage",
-                noeytral=1),
+        Kolonne(
+            "bh_heltid_timer_c", lambda v, k: centi(v("barnehage.heltid_timer_per_uke")), tilbud="barnehage", noeytral=1
+        ),
     ),
     behold=("bh_kjerne_grense_oere", "bh_kjerne_timer_c", "bh_heltid_timer_c", "bh_kjerne_fra_alder"),
     flagg=("gratis_kjernetid",),

@@ -17,15 +17,17 @@ calculation keeps; the explanation, ``vedtak.json``, the diff and the letters al
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
+
 
 class Verdi(Protocol):
     """A value lookup for one (municipality, month): ``v("barnehage.maksimalpris.generell")`` or, for a
@@ -86,9 +88,20 @@ class Kontekst:
     :mod:`fee_engine.beregning.perioder`.
     """
 
-    def __init__(self, children: pd.DataFrame, households: pd.DataFrame, table: pd.DataFrame, sider: dict,
-                 months: list, child: np.ndarray, first: np.ndarray, hh_pos: np.ndarray, t_pos: np.ndarray,
-                 kommune_kode: np.ndarray, kommuner: np.ndarray) -> None:
+    def __init__(
+        self,
+        children: pd.DataFrame,
+        households: pd.DataFrame,
+        table: pd.DataFrame,
+        sider: dict,
+        months: list,
+        child: np.ndarray,
+        first: np.ndarray,
+        hh_pos: np.ndarray,
+        t_pos: np.ndarray,
+        kommune_kode: np.ndarray,
+        kommuner: np.ndarray,
+    ) -> None:
         self.children, self.households, self.table, self.sider, self.months = children, households, table, sider, months
         self.child, self.maaned, self.hh_pos, self.t_pos = child, first, hh_pos, t_pos
         self.kommune_kode, self.kommuner = kommune_kode, kommuner

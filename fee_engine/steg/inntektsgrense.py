@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..money import bp, div_half_up, grade_mask, hundredths, in_grades, to_kroner
 from ..regelsett.skjema import Grade, Percent
+
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
 
@@ -21,8 +22,9 @@ from .grunnlag import Kolonne, Kontekst, Steg, Utfall
 from .inntektsgrunnlag import setning as inntektsgrunnlag
 
 
-def seks_prosent(foer: np.ndarray, inntekt_oere: np.ndarray, andel_bp: np.ndarray, maaneder: np.ndarray,
-                 gjelder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def seks_prosent(
+    foer: np.ndarray, inntekt_oere: np.ndarray, andel_bp: np.ndarray, maaneder: np.ndarray, gjelder: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """P1 = min(P0, andel × inntekt / fakturerte måneder). Returns (P1, the cap per month)."""
     tak = div_half_up(np.maximum(inntekt_oere, 0) * andel_bp, 10_000 * maaneder)
     return np.where(gjelder, np.minimum(foer, tak), foer), tak
@@ -33,9 +35,17 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
     trinn_ok = k.barnehage | in_grades(k.trinn, k.T("sfo_red_trinn"))
     brukt = k.inntekt_kjent & trinn_ok
     etter, tak = seks_prosent(foer, k.inntekt_oere, andel, k.fakturerte_mnd, brukt)
-    return Utfall(etter=etter, flagg={"inntekt_6_prosent": etter < foer},
-                  ekstra={"inntekt_tak_oere": tak, "inntekt_brukt": brukt, "fakturerte_mnd": k.fakturerte_mnd,
-                          "andel_bp": andel, "inntekt_trinn": trinn_ok})
+    return Utfall(
+        etter=etter,
+        flagg={"inntekt_6_prosent": etter < foer},
+        ekstra={
+            "inntekt_tak_oere": tak,
+            "inntekt_brukt": brukt,
+            "fakturerte_mnd": k.fakturerte_mnd,
+            "andel_bp": andel,
+            "inntekt_trinn": trinn_ok,
+        },
+    )
 
 
 TEKST = {
@@ -43,22 +53,22 @@ TEKST = {
         "ikke_soekt_bh": "Dere har ikke søkt om redusert foreldrebetaling eller gratis kjernetid. ",
         "ikke_soekt_sfo": "Dere har ikke søkt om redusert foreldrebetaling. ",
         "satt_ned": "Redusert foreldrebetaling: prisen skal ikke være mer enn {andel} % av inntekten fordelt på {mnd} "
-                    "betalingsmåneder, {inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Prisen settes ned fra "
-                    "{foer} kr til {etter} kr ({hjemmel}). ",
+        "betalingsmåneder, {inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Prisen settes ned fra "
+        "{foer} kr til {etter} kr ({hjemmel}). ",
         "ikke_lavere": "Redusert foreldrebetaling: {andel} % av inntekten fordelt på {mnd} betalingsmåneder er "
-                       "{inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Det er ikke lavere enn prisen, så "
-                       "prisen blir ikke satt ned ({hjemmel}). ",
+        "{inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Det er ikke lavere enn prisen, så "
+        "prisen blir ikke satt ned ({hjemmel}). ",
         "trinn": "Redusert foreldrebetaling gjelder ikke for {trinn}. trinn. ",
     },
     "nynorsk": {
         "ikke_soekt_bh": "De har ikkje søkt om redusert foreldrebetaling eller gratis kjernetid. ",
         "ikke_soekt_sfo": "De har ikkje søkt om redusert foreldrebetaling. ",
         "satt_ned": "Redusert foreldrebetaling: prisen skal ikkje vere meir enn {andel} % av inntekta fordelt på {mnd} "
-                    "betalingsmånader, {inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Prisen blir sett ned "
-                    "frå {foer} kr til {etter} kr ({hjemmel}). ",
+        "betalingsmånader, {inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Prisen blir sett ned "
+        "frå {foer} kr til {etter} kr ({hjemmel}). ",
         "ikke_lavere": "Redusert foreldrebetaling: {andel} % av inntekta fordelt på {mnd} betalingsmånader er "
-                       "{inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Det er ikkje lågare enn prisen, så "
-                       "prisen blir ikkje sett ned ({hjemmel}). ",
+        "{inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Det er ikkje lågare enn prisen, så "
+        "prisen blir ikkje sett ned ({hjemmel}). ",
         "trinn": "Redusert foreldrebetaling gjeld ikkje for {trinn}. trinn. ",
     },
 }
@@ -75,24 +85,38 @@ def forklar(s: Setninger) -> list[np.ndarray]:
         return s.hjemmel(STEG, "barnehage", r).where(r["tilbud"] == "barnehage", s.hjemmel(STEG, "sfo", r))
 
     def fields(r: pd.DataFrame) -> dict:
-        return {"andel": s.num(r["andel_bp"]), "mnd": r["fakturerte_mnd"].astype(str), "inntekt": s.kr(r["inntekt_oere"]),
-                "tak": s.kr(r["inntekt_tak_oere"]), "hjemmel": ref(r)}
+        return {
+            "andel": s.num(r["andel_bp"]),
+            "mnd": r["fakturerte_mnd"].astype(str),
+            "inntekt": s.kr(r["inntekt_oere"]),
+            "tak": s.kr(r["inntekt_tak_oere"]),
+            "hjemmel": ref(r),
+        }
 
     return [
         s.when(billed & (status == "ikke_soekt") & ~manual & bh, t["ikke_soekt_bh"]),
         s.when(billed & (status == "ikke_soekt") & ~manual & sfo, t["ikke_soekt_sfo"]),
         s.when(billed & known, lambda r: inntektsgrunnlag(s, r)),
-        s.when(billed & s.har("inntekt_6_prosent"), lambda r: s.fill(t["satt_ned"], foer=s.kr(r[foer]),
-                                                                     etter=s.kr(r[STEG.etter]), **fields(r))),
-        s.when(billed & used & ~s.har("inntekt_6_prosent") & ~manual & ~s.har("saerskilte_behov"),
-               lambda r: s.fill(t["ikke_lavere"], **fields(r))),
+        s.when(
+            billed & s.har("inntekt_6_prosent"),
+            lambda r: s.fill(t["satt_ned"], foer=s.kr(r[foer]), etter=s.kr(r[STEG.etter]), **fields(r)),
+        ),
+        s.when(
+            billed & used & ~s.har("inntekt_6_prosent") & ~manual & ~s.har("saerskilte_behov"),
+            lambda r: s.fill(t["ikke_lavere"], **fields(r)),
+        ),
         s.when(billed & sfo & known & ~used, lambda r: s.fill(t["trinn"], trinn=r["trinn"].astype(str))),
     ]
 
 
 def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {"husholdningsinntekt": to_kroner(p["inntekt_oere"].to_numpy()), "andel_prosent": hundredths(p["andel_bp"]),
-            "fakturerte_maaneder": p["fakturerte_mnd"].to_numpy(), "tak_per_maaned": to_kroner(p["inntekt_tak_oere"].to_numpy())}
+    return {
+        "husholdningsinntekt": to_kroner(p["inntekt_oere"].to_numpy()),
+        "andel_prosent": hundredths(p["andel_bp"]),
+        "fakturerte_maaneder": p["fakturerte_mnd"].to_numpy(),
+        "tak_per_maaned": to_kroner(p["inntekt_tak_oere"].to_numpy()),
+    }
+
 
 STEG = Steg(
     kode="inntektsgrense",
@@ -103,8 +127,9 @@ STEG = Steg(
         "sfo.redusert_betaling.trinn": list[Grade],
     },
     kolonner=(
-        Kolonne("bh_inntekt_bp", lambda v, k: bp(v("barnehage.redusert_betaling.maks_andel_av_inntekt")),
-                tilbud="barnehage"),
+        Kolonne(
+            "bh_inntekt_bp", lambda v, k: bp(v("barnehage.redusert_betaling.maks_andel_av_inntekt")), tilbud="barnehage"
+        ),
         Kolonne("sfo_inntekt_bp", lambda v, k: bp(v("sfo.redusert_betaling.maks_andel_av_inntekt")), tilbud="sfo"),
         Kolonne("sfo_red_trinn", lambda v, k: grade_mask(v("sfo.redusert_betaling.trinn")), tilbud="sfo"),
     ),

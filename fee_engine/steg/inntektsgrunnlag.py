@@ -29,23 +29,27 @@ TEKST = {
         "inntekt": "Husholdningens inntekt er {inntekt} kr: {deler}. ",
         "dokumentert": "Husholdningens inntekt er {inntekt} kr, som dere har dokumentert. ",
         "del": "{rolle} {belop} kr fra {kilde} for {aar}",
-        "søker": "søkeren", "partner": "partneren",
-        "oppgjoer": "skatteoppgjøret", "utkast": "skattemeldingen",
+        "søker": "søkeren",
+        "partner": "partneren",
+        "oppgjoer": "skatteoppgjøret",
+        "utkast": "skattemeldingen",
         "utkast_brukt": "Skatteoppgjøret for {aar} er ikke klart ennå, derfor er skattemeldingen for {aar} brukt for "
-                        "{rolle}. ",
+        "{rolle}. ",
         "eldre_brukt": "Skatteoppgjøret og skattemeldingen for {forventet} er ikke klare ennå, derfor er "
-                       "skatteoppgjøret for {aar} brukt for {rolle}. ",
+        "skatteoppgjøret for {aar} brukt for {rolle}. ",
     },
     "nynorsk": {
         "inntekt": "Inntekta til hushaldet er {inntekt} kr: {deler}. ",
         "dokumentert": "Inntekta til hushaldet er {inntekt} kr, som de har dokumentert. ",
         "del": "{rolle} {belop} kr frå {kilde} for {aar}",
-        "søker": "søkjaren", "partner": "partnaren",
-        "oppgjoer": "skatteoppgjeret", "utkast": "skattemeldinga",
+        "søker": "søkjaren",
+        "partner": "partnaren",
+        "oppgjoer": "skatteoppgjeret",
+        "utkast": "skattemeldinga",
         "utkast_brukt": "Skatteoppgjeret for {aar} er ikkje klart enno, difor er skattemeldinga for {aar} brukt for "
-                        "{rolle}. ",
+        "{rolle}. ",
         "eldre_brukt": "Skatteoppgjeret og skattemeldinga for {forventet} er ikkje klare enno, difor er "
-                       "skatteoppgjeret for {aar} brukt for {rolle}. ",
+        "skatteoppgjeret for {aar} brukt for {rolle}. ",
     },
 }
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..money import grade_mask, in_grades
 from ..regelsett.skjema import Grade
+
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
 
@@ -31,18 +32,24 @@ TEKST = {
 
 def forklar(s: Setninger) -> list[np.ndarray]:
     t = s.tekst(TEKST)
-    return [s.when(s.fakturert & s.har("saerskilte_behov"),
-                   lambda r: s.fill(t["gratis"], hjemmel=s.hjemmel(STEG, "sfo", r)))]
+    return [
+        s.when(
+            s.fakturert & s.har("saerskilte_behov"), lambda r: s.fill(t["gratis"], hjemmel=s.hjemmel(STEG, "sfo", r))
+        )
+    ]
 
 
 def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"trinn": p["trinn"].to_numpy()}
 
+
 STEG = Steg(
     kode="saerskilte_behov",
     beskrivelse="Gratis SFO for elever med særskilte behov på 5.–7. trinn",
     nasjonale={"sfo.saerskilte_behov_gratis.trinn": list[Grade]},
-    kolonner=(Kolonne("sfo_saer_trinn", lambda v, k: grade_mask(v("sfo.saerskilte_behov_gratis.trinn")), tilbud="sfo"),),
+    kolonner=(
+        Kolonne("sfo_saer_trinn", lambda v, k: grade_mask(v("sfo.saerskilte_behov_gratis.trinn")), tilbud="sfo"),
+    ),
     flagg=("saerskilte_behov",),
     hjemmel={"sfo": "sfo.saerskilte_behov_gratis.trinn"},
     utkolonne="saerskilte_behov_fritak",

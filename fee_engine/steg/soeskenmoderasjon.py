@@ -16,14 +16,22 @@ import pandas as pd
 
 from ..money import bp, hundredths, percent_of
 from ..regelsett.skjema import Percent, SiblingRates
+
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
 
 from .grunnlag import Kolonne, Kontekst, Steg, Utfall, Verdi
 
 
-def rang_i_husholdningen(med: np.ndarray, husholdning: np.ndarray, kommune: np.ndarray, maaned: np.ndarray,
-                         pris_oere: np.ndarray, fodt_dager: np.ndarray, barn: np.ndarray) -> np.ndarray:
+def rang_i_husholdningen(
+    med: np.ndarray,
+    husholdning: np.ndarray,
+    kommune: np.ndarray,
+    maaned: np.ndarray,
+    pris_oere: np.ndarray,
+    fodt_dager: np.ndarray,
+    barn: np.ndarray,
+) -> np.ndarray:
     """1-based rank within (household, municipality, month) for the rows in ``med``; 0 elsewhere.
 
     One lexsort over the whole batch: no loop per household. ``barn`` are codes in ``barn_id``'s text order.
@@ -53,22 +61,30 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
     fodt_dager = np.where(np.isnat(fodt), np.iinfo(np.int64).max, fodt.astype(np.int64))
     rang = np.zeros(k.n, dtype=np.int64)
     for tilbud in (k.barnehage, k.sfo):
-        r = rang_i_husholdningen(k.fakturert & tilbud, husholdning, k.kommune_kode.astype(np.int64), k.maaned, foer,
-                                 fodt_dager, barn)
+        r = rang_i_husholdningen(
+            k.fakturert & tilbud, husholdning, k.kommune_kode.astype(np.int64), k.maaned, foer, fodt_dager, barn
+        )
         rang = np.where(tilbud, r, rang)
     barn_2 = np.where(k.barnehage, k.T("bh_sib2_bp"), k.T("sfo_sib2_bp"))
     barn_3 = np.where(k.barnehage, k.T("bh_sib3_bp"), k.T("sfo_sib3_bp"))
     sats = moderasjon_bp(rang, barn_2, barn_3)
     ned = percent_of(foer, sats)
-    return Utfall(etter=foer - ned, flagg={"soesken_2": (rang == 2) & (ned > 0), "soesken_3": (rang >= 3) & (ned > 0)},
-                  ekstra={"soesken_rang": rang, "soesken_bp": sats})
+    return Utfall(
+        etter=foer - ned,
+        flagg={"soesken_2": (rang == 2) & (ned > 0), "soesken_3": (rang >= 3) & (ned > 0)},
+        ekstra={"soesken_rang": rang, "soesken_bp": sats},
+    )
 
 
 TEKST = {
-    "bokmål": {"moderasjon": "Søskenmoderasjon: barnet er barn nr. {rang} i husholdningen og får {sats} % moderasjon, "
-                             "{foer} kr × {sats} % = {fradrag} kr ({hjemmel}). "},
-    "nynorsk": {"moderasjon": "Søskenmoderasjon: barnet er barn nr. {rang} i hushaldet og får {sats} % moderasjon, "
-                              "{foer} kr × {sats} % = {fradrag} kr ({hjemmel}). "},
+    "bokmål": {
+        "moderasjon": "Søskenmoderasjon: barnet er barn nr. {rang} i husholdningen og får {sats} % moderasjon, "
+        "{foer} kr × {sats} % = {fradrag} kr ({hjemmel}). "
+    },
+    "nynorsk": {
+        "moderasjon": "Søskenmoderasjon: barnet er barn nr. {rang} i hushaldet og får {sats} % moderasjon, "
+        "{foer} kr × {sats} % = {fradrag} kr ({hjemmel}). "
+    },
 }
 
 
@@ -78,9 +94,19 @@ def forklar(s: Setninger) -> list[np.ndarray]:
     def ref(r: pd.DataFrame) -> pd.Series:
         return s.hjemmel(STEG, "barnehage", r).where(r["tilbud"] == "barnehage", s.hjemmel(STEG, "sfo", r))
 
-    return [s.when(s.fakturert & s.har("soesken_2", "soesken_3"), lambda r: s.fill(
-        t["moderasjon"], rang=r["soesken_rang"].astype(str), sats=s.num(r["soesken_bp"]), foer=s.kr(r[s.foer(STEG)]),
-        fradrag=s.kr_hel(s.reduksjon(STEG, r)), hjemmel=ref(r)))]
+    return [
+        s.when(
+            s.fakturert & s.har("soesken_2", "soesken_3"),
+            lambda r: s.fill(
+                t["moderasjon"],
+                rang=r["soesken_rang"].astype(str),
+                sats=s.num(r["soesken_bp"]),
+                foer=s.kr(r[s.foer(STEG)]),
+                fradrag=s.kr_hel(s.reduksjon(STEG, r)),
+                hjemmel=ref(r),
+            ),
+        )
+    ]
 
 
 def _nasjonal_og_kommunal(v: Verdi, k: str, nr: int) -> int:
@@ -98,6 +124,7 @@ def _sfo(v: Verdi, k: str, nr: int) -> int:
 
 def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"barn_nr": p["soesken_rang"].to_numpy(), "moderasjon_prosent": hundredths(p["soesken_bp"])}
+
 
 STEG = Steg(
     kode="soeskenmoderasjon",

@@ -69,8 +69,15 @@ class InvalidAnswer(ValueError):
     """The answer does not fit the API's shape or the request; the message is Norwegian and names no person."""
 
 
-_TYPES = {"object": "et objekt", "array": "en liste", "str": "tekst", "int": "et heltall", "float": "et desimaltall",
-          "bool": "sann/usann", "null": "null"}
+_TYPES = {
+    "object": "et objekt",
+    "array": "en liste",
+    "str": "tekst",
+    "int": "et heltall",
+    "float": "et desimaltall",
+    "bool": "sann/usann",
+    "null": "null",
+}
 _EXPECTED = re.compile(r"Expected `([^`]*)`, got `([^`]*)`")
 _PATH = re.compile(r" - at `\$([^`]*)`")
 
@@ -141,8 +148,9 @@ def answer_lookup(raw: bytes, person: str, year: int, stage: str, korrelasjonsid
         body = decode(raw, person, year, stage)
         return Lookup(person, year, stage, "ok", "200", body=body, korrelasjonsid=korrelasjonsid)
     except InvalidAnswer as exc:
-        return Lookup(person, year, stage, "feil", INVALID, korrelasjonsid=korrelasjonsid,
-                      melding=f"ugyldig svar: {exc}")
+        return Lookup(
+            person, year, stage, "feil", INVALID, korrelasjonsid=korrelasjonsid, melding=f"ugyldig svar: {exc}"
+        )
 
 
 def minimised(answer: Answer) -> bytes:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..identity import mask
 
@@ -54,7 +55,7 @@ def _now_text() -> str:
     """UTC now to the second, formatted once per second (an audit line is written per lookup)."""
     second = int(time.time())
     if second != _clock[0]:
-        _clock[0], _clock[1] = second, dt.datetime.fromtimestamp(second, dt.timezone.utc).isoformat(timespec="seconds")
+        _clock[0], _clock[1] = second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat(timespec="seconds")
     return _clock[1]
 
 
@@ -101,8 +102,9 @@ def fetch_with_fallback(
             log.close()
 
 
-def _fetch(source: TaxSource, persons: Iterable[str], plan: list[tuple[int, str]], log: Any,
-           progress: Any) -> dict[str, list[Lookup]]:
+def _fetch(
+    source: TaxSource, persons: Iterable[str], plan: list[tuple[int, str]], log: Any, progress: Any
+) -> dict[str, list[Lookup]]:
     out: dict[str, list[Lookup]] = {}
     kilde = getattr(source, "kilde", source.name)
     lookup = source.lookup
@@ -121,8 +123,9 @@ def _fetch(source: TaxSource, persons: Iterable[str], plan: list[tuple[int, str]
     return out
 
 
-def _in_two_halves(source: TaxSource, persons: list[str], plan: list[tuple[int, str]], log: Any,
-                   progress: Any) -> dict[str, list[Lookup]]:
+def _in_two_halves(
+    source: TaxSource, persons: list[str], plan: list[tuple[int, str]], log: Any, progress: Any
+) -> dict[str, list[Lookup]]:
     """A local source (files on disk) read by two processes, a half each (:func:`fee_engine.parallel.in_two`).
 
     Both append their audit lines to the kept log (one ``write`` per line on a file opened for appending, so

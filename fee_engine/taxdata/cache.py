@@ -45,8 +45,8 @@ import logging
 import os
 import secrets
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -115,8 +115,14 @@ def load_or_create_key(key_file: Path) -> bytes:
 
 
 class LookupCache:
-    def __init__(self, path: Path | str, *, environ: dict[str, str] | None = None,
-                 formaal: Formaal = Formaal.FORELDREBETALING, kommune: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        environ: dict[str, str] | None = None,
+        formaal: Formaal = Formaal.FORELDREBETALING,
+        kommune: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.formaal, self.kommune = Formaal.parse(formaal), kommune
         self.key_file = self.path.with_name(self.path.name + ".nokkel")
@@ -155,8 +161,9 @@ class LookupCache:
         except OSError as exc:
             raise storage_error(self.key_file, exc) from None
         self._key = key
-        info = b"fee-engine svar v1" + (b"" if self.formaal is Formaal.FORELDREBETALING else
-                                        f" {self.formaal.value}".encode())  # a row of one purpose opens in no other
+        info = b"fee-engine svar v1" + (
+            b"" if self.formaal is Formaal.FORELDREBETALING else f" {self.formaal.value}".encode()
+        )  # a row of one purpose opens in no other
         self._aead = AESGCM(HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(key))
         self.db: sqlite3.Connection | None = None
         try:
@@ -203,22 +210,27 @@ class LookupCache:
         if not stored:
             used = db.execute("SELECT COUNT(*) FROM oppslag").fetchone()[0] > 0
             # answers stored before the marker existed were fetched for foreldrebetaling, by the organisation itself
-            stored = ({"formaal": Formaal.FORELDREBETALING.value, "kommune": ""} if used else
-                      {"formaal": self.formaal.value, "kommune": self.kommune or ""})
+            stored = (
+                {"formaal": Formaal.FORELDREBETALING.value, "kommune": ""}
+                if used
+                else {"formaal": self.formaal.value, "kommune": self.kommune or ""}
+            )
             db.executemany("INSERT OR REPLACE INTO eier VALUES (?, ?)", sorted(stored.items()))
             db.commit()
         if stored.get("formaal") != self.formaal.value:
             self._close_quietly()
             raise PurposeError(
                 f"lageret {self.path} er laget for formålet {stored.get('formaal')} og kan ikke brukes til "
-                f"{self.formaal.tekst}: svar hentet for ett formål brukes aldri til et annet; bruk et eget --cache")
+                f"{self.formaal.tekst}: svar hentet for ett formål brukes aldri til et annet; bruk et eget --cache"
+            )
         if stored.get("kommune", "") != (self.kommune or ""):
             self._close_quietly()
             theirs = "organisasjonen selv" if not stored.get("kommune") else "en annen kommune (consumer_org)"
             ours = "denne kommunen (consumer_org)" if self.kommune else "organisasjonen selv (uten consumer_org)"
             raise ConfigurationError(
                 f"lageret {self.path} tilhører {theirs}, ikke {ours}: en leverandør har ett lager per kommune; "
-                "bruk et eget --cache for hver kommune")
+                "bruk et eget --cache for hver kommune"
+            )
 
     def _create_tables(self, db: sqlite3.Connection) -> None:
         """Tables a purpose adds (the boligsosial cache keeps a-ordningen's answers too); none here."""
@@ -250,23 +262,27 @@ class LookupCache:
                 pass
             except OSError as exc:
                 raise storage_error(f, exc) from None
-        message = (f"lageret {self.path} kunne ikke brukes ({why}); flyttet til {self.path.name}.korrupt-{stamp} "
-                   "og startet et nytt, så svarene hentes på nytt. Den flyttede filen kan slettes.")
+        message = (
+            f"lageret {self.path} kunne ikke brukes ({why}); flyttet til {self.path.name}.korrupt-{stamp} "
+            "og startet et nytt, så svarene hentes på nytt. Den flyttede filen kan slettes."
+        )
         self.warnings.append(message)
         log.warning(message)
 
     def _error(self, exc: sqlite3.Error) -> ConfigurationError:
         code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
         if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return ConfigurationError(f"lageret {self.path} er låst av en annen kjøring i mer enn "
-                                      f"{BUSY_TIMEOUT_S:.0f} s")
+            return ConfigurationError(
+                f"lageret {self.path} er låst av en annen kjøring i mer enn {BUSY_TIMEOUT_S:.0f} s"
+            )
         return storage_error(self.path, exc)
 
     def _migrate(self) -> None:
         """Version 0 kept bodies as JSON text in clear: encrypt them (minimised) and rewrite the file."""
         assert self.db is not None
         rows = self.db.execute(
-            "SELECT person, inntektsaar, stadie, body FROM oppslag WHERE typeof(body) = 'text'").fetchall()
+            "SELECT person, inntektsaar, stadie, body FROM oppslag WHERE typeof(body) = 'text'"
+        ).fetchall()
         for person_key, year, stage, body in rows:
             try:
                 obj = json.loads(body) if body else None
@@ -278,8 +294,10 @@ class LookupCache:
             if ans is None:
                 self.db.execute(f"DELETE FROM oppslag WHERE {_ROW}", (person_key, year, stage))
                 continue
-            self.db.execute(f"UPDATE oppslag SET body=? WHERE {_ROW}",
-                            (self._seal(person_key, year, stage, answers.minimised(ans)), person_key, year, stage))
+            self.db.execute(
+                f"UPDATE oppslag SET body=? WHERE {_ROW}",
+                (self._seal(person_key, year, stage, answers.minimised(ans)), person_key, year, stage),
+            )
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self.db.commit()
         if rows:
@@ -336,13 +354,24 @@ class LookupCache:
         key = self.person_key(res.person)
         body = None
         if res.status == "ok":
-            ans = res.body if isinstance(res.body, answers.Answer) else answers.convert(
-                res.body, res.person, res.inntektsaar, res.stadie)
+            ans = (
+                res.body
+                if isinstance(res.body, answers.Answer)
+                else answers.convert(res.body, res.person, res.inntektsaar, res.stadie)
+            )
             body = self._seal(key, res.inntektsaar, res.stadie, answers.minimised(ans))
         self._execute(
             "INSERT OR REPLACE INTO oppslag VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, res.inntektsaar, res.stadie, res.status, res.kode, body, res.korrelasjonsid,
-             dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+            (
+                key,
+                res.inntektsaar,
+                res.stadie,
+                res.status,
+                res.kode,
+                body,
+                res.korrelasjonsid,
+                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            ),
         )
         try:
             self.db.commit()  # type: ignore[union-attr]
@@ -356,7 +385,7 @@ class LookupCache:
         """Delete answers fetched more than ``older_than_days`` days ago (0: all); returns how many."""
         if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or older_than_days < 0:
             raise ConfigurationError(f"antall dager må være et heltall 0 eller større, ikke {older_than_days!r}")
-        cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=older_than_days)).isoformat(timespec="seconds")
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)).isoformat(timespec="seconds")
         removed = 0
         for table in self._answer_tables():  # every table of answers, also those a purpose added
             removed += self._execute(f"DELETE FROM {table} WHERE hentet <= ?", (cutoff,)).rowcount
@@ -370,8 +399,12 @@ class LookupCache:
 
     def _answer_tables(self) -> list[str]:
         rows = self._execute("SELECT name FROM sqlite_master WHERE type = 'table'", ()).fetchall()
-        return [name for (name,) in rows if name.isidentifier()
-                and any(col[1] == "hentet" for col in self._execute(f"PRAGMA table_info({name})", ()).fetchall())]
+        return [
+            name
+            for (name,) in rows
+            if name.isidentifier()
+            and any(col[1] == "hentet" for col in self._execute(f"PRAGMA table_info({name})", ()).fetchall())
+        ]
 
     @staticmethod
     def owner_of(path: Path | str) -> tuple[Formaal, str | None]:
@@ -390,13 +423,14 @@ class LookupCache:
             formaal = Formaal.FORELDREBETALING
         return formaal, stored.get("kommune") or None
 
-    def slots(self) -> "SharedSlots":
+    def slots(self) -> SharedSlots:
         return SharedSlots(self.path.with_name(self.path.name + ".plasser"))
 
     def close(self) -> None:
         if self.unreadable:
-            self.warnings.append(f"{self.unreadable} lagrede svar kunne ikke leses (annen nøkkel eller endret fil) "
-                                 "og ble hentet på nytt")
+            self.warnings.append(
+                f"{self.unreadable} lagrede svar kunne ikke leses (annen nøkkel eller endret fil) og ble hentet på nytt"
+            )
             self.unreadable = 0
         self._close_quietly()
 
@@ -411,8 +445,10 @@ class SharedSlots:
     def __init__(self, directory: Path) -> None:
         private_dir(directory)
         try:
-            self._fds = [os.open(directory / str(i), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                         for i in range(SKATTEETATEN_LIMIT)]
+            self._fds = [
+                os.open(directory / str(i), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                for i in range(SKATTEETATEN_LIMIT)
+            ]
         except OSError as exc:
             raise storage_error(directory, exc) from None
         self._held: set[int] = set()

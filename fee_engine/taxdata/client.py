@@ -32,9 +32,10 @@ import email.utils
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import msgspec
@@ -151,16 +152,30 @@ class ApiClient:
     tjeneste = "Skatteetaten"
     hint_403 = "kontroller rettighetspakke, delegering i Altinn og consumer_org"
 
-    def __init__(self, tokens: TokenProvider, *, formaal: Formaal = Formaal.FORELDREBETALING, max_in_flight: int = 5,
-                 max_attempts: int = 8, backoff: float = 0.1, max_backoff: float = 8.0, timeout: float = 30.0,
-                 deadline: float = 120.0, max_bytes: int = answers.MAX_BYTES,
-                 transport: httpx.AsyncBaseTransport | None = None, slots: SharedSlots | None = None,
-                 kilde: str = "skatteetaten", extra_headers: dict[str, str] | None = None,
-                 feilsvar: Callable[[bytes], Feilsvar] | None = None, tjeneste: str | None = None,
-                 hint_403: str | None = None) -> None:
+    def __init__(
+        self,
+        tokens: TokenProvider,
+        *,
+        formaal: Formaal = Formaal.FORELDREBETALING,
+        max_in_flight: int = 5,
+        max_attempts: int = 8,
+        backoff: float = 0.1,
+        max_backoff: float = 8.0,
+        timeout: float = 30.0,
+        deadline: float = 120.0,
+        max_bytes: int = answers.MAX_BYTES,
+        transport: httpx.AsyncBaseTransport | None = None,
+        slots: SharedSlots | None = None,
+        kilde: str = "skatteetaten",
+        extra_headers: dict[str, str] | None = None,
+        feilsvar: Callable[[bytes], Feilsvar] | None = None,
+        tjeneste: str | None = None,
+        hint_403: str | None = None,
+    ) -> None:
         if type(max_in_flight) is not int or not 1 <= max_in_flight <= SKATTEETATEN_LIMIT:
-            raise ConfigurationError(f"samtidige kall må være et heltall fra 1 til {SKATTEETATEN_LIMIT}, "
-                                     f"ikke {max_in_flight!r}")
+            raise ConfigurationError(
+                f"samtidige kall må være et heltall fra 1 til {SKATTEETATEN_LIMIT}, ikke {max_in_flight!r}"
+            )
         self.formaal = Formaal.parse(formaal)
         self.tokens = tokens
         self.max_in_flight, self.max_attempts = max_in_flight, max_attempts
@@ -238,17 +253,22 @@ class ApiClient:
             if s == 401:
                 await self.tokens.invalidate(token)
                 if renewed:
-                    raise AuthenticationError(f"{self.tjeneste} avviste et nytt token ({kode or 'HTTP 401'})", korr,
-                                              kode or "HTTP-401")
+                    raise AuthenticationError(
+                        f"{self.tjeneste} avviste et nytt token ({kode or 'HTTP 401'})", korr, kode or "HTTP-401"
+                    )
                 renewed = True
                 continue
             if s == 403:
                 raise TaxConfigurationError(
                     f"{self.tjeneste} nekter tilgang ({kode or 'HTTP 403'}: {melding or 'ingen melding'}); "
-                    f"{self.hint_403}", korr, kode or "HTTP-403")
+                    f"{self.hint_403}",
+                    korr,
+                    kode or "HTTP-403",
+                )
             if s == 406:
-                raise TaxConfigurationError(f"{self.tjeneste} godtar ikke formatet ({kode or 'HTTP 406'})", korr,
-                                            kode or "HTTP-406")
+                raise TaxConfigurationError(
+                    f"{self.tjeneste} godtar ikke formatet ({kode or 'HTTP 406'})", korr, kode or "HTTP-406"
+                )
             if s == 429 or s >= 500:
                 last = f"HTTP-{s}" + (f" {kode}" if kode else "")
                 attempt += 1
@@ -260,7 +280,7 @@ class ApiClient:
 
     async def _sleep_backoff(self, attempt: int, at_least: float = 0.0) -> None:
         self.stats.retries += 1
-        delay = random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))
+        delay = random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
         await asyncio.sleep(max(delay, at_least))
 
     def _limits(self) -> httpx.Limits:
@@ -273,8 +293,15 @@ SSG_OUTCOMES = {"SSG-007": "ukjent_person", "SSG-008": "ingen_data"}
 class SsgClient(ApiClient):
     """Summert skattegrunnlag v2 for one purpose: the direct API, or through ``url_for`` (KS Fiks)."""
 
-    def __init__(self, base_url: str, tokens: TokenProvider, *, rettighetspakke: str | None = None,
-                 url_for: Callable[[str, int, str], str] | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenProvider,
+        *,
+        rettighetspakke: str | None = None,
+        url_for: Callable[[str, int, str], str] | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(tokens, **kw)
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v2"):
@@ -291,29 +318,61 @@ class SsgClient(ApiClient):
         ex = await self._exchange(client, self.url_for(stage, year, person))
         s, korr = ex.status, ex.korrelasjonsid
         if s == 0:
-            return Lookup(person, year, stage, "feil", ex.last, korrelasjonsid=korr,
-                          melding=f"ga opp etter {self.max_attempts} forsøk", midlertidig=True)
+            return Lookup(
+                person,
+                year,
+                stage,
+                "feil",
+                ex.last,
+                korrelasjonsid=korr,
+                melding=f"ga opp etter {self.max_attempts} forsøk",
+                midlertidig=True,
+            )
         if s == 200:
             if ex.too_big:
-                return Lookup(person, year, stage, "feil", answers.INVALID, korrelasjonsid=korr,
-                              melding=f"ugyldig svar: svaret er større enn {self.max_bytes // (1024 * 1024)} MiB")
+                return Lookup(
+                    person,
+                    year,
+                    stage,
+                    "feil",
+                    answers.INVALID,
+                    korrelasjonsid=korr,
+                    melding=f"ugyldig svar: svaret er større enn {self.max_bytes // (1024 * 1024)} MiB",
+                )
             return answers.answer_lookup(ex.body, person, year, stage, korr)
         err = ex.feil
         kode, melding = err.kode, err.melding or ""
         if s == 404:
             outcome = err.utfall or SSG_OUTCOMES.get(kode or "")
             if outcome:
-                return Lookup(person, year, stage, outcome, kode or "HTTP-404",  # type: ignore[arg-type]
-                              korrelasjonsid=korr, melding=melding)
+                return Lookup(
+                    person,
+                    year,
+                    stage,
+                    outcome,
+                    kode or "HTTP-404",  # type: ignore[arg-type]
+                    korrelasjonsid=korr,
+                    melding=melding,
+                )
             raise TaxConfigurationError(
                 f"ukjent adresse hos {self.tjeneste} ({kode or 'HTTP 404 uten JSON'}): kontroller base-URL og "
-                f"rettighetspakke «{self.pakke}»", korr, kode or "HTTP-404")
+                f"rettighetspakke «{self.pakke}»",
+                korr,
+                kode or "HTTP-404",
+            )
         if s == 410:
             return Lookup(person, year, stage, "slettet", kode or "HTTP-410", korrelasjonsid=korr, melding=melding)
         return Lookup(person, year, stage, "feil", kode or f"HTTP-{s}", korrelasjonsid=korr, melding=melding)
 
-    async def fetch_all(self, persons: list[str], plan: list[tuple[int, str]], *, cache: LookupCache | None = None,
-                        audit: Any = None, progress: Callable[[], None] | None = None) -> dict[str, list[Lookup]]:
+    async def fetch_all(
+        self,
+        persons: list[str],
+        plan: list[tuple[int, str]],
+        *,
+        cache: LookupCache | None = None,
+        audit: Any = None,
+        progress: Callable[[], None] | None = None,
+    ) -> dict[str, list[Lookup]]:
         """Every person's fallback; ``audit`` an :class:`~fee_engine.audit.AuditLog` (or a path to append to)."""
         from ..audit import AuditLog
 
@@ -328,8 +387,10 @@ class SsgClient(ApiClient):
         own_log = isinstance(audit, (str, Path))
         alog = AuditLog(Path(audit), command="oppslag", purpose=self.formaal.revisjon) if own_log else audit
         if alog is not None and alog.purpose != self.formaal.revisjon:
-            raise ConfigurationError(f"revisjonsloggen er åpnet for formålet «{alog.purpose}», men oppslagene gjelder "
-                                     f"«{self.formaal.revisjon}»")
+            raise ConfigurationError(
+                f"revisjonsloggen er åpnet for formålet «{alog.purpose}», men oppslagene gjelder "
+                f"«{self.formaal.revisjon}»"
+            )
         self.stats.started = self._last_change = time.monotonic()
 
         async def worker(client: httpx.AsyncClient) -> None:
@@ -347,8 +408,17 @@ class SsgClient(ApiClient):
                             res = await self.lookup(client, person, year, stage)
                         except TaxDataError as exc:  # the batch stops; the lookup that stopped it is on record too
                             if alog is not None:
-                                alog.write(Lookup(person, year, stage, "feil", exc.kode or "STOPP",
-                                                  korrelasjonsid=exc.korrelasjonsid), self.kilde)
+                                alog.write(
+                                    Lookup(
+                                        person,
+                                        year,
+                                        stage,
+                                        "feil",
+                                        exc.kode or "STOPP",
+                                        korrelasjonsid=exc.korrelasjonsid,
+                                    ),
+                                    self.kilde,
+                                )
                             raise
                         source = self.kilde
                         if alog is not None:
@@ -361,8 +431,14 @@ class SsgClient(ApiClient):
                             alog.write(res, source)
                     tried.append(res)
                     if res.status == "feil":
-                        log.warning("oppslag feilet: %s %s/%s kode %s korrelasjonsid %s", mask(person), year, stage,
-                                    res.kode, res.korrelasjonsid)
+                        log.warning(
+                            "oppslag feilet: %s %s/%s kode %s korrelasjonsid %s",
+                            mask(person),
+                            year,
+                            stage,
+                            res.kode,
+                            res.korrelasjonsid,
+                        )
                     if res.status not in ("ingen_data", "slettet"):
                         break
                 out[person] = tried
@@ -370,8 +446,9 @@ class SsgClient(ApiClient):
                     progress()
 
         try:
-            async with httpx.AsyncClient(transport=self.transport, limits=self._limits(),
-                                         timeout=self.timeout) as client:
+            async with httpx.AsyncClient(
+                transport=self.transport, limits=self._limits(), timeout=self.timeout
+            ) as client:
                 async with asyncio.TaskGroup() as tg:
                     for _ in range(min(self.max_in_flight, max(len(persons), 1))):
                         tg.create_task(worker(client))

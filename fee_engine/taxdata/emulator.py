@@ -82,10 +82,23 @@ MESSAGES = {
     "IM-008": "Det finnes ikke inntektsopplysninger for angitt personidentifikator og tidspunkt.",
     "IM-009": "Feil tilknyttet dataformat. Kun json eller xml er støttet.",
 }
-FIKS_ERRORS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 410: "Gone", 400: "Bad Request",
-               429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
-FIKS_MESSAGES = {401: "Ikke tilgang", 403: "Ikke tilgang", 404: "Ingen treff", 410: "Finnes ikke lenger",
-                 400: "Feil input"}
+FIKS_ERRORS = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    410: "Gone",
+    400: "Bad Request",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+FIKS_MESSAGES = {
+    401: "Ikke tilgang",
+    403: "Ikke tilgang",
+    404: "Ingen treff",
+    410: "Finnes ikke lenger",
+    400: "Feil input",
+}
 
 
 @dataclass
@@ -166,17 +179,34 @@ class EmulatorState:
 
 def _error(status: int, kode: str, headers: dict[str, str] | None = None) -> JSONResponse:
     korr = str(uuid.uuid4())
-    return JSONResponse({"kode": kode, "melding": MESSAGES.get(kode, ""), "korrelasjonsid": korr},
-                        status_code=status, headers={"Korrelasjonsid": korr, **(headers or {})})
+    return JSONResponse(
+        {"kode": kode, "melding": MESSAGES.get(kode, ""), "korrelasjonsid": korr},
+        status_code=status,
+        headers={"Korrelasjonsid": korr, **(headers or {})},
+    )
 
 
-def _fiks_error(status: int, message: str, path: str, *, inner: dict | None = None, kode: str | None = None,
-                headers: dict[str, str] | None = None) -> JSONResponse:
+def _fiks_error(
+    status: int,
+    message: str,
+    path: str,
+    *,
+    inner: dict | None = None,
+    kode: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     """Fiks's own error body (``ErrorMessage``); ``inner``: Skatteetaten's body in ``errorJson``."""
-    body: dict[str, Any] = {"timestamp": int(time.time() * 1000), "status": status,
-                            "error": FIKS_ERRORS.get(status, "Error"), "errorId": str(uuid.uuid4()),
-                            "path": mask_digits_in_text(path), "originalPath": mask_digits_in_text(path),
-                            "message": message, "errorCode": kode, "errorJson": inner}
+    body: dict[str, Any] = {
+        "timestamp": int(time.time() * 1000),
+        "status": status,
+        "error": FIKS_ERRORS.get(status, "Error"),
+        "errorId": str(uuid.uuid4()),
+        "path": mask_digits_in_text(path),
+        "originalPath": mask_digits_in_text(path),
+        "message": message,
+        "errorCode": kode,
+        "errorJson": inner,
+    }
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -235,8 +265,14 @@ def make_app(state: EmulatorState) -> Starlette:
         else:
             return _oauth_error("Invalid assertion: either kid or x5c must be present")
         try:
-            claims = jwt.decode(assertion, key, algorithms=[header["alg"]], audience=state.issuer,
-                                options={"require": ["aud", "iss", "iat", "exp", "scope"]}, leeway=10)
+            claims = jwt.decode(
+                assertion,
+                key,
+                algorithms=[header["alg"]],
+                audience=state.issuer,
+                options={"require": ["aud", "iss", "iat", "exp", "scope"]},
+                leeway=10,
+            )
         except jwt.InvalidSignatureError:
             return _oauth_error("MP-124: Invalid assertion. Client authentication failed: signature")
         except jwt.ExpiredSignatureError:
@@ -262,20 +298,29 @@ def make_app(state: EmulatorState) -> Starlette:
             given = state.delegeringer.get(consumer, set())
             missing = [sc for sc in scopes if sc in DELEGERINGER and DELEGERINGER[sc] not in given]
             if missing:
-                return _oauth_error(f"Consumer has not delegated access to the scope(s) {' '.join(missing)} "
-                                    "to the supplier (Altinn)", "invalid_scope")
+                return _oauth_error(
+                    f"Consumer has not delegated access to the scope(s) {' '.join(missing)} to the supplier (Altinn)",
+                    "invalid_scope",
+                )
         jti = claims.get("jti")
         if jti:
             if jti in state.seen_jti:
                 return _oauth_error("MP-012: Grant is used before")
             state.seen_jti.add(jti)
         access = secrets.token_urlsafe(32)
-        state.tokens[access] = TokenInfo(time.monotonic() + state.faults.token_lifetime_s, frozenset(scopes),
-                                         consumer or None)
+        state.tokens[access] = TokenInfo(
+            time.monotonic() + state.faults.token_lifetime_s, frozenset(scopes), consumer or None
+        )
         if consumer:
             state.consumer_orgs[consumer] += 1
-        return JSONResponse({"access_token": access, "token_type": "Bearer",
-                             "expires_in": max(1, math.ceil(state.faults.token_lifetime_s)), "scope": " ".join(scopes)})
+        return JSONResponse(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": max(1, math.ceil(state.faults.token_lifetime_s)),
+                "scope": " ".join(scopes),
+            }
+        )
 
     def valid_token(request: Request, scope: str) -> TokenInfo | None | bool:
         """The token's record; None when it is unknown or expired; False when it lacks ``scope``."""
@@ -366,8 +411,10 @@ def make_app(state: EmulatorState) -> Starlette:
             return PlainTextResponse("404 NOT FOUND", status_code=404)
         if not isinstance(valid_token(request, FIKS_SCOPE), TokenInfo):
             return _fiks_error(401, "Ikke tilgang: token mangler, er utløpt eller har ikke scope ks:fiks", path)
-        if (request.headers.get("integrasjonid") != conf.integrasjon_id
-                or request.headers.get("integrasjonpassord") != conf.integrasjon_passord):
+        if (
+            request.headers.get("integrasjonid") != conf.integrasjon_id
+            or request.headers.get("integrasjonpassord") != conf.integrasjon_passord
+        ):
             return _fiks_error(403, "Ikke tilgang: ukjent integrasjon eller feil passord", path)
         p = request.path_params
         if p["rolleId"] != conf.rolle_id:
@@ -426,8 +473,13 @@ def make_app(state: EmulatorState) -> Starlette:
             return _error(int(e["status"]), str(e["kode"]))
         body = json.loads(raw)
         items = body.get("oppgaveInntektsmottaker") or [] if isinstance(body, dict) else []
-        kept = [o for o in items if isinstance(o, dict) and first <= str(o.get("kalendermaaned", ""))
-                and (not last or str(o.get("kalendermaaned", "")) <= last)]
+        kept = [
+            o
+            for o in items
+            if isinstance(o, dict)
+            and first <= str(o.get("kalendermaaned", ""))
+            and (not last or str(o.get("kalendermaaned", "")) <= last)
+        ]
         if not kept:
             return _error(404, "IM-008")
         return _answer(json.dumps({**body, "oppgaveInntektsmottaker": kept}, ensure_ascii=False).encode("utf-8"))
@@ -435,14 +487,19 @@ def make_app(state: EmulatorState) -> Starlette:
     async def not_found(request: Request) -> Response:
         return PlainTextResponse("404 NOT FOUND", status_code=404)
 
-    return Starlette(routes=[
-        Route("/token", token, methods=["POST"]),
-        Route("/v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}", ssg, methods=["GET"]),
-        Route(FIKS_PATH + "/{rolleId}/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}", fiks,
-              methods=["GET"]),
-        Route(INNTEKT_PATH, inntekt, methods=["GET"]),
-        Route("/{path:path}", not_found, methods=["GET", "POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/token", token, methods=["POST"]),
+            Route("/v2/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}", ssg, methods=["GET"]),
+            Route(
+                FIKS_PATH + "/{rolleId}/{stadie}/{rettighetspakke}/{inntektsaar}/{personidentifikator}",
+                fiks,
+                methods=["GET"],
+            ),
+            Route(INNTEKT_PATH, inntekt, methods=["GET"]),
+            Route("/{path:path}", not_found, methods=["GET", "POST"]),
+        ]
+    )
 
 
 def read_delegations(file: Path) -> dict[str, set[str]]:
@@ -468,8 +525,9 @@ def read_delegations(file: Path) -> dict[str, set[str]]:
     for org, names in raw.items():
         org = str(org)
         if not (len(org) == 9 and org.isdigit()):
-            raise ConfigurationError(f"{file}: «{mask_digits_in_text(org)[:20]}» er ikke et organisasjonsnummer "
-                                     "(9 sifre)")
+            raise ConfigurationError(
+                f"{file}: «{mask_digits_in_text(org)[:20]}» er ikke et organisasjonsnummer (9 sifre)"
+            )
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ConfigurationError(f"{file}: delegeringene for en kommune skal være en liste med tjenestenavn")
         unknown = [n for n in names if n not in known]
@@ -497,29 +555,51 @@ class _Dropped(Response):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.state.dropped += 1
         _dropping.set(True)
-        log.warning("emulator: bryter forbindelsen midt i svaret på %s (feilinnsprøyting)",
-                    mask_digits_in_text(str(scope.get("path", "?"))))
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+        log.warning(
+            "emulator: bryter forbindelsen midt i svaret på %s (feilinnsprøyting)",
+            mask_digits_in_text(str(scope.get("path", "?"))),
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"personidentifikator": "', "more_body": True})
 
 
 class EmulatorServer:
     """Runs the emulator with uvicorn in a background thread on 127.0.0.1 (port 0 = a free port)."""
 
-    def __init__(self, data: Path, *, port: int = 0, faults: Faults | None = None, trusted_certs: list[bytes] | None = None,
-                 registered_kids: dict[str, Any] | None = None, host: str = "127.0.0.1",
-                 fiks: FiksEmulator | None = None, inntekt_data: Path | None = None,
-                 delegeringer: dict[str, set[str]] | None = None) -> None:
+    def __init__(
+        self,
+        data: Path,
+        *,
+        port: int = 0,
+        faults: Faults | None = None,
+        trusted_certs: list[bytes] | None = None,
+        registered_kids: dict[str, Any] | None = None,
+        host: str = "127.0.0.1",
+        fiks: FiksEmulator | None = None,
+        inntekt_data: Path | None = None,
+        delegeringer: dict[str, set[str]] | None = None,
+    ) -> None:
         import uvicorn
 
-        self.state = EmulatorState(Path(data), faults or Faults(), trusted_certs=trusted_certs,
-                                   registered_kids=registered_kids or {}, fiks=fiks,
-                                   inntekt_data=Path(inntekt_data) if inntekt_data else None,
-                                   delegeringer=delegeringer)
+        self.state = EmulatorState(
+            Path(data),
+            faults or Faults(),
+            trusted_certs=trusted_certs,
+            registered_kids=registered_kids or {},
+            fiks=fiks,
+            inntekt_data=Path(inntekt_data) if inntekt_data else None,
+            delegeringer=delegeringer,
+        )
         self.app = make_app(self.state)
-        self.config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False,
-                                     lifespan="off", timeout_keep_alive=30)
+        self.config = uvicorn.Config(
+            self.app, host=host, port=port, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
+        )
         self.server = uvicorn.Server(self.config)
         uvicorn_error = logging.getLogger("uvicorn.error")  # after uvicorn has configured its logging
         if not any(isinstance(f, _OneLinePerDrop) for f in uvicorn_error.filters):
@@ -532,7 +612,7 @@ class EmulatorServer:
         sock = self.server.servers[0].sockets[0]
         return f"http://{self.host}:{sock.getsockname()[1]}"
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

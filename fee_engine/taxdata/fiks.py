@@ -43,10 +43,12 @@ from .formaal import Formaal
 
 FIKS_ENVIRONMENTS = {"test": "https://api.fiks.test.ks.no", "prod": "https://api.fiks.ks.no"}
 SSG_PATH = "/skatteetaten/formueinntekt/summertskatt/api/v2"
-HINT_403 = ("kontroller at integrasjonen (FEE_ENGINE_FIKS_INTEGRASJON_ID) og passordet "
-            "(FEE_ENGINE_FIKS_INTEGRASJON_PASSORD) stemmer og at integrasjonen er autorisert for tjenesten i "
-            "Fiks-konfigurasjon, at rollen (FEE_ENGINE_FIKS_ROLLE_ID) er i tjenesteområdet for formålet "
-            "(«Foreldrebetaling SFO/barnehage»), og at organisasjonsnummeret i Maskinporten-tokenet er integrasjonens")
+HINT_403 = (
+    "kontroller at integrasjonen (FEE_ENGINE_FIKS_INTEGRASJON_ID) og passordet "
+    "(FEE_ENGINE_FIKS_INTEGRASJON_PASSORD) stemmer og at integrasjonen er autorisert for tjenesten i "
+    "Fiks-konfigurasjon, at rollen (FEE_ENGINE_FIKS_ROLLE_ID) er i tjenesteområdet for formålet "
+    "(«Foreldrebetaling SFO/barnehage»), og at organisasjonsnummeret i Maskinporten-tokenet er integrasjonens"
+)
 _SSG_CODE = re.compile(r"\bSSG-[0-9]{3}\b")
 
 
@@ -101,8 +103,11 @@ def feilsvar(data: bytes) -> Feilsvar:
         return Feilsvar(_clean(body.kode, 40), _clean(body.melding), _clean(body.korrelasjonsid, 100) or fiks_id)
     inner = _decode(body.errorJson.encode() if isinstance(body.errorJson, str) else body.errorJson)
     if inner is not None and isinstance(inner.kode, str) and inner.kode:  # 2. wrapped in errorJson
-        return Feilsvar(_clean(inner.kode, 40), _clean(inner.melding) or _clean(body.message),
-                        _clean(inner.korrelasjonsid, 100) or fiks_id)
+        return Feilsvar(
+            _clean(inner.kode, 40),
+            _clean(inner.melding) or _clean(body.message),
+            _clean(inner.korrelasjonsid, 100) or fiks_id,
+        )
     texts = [t for t in (body.errorCode, body.message) if isinstance(t, str)]
     for text in texts:  # 3. an SSG code in Fiks's own words
         found = _SSG_CODE.search(text[:400])
@@ -119,11 +124,27 @@ def feilsvar(data: bytes) -> Feilsvar:
     return Feilsvar(kode, _clean(body.message), fiks_id, utfall="ingen_data")
 
 
-def client(base_url: str, rolle_id: str, integrasjon_id: str, integrasjon_passord: str, tokens: Any, *,
-           formaal: Formaal = Formaal.FORELDREBETALING, **kw: Any) -> SsgClient:
+def client(
+    base_url: str,
+    rolle_id: str,
+    integrasjon_id: str,
+    integrasjon_passord: str,
+    tokens: Any,
+    *,
+    formaal: Formaal = Formaal.FORELDREBETALING,
+    **kw: Any,
+) -> SsgClient:
     """An :class:`SsgClient` that asks through Fiks; ``kw`` as for the direct client (limits, retries, kilde …)."""
     formaal = Formaal.parse(formaal)
     kw.setdefault("kilde", "fiks")
-    return SsgClient(base_url, tokens, formaal=formaal, url_for=url_builder(base_url, rolle_id, formaal.ssg_pakke),
-                     extra_headers=headers(integrasjon_id, integrasjon_passord), feilsvar=feilsvar,
-                     tjeneste="KS Fiks", hint_403=HINT_403, **kw)
+    return SsgClient(
+        base_url,
+        tokens,
+        formaal=formaal,
+        url_for=url_builder(base_url, rolle_id, formaal.ssg_pakke),
+        extra_headers=headers(integrasjon_id, integrasjon_passord),
+        feilsvar=feilsvar,
+        tjeneste="KS Fiks",
+        hint_403=HINT_403,
+        **kw,
+    )

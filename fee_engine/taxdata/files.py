@@ -46,10 +46,22 @@ class FileSource:
     def lookup(self, person: str, inntektsaar: int, stadie: str) -> Lookup:
         if (inntektsaar, stadie, person) not in self._index:
             if person not in self._persons:
-                return Lookup(person, inntektsaar, stadie, "ukjent_person", "SSG-007",
-                              melding="Ikke treff på oppgitt personidentifikator")
-            return Lookup(person, inntektsaar, stadie, "ingen_data", "SSG-008",
-                          melding="Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår")
+                return Lookup(
+                    person,
+                    inntektsaar,
+                    stadie,
+                    "ukjent_person",
+                    "SSG-007",
+                    melding="Ikke treff på oppgitt personidentifikator",
+                )
+            return Lookup(
+                person,
+                inntektsaar,
+                stadie,
+                "ingen_data",
+                "SSG-008",
+                melding="Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår",
+            )
         path = os.path.join(self._root, str(inntektsaar), stadie, person + ".json")
         try:
             fd = os.open(path, _READ_FLAGS)
@@ -68,8 +80,14 @@ class FileSource:
             finally:
                 os.close(fd)
         except OSError as exc:
-            return Lookup(person, inntektsaar, stadie, "feil", "UGYLDIG-FIL",
-                          melding=f"svarfilen kan ikke leses ({exc.strerror or type(exc).__name__})")
+            return Lookup(
+                person,
+                inntektsaar,
+                stadie,
+                "feil",
+                "UGYLDIG-FIL",
+                melding=f"svarfilen kan ikke leses ({exc.strerror or type(exc).__name__})",
+            )
         return answer_lookup(raw, person, inntektsaar, stadie)
 
 
@@ -106,8 +124,10 @@ def check_layout(directory: Path | str) -> None:
         raise ConfigurationError(f"fant ikke mappen med skattedata: {d}")
     if _holds_answers(str(d)):
         return
-    expected = ("forventet undermapper <inntektsår>/<stadie>/<personidentifikator>.json, for eksempel "
-                f"{d / '2023' / 'oppgjoer' / '<11 sifre>.json'} (stadie er oppgjoer eller utkast)")
+    expected = (
+        "forventet undermapper <inntektsår>/<stadie>/<personidentifikator>.json, for eksempel "
+        f"{d / '2023' / 'oppgjoer' / '<11 sifre>.json'} (stadie er oppgjoer eller utkast)"
+    )
     hint = ""
     if d.name.isdigit() and any((d / s).is_dir() for s in _STAGES):
         hint = f"; mappen ser ut som ett inntektsår: bruk mappen over, {d.parent}"

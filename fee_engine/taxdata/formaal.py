@@ -93,21 +93,25 @@ class Formaal(str, enum.Enum):
         if pakke != self.ssg_pakke:
             other = next((f for f in Formaal if f.ssg_pakke == pakke), None)
             belongs = f", som hører til formålet {other.tekst}" if other else ""
-            raise PurposeError(f"rettighetspakken «{pakke}»{belongs} kan ikke brukes til {self.tekst}; "
-                               f"bare «{self.ssg_pakke}»")
+            raise PurposeError(
+                f"rettighetspakken «{pakke}»{belongs} kan ikke brukes til {self.tekst}; bare «{self.ssg_pakke}»"
+            )
         if stadie is not None and stadie not in self.ssg_stadier:
-            raise PurposeError(f"rettighetspakken «{pakke}» gir bare stadie {' og '.join(self.ssg_stadier)}, "
-                               f"ikke «{stadie}»")
+            raise PurposeError(
+                f"rettighetspakken «{pakke}» gir bare stadie {' og '.join(self.ssg_stadier)}, ikke «{stadie}»"
+            )
 
     def check_inntekt(self, pakke: str) -> None:
         if self.inntekt_pakke is None:
             raise PurposeError(f"{self.tekst} har ingen rettighetspakke i Inntekt API (a-ordningen)")
         if pakke != self.inntekt_pakke:
-            raise PurposeError(f"rettighetspakken «{pakke}» kan ikke brukes mot Inntekt API til {self.tekst}; "
-                               f"bare «{self.inntekt_pakke}»")
+            raise PurposeError(
+                f"rettighetspakken «{pakke}» kan ikke brukes mot Inntekt API til {self.tekst}; "
+                f"bare «{self.inntekt_pakke}»"
+            )
 
     @classmethod
-    def parse(cls, value: "str | Formaal") -> "Formaal":
+    def parse(cls, value: str | Formaal) -> Formaal:
         if isinstance(value, Formaal):
             return value
         for f in cls:
@@ -119,5 +123,4 @@ class Formaal(str, enum.Enum):
 _SSG_PAKKE = {Formaal.FORELDREBETALING: "kommuneforeldrebetaling", Formaal.BOLIGSOSIAL: "kommuneboligsosialeformaal"}
 _SSG_STADIER = {Formaal.FORELDREBETALING: ("oppgjoer", "utkast"), Formaal.BOLIGSOSIAL: ("oppgjoer",)}
 _INNTEKT_PAKKE = {Formaal.FORELDREBETALING: None, Formaal.BOLIGSOSIAL: "kommuneBoligsosialeFormaal"}
-_TEKST = {Formaal.FORELDREBETALING: "foreldrebetaling i barnehage og SFO",
-          Formaal.BOLIGSOSIAL: "boligsosial bistand"}
+_TEKST = {Formaal.FORELDREBETALING: "foreldrebetaling i barnehage og SFO", Formaal.BOLIGSOSIAL: "boligsosial bistand"}

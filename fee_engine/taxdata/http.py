@@ -39,15 +39,15 @@ import asyncio
 import datetime as dt
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from ..settings import Settings
@@ -62,8 +62,10 @@ from .maskinporten import ENVIRONMENTS, Credentials, TokenProvider, load_pem, lo
 if TYPE_CHECKING:  # the emulator's server stack (an extra) is imported only when an emulator is started
     from .emulator import FiksEmulator
 
-INNTEKT_ENVIRONMENTS = {"test": "https://inntekt.api.skatteetaten-test.no",
-                        "prod": "https://inntekt.api.skatteetaten.no"}
+INNTEKT_ENVIRONMENTS = {
+    "test": "https://inntekt.api.skatteetaten-test.no",
+    "prod": "https://inntekt.api.skatteetaten.no",
+}
 INNTEKT_STI = "/api/innrapportert/inntektsmottaker/{rettighetspakke}/{personidentifikator}/oppgave/inntekt"
 
 
@@ -85,8 +87,9 @@ def _url(value: str | None) -> str | None:
 
 def _segment(value: str | None) -> str | None:
     """A value that goes into a URL path or a header as it is: letters, digits and -._~ only."""
-    if value is not None and not (1 <= len(value) <= 100 and all(c.isascii() and (c.isalnum() or c in "-._~")
-                                                                 for c in value)):
+    if value is not None and not (
+        1 <= len(value) <= 100 and all(c.isascii() and (c.isalnum() or c in "-._~") for c in value)
+    ):
         raise ValueError("kan bare ha bokstaver a–z, sifre og -._~ (høyst 100 tegn); vanligvis en UUID")
     return value
 
@@ -102,8 +105,7 @@ def _template(value: str | None) -> str | None:
         return None
     _no_control(value)
     names = set(re.findall(r"{([^{}]*)}", value))
-    if not value.startswith("/") or names != {"rettighetspakke", "personidentifikator"} or "?" in value \
-            or " " in value:
+    if not value.startswith("/") or names != {"rettighetspakke", "personidentifikator"} or "?" in value or " " in value:
         raise ValueError("må begynne med / og ha nøyaktig {rettighetspakke} og {personidentifikator} (uten ?)")
     return value
 
@@ -117,11 +119,13 @@ class ApiConfig(Settings):
     """``--source api`` settings: environment ``FEE_ENGINE_*`` over ``--api-config`` (YAML), checked with types."""
 
     _secret_fields = frozenset({"key_password", "fiks_integrasjon_passord"})
-    _advice = {"max_in_flight": "Skatteetaten: høyst 5 samtidige kall per virksomhet",
-               "consumer_org": "kommunens organisasjonsnummer, 9 sifre",
-               "env": "test eller prod",
-               "fiks_rolle_id": "rollens id i Fiks-konfigurasjon",
-               "fiks_integrasjon_id": "integrasjonens id i Fiks-konfigurasjon"}
+    _advice = {
+        "max_in_flight": "Skatteetaten: høyst 5 samtidige kall per virksomhet",
+        "consumer_org": "kommunens organisasjonsnummer, 9 sifre",
+        "env": "test eller prod",
+        "fiks_rolle_id": "rollens id i Fiks-konfigurasjon",
+        "fiks_integrasjon_id": "integrasjonens id i Fiks-konfigurasjon",
+    }
 
     env: Literal["test", "prod"] = "test"
     ssg_url: Url = None
@@ -159,7 +163,7 @@ class ApiConfig(Settings):
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
     @model_validator(mode="after")
-    def _environment_defaults(self) -> "ApiConfig":
+    def _environment_defaults(self) -> ApiConfig:
         defaults = ENVIRONMENTS[self.env]
         self.ssg_url = self.ssg_url or defaults["ssg_url"]
         self.token_url = self.token_url or defaults["token_url"]
@@ -169,31 +173,54 @@ class ApiConfig(Settings):
         self.inntekt_sti = self.inntekt_sti or INNTEKT_STI
         return self
 
-    def check_formaal(self, formaal: Formaal) -> "ApiConfig":
+    def check_formaal(self, formaal: Formaal) -> ApiConfig:
         """A ``rettighetspakke`` in the settings must be the purpose's own: a command never takes another's."""
         formaal = Formaal.parse(formaal)
         if self.rettighetspakke is not None and self.rettighetspakke not in (formaal.ssg_pakke, formaal.inntekt_pakke):
-            raise PurposeError(f"innstillingen rettighetspakke = «{self.rettighetspakke}» hører ikke til "
-                               f"{formaal.tekst} (bare «{formaal.ssg_pakke}»"
-                               + (f" og «{formaal.inntekt_pakke}»" if formaal.inntekt_pakke else "") + ")")
+            raise PurposeError(
+                f"innstillingen rettighetspakke = «{self.rettighetspakke}» hører ikke til "
+                f"{formaal.tekst} (bare «{formaal.ssg_pakke}»"
+                + (f" og «{formaal.inntekt_pakke}»" if formaal.inntekt_pakke else "")
+                + ")"
+            )
         return self
 
     def fiks(self) -> tuple[str, str, str, str]:
         """``(url, rolle_id, integrasjon_id, integrasjon_passord)`` for ``--source fiks``, or what is missing."""
-        missing = [name for name, v in (("FEE_ENGINE_FIKS_INTEGRASJON_ID", self.fiks_integrasjon_id),
-                                        ("FEE_ENGINE_FIKS_INTEGRASJON_PASSORD", self.fiks_integrasjon_passord),
-                                        ("FEE_ENGINE_FIKS_ROLLE_ID", self.fiks_rolle_id)) if not v]
+        missing = [
+            name
+            for name, v in (
+                ("FEE_ENGINE_FIKS_INTEGRASJON_ID", self.fiks_integrasjon_id),
+                ("FEE_ENGINE_FIKS_INTEGRASJON_PASSORD", self.fiks_integrasjon_passord),
+                ("FEE_ENGINE_FIKS_ROLLE_ID", self.fiks_rolle_id),
+            )
+            if not v
+        ]
         if missing:
-            raise MissingCredentialsError("--source fiks mangler " + ", ".join(missing)
-                                          + " (fra Fiks-konfigurasjon: integrasjonen og kommunens rolle)")
+            raise MissingCredentialsError(
+                "--source fiks mangler "
+                + ", ".join(missing)
+                + " (fra Fiks-konfigurasjon: integrasjonen og kommunens rolle)"
+            )
         assert self.fiks_url and self.fiks_integrasjon_id and self.fiks_rolle_id and self.fiks_integrasjon_passord
-        return (self.fiks_url, self.fiks_rolle_id, self.fiks_integrasjon_id,
-                self.fiks_integrasjon_passord.get_secret_value())
+        return (
+            self.fiks_url,
+            self.fiks_rolle_id,
+            self.fiks_integrasjon_id,
+            self.fiks_integrasjon_passord.get_secret_value(),
+        )
 
     def tokens(self, scope: str) -> TokenProvider:
         """A token provider for ``scope`` (space-separated scopes) with these credentials."""
-        return TokenProvider(self.credentials(), self.token_url or "", self.audience or "", scope=scope,
-                             consumer_org=self.consumer_org, max_attempts=self.max_attempts, backoff=self.backoff_s)
+        return TokenProvider(
+            self.credentials(),
+            self.token_url or "",
+            self.audience or "",
+            scope=scope,
+            consumer_org=self.consumer_org,
+            max_attempts=self.max_attempts,
+            backoff=self.backoff_s,
+        )
 
     def credentials(self) -> Credentials:
         missing = []
@@ -218,12 +245,23 @@ class ApiConfig(Settings):
 def throwaway_identity(common_name: str = "fee-engine emulator client") -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A throwaway RSA key and self-signed certificate for talking to the emulator."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Syntetisk kommune 310000000")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Syntetisk kommune 310000000"),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -234,13 +272,23 @@ def write_identity(directory: Path) -> tuple[Path, Path]:
     key_file, cert_file = directory / "klient.key.pem", directory / "klient.cert.pem"
     fd = os.open(key_file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        fh.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key_file, cert_file
 
 
-def fetch(client: SsgClient, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-          audit: Any, progress: Callable[[], None] | None) -> dict[str, list[Lookup]]:
+def fetch(
+    client: SsgClient,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    cache: LookupCache | None,
+    audit: Any,
+    progress: Callable[[], None] | None,
+) -> dict[str, list[Lookup]]:
     if cache is not None and client.slots is None:
         client.slots = cache.slots()  # every run on this cache shares Skatteetaten's 5
     try:
@@ -254,8 +302,9 @@ def ssg_client(cfg: ApiConfig, formaal: Formaal, tokens: TokenProvider, **kw: An
     """The direct Summert skattegrunnlag client for ``formaal`` with these settings."""
     cfg.check_formaal(formaal)
     kw.setdefault("max_in_flight", cfg.max_in_flight)
-    return SsgClient(cfg.ssg_url or "", tokens, formaal=formaal, max_attempts=cfg.max_attempts,
-                     backoff=cfg.backoff_s, **kw)
+    return SsgClient(
+        cfg.ssg_url or "", tokens, formaal=formaal, max_attempts=cfg.max_attempts, backoff=cfg.backoff_s, **kw
+    )
 
 
 def fiks_client(cfg: ApiConfig, formaal: Formaal, tokens: TokenProvider | None = None, **kw: Any) -> SsgClient:
@@ -265,20 +314,41 @@ def fiks_client(cfg: ApiConfig, formaal: Formaal, tokens: TokenProvider | None =
     cfg.check_formaal(formaal)
     url, rolle, integrasjon, passord = cfg.fiks()
     kw.setdefault("max_in_flight", cfg.max_in_flight)
-    return fiks.client(url, rolle, integrasjon, passord, tokens or cfg.tokens(FIKS_SCOPE), formaal=formaal,
-                       max_attempts=cfg.max_attempts, backoff=cfg.backoff_s, **kw)
+    return fiks.client(
+        url,
+        rolle,
+        integrasjon,
+        passord,
+        tokens or cfg.tokens(FIKS_SCOPE),
+        formaal=formaal,
+        max_attempts=cfg.max_attempts,
+        backoff=cfg.backoff_s,
+        **kw,
+    )
 
 
-def fetch_api(cfg: ApiConfig, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-              audit: Any, progress: Callable[[], None] | None,
-              formaal: Formaal = Formaal.FORELDREBETALING) -> dict[str, list[Lookup]]:
+def fetch_api(
+    cfg: ApiConfig,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    cache: LookupCache | None,
+    audit: Any,
+    progress: Callable[[], None] | None,
+    formaal: Formaal = Formaal.FORELDREBETALING,
+) -> dict[str, list[Lookup]]:
     client = ssg_client(cfg, formaal, cfg.tokens(" ".join(Formaal.parse(formaal).scopes[:1])))
     return fetch(client, persons, plan, cache, audit, progress)
 
 
-def fetch_fiks(cfg: ApiConfig, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-               audit: Any, progress: Callable[[], None] | None,
-               formaal: Formaal = Formaal.FORELDREBETALING) -> dict[str, list[Lookup]]:
+def fetch_fiks(
+    cfg: ApiConfig,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    cache: LookupCache | None,
+    audit: Any,
+    progress: Callable[[], None] | None,
+    formaal: Formaal = Formaal.FORELDREBETALING,
+) -> dict[str, list[Lookup]]:
     return fetch(fiks_client(cfg, formaal), persons, plan, cache, audit, progress)
 
 
@@ -289,7 +359,8 @@ def emulator_module() -> Any:
     except ImportError as exc:
         raise MissingCredentialsError(
             f"emulatoren trenger pakkene i fee-engine[emulator] ({exc.name} mangler): "
-            "pip install 'fee-engine[emulator]'") from None
+            "pip install 'fee-engine[emulator]'"
+        ) from None
     return emulator
 
 
@@ -300,8 +371,15 @@ class LocalEmulator:
     ``with LocalEmulator(data) as em``: ``em.tokens(scope)`` gives a token provider for it.
     """
 
-    def __init__(self, data: Path, *, fiks: FiksEmulator | None = None, inntekt_data: Path | None = None,
-                 consumer_org: str | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        data: Path,
+        *,
+        fiks: FiksEmulator | None = None,
+        inntekt_data: Path | None = None,
+        consumer_org: str | None = None,
+        **kw: Any,
+    ) -> None:
         from .maskinporten import x5c_chain
 
         EmulatorServer = emulator_module().EmulatorServer  # noqa: N806
@@ -309,10 +387,15 @@ class LocalEmulator:
         key, cert = throwaway_identity()
         self.creds = Credentials("fee-engine-emulator", key, x5c=x5c_chain([cert]))
         self.consumer_org = consumer_org
-        self.server = EmulatorServer(data, trusted_certs=[cert.public_bytes(serialization.Encoding.DER)], fiks=fiks,
-                                     inntekt_data=inntekt_data, **kw)
+        self.server = EmulatorServer(
+            data,
+            trusted_certs=[cert.public_bytes(serialization.Encoding.DER)],
+            fiks=fiks,
+            inntekt_data=inntekt_data,
+            **kw,
+        )
 
-    def __enter__(self) -> "LocalEmulator":
+    def __enter__(self) -> LocalEmulator:
         self.server.__enter__()
         return self
 
@@ -324,25 +407,46 @@ class LocalEmulator:
         return self.server.base_url
 
     def tokens(self, scope: str) -> TokenProvider:
-        return TokenProvider(self.creds, self.base_url + "/token", self.server.state.issuer, scope=scope,
-                             consumer_org=self.consumer_org)
+        return TokenProvider(
+            self.creds, self.base_url + "/token", self.server.state.issuer, scope=scope, consumer_org=self.consumer_org
+        )
 
 
-def fetch_emulator(data: Path, persons: list[str], plan: list[tuple[int, str]], cache: LookupCache | None,
-                   audit: Any, progress: Callable[[], None] | None, max_in_flight: int = 5,
-                   formaal: Formaal = Formaal.FORELDREBETALING) -> dict[str, list[Lookup]]:
+def fetch_emulator(
+    data: Path,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    cache: LookupCache | None,
+    audit: Any,
+    progress: Callable[[], None] | None,
+    max_in_flight: int = 5,
+    formaal: Formaal = Formaal.FORELDREBETALING,
+) -> dict[str, list[Lookup]]:
     """Start the emulator in-process on ``data`` and fetch through exactly the same client code over HTTP."""
     formaal = Formaal.parse(formaal)
     with LocalEmulator(data) as em:
-        client = SsgClient(em.base_url, em.tokens(" ".join(formaal.scopes[:1])), formaal=formaal,
-                           max_in_flight=max_in_flight, kilde="emulator")
+        client = SsgClient(
+            em.base_url,
+            em.tokens(" ".join(formaal.scopes[:1])),
+            formaal=formaal,
+            max_in_flight=max_in_flight,
+            kilde="emulator",
+        )
         return fetch(client, persons, plan, cache, audit, progress)
 
 
-def fetch_fiks_emulator(cfg: ApiConfig, data: Path, persons: list[str], plan: list[tuple[int, str]],
-                        cache: LookupCache | None, audit: Any, progress: Callable[[], None] | None,
-                        formaal: Formaal = Formaal.FORELDREBETALING, feilformat: str = "skatteetaten",
-                        max_in_flight: int = 5) -> dict[str, list[Lookup]]:
+def fetch_fiks_emulator(
+    cfg: ApiConfig,
+    data: Path,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    cache: LookupCache | None,
+    audit: Any,
+    progress: Callable[[], None] | None,
+    formaal: Formaal = Formaal.FORELDREBETALING,
+    feilformat: str = "skatteetaten",
+    max_in_flight: int = 5,
+) -> dict[str, list[Lookup]]:
     """The emulator in-process as KS Fiks, expecting the integration and role of the settings; the real Fiks client."""
     FiksEmulator = emulator_module().FiksEmulator  # noqa: N806
     _, rolle, integrasjon, passord = cfg.fiks()

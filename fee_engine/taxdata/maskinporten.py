@@ -33,21 +33,27 @@ from typing import Annotated, Any
 import httpx
 import jwt
 import msgspec
-from msgspec import Meta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import pkcs12
+from msgspec import Meta
 
 from .errors import MaskinportenError, MissingCredentialsError
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "skatteetaten:summertskattegrunnlag"
 ENVIRONMENTS = {
-    "test": {"audience": "https://test.maskinporten.no/", "token_url": "https://test.maskinporten.no/token",
-             "ssg_url": "https://summertskattegrunnlag.api.skatteetaten-test.no"},
-    "prod": {"audience": "https://maskinporten.no/", "token_url": "https://maskinporten.no/token",
-             "ssg_url": "https://summertskattegrunnlag.api.skatteetaten.no"},
+    "test": {
+        "audience": "https://test.maskinporten.no/",
+        "token_url": "https://test.maskinporten.no/token",
+        "ssg_url": "https://summertskattegrunnlag.api.skatteetaten-test.no",
+    },
+    "prod": {
+        "audience": "https://maskinporten.no/",
+        "token_url": "https://maskinporten.no/token",
+        "ssg_url": "https://summertskattegrunnlag.api.skatteetaten.no",
+    },
 }
 GRANT_LIFETIME = 100  # seconds; Maskinporten allows at most 120
 MAX_TOKEN_BYTES = 64 * 1024  # a token answer is about 1 kB
@@ -71,8 +77,11 @@ def _token_problem(exc: Exception) -> str:
     if not isinstance(exc, msgspec.ValidationError):  # a ValidationError is a DecodeError too
         return "svaret er ikke JSON"
     if "access_token" in text:
-        return ("access_token mangler" if "missing" in text else
-                "access_token er ikke et gyldig token (bare bokstaver, sifre og -._~+/ er lov)")
+        return (
+            "access_token mangler"
+            if "missing" in text
+            else "access_token er ikke et gyldig token (bare bokstaver, sifre og -._~+/ er lov)"
+        )
     if "expires_in" in text:
         return "expires_in er ikke et helt antall sekunder fra 1 og oppover"
     if text.startswith("Expected `object`") and " - at " not in text:
@@ -89,14 +98,18 @@ class Credentials:
 
     def __post_init__(self) -> None:
         if not self.x5c and not self.kid:
-            raise MissingCredentialsError("Maskinporten krever enten et virksomhetssertifikat (x5c) eller en registrert nøkkel (kid)")
+            raise MissingCredentialsError(
+                "Maskinporten krever enten et virksomhetssertifikat (x5c) eller en registrert nøkkel (kid)"
+            )
 
 
 def x5c_chain(certs: list[x509.Certificate]) -> list[str]:
     return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in certs]
 
 
-def load_pem(key_file: Path, cert_file: Path | None, password: bytes | None = None) -> tuple[RSAPrivateKey, list[str] | None]:
+def load_pem(
+    key_file: Path, cert_file: Path | None, password: bytes | None = None
+) -> tuple[RSAPrivateKey, list[str] | None]:
     try:
         key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=password)
     except (OSError, ValueError, TypeError) as exc:
@@ -116,17 +129,31 @@ def load_pkcs12(file: Path, password: bytes | None) -> tuple[RSAPrivateKey, list
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(Path(file).read_bytes(), password)
     except (OSError, ValueError) as exc:
-        raise MissingCredentialsError(f"kan ikke åpne PKCS#12-filen {file} (feil passord eller fil: {type(exc).__name__})") from None
+        raise MissingCredentialsError(
+            f"kan ikke åpne PKCS#12-filen {file} (feil passord eller fil: {type(exc).__name__})"
+        ) from None
     if not isinstance(key, RSAPrivateKey) or cert is None:
         raise MissingCredentialsError(f"{file}: fant ikke en RSA-nøkkel med sertifikat")
     return key, x5c_chain([cert, *(extra or [])])
 
 
-def make_grant(creds: Credentials, audience: str, scope: str = SCOPE, consumer_org: str | None = None,
-               now: float | None = None, lifetime: int = GRANT_LIFETIME) -> str:
+def make_grant(
+    creds: Credentials,
+    audience: str,
+    scope: str = SCOPE,
+    consumer_org: str | None = None,
+    now: float | None = None,
+    lifetime: int = GRANT_LIFETIME,
+) -> str:
     now = int(now if now is not None else time.time())
-    claims = {"aud": audience, "iss": creds.client_id, "scope": scope, "iat": now, "exp": now + min(lifetime, 120),
-              "jti": str(uuid.uuid4())}
+    claims = {
+        "aud": audience,
+        "iss": creds.client_id,
+        "scope": scope,
+        "iat": now,
+        "exp": now + min(lifetime, 120),
+        "jti": str(uuid.uuid4()),
+    }
     if consumer_org:
         claims["consumer_org"] = consumer_org
     headers = {"kid": creds.kid} if creds.kid else {"x5c": creds.x5c}
@@ -139,10 +166,22 @@ class TokenProvider:
     Concurrent callers share one request (an asyncio lock), so a batch never asks twice at once.
     """
 
-    def __init__(self, creds: Credentials, token_url: str, audience: str, *, scope: str = SCOPE,
-                 consumer_org: str | None = None, margin: float = 10.0, client: httpx.AsyncClient | None = None,
-                 max_attempts: int = 8, backoff: float = 0.1, max_backoff: float = 8.0, timeout: float = 30.0,
-                 deadline: float = 60.0) -> None:
+    def __init__(
+        self,
+        creds: Credentials,
+        token_url: str,
+        audience: str,
+        *,
+        scope: str = SCOPE,
+        consumer_org: str | None = None,
+        margin: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+        max_attempts: int = 8,
+        backoff: float = 0.1,
+        max_backoff: float = 8.0,
+        timeout: float = 30.0,
+        deadline: float = 60.0,
+    ) -> None:
         self.creds, self.token_url, self.audience, self.scope = creds, token_url, audience, scope
         self.consumer_org, self.margin = consumer_org, margin
         self.max_attempts, self.backoff, self.max_backoff = max_attempts, backoff, max_backoff
@@ -168,15 +207,17 @@ class TokenProvider:
                 self._token = None
 
     async def _post(self, client: httpx.AsyncClient, grant: str) -> tuple[int, bytes]:
-        async with client.stream("POST", self.token_url, data={"grant_type": GRANT_TYPE, "assertion": grant},
-                                 timeout=self.timeout) as r:
+        async with client.stream(
+            "POST", self.token_url, data={"grant_type": GRANT_TYPE, "assertion": grant}, timeout=self.timeout
+        ) as r:
             parts, size = [], 0
             async for chunk in r.aiter_bytes():
                 parts.append(chunk)
                 size += len(chunk)
                 if size > MAX_TOKEN_BYTES:
-                    raise MaskinportenError(f"Maskinporten sendte et svar større enn {MAX_TOKEN_BYTES // 1024} KiB "
-                                            f"på {self.token_url}")
+                    raise MaskinportenError(
+                        f"Maskinporten sendte et svar større enn {MAX_TOKEN_BYTES // 1024} KiB på {self.token_url}"
+                    )
             return r.status_code, b"".join(parts)
 
     async def _fetch(self, client: httpx.AsyncClient) -> None:
@@ -194,14 +235,16 @@ class TokenProvider:
                     return
                 if status != 429 and status < 500:
                     detail = _oauth_detail(status, data)
-                    raise MaskinportenError(f"Maskinporten avviste forespørselen om token ({detail})"
-                                            + self._delegation_hint())
+                    raise MaskinportenError(
+                        f"Maskinporten avviste forespørselen om token ({detail})" + self._delegation_hint()
+                    )
                 last = f"HTTP {status}"
             if attempt < self.max_attempts:
                 self.retries += 1
-                await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
-        raise MaskinportenError(f"Maskinporten svarte ikke etter {self.max_attempts} forsøk ({last}) "
-                                f"på {self.token_url}")
+                await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt)))
+        raise MaskinportenError(
+            f"Maskinporten svarte ikke etter {self.max_attempts} forsøk ({last}) på {self.token_url}"
+        )
 
     def _delegation_hint(self) -> str:
         """What a municipality must have delegated in Altinn when a vendor asks on its behalf."""
@@ -211,12 +254,16 @@ class TokenProvider:
             return ""
         names = [DELEGERINGER[s] for s in self.scope.split() if s in DELEGERINGER]
         if not names:
-            return (". Leverandøren henter på vegne av kommunen (consumer_org): kommunen må ha gitt leverandøren "
-                    "tilgang til dette scopet")
+            return (
+                ". Leverandøren henter på vegne av kommunen (consumer_org): kommunen må ha gitt leverandøren "
+                "tilgang til dette scopet"
+            )
         listed = " og ".join(f"«{n}»" for n in names)
         both = " (begge må delegeres)" if len(names) > 1 else ""
-        return (f". Leverandøren henter på vegne av kommunen (consumer_org): kommunen må i Altinn ha delegert "
-                f"{listed}{both} til leverandørens organisasjonsnummer")
+        return (
+            f". Leverandøren henter på vegne av kommunen (consumer_org): kommunen må i Altinn ha delegert "
+            f"{listed}{both} til leverandørens organisasjonsnummer"
+        )
 
     def _accept(self, data: bytes) -> None:
         try:

@@ -24,8 +24,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse,
-                                 Response, StreamingResponse)
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -51,20 +58,34 @@ MAX_API_BYTES = 256 * 1024
 MAX_REJECTIONS_SHOWN = 2000
 CLEANUP_EVERY_S = 600
 
-FORMAT_NAMES = {"csv": "CSV (maanedlig.csv, vedtak.csv)", "xlsx": "Arbeidsbok (vedtak.xlsx)",
-                "json": "JSON (vedtak.json)", "html": "Rapport (rapport.html)", "brev": "Vedtaksbrev (PDF)"}
+FORMAT_NAMES = {
+    "csv": "CSV (maanedlig.csv, vedtak.csv)",
+    "xlsx": "Arbeidsbok (vedtak.xlsx)",
+    "json": "JSON (vedtak.json)",
+    "html": "Rapport (rapport.html)",
+    "brev": "Vedtaksbrev (PDF)",
+}
 FILE_DESCRIPTIONS = {
     "vedtak.xlsx": "arbeidsbok for økonomi: forside, vedtak, månedlig, oppsummering, avvist og manuell",
-    "maanedlig.csv": "ett beløp per barn og måned", "vedtak.csv": "ett vedtak per barn og periode, med forklaring",
-    "vedtak.json": "vedtakene med hvert steg, for andre systemer", "rapport.html": "rapporten til kontoret",
-    "avvist.csv": "avviste rader", "utenfor_perioden.csv": "plasser bare utenfor perioden",
-    "revisjon.jsonl": "logg over skatteoppslag (maskert)", "kjoering.json": "regelsett, periode, tall og advarsler",
-    "fakturagrunnlag.csv": "fakturagrunnlag", "fakturagrunnlag.xlsx": "fakturagrunnlag som arbeidsbok",
+    "maanedlig.csv": "ett beløp per barn og måned",
+    "vedtak.csv": "ett vedtak per barn og periode, med forklaring",
+    "vedtak.json": "vedtakene med hvert steg, for andre systemer",
+    "rapport.html": "rapporten til kontoret",
+    "avvist.csv": "avviste rader",
+    "utenfor_perioden.csv": "plasser bare utenfor perioden",
+    "revisjon.jsonl": "logg over skatteoppslag (maskert)",
+    "kjoering.json": "regelsett, periode, tall og advarsler",
+    "fakturagrunnlag.csv": "fakturagrunnlag",
+    "fakturagrunnlag.xlsx": "fakturagrunnlag som arbeidsbok",
     "brev.zip": "vedtaksbrevene, alle i én ZIP",
 }
 RUN_PHASES = ["lese", "hente", "beregne", "skrive"]
-PHASE_NAMES = {"lese": "Leser og kontrollerer filen", "hente": "Henter skattegrunnlag", "beregne": "Beregner",
-               "skrive": "Skriver resultatene"}
+PHASE_NAMES = {
+    "lese": "Leser og kontrollerer filen",
+    "hente": "Henter skattegrunnlag",
+    "beregne": "Beregner",
+    "skrive": "Skriver resultatene",
+}
 
 
 def _kr(v: Any) -> str:
@@ -106,8 +127,12 @@ class Web:
         self.rules: RuleSet = load_rules(config.rules_dir, config.kommune_config)
         self.runs = RunManager(config)
         self.signer = Signer(config.secret)
-        self.env = Environment(loader=PackageLoader("fee_engine.web", "templates"),
-                               autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+        self.env = Environment(
+            loader=PackageLoader("fee_engine.web", "templates"),
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.env.filters.update(kr=_kr, tall=lambda v: thousands(int(v)).replace(" ", "\u00a0"), storrelse=_size)
         self.api_limiter = RateLimiter(config.rate_limit_per_minute)
         self.login_limiter = RateLimiter(10)
@@ -125,9 +150,13 @@ class Web:
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         s = session(request)
-        base = {"csrf": self.signer.csrf(s), "office": self.authenticated(request),
-                "innlogget": bool(self.config.secret and s.auth), "regelsett": self.rules.version,
-                "kilde": self.config.source_text}
+        base = {
+            "csrf": self.signer.csrf(s),
+            "office": self.authenticated(request),
+            "innlogget": bool(self.config.secret and s.auth),
+            "regelsett": self.rules.version,
+            "kilde": self.config.source_text,
+        }
         return HTMLResponse(self.env.get_template(name).render(**base, **ctx), status_code=status)
 
     def guard(self, request: Request) -> Response | None:
@@ -135,22 +164,36 @@ class Web:
         if self.authenticated(request):
             return None
         if not self.config.secret:
-            return self.render(request, "feil.html", 403, tittel="Tilgangsnøkkel mangler",
-                               melding="Denne serveren har ingen tilgangsnøkkel og kan derfor ikke nås gjennom en "
-                                       "proxy. Start den med --tilgangsnokkel (se docs/web.md).")
+            return self.render(
+                request,
+                "feil.html",
+                403,
+                tittel="Tilgangsnøkkel mangler",
+                melding="Denne serveren har ingen tilgangsnøkkel og kan derfor ikke nås gjennom en "
+                "proxy. Start den med --tilgangsnokkel (se docs/web.md).",
+            )
         if request.method == "GET" and "application/json" not in request.headers.get("accept", ""):
             return RedirectResponse("/logg-inn", status_code=303)
         return JSONResponse({"feil": "logg inn først"}, status_code=403)
 
     def forbidden(self, request: Request) -> HTMLResponse:
-        return self.render(request, "feil.html", 403, tittel="Skjemaet er utløpt",
-                           melding="Skjemaet kom ikke fra denne siden, eller økten er utløpt. Gå tilbake og "
-                                   "last siden på nytt.")
+        return self.render(
+            request,
+            "feil.html",
+            403,
+            tittel="Skjemaet er utløpt",
+            melding="Skjemaet kom ikke fra denne siden, eller økten er utløpt. Gå tilbake og last siden på nytt.",
+        )
 
     def not_found(self, request: Request) -> HTMLResponse:
-        return self.render(request, "feil.html", 404, tittel="Finnes ikke",
-                           melding="Siden finnes ikke, eller kjøringen er slettet (kjøringer slettes etter "
-                                   f"{self.config.retention_hours:g} timer).")
+        return self.render(
+            request,
+            "feil.html",
+            404,
+            tittel="Finnes ikke",
+            melding="Siden finnes ikke, eller kjøringen er slettet (kjøringer slettes etter "
+            f"{self.config.retention_hours:g} timer).",
+        )
 
     async def small_form(self, request: Request) -> dict[str, list[str]] | None:
         """A urlencoded form of at most 64 kB (None when larger)."""
@@ -209,9 +252,18 @@ class Web:
         if (r := self.guard(request)) is not None:
             return r
         last = session(request).last_run
-        return self.render(request, "forside.html", status, side="ny", feil=feil, periode=barnehageaar(),
-                           perioder=self.periods(), formater=self.formats(), maks_mb=f"{self.config.max_upload_mb:g}",
-                           siste=last if last and self.runs.path(last) else "")
+        return self.render(
+            request,
+            "forside.html",
+            status,
+            side="ny",
+            feil=feil,
+            periode=barnehageaar(),
+            perioder=self.periods(),
+            formater=self.formats(),
+            maks_mb=f"{self.config.max_upload_mb:g}",
+            siste=last if last and self.runs.path(last) else "",
+        )
 
     async def new_run(self, request: Request) -> Response:
         if (r := self.guard(request)) is not None:
@@ -234,8 +286,9 @@ class Web:
             raise UploadError(400, "ukjent fil i skjemaet")
 
         try:
-            up = await receive_upload(request, run / "inn", self.config.max_upload_bytes, name_for,
-                                      lambda t: self.signer.check_csrf(s, t))
+            up = await receive_upload(
+                request, run / "inn", self.config.max_upload_bytes, name_for, lambda t: self.signer.check_csrf(s, t)
+            )
             if not self.signer.check_csrf(s, up.fields.get("csrf", "")):
                 raise UploadError(403, "skjemaet er utløpt eller kom ikke fra denne siden; last siden på nytt")
             enr = [f for f in up.files if f.field == "innskriving"]
@@ -251,9 +304,12 @@ class Web:
             return await self.home(request, feil=exc.message, status=exc.status)
         wanted = set(up.multi.get("format", [])) | {"csv"}
         meta = {
-            "opprettet": time.time(), "filnavn": mask_digits_in_text(Path(enr[0].filename).name)[:120],
-            "innskriving": enr[0].path.name, "kommunefiler": [f.path.name for f in up.files if f.field == "kommunefil"],
-            "periode": period_text, "formater": [f for f in batch.ALL_FORMATS if f in wanted],
+            "opprettet": time.time(),
+            "filnavn": mask_digits_in_text(Path(enr[0].filename).name)[:120],
+            "innskriving": enr[0].path.name,
+            "kommunefiler": [f.path.name for f in up.files if f.field == "kommunefil"],
+            "periode": period_text,
+            "formater": [f for f in batch.ALL_FORMATS if f in wanted],
         }
         write_json(run / "meta.json", meta)
         self.runs.start(run, "kontroll", run / "kontroll")
@@ -308,14 +364,25 @@ class Web:
         st = self.runs.status(directory) or {"tilstand": "feilet", "melding": "fant ikke arbeidet"}
         started = directory.name == "kjoering"
         if st["tilstand"] == "feilet":
-            return self.render(request, "feilet.html", side="ny", tittel="Kjøringen stoppet" if started else
-                               "Filen kunne ikke kontrolleres", melding=self.clean_message(run, st.get("melding", "")),
-                               tilbake="/", tilbake_tekst="Ny kjøring")
+            return self.render(
+                request,
+                "feilet.html",
+                side="ny",
+                tittel="Kjøringen stoppet" if started else "Filen kunne ikke kontrolleres",
+                melding=self.clean_message(run, st.get("melding", "")),
+                tilbake="/",
+                tilbake_tekst="Ny kjøring",
+            )
         if st["tilstand"] != "ferdig":
-            return self.render(request, "venter.html", side="ny",
-                               tittel="Beregner" if started else "Kontrollerer filen",
-                               ingress=f"{meta.get('filnavn', '')} · periode {meta.get('periode', '')}",
-                               status_url=f"/kjoering/{token}/status", **self.phases(st, keys))
+            return self.render(
+                request,
+                "venter.html",
+                side="ny",
+                tittel="Beregner" if started else "Kontrollerer filen",
+                ingress=f"{meta.get('filnavn', '')} · periode {meta.get('periode', '')}",
+                status_url=f"/kjoering/{token}/status",
+                **self.phases(st, keys),
+            )
         if not started:
             return await run_in_threadpool(self._check_page, request, run, meta)
         return await run_in_threadpool(self._result_page, request, run, meta)
@@ -324,8 +391,10 @@ class Web:
         summary = read_json(run / "kontroll" / "oppsummering.json") or {}
         rows = []
         # written in the office's Excel dialect (; with a BOM), so it opens as it is when downloaded
-        with contextlib.suppress(OSError), (run / "kontroll" / "avvist.csv").open(encoding="utf-8-sig",
-                                                                                  newline="") as fh:
+        with (
+            contextlib.suppress(OSError),
+            (run / "kontroll" / "avvist.csv").open(encoding="utf-8-sig", newline="") as fh,
+        ):
             for i, row in enumerate(csv.DictReader(fh, delimiter=";")):
                 if i >= MAX_REJECTIONS_SHOWN:
                     break
@@ -336,9 +405,19 @@ class Web:
         result = read_json(run / "kjoering" / "resultat.json") or {}
         manual = read_json(run / "kjoering" / "manuelle.json") or {"totalt": 0, "saker": []}
         files = self.runs.downloads(run)
-        return self.render(request, "resultat.html", side="ny", token=run.name, meta=meta, r=result, filer=files,
-                           beskrivelser=FILE_DESCRIPTIONS, manuelle=manual["saker"], manuelle_totalt=manual["totalt"],
-                           har_rapport=any(f.name == "rapport.html" for f in files))
+        return self.render(
+            request,
+            "resultat.html",
+            side="ny",
+            token=run.name,
+            meta=meta,
+            r=result,
+            filer=files,
+            beskrivelser=FILE_DESCRIPTIONS,
+            manuelle=manual["saker"],
+            manuelle_totalt=manual["totalt"],
+            har_rapport=any(f.name == "rapport.html" for f in files),
+        )
 
     async def run_status(self, request: Request) -> Response:
         if (r := self.guard(request)) is not None:
@@ -353,9 +432,16 @@ class Web:
         st = self.runs.status(directory) or {"tilstand": "feilet"}
         view = self.phases(st, keys)
         html = self.env.get_template("_fremdrift.html").render(**view)
-        return JSONResponse({"tilstand": st.get("tilstand"), "fase": st.get("fase", ""),
-                             "etikett": st.get("etikett", ""), "gjort": st.get("gjort", 0),
-                             "totalt": st.get("totalt", 0), "html": html})
+        return JSONResponse(
+            {
+                "tilstand": st.get("tilstand"),
+                "fase": st.get("fase", ""),
+                "etikett": st.get("etikett", ""),
+                "gjort": st.get("gjort", 0),
+                "totalt": st.get("totalt", 0),
+                "html": html,
+            }
+        )
 
     async def start_run(self, request: Request) -> Response:
         if (r := self.guard(request)) is not None:
@@ -381,8 +467,11 @@ class Web:
         if (path := self.runs.output_file(run, name)) is not None:
             return FileResponse(path, filename=name, content_disposition_type="attachment")
         if (folder := self.runs.output_folder(run, name)) is not None:
-            return StreamingResponse(self.runs.zip_chunks(folder), media_type="application/zip",
-                                     headers={"content-disposition": f'attachment; filename="{name}"'})
+            return StreamingResponse(
+                self.runs.zip_chunks(folder),
+                media_type="application/zip",
+                headers={"content-disposition": f'attachment; filename="{name}"'},
+            )
         return self.not_found(request)
 
     async def rejections_csv(self, request: Request) -> Response:
@@ -402,9 +491,14 @@ class Web:
         path = self.runs.output_file(run, "rapport.html") if run else None
         if path is None:
             return self.not_found(request)
-        return FileResponse(path, media_type="text/html; charset=utf-8", headers={
-            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                       "frame-ancestors 'none'; sandbox"})
+        return FileResponse(
+            path,
+            media_type="text/html; charset=utf-8",
+            headers={
+                "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                "frame-ancestors 'none'; sandbox"
+            },
+        )
 
     # -- Regelendring ------------------------------------------------------------------------------
     def reforms(self) -> list[tuple[str, str]]:
@@ -413,8 +507,9 @@ class Web:
             return []
         out = []
         for f in sorted(Path(d).glob("*.yaml")):
-            first = next((ln.lstrip("# ").strip() for ln in f.read_text(encoding="utf-8").splitlines()
-                          if ln.startswith("#")), "")
+            first = next(
+                (ln.lstrip("# ").strip() for ln in f.read_text(encoding="utf-8").splitlines() if ln.startswith("#")), ""
+            )
             out.append((f.stem, first))
         return out
 
@@ -444,8 +539,9 @@ class Web:
             return RedirectResponse(f"/kjoering/{run.name}/regelendring", status_code=303)
         return self.render(request, "regelendring_tom.html", side="regelendring")
 
-    async def reform_page(self, request: Request, feil: str = "", status: int = 200,
-                          skjema: dict[str, str] | None = None, valgt: str = "") -> Response:
+    async def reform_page(
+        self, request: Request, feil: str = "", status: int = 200, skjema: dict[str, str] | None = None, valgt: str = ""
+    ) -> Response:
         if (r := self.guard(request)) is not None:
             return r
         run = self.run_or_none(request)
@@ -455,10 +551,20 @@ class Web:
             return RedirectResponse(f"/kjoering/{run.name}", status_code=303)
         meta = read_json(run / "meta.json") or {}
         reforms = self.reforms()
-        return self.render(request, "regelendring.html", status, side="regelendring", token=run.name, meta=meta,
-                           feil=feil, reformer=reforms, parametere=self.parameter_paths(),
-                           skjema=skjema or {"parameter": "", "fra": "", "verdi": ""},
-                           valgt=valgt or ("reform" if reforms else "verdi"), tidligere=self.earlier_diffs(run))
+        return self.render(
+            request,
+            "regelendring.html",
+            status,
+            side="regelendring",
+            token=run.name,
+            meta=meta,
+            feil=feil,
+            reformer=reforms,
+            parametere=self.parameter_paths(),
+            skjema=skjema or {"parameter": "", "fra": "", "verdi": ""},
+            valgt=valgt or ("reform" if reforms else "verdi"),
+            tidligere=self.earlier_diffs(run),
+        )
 
     async def start_reform(self, request: Request) -> Response:
         if (r := self.guard(request)) is not None:
@@ -507,8 +613,13 @@ class Web:
             await run_in_threadpool(self._check_overlay, run, overlay_path)
         except UploadError as exc:
             self.runs.discard(directory)
-            return await self.reform_page(request, feil=exc.message, status=exc.status, valgt=fields.get("type", ""),
-                                          skjema={k: fields.get(k, "") for k in ("parameter", "fra", "verdi")})
+            return await self.reform_page(
+                request,
+                feil=exc.message,
+                status=exc.status,
+                valgt=fields.get("type", ""),
+                skjema={k: fields.get(k, "") for k in ("parameter", "fra", "verdi")},
+            )
         write_json(directory / "navn.json", {"navn": label, "opprettet": time.time()})
         self.runs.start(run, "regelendring", directory, reform=str(overlay_path))
         return RedirectResponse(f"/kjoering/{run.name}/regelendring/{rid}", status_code=303)
@@ -561,18 +672,38 @@ class Web:
         name = (read_json(directory / "navn.json") or {}).get("navn", "")
         st = self.runs.status(directory) or {"tilstand": "feilet", "melding": "fant ikke arbeidet"}
         if st["tilstand"] == "feilet":
-            return self.render(request, "feilet.html", side="regelendring", tittel="Regelendringen stoppet",
-                               melding=self.clean_message(run, st.get("melding", "")),
-                               tilbake=f"/kjoering/{run.name}/regelendring", tilbake_tekst="Tilbake")
+            return self.render(
+                request,
+                "feilet.html",
+                side="regelendring",
+                tittel="Regelendringen stoppet",
+                melding=self.clean_message(run, st.get("melding", "")),
+                tilbake=f"/kjoering/{run.name}/regelendring",
+                tilbake_tekst="Tilbake",
+            )
         if st["tilstand"] != "ferdig":
-            return self.render(request, "venter.html", side="regelendring", tittel=f"Regelendring: {name}",
-                               ingress="Den samme filen beregnes med dagens regler (A) og med endringen (B).",
-                               status_url=f"/kjoering/{run.name}/regelendring/{directory.name}/status",
-                               **self.phases(st, ["lese", "hente", "beregne"]))
+            return self.render(
+                request,
+                "venter.html",
+                side="regelendring",
+                tittel=f"Regelendring: {name}",
+                ingress="Den samme filen beregnes med dagens regler (A) og med endringen (B).",
+                status_url=f"/kjoering/{run.name}/regelendring/{directory.name}/status",
+                **self.phases(st, ["lese", "hente", "beregne"]),
+            )
         summary = read_json(directory / "sammendrag.json") or {}
         files = [f for f in self.runs.downloads_in(directory / "ut")]
-        return self.render(request, "regelendring_resultat.html", side="regelendring", token=run.name,
-                           id=directory.name, navn=name, meta=meta, s=summary, filer=files)
+        return self.render(
+            request,
+            "regelendring_resultat.html",
+            side="regelendring",
+            token=run.name,
+            id=directory.name,
+            navn=name,
+            meta=meta,
+            s=summary,
+            filer=files,
+        )
 
     async def reform_status(self, request: Request) -> Response:
         if (r := self.guard(request)) is not None:
@@ -624,15 +755,29 @@ class Web:
         kommune = request.query_params.get("kommune", "")
         if kommune not in self.rules.municipalities:
             kommune = self.default_kommune()
-        form = {"kommune": kommune, "maaned": f"{today:%Y-%m}", "soekt": True, "inntektsform": "voksne",
-                "inntekt_soeker": "", "inntekt_partner": "", "inntekt_samlet": "",
-                "barn": [self._blank_child("barnehage"), self._blank_child("")]}
+        form = {
+            "kommune": kommune,
+            "maaned": f"{today:%Y-%m}",
+            "soekt": True,
+            "inntektsform": "voksne",
+            "inntekt_soeker": "",
+            "inntekt_partner": "",
+            "inntekt_samlet": "",
+            "barn": [self._blank_child("barnehage"), self._blank_child("")],
+        }
         return self._calculator_page(request, form)
 
     @staticmethod
     def _blank_child(tilbud: str) -> dict[str, Any]:
-        return {"tilbud": tilbud, "fodt": "", "plass": "100" if tilbud == "barnehage" else "", "trinn": "",
-                "timer": "", "pris": "", "saerskilte": False}
+        return {
+            "tilbud": tilbud,
+            "fodt": "",
+            "plass": "100" if tilbud == "barnehage" else "",
+            "trinn": "",
+            "timer": "",
+            "pris": "",
+            "saerskilte": False,
+        }
 
     def _calculator_page(self, request: Request, form: dict[str, Any], status: int = 200, **ctx: Any) -> Response:
         try:
@@ -643,9 +788,18 @@ class Web:
             day = self.rules.info.gyldig_til
         form_lang = self.maalform(form["kommune"], day)
         t = KALKULATOR[form_lang]
-        return self.render(request, "kalkulator.html", status, side="kalkulator", t=t, skjema=form,
-                           kommuner=kalkulator.municipalities(self.rules, day), stegnavn=self.step_names,
-                           lang="nn" if form_lang == "nynorsk" else "nb", **ctx)
+        return self.render(
+            request,
+            "kalkulator.html",
+            status,
+            side="kalkulator",
+            t=t,
+            skjema=form,
+            kommuner=kalkulator.municipalities(self.rules, day),
+            stegnavn=self.step_names,
+            lang="nn" if form_lang == "nynorsk" else "nb",
+            **ctx,
+        )
 
     async def calculate(self, request: Request) -> Response:
         if not self.calculator_open(request):
@@ -656,8 +810,9 @@ class Web:
         if not self.authenticated(request):
             ok, wait = self.api_limiter.allow(request.client.host if request.client else "?")
             if not ok:
-                return PlainTextResponse(f"For mange beregninger; vent {wait} sekunder.", status_code=429,
-                                         headers={"retry-after": str(wait)})
+                return PlainTextResponse(
+                    f"For mange beregninger; vent {wait} sekunder.", status_code=429, headers={"retry-after": str(wait)}
+                )
         assert raw is not None
 
         def one(name: str) -> str:
@@ -667,15 +822,29 @@ class Web:
             n = max(1, min(int(one("antall") or "1"), kalkulator.MAX_BARN))
         except ValueError:
             n = 1
-        children = [{"tilbud": one(f"tilbud_{i}") if one(f"tilbud_{i}") in ("barnehage", "sfo") else "",
-                     "fodt": one(f"fodt_{i}"), "plass": one(f"plass_{i}"), "trinn": one(f"trinn_{i}"),
-                     "timer": one(f"timer_{i}"), "pris": one(f"pris_{i}"), "saerskilte": one(f"saerskilte_{i}") == "ja"}
-                    for i in range(n)]
+        children = [
+            {
+                "tilbud": one(f"tilbud_{i}") if one(f"tilbud_{i}") in ("barnehage", "sfo") else "",
+                "fodt": one(f"fodt_{i}"),
+                "plass": one(f"plass_{i}"),
+                "trinn": one(f"trinn_{i}"),
+                "timer": one(f"timer_{i}"),
+                "pris": one(f"pris_{i}"),
+                "saerskilte": one(f"saerskilte_{i}") == "ja",
+            }
+            for i in range(n)
+        ]
         kommune = one("kommune") if one("kommune") in self.rules.municipalities else self.default_kommune()
-        form = {"kommune": kommune, "maaned": one("maaned"), "soekt": one("soekt") == "ja",
-                "inntektsform": "samlet" if one("inntektsform") == "samlet" else "voksne",
-                "inntekt_soeker": one("inntekt_soeker"), "inntekt_partner": one("inntekt_partner"),
-                "inntekt_samlet": one("inntekt_samlet"), "barn": children}
+        form = {
+            "kommune": kommune,
+            "maaned": one("maaned"),
+            "soekt": one("soekt") == "ja",
+            "inntektsform": "samlet" if one("inntektsform") == "samlet" else "voksne",
+            "inntekt_soeker": one("inntekt_soeker"),
+            "inntekt_partner": one("inntekt_partner"),
+            "inntekt_samlet": one("inntekt_samlet"),
+            "barn": children,
+        }
         if one("handling") == "flere" and n < kalkulator.MAX_BARN:
             children.append(self._blank_child(""))
             return self._calculator_page(request, form)
@@ -692,9 +861,14 @@ class Web:
         for i, c in enumerate(form["barn"]):
             if not c["tilbud"]:
                 continue
-            row = {"barn_id": f"{t['barn']} {i + 1}", "husholdning_id": "H", "kommunenummer": form["kommune"],
-                   "tilbud": c["tilbud"], "soekt_redusert": "ja" if form["soekt"] else "nei",
-                   "saerskilte_behov": "ja" if c["saerskilte"] else ""}
+            row = {
+                "barn_id": f"{t['barn']} {i + 1}",
+                "husholdning_id": "H",
+                "kommunenummer": form["kommune"],
+                "tilbud": c["tilbud"],
+                "soekt_redusert": "ja" if form["soekt"] else "nei",
+                "saerskilte_behov": "ja" if c["saerskilte"] else "",
+            }
             if c["tilbud"] == "barnehage":
                 row.update(barn_fodselsdato=c["fodt"], plass_prosent=c["plass"], pris_maaned=c["pris"])
             else:
@@ -702,8 +876,9 @@ class Web:
             rows.append(row)
             index.append(i)
         if not rows:
-            return self._calculator_page(request, form, 422, feil=[{"etikett": t["barn"], "verdi": "",
-                                                                    "aarsak": t["ingen_barn"]}])
+            return self._calculator_page(
+                request, form, 422, feil=[{"etikett": t["barn"], "verdi": "", "aarsak": t["ingen_barn"]}]
+            )
         income: Any = None
         note = ""
         if form["soekt"]:
@@ -715,14 +890,21 @@ class Web:
         try:  # (with a bad income, the children are still checked, so every problem shows at once)
             result = kalkulator.beregn(self.rules, form["maaned"], rows, {"H": income} if income is not None else {})
         except kalkulator.KalkulatorFeil as exc:
-            errors += [{"etikett": self._label(f.felt, index, t), "verdi": f.verdi, "aarsak": f.aarsak}
-                       for f in exc.feil]
+            errors += [
+                {"etikett": self._label(f.felt, index, t), "verdi": f.verdi, "aarsak": f.aarsak} for f in exc.feil
+            ]
         if errors:
             return self._calculator_page(request, form, 422, feil=errors)
         month = kalkulator.parse_maaned(form["maaned"])
-        return self._calculator_page(request, form, resultat=result, merknad=note, oppgitt=income is not None,
-                                     sum=sum(b.belop for b in result.barn),
-                                     maaned_tekst=f"{MAANEDER[month.month - 1]} {month.year}")
+        return self._calculator_page(
+            request,
+            form,
+            resultat=result,
+            merknad=note,
+            oppgitt=income is not None,
+            sum=sum(b.belop for b in result.barn),
+            maaned_tekst=f"{MAANEDER[month.month - 1]} {month.year}",
+        )
 
     @staticmethod
     def _household_income(form: dict[str, Any], t: dict[str, str]) -> tuple[str | None, list[dict[str, str]]]:
@@ -742,8 +924,11 @@ class Web:
 
         for (text, label), code in zip(given, codes.tolist()):
             if code:
-                fmt = {"hint": " i kroner, f.eks. 300000 eller 300 000", "hint_en": "",
-                       "max": f"{MAX_INNTEKT_KR:,} kr".replace(",", " ")}
+                fmt = {
+                    "hint": " i kroner, f.eks. 300000 eller 300 000",
+                    "hint_en": "",
+                    "max": f"{MAX_INNTEKT_KR:,} kr".replace(",", " "),
+                }
                 errors.append({"etikett": label, "verdi": text, "aarsak": REASONS[code][0].format(**fmt)})
         if errors:
             return None, errors
@@ -757,8 +942,9 @@ class Web:
             k = int(m.group(1))
             i = index[k] if k < len(index) else k
             column = m.group(2)
-            return f"{t['barn']} {i + 1}" + (f", {t[FIELD_LABELS[column]].lower()}" if column in FIELD_LABELS else
-                                               (f", {column}" if column else ""))
+            return f"{t['barn']} {i + 1}" + (
+                f", {t[FIELD_LABELS[column]].lower()}" if column in FIELD_LABELS else (f", {column}" if column else "")
+            )
         if felt.startswith("inntekt"):
             return t["inntekt"]
         if felt == "maaned":
@@ -775,40 +961,77 @@ class Web:
     def cors(self, request: Request) -> dict[str, str]:
         origin = request.headers.get("origin", "")
         if self.config.public_calculator and origin and origin in self.config.cors_origins:
-            return {"access-control-allow-origin": origin, "vary": "Origin",
-                    "cross-origin-resource-policy": "cross-origin"}
+            return {
+                "access-control-allow-origin": origin,
+                "vary": "Origin",
+                "cross-origin-resource-policy": "cross-origin",
+            }
         return {"vary": "Origin"}
 
     async def api_preflight(self, request: Request) -> Response:
         headers = self.cors(request)
         if "access-control-allow-origin" in headers:
-            headers.update({"access-control-allow-methods": "POST, GET, OPTIONS",
-                            "access-control-allow-headers": "Content-Type", "access-control-max-age": "600"})
+            headers.update(
+                {
+                    "access-control-allow-methods": "POST, GET, OPTIONS",
+                    "access-control-allow-headers": "Content-Type",
+                    "access-control-max-age": "600",
+                }
+            )
         return Response(status_code=204, headers=headers)
 
-    def api_error(self, request: Request, status: int, felt: str, aarsak: str, aarsak_en: str, kode: str,
-                  headers: dict[str, str] | None = None) -> JSONResponse:
+    def api_error(
+        self,
+        request: Request,
+        status: int,
+        felt: str,
+        aarsak: str,
+        aarsak_en: str,
+        kode: str,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
         body = {"feil": [{"felt": felt, "verdi": "", "aarsak": aarsak, "aarsak_en": aarsak_en, "kode": kode}]}
         return JSONResponse(body, status_code=status, headers={**self.cors(request), **(headers or {})})
 
     async def api_calculate(self, request: Request) -> Response:
         if not self.api_allowed(request):
-            return self.api_error(request, 401, "", "tilgangsnøkkel mangler", "access secret missing", "tilgang",
-                                  {"www-authenticate": "Bearer"})
+            return self.api_error(
+                request,
+                401,
+                "",
+                "tilgangsnøkkel mangler",
+                "access secret missing",
+                "tilgang",
+                {"www-authenticate": "Bearer"},
+            )
         if self.config.public_calculator and not self.authenticated(request):
             ok, wait = self.api_limiter.allow(request.client.host if request.client else "?")
             if not ok:
-                return self.api_error(request, 429, "", f"for mange kall; vent {wait} sekunder",
-                                      f"too many requests; wait {wait} seconds", "grense", {"retry-after": str(wait)})
+                return self.api_error(
+                    request,
+                    429,
+                    "",
+                    f"for mange kall; vent {wait} sekunder",
+                    f"too many requests; wait {wait} seconds",
+                    "grense",
+                    {"retry-after": str(wait)},
+                )
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            return self.api_error(request, 415, "", "Content-Type må være application/json",
-                                  "Content-Type must be application/json", "innholdstype")
+            return self.api_error(
+                request,
+                415,
+                "",
+                "Content-Type må være application/json",
+                "Content-Type must be application/json",
+                "innholdstype",
+            )
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_API_BYTES:
-                return self.api_error(request, 413, "", "forespørselen er for stor", "the request is too large",
-                                      "for_stor")
+                return self.api_error(
+                    request, 413, "", "forespørselen er for stor", "the request is too large", "for_stor"
+                )
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -837,10 +1060,17 @@ class Web:
                 self.example_answer = json.dumps({"barn": answer["barn"][:1]}, ensure_ascii=False, indent=2)
             except FeeEngineError as exc:
                 self.example_answer = str(exc)
-        return self.render(request, "api.html", side="api", eksempel=example, svar=self.example_answer,
-                           felt=CHILD_FIELDS,
-                           offentlig=self.config.public_calculator, grense=self.config.rate_limit_per_minute,
-                           opprinnelser=", ".join(self.config.cors_origins))
+        return self.render(
+            request,
+            "api.html",
+            side="api",
+            eksempel=example,
+            svar=self.example_answer,
+            felt=CHILD_FIELDS,
+            offentlig=self.config.public_calculator,
+            grense=self.config.rate_limit_per_minute,
+            opprinnelser=", ".join(self.config.cors_origins),
+        )
 
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")

@@ -17,8 +17,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # Phases the page shows, by the progress labels of fee_engine.batch.
 PHASES = {"Leser og kontrollerer innskrivingsfilen": "lese", "Henter skattegrunnlag": "hente", "Beregner": "beregne"}
@@ -33,9 +34,18 @@ class Status:
 
     def __init__(self, directory: Path, task: str) -> None:
         self.path = directory / "status.json"
-        self.data: dict[str, Any] = {"oppgave": task, "tilstand": "i_gang", "fase": "", "etikett": "", "gjort": 0,
-                                     "totalt": 0, "faser": [], "startet": time.time(), "oppdatert": time.time(),
-                                     "melding": ""}
+        self.data: dict[str, Any] = {
+            "oppgave": task,
+            "tilstand": "i_gang",
+            "fase": "",
+            "etikett": "",
+            "gjort": 0,
+            "totalt": 0,
+            "faser": [],
+            "startet": time.time(),
+            "oppdatert": time.time(),
+            "melding": "",
+        }
         self.last_write = 0.0
         self.lock = threading.Lock()
         self.write(force=True)
@@ -84,20 +94,23 @@ def _run_options(job: dict[str, Any], out: Path):
     from .. import batch
 
     return batch.RunOptions(
-        enrollment=Path(job["innskriving"]), out=out, period=batch.parse_period(job["periode"]),
-        source=job["source"], tax_data=_path(job.get("tax_data")), rules_dir=_path(job.get("rules_dir")),
-        kommune_config=[Path(p) for p in job.get("kommunefiler", [])], formats=tuple(job["formater"]),
-        api_config=_path(job.get("api_config")), cache=_path(job.get("cache")),
+        enrollment=Path(job["innskriving"]),
+        out=out,
+        period=batch.parse_period(job["periode"]),
+        source=job["source"],
+        tax_data=_path(job.get("tax_data")),
+        rules_dir=_path(job.get("rules_dir")),
+        kommune_config=[Path(p) for p in job.get("kommunefiler", [])],
+        formats=tuple(job["formater"]),
+        api_config=_path(job.get("api_config")),
+        cache=_path(job.get("cache")),
     )
 
 
 def kontroll(job: dict[str, Any], directory: Path, status: Status) -> None:
     """Read and check the file as ``fee-engine validate`` does, against the period and the rule set of the run."""
-    import pandas as pd
-
     from .. import batch
     from ..beregning import month_range
-    from ..enrollment import read_enrollment
     from ..output.csv import write_rejections
 
     rules = _rules(job)
@@ -105,21 +118,24 @@ def kontroll(job: dict[str, Any], directory: Path, status: Status) -> None:
     months = month_range(first, last)
     for m in (months[0], months[-1]):
         rules.value("barnehage.maksimalpris.generell", m)  # the rule set must cover the period
-    period_end = pd.Timestamp(months[-1]) + pd.offsets.MonthEnd(0)
     tick = status.factory("Leser og kontrollerer innskrivingsfilen", 1)
-    enr = read_enrollment(Path(job["innskriving"]), known_kommuner=set(rules.municipalities), period_end=period_end)
+    enr = batch.check_enrollment(Path(job["innskriving"]), rules, (first, last))  # as run and validate check it
     tick()
     # The run reads the file with the same rule set and period: it takes this reading instead of a second one.
     # (A private file of the server's own making, in the run's 0700 folder; nothing a client can write.)
     with (directory / "innskriving.pickle").open("wb") as fh:
         pickle.dump(enr, fh, protocol=pickle.HIGHEST_PROTOCOL)
     write_rejections(enr.rejections, directory / "avvist.csv")
-    enr.split_period(pd.Timestamp(months[0]), period_end)
     summary = {
-        "rader": enr.n_rows, "avviste_rader": enr.rejected_rows, "problemer": len(enr.rejections),
-        "utenfor_perioden": enr.outside_rows, "godtatt": enr.n_rows - enr.rejected_rows,
-        "merknader": enr.notices, "regelsett": rules.version,
-        "periode": f"{months[0]:%Y-%m}..{months[-1]:%Y-%m}", "ekstra_kolonner": enr.extra_columns,
+        "rader": enr.n_rows,
+        "avviste_rader": enr.rejected_rows,
+        "problemer": len(enr.rejections),
+        "utenfor_perioden": enr.outside_rows,
+        "godtatt": enr.n_rows - enr.rejected_rows,
+        "merknader": enr.notices,
+        "regelsett": rules.version,
+        "periode": f"{months[0]:%Y-%m}..{months[-1]:%Y-%m}",
+        "ekstra_kolonner": enr.extra_columns,
     }
     (directory / "oppsummering.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
 
@@ -135,15 +151,23 @@ def kjoering(job: dict[str, Any], directory: Path, status: Status) -> None:
             enrollment = pickle.load(fh)  # noqa: S301 - written by the check above, in the run's private folder
     result = batch.run(opts, progress=status.factory, enrollment=enrollment)
     summary = {
-        "rader_inn": result.rows_in, "rader_avvist": result.rows_rejected, "rader_utenfor": result.rows_outside,
-        "barn": result.children, "barn_manuell": result.children_manual, "barn_maaneder": result.child_months,
-        "sum_belop": result.total_belop, "oppslag": result.lookups, "advarsler": result.warnings,
-        "merknader": result.notices, "filer": sorted(f.name for f in result.files),
+        "rader_inn": result.rows_in,
+        "rader_avvist": result.rows_rejected,
+        "rader_utenfor": result.rows_outside,
+        "barn": result.children,
+        "barn_manuell": result.children_manual,
+        "barn_maaneder": result.child_months,
+        "sum_belop": result.total_belop,
+        "oppslag": result.lookups,
+        "advarsler": result.warnings,
+        "merknader": result.notices,
+        "filer": sorted(f.name for f in result.files),
         "periode": f"{opts.period[0]:%Y-%m}..{opts.period[1]:%Y-%m}",
         "ferdig": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
     }
-    (directory / "manuelle.json").write_text(json.dumps(manual_cases(result.manual), ensure_ascii=False),
-                                             encoding="utf-8")
+    (directory / "manuelle.json").write_text(
+        json.dumps(manual_cases(result.manual), ensure_ascii=False), encoding="utf-8"
+    )
     (directory / "resultat.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
 
 
@@ -159,9 +183,18 @@ def manual_cases(manual) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     m = manual.sort_values(["husholdning_id", "barn_id", "tilbud"], kind="stable").reset_index(drop=True)
     shown = m.head(MAX_MANUAL_SHOWN).reset_index(drop=True)
     notes = office_note(shown)
-    rows = [{"barn_id": str(r["barn_id"]), "husholdning_id": str(r["husholdning_id"]), "tilbud": str(r["tilbud"]),
-             "institusjon": str(r["institusjon"]), "fra_maaned": f"{r['maaned']:%Y-%m}", "belop": int(r["belop"]),
-             "merknad_saksbehandler": str(note)} for (_, r), note in zip(shown.iterrows(), notes)]
+    rows = [
+        {
+            "barn_id": str(r["barn_id"]),
+            "husholdning_id": str(r["husholdning_id"]),
+            "tilbud": str(r["tilbud"]),
+            "institusjon": str(r["institusjon"]),
+            "fra_maaned": f"{r['maaned']:%Y-%m}",
+            "belop": int(r["belop"]),
+            "merknad_saksbehandler": str(note),
+        }
+        for (_, r), note in zip(shown.iterrows(), notes)
+    ]
     return {"totalt": len(m), "saker": rows}
 
 
@@ -173,19 +206,26 @@ def regelendring(job: dict[str, Any], directory: Path, status: Status) -> None:
     opts.formats = ("csv", "xlsx", "html")
     result = batch.diff(batch.DiffOptions(opts, reforms=[Path(job["reform"])]), progress=status.factory)
     s = result.summary
-    per_month = s.groupby("maaned")[["inntekt_a", "inntekt_b", "differanse", "husholdninger_bedre",
-                                     "husholdninger_verre"]].sum().reset_index()
+    per_month = (
+        s.groupby("maaned")[["inntekt_a", "inntekt_b", "differanse", "husholdninger_bedre", "husholdninger_verre"]]
+        .sum()
+        .reset_index()
+    )
     changes = result.changes
     per_household = changes.groupby("husholdning_id")["differanse"].sum() if len(changes) else None
     summary = {
-        "regelsett_a": result.rules_a, "regelsett_b": result.rules_b,
-        "inntekt_a": int(result.revenue_a), "inntekt_b": int(result.revenue_b), "differanse": int(result.difference),
+        "regelsett_a": result.rules_a,
+        "regelsett_b": result.rules_b,
+        "inntekt_a": int(result.revenue_a),
+        "inntekt_b": int(result.revenue_b),
+        "differanse": int(result.difference),
         "barn_maaneder_endret": int(len(changes)),
         "barn_beroert": int(changes.drop_duplicates(["barn_id", "tilbud"]).shape[0]) if len(changes) else 0,
         "husholdninger_bedre": int((per_household < 0).sum()) if per_household is not None else 0,
         "husholdninger_verre": int((per_household > 0).sum()) if per_household is not None else 0,
-        "per_maaned": [{k: (int(v) if k != "maaned" else str(v)) for k, v in row.items()}
-                       for row in per_month.to_dict("records")],
+        "per_maaned": [
+            {k: (int(v) if k != "maaned" else str(v)) for k, v in row.items()} for row in per_month.to_dict("records")
+        ],
     }
     (directory / "sammendrag.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
 

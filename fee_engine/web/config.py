@@ -55,7 +55,8 @@ class WebConfig:
         if not is_loopback(self.host) and not self.secret:
             raise ConfigurationError(
                 f"fee-engine serve på {self.host} krever en tilgangsnøkkel (--tilgangsnokkel eller {SECRET_ENV}); "
-                "uten nøkkel lytter den bare på 127.0.0.1. Sett den bak kommunens TLS-proxy (se docs/web.md)")
+                "uten nøkkel lytter den bare på 127.0.0.1. Sett den bak kommunens TLS-proxy (se docs/web.md)"
+            )
         if self.source not in ("files", "emulator", "api"):
             raise ConfigurationError(f"ukjent --source «{self.source}» (api, emulator eller files)")
         # Without --tax-data the calculator and runs that need no lookup work; a run that needs one says so.
@@ -88,6 +89,9 @@ class WebConfig:
             except ValueError:
                 pass
             where = f" ({folder})"
-        names = {"files": "skattegrunnlag fra filer", "emulator": "emulert Skatteetaten-API",
-                 "api": "Skatteetatens API (summert skattegrunnlag)"}
+        names = {
+            "files": "skattegrunnlag fra filer",
+            "emulator": "emulert Skatteetaten-API",
+            "api": "Skatteetatens API (summert skattegrunnlag)",
+        }
         return names.get(self.source, self.source) + where

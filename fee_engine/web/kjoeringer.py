@@ -22,9 +22,10 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .config import WebConfig
 from .sikkerhet import TOKEN_RE
@@ -95,9 +96,13 @@ class RunManager:
         return {
             "innskriving": meta["innskriving"],  # relative to inn/, where the work runs: the outputs name the file only
             "kommunefiler": [str(run / "inn" / f) for f in meta.get("kommunefiler", [])],
-            "periode": meta["periode"], "formater": meta.get("formater", ["csv", "xlsx", "json", "html"]),
-            "source": c.source, "tax_data": _absolute(c.tax_data), "api_config": _absolute(c.api_config),
-            "cache": _absolute(c.cache), "rules_dir": _absolute(c.rules_dir),
+            "periode": meta["periode"],
+            "formater": meta.get("formater", ["csv", "xlsx", "json", "html"]),
+            "source": c.source,
+            "tax_data": _absolute(c.tax_data),
+            "api_config": _absolute(c.api_config),
+            "cache": _absolute(c.cache),
+            "rules_dir": _absolute(c.rules_dir),
         }
 
     def start(self, run: Path, task: str, directory: Path, **extra: Any) -> None:
@@ -105,13 +110,30 @@ class RunManager:
         meta = read_json(run / "meta.json") or {}
         private_dir(directory)
         write_json(directory / "jobb.json", {"oppgave": task, **self.job_base(run, meta), **extra})
-        write_json(directory / "status.json", {"oppgave": task, "tilstand": "venter", "fase": "", "etikett": "",
-                                               "gjort": 0, "totalt": 0, "faser": [], "startet": time.time(),
-                                               "oppdatert": time.time(), "melding": ""})
+        write_json(
+            directory / "status.json",
+            {
+                "oppgave": task,
+                "tilstand": "venter",
+                "fase": "",
+                "etikett": "",
+                "gjort": 0,
+                "totalt": 0,
+                "faser": [],
+                "startet": time.time(),
+                "oppdatert": time.time(),
+                "melding": "",
+            },
+        )
         log = os.fdopen(os.open(directory / "arbeider.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "fee_engine.web.arbeider", str(directory)],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=run / "inn")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fee_engine.web.arbeider", str(directory)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=run / "inn",
+            )
         finally:
             log.close()
         with self.lock:
@@ -129,9 +151,12 @@ class RunManager:
                 time.sleep(0.05)  # the process may have written its last status just now
                 st = read_json(directory / "status.json") or st
                 if st.get("tilstand") not in FINAL:
-                    st = {**st, "tilstand": "feilet",
-                          "melding": "arbeidet stoppet før det var ferdig (serveren ble startet på nytt eller "
-                                     "prosessen døde)"}
+                    st = {
+                        **st,
+                        "tilstand": "feilet",
+                        "melding": "arbeidet stoppet før det var ferdig (serveren ble startet på nytt eller "
+                        "prosessen døde)",
+                    }
                     write_json(directory / "status.json", st)
         if st.get("tilstand") in FINAL:
             with self.lock:

@@ -9,10 +9,22 @@ from ..kalkulator import MAX_BARN
 EXAMPLE_REQUEST: dict[str, Any] = {
     "maaned": "2024-10",
     "barn": [
-        {"barn_id": "1", "husholdning_id": "H", "kommunenummer": "0301", "tilbud": "barnehage",
-         "barn_fodselsdato": "2021-03-10", "plass_prosent": 100},
-        {"barn_id": "2", "husholdning_id": "H", "kommunenummer": "0301", "tilbud": "sfo", "trinn": 1,
-         "timer_per_uke": 15},
+        {
+            "barn_id": "1",
+            "husholdning_id": "H",
+            "kommunenummer": "0301",
+            "tilbud": "barnehage",
+            "barn_fodselsdato": "2021-03-10",
+            "plass_prosent": 100,
+        },
+        {
+            "barn_id": "2",
+            "husholdning_id": "H",
+            "kommunenummer": "0301",
+            "tilbud": "sfo",
+            "trinn": 1,
+            "timer_per_uke": 15,
+        },
     ],
     "inntekt": {"H": 300000},
 }
@@ -44,58 +56,142 @@ def openapi(version: str, server_url: str | None = None) -> dict[str, Any]:
     for name, required, what in CHILD_FIELDS:
         child_props[name] = {**_STRING_OR_NUMBER, "description": f"{what} (påkrevd: {required})"}
     for name in ("saerskilte_behov", "soekt_redusert"):
-        child_props[name] = {"oneOf": [{"type": "string", "enum": ["ja", "nei", ""]}, {"type": "boolean"}],
-                             "description": child_props[name]["description"]}
-    step = {"type": "object", "properties": {
-        "regel": {"type": "string"}, "hjemmel": {"type": ["string", "null"]},
-        "for": {"type": ["integer", "null"], "description": "beløpet før steget, hele kroner"},
-        "etter": {"type": "integer", "description": "beløpet etter steget, hele kroner"},
-        "verdier": {"type": "object", "description": "parameterverdiene steget brukte"}}}
-    result = {"type": "object", "required": ["barn_id", "maaned", "belop", "status", "forklaring", "steg"],
-              "properties": {
-        "barn_id": {"type": "string"}, "husholdning_id": {"type": "string"}, "tilbud": {"type": "string"},
-        "kommunenummer": {"type": "string"}, "maaned": {"type": "string", "example": "2024-10"},
-        "belop": {"type": "integer", "description": "månedsbeløpet å betale, hele kroner"},
-        "status": {"type": "string", "enum": ["ok", "manuell"]},
-        "forklaring": {"type": "string", "description": "hele utregningen i ord, på kommunens målform"},
-        "steg": {"type": "array", "items": step},
-        **{c: {"type": "integer"} for c in ("ordinaer_pris", "saerskilte_behov_fritak", "etter_inntektsgrense",
-                                             "inntektsreduksjon", "soeskenmoderasjon", "gratis_timer")},
-        "manuell_grunn": {"type": "string"}, "maalform": {"type": "string", "enum": ["bokmål", "nynorsk"]}}}
-    error = {"type": "object", "properties": {"feil": {"type": "array", "items": {"type": "object", "properties": {
-        "felt": {"type": "string", "example": "barn[0].plass_prosent"}, "verdi": {"type": "string"},
-        "aarsak": {"type": "string", "example": "plass_prosent må være større enn 0 og høyst 100"},
-        "aarsak_en": {"type": "string"}, "kode": {"type": "string", "example": "plass"}}}}}}
+        child_props[name] = {
+            "oneOf": [{"type": "string", "enum": ["ja", "nei", ""]}, {"type": "boolean"}],
+            "description": child_props[name]["description"],
+        }
+    step = {
+        "type": "object",
+        "properties": {
+            "regel": {"type": "string"},
+            "hjemmel": {"type": ["string", "null"]},
+            "for": {"type": ["integer", "null"], "description": "beløpet før steget, hele kroner"},
+            "etter": {"type": "integer", "description": "beløpet etter steget, hele kroner"},
+            "verdier": {"type": "object", "description": "parameterverdiene steget brukte"},
+        },
+    }
+    result = {
+        "type": "object",
+        "required": ["barn_id", "maaned", "belop", "status", "forklaring", "steg"],
+        "properties": {
+            "barn_id": {"type": "string"},
+            "husholdning_id": {"type": "string"},
+            "tilbud": {"type": "string"},
+            "kommunenummer": {"type": "string"},
+            "maaned": {"type": "string", "example": "2024-10"},
+            "belop": {"type": "integer", "description": "månedsbeløpet å betale, hele kroner"},
+            "status": {"type": "string", "enum": ["ok", "manuell"]},
+            "forklaring": {"type": "string", "description": "hele utregningen i ord, på kommunens målform"},
+            "steg": {"type": "array", "items": step},
+            **{
+                c: {"type": "integer"}
+                for c in (
+                    "ordinaer_pris",
+                    "saerskilte_behov_fritak",
+                    "etter_inntektsgrense",
+                    "inntektsreduksjon",
+                    "soeskenmoderasjon",
+                    "gratis_timer",
+                )
+            },
+            "manuell_grunn": {"type": "string"},
+            "maalform": {"type": "string", "enum": ["bokmål", "nynorsk"]},
+        },
+    }
+    error = {
+        "type": "object",
+        "properties": {
+            "feil": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "felt": {"type": "string", "example": "barn[0].plass_prosent"},
+                        "verdi": {"type": "string"},
+                        "aarsak": {"type": "string", "example": "plass_prosent må være større enn 0 og høyst 100"},
+                        "aarsak_en": {"type": "string"},
+                        "kode": {"type": "string", "example": "plass"},
+                    },
+                },
+            }
+        },
+    }
     spec: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "fee-engine priskalkulator", "version": version,
-                 "description": "Foreldrebetaling i barnehage og SFO for én husholdning og én måned, regnet av den "
-                                "samme motoren som kommunens vedtak. Ingen fødselsnummer trengs eller lagres."},
-        "paths": {"/api/beregn": {"post": {
-            "summary": "Månedsbeløp per barn, med forklaring og steg",
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"type": "object", "required": ["maaned", "barn"], "properties": {
-                    "maaned": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "example": "2024-10"},
-                    "barn": {"type": "array", "minItems": 1, "maxItems": MAX_BARN,
-                             "items": {"type": "object", "required": ["barn_id", "husholdning_id", "kommunenummer",
-                                                                      "tilbud"], "properties": child_props}},
-                    "inntekt": {"type": "object", "description": "husholdningens inntekt i kroner per husholdning_id; "
-                                "en husholdning uten inntekt regnes som at den ikke har søkt redusert betaling",
-                                "additionalProperties": _STRING_OR_NUMBER}}},
-                "example": EXAMPLE_REQUEST}}},
-            "responses": {
-                "200": {"description": "beløpene", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"barn": {"type": "array", "items": result},
-                                                     "regelsett": {"type": "string"},
-                                                     "advarsler": {"type": "array", "items": {"type": "string"}}}}}}},
-                "400": {"description": "ikke gyldig JSON", "content": {"application/json": {"schema": error}}},
-                "401": {"description": "tilgangsnøkkel mangler (når kalkulatoren ikke er offentlig)"},
-                "413": {"description": "forespørselen er for stor"},
-                "415": {"description": "Content-Type må være application/json"},
-                "422": {"description": "feil i feltene: hvert felt med årsak, som fee-engine validate",
-                        "content": {"application/json": {"schema": error}}},
-                "429": {"description": "for mange kall; se Retry-After"},
-            }}}},
+        "info": {
+            "title": "fee-engine priskalkulator",
+            "version": version,
+            "description": "Foreldrebetaling i barnehage og SFO for én husholdning og én måned, regnet av den "
+            "samme motoren som kommunens vedtak. Ingen fødselsnummer trengs eller lagres.",
+        },
+        "paths": {
+            "/api/beregn": {
+                "post": {
+                    "summary": "Månedsbeløp per barn, med forklaring og steg",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["maaned", "barn"],
+                                    "properties": {
+                                        "maaned": {
+                                            "type": "string",
+                                            "pattern": "^[0-9]{4}-[0-9]{2}$",
+                                            "example": "2024-10",
+                                        },
+                                        "barn": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": MAX_BARN,
+                                            "items": {
+                                                "type": "object",
+                                                "required": ["barn_id", "husholdning_id", "kommunenummer", "tilbud"],
+                                                "properties": child_props,
+                                            },
+                                        },
+                                        "inntekt": {
+                                            "type": "object",
+                                            "description": "husholdningens inntekt i kroner per husholdning_id; "
+                                            "en husholdning uten inntekt regnes som at den ikke har søkt redusert betaling",
+                                            "additionalProperties": _STRING_OR_NUMBER,
+                                        },
+                                    },
+                                },
+                                "example": EXAMPLE_REQUEST,
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "beløpene",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "barn": {"type": "array", "items": result},
+                                            "regelsett": {"type": "string"},
+                                            "advarsler": {"type": "array", "items": {"type": "string"}},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": {"description": "ikke gyldig JSON", "content": {"application/json": {"schema": error}}},
+                        "401": {"description": "tilgangsnøkkel mangler (når kalkulatoren ikke er offentlig)"},
+                        "413": {"description": "forespørselen er for stor"},
+                        "415": {"description": "Content-Type må være application/json"},
+                        "422": {
+                            "description": "feil i feltene: hvert felt med årsak, som fee-engine validate",
+                            "content": {"application/json": {"schema": error}},
+                        },
+                        "429": {"description": "for mange kall; se Retry-After"},
+                    },
+                }
+            }
+        },
     }
     if server_url:
         spec["servers"] = [{"url": server_url}]

@@ -7,9 +7,9 @@ without it is refused before a byte of a file is written.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
@@ -42,8 +42,13 @@ MAX_FIELD_BYTES = 4096
 MAX_FILES = 4
 
 
-async def receive_upload(request: Request, directory: Path, max_bytes: int, name_for: Callable[[str, str, int], str],
-                         csrf_ok: Callable[[str], bool]) -> Upload:
+async def receive_upload(
+    request: Request,
+    directory: Path,
+    max_bytes: int,
+    name_for: Callable[[str, str, int], str],
+    csrf_ok: Callable[[str], bool],
+) -> Upload:
     """Parse a multipart form, writing each file part to ``directory / name_for(field, filename, n)`` (0600).
 
     Raises :class:`UploadError` (413 over ``max_bytes``, 403 without a valid CSRF token before the first file,
@@ -56,8 +61,17 @@ async def receive_upload(request: Request, directory: Path, max_bytes: int, name
         raise UploadError(413, f"filen er for stor (høyst {max_bytes // (1024 * 1024)} MB)")
 
     result = Upload()
-    state: dict = {"headers": {}, "hname": b"", "hval": b"", "name": "", "filename": None, "buf": bytearray(),
-                   "fh": None, "size": 0, "error": None}
+    state: dict = {
+        "headers": {},
+        "hname": b"",
+        "hval": b"",
+        "name": "",
+        "filename": None,
+        "buf": bytearray(),
+        "fh": None,
+        "size": 0,
+        "error": None,
+    }
 
     def on_part_begin() -> None:
         state.update(headers={}, name="", filename=None, buf=bytearray(), fh=None, size=0)
@@ -110,11 +124,19 @@ async def receive_upload(request: Request, directory: Path, max_bytes: int, name
             result.fields[state["name"]] = value
             result.multi.setdefault(state["name"], []).append(value)
 
-    parser = MultipartParser(params[b"boundary"], {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    }, max_header_count=16)
+    parser = MultipartParser(
+        params[b"boundary"],
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+        max_header_count=16,
+    )
     received = 0
     try:
         async for chunk in request.stream():

@@ -40,8 +40,10 @@ COOKIE = "fee_engine_okt"
 SESSION_HOURS = 12
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
@@ -69,7 +71,7 @@ class Session:
     dirty: bool = False
 
     @classmethod
-    def new(cls) -> "Session":
+    def new(cls) -> Session:
         return cls(sid=secrets.token_urlsafe(24), dirty=True)
 
     def login(self) -> None:
@@ -94,8 +96,11 @@ class Signer:
         return _b64(hmac.new(self.key, payload.encode("ascii"), hashlib.sha256).digest())
 
     def dump(self, s: Session) -> str:
-        payload = _b64(json.dumps({"s": s.sid, "a": s.auth, "r": s.last_run, "t": int(s.issued)},
-                                  separators=(",", ":")).encode("utf-8"))
+        payload = _b64(
+            json.dumps({"s": s.sid, "a": s.auth, "r": s.last_run, "t": int(s.issued)}, separators=(",", ":")).encode(
+                "utf-8"
+            )
+        )
         return f"{payload}.{self._sig(payload)}"
 
     def load(self, value: str | None) -> Session | None:
@@ -106,8 +111,9 @@ class Signer:
             return None
         try:
             data = json.loads(_unb64(payload))
-            s = Session(sid=str(data["s"]), auth=bool(data["a"]), last_run=str(data.get("r", "")),
-                        issued=float(data["t"]))
+            s = Session(
+                sid=str(data["s"]), auth=bool(data["a"]), last_run=str(data.get("r", "")), issued=float(data["t"])
+            )
         except (ValueError, KeyError, TypeError):
             return None
         if time.time() - s.issued > SESSION_HOURS * 3600:
@@ -207,8 +213,10 @@ class WebMiddleware:
                 if not path.startswith("/static/") and "cache-control" not in h:
                     h["cache-control"] = "no-store"
                 if s.dirty and not path.startswith(("/static/", "/api/")):
-                    cookie = (f"{COOKIE}={self.signer.dump(s)}; Path=/; HttpOnly; SameSite=Strict; "
-                              f"Max-Age={SESSION_HOURS * 3600}")
+                    cookie = (
+                        f"{COOKIE}={self.signer.dump(s)}; Path=/; HttpOnly; SameSite=Strict; "
+                        f"Max-Age={SESSION_HOURS * 3600}"
+                    )
                     if self.config.cookies_secure or scope.get("scheme") == "https":  # behind the TLS proxy
                         cookie += "; Secure"
                     h.append("set-cookie", cookie)
@@ -217,5 +225,10 @@ class WebMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            log.info("%s %s %s %.0f ms", scope["method"], mask_path(path), status_seen["status"],
-                     (time.perf_counter() - started) * 1000)
+            log.info(
+                "%s %s %s %.0f ms",
+                scope["method"],
+                mask_path(path),
+                status_seen["status"],
+                (time.perf_counter() - started) * 1000,
+            )
