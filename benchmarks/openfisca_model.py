@@ -135,7 +135,7 @@ class placement_days(Variable):
 
 class bills_month(Variable):
     value_type, entity, definition_period, label = bool, Person, M, "the placement the child is billed for this month"
-    reference = "CALCULATION.md, barnehage step 0: one child, one offer, one month, one bill"
+    reference = "one child, one offer, one month, one bill (the README, «The rules», step 7)"
 
     def formula(person, period, parameters):
         days = i64(person("placement_days", period))

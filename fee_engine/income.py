@@ -1,4 +1,4 @@
-"""Household income from summert skattegrunnlag (CALCULATION.md, «Household income»).
+"""Household income from summert skattegrunnlag (the README, «The rules»).
 
 * Person income = the sum of the ``grunnlag`` items whose ``tekniskNavn`` the dated
   income list for that inntektsår counts (personinntekt, kapitalinntekt, a business

@@ -52,7 +52,7 @@ def test_demo_run_outputs_and_worked_example(demo, tmp_path):
     ]:
         assert col in m.columns
     b01 = m[(m.barn_id == "B01") & (m.maaned == "2024-10")].iloc[0]
-    assert b01.belop == 838  # CALCULATION.md worked example
+    assert b01.belop == 838  # the README's worked example
     assert m[(m.barn_id == "B01") & (m.maaned == "2025-07")].iloc[0].belop == 0
     v = read_out(tmp_path / "vedtak.csv", dtype=str)
     for col in [

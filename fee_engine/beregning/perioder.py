@@ -106,7 +106,7 @@ def one_bill_per_month(
     starts: np.ndarray,
     ends: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One child, one offer, one month, one bill (CALCULATION.md, barnehage step 0).
+    """One child, one offer, one month, one bill (docs/utvikling.md; the README, «The rules», step 7).
 
     When a child's placements in the same offer meet inside a month (a move, a new place size), the
     month is billed once, for the placement with the most days in that month; a tie goes to the

@@ -1,4 +1,4 @@
-"""The legal steps, in the order they are taken (CALCULATION.md), and what follows from them.
+"""The legal steps, in the order they are taken, and what follows from them.
 
 Each step lives in its own module and declares everything about itself (see :mod:`.grunnlag`):
 the parameters it reads and their types, the month-table columns, the computation, the flags, the

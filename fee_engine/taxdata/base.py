@@ -66,7 +66,7 @@ class TaxSource(Protocol):
 
 
 def fallback_plan(period_start_year: int) -> list[tuple[int, str]]:
-    """CALCULATION.md: oppgjoer Y-1, utkast Y-1, oppgjoer Y-2."""
+    """The order answers are asked for: oppgjoer Y-1, utkast Y-1, oppgjoer Y-2 (the README, «The rules»)."""
     y = period_start_year
     return [(y - 1, "oppgjoer"), (y - 1, "utkast"), (y - 2, "oppgjoer")]
 

@@ -1,6 +1,6 @@
 """Tax data straight from a fixture folder: ``DIR/<inntektsaar>/<stadie>/<personidentifikator>.json``.
 
-Answers as the API would (CONTRACT §3): no file = SSG-008; a person with no file in
+Answers as the API would (docs/tilkobling.md): no file = SSG-008; a person with no file in
 any year = SSG-007. The folder is indexed once, so a lookup is a set test and a read.
 Each file goes through the same checks as an answer over HTTP (:mod:`.answer`): one that
 does not fit is a ``feil`` lookup with code ``UGYLDIG-SVAR`` and its reason.
