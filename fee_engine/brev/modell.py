@@ -266,12 +266,14 @@ class Grunnlag:
         self._refs: dict[tuple[str, str, str], str] = {}
         self._verdsetting: dict[tuple[str, pd.Timestamp], str] = {}
 
-    def hjemmel(self, kode: str, tilbud: str, kommune: str) -> str | None:
-        key = (kode, tilbud, kommune)
+    def hjemmel(self, kode: str, tilbud: str, kommune: str, maaned: pd.Timestamp) -> str | None:
+        """The reference as a parent reads it (``hjemmel_kort``) in force in the period's first month."""
+        key = (kode, tilbud, kommune, maaned)
         if key not in self._refs:
             path = STEG[kode].hjemmel.get(tilbud)
-            self._refs[key] = paragraf(self.rules.hjemmel(path, kommune)) if path else None  # type: ignore[assignment]
-        return self._refs[key]
+            short = self.rules.hjemmel_kort(path, pd.Timestamp(maaned).date(), kommune) if path else None
+            self._refs[key] = paragraf(short) if short else None  # type: ignore[index]
+        return self._refs[key]  # type: ignore[index]
 
     def ref(self, tekst: str | None) -> str | None:
         """A step record's legal reference, as the letter prints it."""
@@ -297,7 +299,7 @@ class Grunnlag:
         out: list[Linje] = []
 
         def ref(kode: str) -> str | None:
-            return self.hjemmel(kode, r["tilbud"], kommune)
+            return self.hjemmel(kode, r["tilbud"], kommune, r["maaned"])
 
         for steg in REKKEFOLGE:
             kode = steg.kode
@@ -314,12 +316,15 @@ class Grunnlag:
                                 plass=tall(v["plass_prosent"]),
                                 pris=pris,
                             ),
-                            self.ref(p["hjemmel"]),
+                            self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
                         )
                     )
                 elif bh and has_flag(flagg, "pris_over_maks"):
                     out.append(
-                        Linje(t("ordinaer_pris_tak", oppgitt=kr(v["oppgitt_pris"]), pris=pris), self.ref(p["hjemmel"]))
+                        Linje(
+                            t("ordinaer_pris_tak", oppgitt=kr(v["oppgitt_pris"]), pris=pris),
+                            self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
+                        )
                     )
                 elif bh:
                     out.append(Linje(t("ordinaer_pris_barnehage", pris=pris)))
@@ -327,14 +332,17 @@ class Grunnlag:
                     out.append(
                         Linje(
                             t("ordinaer_pris_sfo_liste", pris=pris, timer=tall(v["timer_per_uke"])),
-                            self.ref(p["hjemmel"]),
+                            self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
                         )
                     )
                 else:
                     out.append(Linje(t("ordinaer_pris_sfo_oppgitt", pris=pris)))
             elif kode == "saerskilte_behov" and p:
                 out.append(
-                    Linje(t("saerskilte_behov", trinn=v["trinn"], **{"for": kr(p["for"])}), self.ref(p["hjemmel"]))
+                    Linje(
+                        t("saerskilte_behov", trinn=v["trinn"], **{"for": kr(p["for"])}),
+                        self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
+                    )
                 )
             elif kode == "inntektsgrense":
                 if r["inntekt_status"] == "ikke_soekt":
@@ -351,7 +359,7 @@ class Grunnlag:
                                 etter=kr(p["etter"]),
                                 **{"for": kr(p["for"])},
                             ),
-                            self.ref(p["hjemmel"]),
+                            self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
                         )
                     )
                 elif kjent and bool(r["inntekt_brukt"]) and "saerskilte_behov" not in brukt:
@@ -384,7 +392,7 @@ class Grunnlag:
                         fradrag=fradrag,
                         **{"for": kr(p["for"])},
                     )
-                out.append(Linje(tekst, self.ref(p["hjemmel"])))
+                out.append(Linje(tekst, self.ref(p.get("hjemmel_kort") or p["hjemmel"])))
             elif kode == "soeskenmoderasjon" and p:
                 out.append(
                     Linje(
@@ -394,7 +402,7 @@ class Grunnlag:
                             prosent=tall(v["moderasjon_prosent"]),
                             fradrag=kr(p["for"] - p["etter"]),
                         ),
-                        self.ref(p["hjemmel"]),
+                        self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
                     )
                 )
             elif kode == "gratis_kjernetid" and bh and kjent:
@@ -412,7 +420,7 @@ class Grunnlag:
                             fradrag=kr(p["for"] - p["etter"]),
                             **{"for": kr(p["for"])},
                         )
-                    out.append(Linje(tekst, self.ref(p["hjemmel"])))
+                    out.append(Linje(tekst, self.ref(p.get("hjemmel_kort") or p["hjemmel"])))
                 elif bool(r["kjernetid"]):
                     out.append(Linje(t("gratis_kjernetid_null"), ref(kode)))
                 elif bool(r["kjernetid_alder"]):

@@ -1,5 +1,6 @@
-"""Step records per vedtak period: each legal step applied, its legal reference, the amount before and
-after (whole kroner), and the parameter values it used. ``vedtak.json``, the diff and the letters read these.
+"""Step records per vedtak period: each legal step applied, its legal reference (``hjemmel``, in full, and
+``hjemmel_kort``, as a parent reads it), the amount before and after (whole kroner), and the parameter values
+it used. ``vedtak.json``, the diff and the letters read these.
 """
 
 from __future__ import annotations
@@ -13,6 +14,22 @@ from ..beregning import has_flag
 from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..steg import REKKEFOLGE, Steg
+
+
+def _short_refs(p: pd.DataFrame, rules: RuleSet, step: Steg) -> np.ndarray:
+    """The reference as a parent reads it (``hjemmel_kort``), in force in each period's first month."""
+    out = np.full(len(p), None, dtype=object)
+    for tilbud, path in step.hjemmel.items():
+        rows = (p["tilbud"] == tilbud).to_numpy()
+        if not rows.any():
+            continue
+        keys = p.loc[rows, "kommunenummer"].astype(str) + "|" + p.loc[rows, "maaned"].dt.strftime("%Y-%m-%d")
+        refs = {}
+        for key in pd.unique(keys):
+            kommune, day = key.split("|")
+            refs[key] = rules.hjemmel_kort(path, pd.Timestamp(day).date(), kommune)
+        out[rows] = keys.map(refs).to_numpy()
+    return out
 
 
 def _refs(p: pd.DataFrame, rules: RuleSet, step: Steg) -> np.ndarray:
@@ -50,7 +67,8 @@ def step_records(p: pd.DataFrame, rules: RuleSet) -> list[list[dict[str, Any]]]:
                 else np.zeros(n, dtype=bool)
             )
         values = {k: np.asarray(v) for k, v in (step.verdier(p) if step.verdier else {}).items()}
-        columns.append((step, applied, before.copy(), after, _refs(p, rules, step), values))
+        refs = (_refs(p, rules, step), _short_refs(p, rules, step))
+        columns.append((step, applied, before.copy(), after, refs, values))
         before = after
     out: list[list[dict[str, Any]]] = []
     for r in range(n):
@@ -58,12 +76,13 @@ def step_records(p: pd.DataFrame, rules: RuleSet) -> list[list[dict[str, Any]]]:
             out.append([{"regel": "ikke_fakturert", "hjemmel": None, "for": 0, "etter": 0}])
             continue
         rec = []
-        for step, applied, b, a, ref, values in columns:
+        for step, applied, b, a, (ref, short), values in columns:
             if applied[r]:
                 rec.append(
                     {
                         "regel": step.kode,
                         "hjemmel": ref[r],
+                        "hjemmel_kort": short[r],
                         "for": None if step is REKKEFOLGE[0] else int(b[r]),
                         "etter": int(a[r]),
                         "verdier": {k: _plain(v[r]) for k, v in values.items()},
