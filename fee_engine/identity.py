@@ -32,7 +32,8 @@ def mask(number: object) -> str:
     return s[:6] + "*" * (len(s) - 6)
 
 
-_DIGIT_RUN = re.compile(r"[0-9]{9,}")
+# Nine or more digits in a row, or a fødselsnummer written with a space, dot or dash after the birth date.
+_DIGIT_RUN = re.compile(r"[0-9]{9,}|(?<![0-9])[0-9]{6}[\s.-][0-9]{5}(?![0-9])")
 
 
 def mask_digits_in_text(text: str) -> str:
@@ -146,7 +147,8 @@ def fnr_problems(s: pd.Series) -> pd.Series:
     return code
 
 
-_ELEVEN = r"(?<![0-9])[0-9]{11}(?![0-9])"
+# Eleven digits, also written with a space, dot or dash after the birth date (fnr_problems accepts those).
+_ELEVEN = r"(?<![0-9])[0-9]{6}[\s.-]?[0-9]{5}(?![0-9])"
 
 
 def mask_ids(values: pd.Series) -> pd.Series:

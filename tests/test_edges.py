@@ -392,3 +392,10 @@ def test_rule_value_not_on_the_first_of_a_month_is_refused(tmp_path, root):
     )
     with pytest.raises(RuleSetError, match="barnehage.maksimalpris.generell: gjelder_fra 2024-08-15 er ikke den 1."):
         load_rules(rules)
+
+
+def test_a_child_id_that_is_a_fodselsnummer_gives_a_notice(tmp_path):
+    enr = read_enrollment(write(tmp_path, row(F2)), KNOWN)
+    assert enr.rejected_rows == 0
+    assert any("barn_id på 1 rader ser ut som fødselsnumre" in n for n in enr.notices)
+    assert F2 not in " ".join(enr.notices)

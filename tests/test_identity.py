@@ -1,8 +1,9 @@
 import datetime as dt
 
+import pandas as pd
 import pytest
 
-from fee_engine.identity import make_synthetic, mask, mask_digits_in_text
+from fee_engine.identity import make_synthetic, mask, mask_digits_in_text, mask_ids
 
 from .fnr_oracle import FnrError, birth_date, is_synthetic, validate_fnr
 
@@ -47,6 +48,16 @@ def test_masking():
     assert mask("21839199217") == "218391*****"
     text = mask_digits_in_text("person 21839199217 ikke funnet, rad 12")
     assert "21839199217" not in text and "218391*****" in text and "rad 12" in text
+
+
+@pytest.mark.parametrize("written", ["218391 99217", "218391.99217", "218391-99217"])
+def test_a_number_written_with_a_separator_is_masked_too(written):
+    # the enrollment reader accepts these forms, so an error or log line may carry them
+    text = mask_digits_in_text(f"rad 4: {written} ikke funnet")
+    assert "99217" not in text and text.startswith("rad 4: 218391")
+    masked = mask_ids(pd.Series([f"Foresatt {written} har ikke svar", "konto 1234 56 78903"]))
+    assert "99217" not in masked[0]
+    assert masked[1] == "konto 1234 56 78903"  # not a fødselsnummer: left as written
 
 
 def test_vectorised_check_agrees_with_the_scalar_one():

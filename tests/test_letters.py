@@ -592,3 +592,13 @@ def test_forvaltningsloven_references_are_dated_rule_values():
     assert rules.value("forvaltning.innsyn", day).verdi == "§ 18"
     v = rules.value("forvaltning.klage", day)
     assert v.verifisert and "LOV-2025-06-20-81" in (v.merknad or "")  # the new act: recorded, not in force here
+
+
+def test_a_step_the_letters_do_not_know_stops_them(monkeypatch):
+    from fee_engine.brev import modell
+    from fee_engine.errors import ConfigurationError
+
+    modell.check_steps()  # every step of the calculation has its sentence today
+    monkeypatch.setattr(modell, "LETTER_STEPS", modell.LETTER_STEPS - {"gratis_kjernetid"})
+    with pytest.raises(ConfigurationError, match="gratis_kjernetid"):
+        modell.check_steps()

@@ -45,7 +45,9 @@ def skriv_brev(
     """
     from ..output.csv import write_csv
     from .gjengi import FILMODUS, gjengi
+    from .modell import check_steps
 
+    check_steps()
     dato = dato or dt.date.today()
     mal = Path(mal) if mal else None
     if mal is not None and not mal.is_dir():

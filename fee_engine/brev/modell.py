@@ -256,6 +256,30 @@ class Innstillinger:
 
 # -- the grounds: one sentence per step ------------------------------------------------------------------
 STEG = {s.kode: s for s in REKKEFOLGE}
+# The steps the letters phrase (Grunnlag.linjer); a step added to REKKEFOLGE must be added here with its sentence.
+LETTER_STEPS = frozenset(
+    {
+        "ordinaer_pris",
+        "saerskilte_behov",
+        "inntektsgrense",
+        "gratis_timer_sfo",
+        "soeskenmoderasjon",
+        "gratis_kjernetid",
+        "fakturering",
+    }
+)
+
+
+def check_steps() -> None:
+    """Refuse to write letters that would silently leave out a legal step the calculation took."""
+    unknown = sorted(set(STEG) - LETTER_STEPS)
+    if unknown:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"brevene har ingen setning for steget {', '.join(unknown)}: legg den til i "
+            "fee_engine/brev/modell.py og maler/tekster.yaml"
+        )
 
 
 class Grunnlag:

@@ -371,9 +371,23 @@ def read_enrollment(
         rejections=rejections,
         n_rows=n,
         extra_columns=extra,
-        notices=list(table.notices),
+        notices=list(table.notices) + _keys_that_are_fnr(df),
         rejected_households=rejected_households,
     )
+
+
+def _keys_that_are_fnr(df: pd.DataFrame) -> list[str]:
+    """A notice when barn_id or husholdning_id holds fødselsnumre: they are keys, written to every output as given."""
+    out = []
+    for c in ("barn_id", "husholdning_id"):
+        shaped = df[c].str.fullmatch(r"[0-9]{6}[\s.-]?[0-9]{5}")
+        n = int((fnr_problems(df.loc[shaped, c]) == "").sum()) if shaped.any() else 0
+        if n:
+            out.append(
+                f"{c} på {n} rader ser ut som fødselsnumre; {c} skrives i utdataene slik den står, så bruk "
+                "interne id-er (f.eks. elevnummer eller et løpenummer) i stedet"
+            )
+    return out
 
 
 def _duplicates(df: pd.DataFrame, tilbud: pd.Series, fra: pd.Series, til: pd.Series) -> pd.DataFrame | None:

@@ -61,7 +61,7 @@ def punkter(
             Punkt(
                 f"{manual_children} barn i {manual_households} husholdninger venter på saksbehandler",
                 "Inntekten kunne ikke fastsettes automatisk (se grunnen for hvert barn under «Til manuell behandling»). "
-                "Til saken er behandlet, står ordinær pris i fakturagrunnlaget, merket som foreløpig.",
+                "Til saken er behandlet, står et foreløpig beløp i fakturagrunnlaget (med søskenmoderasjon og andre reduksjoner som ikke avhenger av inntekten), merket som foreløpig.",
                 "Behandle sakene, f.eks. med dokumentert inntekt i kolonnen dokumentert_inntekt, og kjør på nytt.",
                 alvor="oppgave",
             )
