@@ -26,26 +26,27 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
 
 
 # Why a case waits for a caseworker, in a parent's words (the office's note has the codes and what to do).
+# Each reason ends a «fordi»-clause, so the negation stands before the verb (subordinate-clause word order).
 GRUNN = {
     "bokmål": {
-        "ukjent_person": "vi fant ikke skatteopplysninger om alle de voksne i husholdningen",
-        "ingen_grunnlag": "vi fant ikke skatteopplysninger for de siste årene",
-        "slettet": "vi fant ikke skatteopplysninger for de siste årene",
-        "skjermet": "skatteopplysningene kan ikke hentes automatisk",
-        "midlertidig_feil": "vi fikk ikke hentet skatteopplysningene denne gangen",
-        "ugyldig_svar": "skatteopplysningene vi fikk, kunne ikke leses",
-        "oppslag_feilet": "vi fikk ikke hentet skatteopplysningene",
+        "ukjent_person": "vi ikke fant skatteopplysninger om alle de voksne i husholdningen",
+        "ingen_grunnlag": "vi ikke fant skatteopplysninger for de siste årene",
+        "slettet": "vi ikke fant skatteopplysninger for de siste årene",
+        "skjermet": "skatteopplysningene ikke kan hentes automatisk",
+        "midlertidig_feil": "vi ikke fikk hentet skatteopplysningene denne gangen",
+        "ugyldig_svar": "skatteopplysningene vi fikk, ikke kunne leses",
+        "oppslag_feilet": "vi ikke fikk hentet skatteopplysningene",
         "ukjent_post": "skatteopplysningene har en inntekt som må vurderes",
         "": "inntekten må vurderes",
     },
     "nynorsk": {
-        "ukjent_person": "vi fann ikkje skatteopplysningar om alle dei vaksne i hushaldet",
-        "ingen_grunnlag": "vi fann ikkje skatteopplysningar for dei siste åra",
-        "slettet": "vi fann ikkje skatteopplysningar for dei siste åra",
-        "skjermet": "skatteopplysningane kan ikkje hentast automatisk",
-        "midlertidig_feil": "vi fekk ikkje henta skatteopplysningane denne gongen",
-        "ugyldig_svar": "skatteopplysningane vi fekk, kunne ikkje lesast",
-        "oppslag_feilet": "vi fekk ikkje henta skatteopplysningane",
+        "ukjent_person": "vi ikkje fann skatteopplysningar om alle dei vaksne i hushaldet",
+        "ingen_grunnlag": "vi ikkje fann skatteopplysningar for dei siste åra",
+        "slettet": "vi ikkje fann skatteopplysningar for dei siste åra",
+        "skjermet": "skatteopplysningane ikkje kan hentast automatisk",
+        "midlertidig_feil": "vi ikkje fekk henta skatteopplysningane denne gongen",
+        "ugyldig_svar": "skatteopplysningane vi fekk, ikkje kunne lesast",
+        "oppslag_feilet": "vi ikkje fekk henta skatteopplysningane",
         "ukjent_post": "skatteopplysningane har ei inntekt som må vurderast",
         "": "inntekta må vurderast",
     },
