@@ -97,3 +97,13 @@ def test_unverified_values_are_reported_by_month_table():
     paths = [p for p, _ in unverified]
     assert "barnehage.maksimalpris.generell" in paths
     assert "barnehage.gratis_kjernetid.inntektsgrense" in paths
+
+
+def test_an_unverified_maalform_warns_but_leaves_the_amounts_final():
+    # Aurland's målform is marked verifisert: false; it changes the words, never an amount
+    r = load_rules()
+    assert not r.value("kommune.4641.maalform", dt.date(2024, 9, 1)).verifisert
+    table, _, unverified = month_table(r, [dt.date(2024, 9, 1)], ["4641"], ("barnehage",))
+    assert "kommune.4641.maalform" in [p for p, _ in unverified]  # still a warning in the run
+    assert "maalform" not in table.loc[0, "uverifisert_barnehage"]
+    assert "maalform" not in table.loc[0, "uverifisert_sfo"]

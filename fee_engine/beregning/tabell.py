@@ -25,12 +25,13 @@ class Oppslag:
         self.rules, self.day, self.used = rules, day, used
         self.maaned = day.month
         self.tilbud: str | None = None
+        self.belop = True  # whether the column being read can change an amount
         self.unverified: dict[str | None, dict[str, Value]] = {}
 
     def __call__(self, path: str) -> Any:
         v = self.rules.value(path, self.day)
         self.used[(path, v.gjelder_fra)] = v
-        if not v.verifisert:
+        if not v.verifisert and self.belop:
             self.unverified.setdefault(self.tilbud, {})[path] = v
         return v.verdi
 
@@ -60,7 +61,7 @@ def month_table(
             row: dict[str, Any] = {"kommunenummer": nr, "maaned": ts}
             for c in columns:
                 wanted = c.tilbud is None or c.tilbud in offers
-                v.tilbud = c.tilbud
+                v.tilbud, v.belop = c.tilbud, c.belop
                 if c.side:
                     if wanted:
                         sider[c.navn][(nr, ts)] = c.les(v, k)

@@ -47,6 +47,9 @@ class Kolonne:
     tilbud: str | None = None  # looked up only when the batch has this offer
     noeytral: Any = 0  # the value when the offer is not in the batch
     side: bool = False  # not a number (a price list): kept in a side table keyed by (kommune, month)
+    # False for a setting that never changes an amount (the målform): an unverified value is still a warning in
+    # the run, but does not make the decisions that read it provisional
+    belop: bool = True
 
 
 @dataclass

@@ -16,6 +16,6 @@ STEG = Steg(
     kode="kommune",
     beskrivelse="Kommunens innstillinger for det foreldre leser",
     kommunale={"maalform": Maalform},
-    kolonner=(Kolonne("maalform", lambda v, k: v(k + "maalform"), noeytral="bokmål"),),
+    kolonner=(Kolonne("maalform", lambda v, k: v(k + "maalform"), noeytral="bokmål", belop=False),),
     behold=("maalform",),
 )
