@@ -204,3 +204,33 @@ def test_older_income_year_says_why(tmp_path):
     assert "Skatteoppgjøret for 2023 er ikke klart ennå, derfor er skattemeldingen for 2023 brukt for søkeren." in text
     # 410 000 × 6 % / 11 = 2 236.36 → not lower than the 2 000 price
     assert "410 000 kr × 6 % / 11 = 2 236 kr" in text
+
+
+def test_both_adults_on_the_same_older_answer_get_one_sentence(tmp_path):
+    draft = [{"aar": 2023, "stadie": "utkast", "loenn": 300000}]
+    case = {
+        "navn": "older answers for both adults",
+        "periode": "2024-09..2024-09",
+        "barn": [
+            {"barn_id": "A", "husholdning": "H1", "fodt": "2021-03-10", "plass": 100},
+            {"barn_id": "B", "husholdning": "H2", "fodt": "2021-03-10", "plass": 100},
+        ],
+        "husholdninger": {
+            # both adults: skattemelding 2023 → one sentence naming both
+            "H1": {"partner": True, "skatt": draft, "partner_skatt": draft},
+            # the applicant's skattemelding 2023, the partner's skatteoppgjør 2022 → one sentence each
+            "H2": {"partner": True, "skatt": draft, "partner_skatt": [{"aar": 2022, "loenn": 200000}]},
+        },
+    }
+    p = vedtak_for(case, tmp_path).set_index("barn_id")["forklaring"]
+    both = "Skatteoppgjøret for 2023 er ikke klart ennå, derfor er skattemeldingen for 2023 brukt for søkeren og partneren."
+    assert p["A"].count(both) == 1
+    assert "brukt for søkeren. " not in p["A"] and "brukt for partneren. " not in p["A"]
+    assert (
+        "Skatteoppgjøret for 2023 er ikke klart ennå, derfor er skattemeldingen for 2023 brukt for søkeren." in p["B"]
+    )
+    assert (
+        "Skatteoppgjøret og skattemeldingen for 2023 er ikke klare ennå, derfor er skatteoppgjøret for 2022 brukt "
+        "for partneren." in p["B"]
+    )
+    assert "søkeren og partneren" not in p["B"]

@@ -31,6 +31,7 @@ TEKST = {
         "del": "{rolle} {belop} kr fra {kilde} for {aar}",
         "søker": "søkeren",
         "partner": "partneren",
+        "begge": "søkeren og partneren",
         "oppgjoer": "skatteoppgjøret",
         "utkast": "skattemeldingen",
         "utkast_brukt": "Skatteoppgjøret for {aar} er ikke klart ennå, derfor er skattemeldingen for {aar} brukt for "
@@ -44,6 +45,7 @@ TEKST = {
         "del": "{rolle} {belop} kr frå {kilde} for {aar}",
         "søker": "søkjaren",
         "partner": "partnaren",
+        "begge": "søkjaren og partnaren",
         "oppgjoer": "skatteoppgjeret",
         "utkast": "skattemeldinga",
         "utkast_brukt": "Skatteoppgjeret for {aar} er ikkje klart enno, difor er skattemeldinga for {aar} brukt for "
@@ -60,7 +62,7 @@ def setning(s: Setninger, r: pd.DataFrame) -> np.ndarray:
     n = len(r)
     documented = r["stadie"].to_numpy().astype(str) == "dokumentert"
     parts = []
-    notes = np.full(n, "", dtype=object)
+    kinds, years = [], []  # per role: which note it needs ("", "utkast", "eldre") and for which year
     expected = r["forventet_aar"].to_numpy(np.int64) if "forventet_aar" in r else None
     for role in ("soeker", "partner"):
         stage = r[f"{role}_stadie"].to_numpy().astype(str)
@@ -71,10 +73,21 @@ def setning(s: Setninger, r: pd.DataFrame) -> np.ndarray:
         part = s.fill(t["del"], rolle=word, belop=s.kr(r[f"{role}_oere"]), kilde=kilde, aar=year)
         parts.append(np.where(has, part, ""))
         if expected is not None:
-            draft = has & (stage == "utkast")
-            older = has & (stage == "oppgjoer") & (year < expected)
-            notes = notes + np.where(draft, s.fill(t["utkast_brukt"], aar=year, rolle=word), "")
-            notes = notes + np.where(older, s.fill(t["eldre_brukt"], forventet=expected, aar=year, rolle=word), "")
+            kind = np.where(has & (stage == "utkast"), "utkast", "")
+            kind = np.where(has & (stage == "oppgjoer") & (year < expected), "eldre", kind)
+            kinds.append(kind)
+            years.append(year)
+    notes = np.full(n, "", dtype=object)
+    if expected is not None:
+        # one sentence for both adults when they share the reason and the year, else one each
+        same = (kinds[0] == kinds[1]) & (kinds[0] != "") & (years[0] == years[1])
+        for i, role in enumerate(("søker", "partner")):
+            word = np.where(same, t["begge"], t[role])
+            shown = kinds[i] if i == 0 else np.where(same, "", kinds[i])
+            notes = notes + np.where(shown == "utkast", s.fill(t["utkast_brukt"], aar=years[i], rolle=word), "")
+            notes = notes + np.where(
+                shown == "eldre", s.fill(t["eldre_brukt"], forventet=expected, aar=years[i], rolle=word), ""
+            )
     a, b = parts
     deler = np.where((a != "") & (b != ""), a + ", " + b, a + b)
     sentence = s.fill(t["inntekt"], inntekt=s.kr(r["inntekt_oere"]), deler=deler) + notes
