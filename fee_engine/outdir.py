@@ -10,6 +10,10 @@ on the folder itself (``flock``): a second run into the same folder at the same 
 
 Everything is written in a private staging folder inside ``DIR`` first and moved into place
 (``os.replace``, one file at a time, atomic each) only when the whole result is complete.
+
+The results hold household incomes taken from tax answers, so nothing a run writes is readable by
+other users of the machine: files are at most 0640 and folders 0750 (stricter modes, like the
+invoicing basis's 0600, stay as they are), and a folder ``--out`` creates is 0750.
 """
 
 from __future__ import annotations
@@ -24,6 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+
+NOT_FOR_OTHERS = 0o027  # no write for the group, nothing for others
+
+
+def _private(path: Path) -> None:
+    """Take group write and every permission for others off ``path`` and, for a folder, all it holds."""
+    if path.is_symlink():
+        return
+    os.chmod(path, path.stat().st_mode & 0o7777 & ~NOT_FOR_OTHERS)
+    if path.is_dir():
+        for root, dirs, names in os.walk(path):
+            for n in dirs + names:
+                p = Path(root) / n
+                if not p.is_symlink():
+                    os.chmod(p, p.stat().st_mode & 0o7777 & ~NOT_FOR_OTHERS)
+
 
 MANIFEST = ".fee-engine-manifest.json"
 STAGING_PREFIX = ".fee-engine-"
@@ -74,7 +94,7 @@ class OutputFolder:
     def __enter__(self) -> OutputFolder:
         if self.out.exists() and not self.out.is_dir():
             raise ConfigurationError(f"--out {self.out} finnes og er ikke en mappe")
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out.mkdir(parents=True, exist_ok=True, mode=0o750)
         self._lock_fd = os.open(self.out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -151,6 +171,7 @@ class OutputFolder:
         self._write_manifest(self.previous | set(names))  # if the run dies now, the next one still knows every file
         final = []
         for f, name in zip(files, names):
+            _private(Path(f))
             target = self.out / name
             if Path(f).is_dir() and target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)

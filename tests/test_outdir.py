@@ -118,3 +118,20 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(demo, tmp_path)
     (stale / "revisjon.jsonl").write_text("{}\n")
     assert run_demo(demo, out, "--format", "csv").exit_code == 1
     assert not stale.exists()
+
+
+def test_nothing_a_run_writes_is_readable_by_other_users(demo, tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "o"
+    old = os.umask(0o022)  # a usual umask: files 0644 unless the run tightens them
+    try:
+        assert run_demo(demo, out, "--format", "csv,xlsx,faktura").exit_code in (0, 1)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750
+    written = [p for p in out.rglob("*") if not p.name.startswith(".")]
+    assert {"vedtak.csv", "vedtak.xlsx", "maanedlig.csv", "revisjon.jsonl"} <= {p.name for p in written}
+    for p in written:
+        assert stat.S_IMODE(p.stat().st_mode) & 0o027 == 0, (p.name, oct(p.stat().st_mode))
