@@ -119,11 +119,11 @@ def test_write_workbook(benchmark, population_main, tmp_path):
     )
 
 
-def test_invoicing_basis_csv_100k(benchmark, population_100k, tmp_path):
+def test_invoicing_basis_csv(benchmark, population_main, tmp_path):
     """fakturagrunnlag.csv (+ per payer) from the runs, through the fast expanded-CSV path."""
     from fee_engine.output import fakturagrunnlag
 
-    comp = _computed(population_100k)
+    comp = _computed(population_main)
 
     def build_and_write():
         basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
@@ -134,10 +134,10 @@ def test_invoicing_basis_csv_100k(benchmark, population_100k, tmp_path):
     benchmark.extra_info.update(lines=len(basis.lines), lines_per_s=round(len(basis.lines) / benchmark.stats.stats.min))
 
 
-def test_invoicing_basis_workbook_100k(benchmark, population_100k, tmp_path):
+def test_invoicing_basis_workbook(benchmark, population_main, tmp_path):
     from fee_engine.output import fakturagrunnlag
 
-    comp = _computed(population_100k)
+    comp = _computed(population_main)
     basis = fakturagrunnlag.build(comp.runs, comp.enrollment.rows, comp.rules, comp.months)
     benchmark.pedantic(
         lambda: fakturagrunnlag.write_workbook(basis, tmp_path / "fakturagrunnlag.xlsx", {}), rounds=1, iterations=1
