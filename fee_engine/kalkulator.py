@@ -35,20 +35,14 @@ from .forklaring.poster import step_records
 from .identity import mask_digits_in_text
 from .income import household_incomes
 from .regelsett import RuleSet, format_value
+from .steg import STEGKOLONNER
 from .taxdata import fallback_plan
 
 # What the calculator reads of a child: the enrollment columns without the fødselsnumre.
 FNR_FIELDS = ("foresatt_fnr", "partner_fnr")
 FIELDS = [c for c in KNOWN if c not in FNR_FIELDS]
 MAX_BARN = 30
-AMOUNT_FIELDS = [
-    "ordinaer_pris",
-    "saerskilte_behov_fritak",
-    "etter_inntektsgrense",
-    "inntektsreduksjon",
-    "soeskenmoderasjon",
-    "gratis_timer",
-]
+AMOUNT_FIELDS = list(STEGKOLONNER)
 
 # The calculator's own reasons (the enrollment's are in fee_engine.enrollment.REASONS), bokmål and English.
 OWN_REASONS: dict[str, tuple[str, str]] = {

@@ -1,8 +1,23 @@
-"""Numbers as Norwegian text: one place for the thousands separator."""
+"""Numbers and months as Norwegian text: one place for the thousands separator and the month names."""
 
 from __future__ import annotations
 
 from .money import to_kroner
+
+MAANEDER = [
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+]  # the same in bokmål and nynorsk
 
 
 def thousands(value: int) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..money import to_kroner
-from ..steg import ALLE, BIT, FLAGG, REKKEFOLGE, Kontekst
+from ..steg import ALLE, BIT, FLAGG, REKKEFOLGE, STEGKOLONNER, Kontekst
 from .perioder import Runs, expand_runs, month_range, plan_runs, segments, take
 from .tabell import month_table
 
@@ -61,15 +61,7 @@ HOUSEHOLD_COLUMNS = [
     "manuell_kode",
 ]
 # The output columns in kroner: the ordinary price, the reductions of the steps, what is paid.
-AMOUNT_COLUMNS = [
-    "ordinaer_pris",
-    "saerskilte_behov_fritak",
-    "etter_inntektsgrense",
-    "inntektsreduksjon",
-    "gratis_timer",
-    "soeskenmoderasjon",
-    "belop",
-]
+AMOUNT_COLUMNS = [*STEGKOLONNER, "belop"]
 
 
 def calculate(

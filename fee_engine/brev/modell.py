@@ -25,22 +25,9 @@ from ..money import to_kroner
 from ..regelsett import RuleSet, format_value
 from ..steg import REKKEFOLGE
 from ..steg.brev import KOMMUNALE
+from ..text import MAANEDER
 from .tekster import Tekster, ikke_bryt
 
-MAANEDER = [
-    "januar",
-    "februar",
-    "mars",
-    "april",
-    "mai",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "desember",
-]  # the same in bokmål and nynorsk
 NBSP = "\u00a0"
 UTVALG = ("ok", "alle")
 

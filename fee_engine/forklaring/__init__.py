@@ -14,7 +14,7 @@ import pandas as pd
 from ..beregning import expand_runs, flag_text
 from ..money import to_kroner
 from ..regelsett import RuleSet
-from ..steg import REKKEFOLGE
+from ..steg import REKKEFOLGE, STEGKOLONNER
 from .setninger import Setninger, maaned_tekst
 
 MONTHLY_COLUMNS = [
@@ -24,12 +24,7 @@ MONTHLY_COLUMNS = [
     "kommunenummer",
     "institusjon",
     "maaned",
-    "ordinaer_pris",
-    "saerskilte_behov_fritak",
-    "etter_inntektsgrense",
-    "inntektsreduksjon",
-    "soeskenmoderasjon",
-    "gratis_timer",
+    *STEGKOLONNER,
     "belop",
     "status",
     "forklaring_kode",

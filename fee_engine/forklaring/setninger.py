@@ -19,22 +19,8 @@ from ..beregning import has_flag
 from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..steg import REKKEFOLGE, Steg
-from ..text import thousands
+from ..text import MAANEDER, thousands
 
-MAANEDER = [
-    "januar",
-    "februar",
-    "mars",
-    "april",
-    "mai",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "desember",
-]  # the same in bokmål and nynorsk
 _FORMATTER = string.Formatter()
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.utility import xl_rowcol_to_cell
 
+from ..steg import STEGKOLONNER
 from .navn import overskrift
 from .summary import totals
 
@@ -41,12 +42,7 @@ HEADER_BLUE = "#305496"
 EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
 
 MONEY_COLUMNS = {
-    "ordinaer_pris",
-    "saerskilte_behov_fritak",
-    "etter_inntektsgrense",
-    "inntektsreduksjon",
-    "soeskenmoderasjon",
-    "gratis_timer",
+    *STEGKOLONNER,
     "belop",
     "husholdningsinntekt",
     "belop_a",

@@ -39,6 +39,18 @@ REKKEFOLGE: tuple[Steg, ...] = (
 ANDRE: tuple[Steg, ...] = (inntektsgrunnlag.STEG, kommune.STEG, brev.STEG, faktura.STEG)
 ALLE: tuple[Steg, ...] = REKKEFOLGE + ANDRE
 
+# The output columns (whole kroner) that carry the steps' records, in the order maanedlig.csv, the workbook, the
+# calculator and the API show them: the ordinary price, then each step's reduction or the amount after it.
+# A step's ``utkolonne``/``etterkolonne`` must be one of these (tests/test_steg.py checks it).
+STEGKOLONNER: tuple[str, ...] = (
+    "ordinaer_pris",
+    "saerskilte_behov_fritak",
+    "etter_inntektsgrense",
+    "inntektsreduksjon",
+    "soeskenmoderasjon",
+    "gratis_timer",
+)
+
 # Flags: a bit each, in the order they are written in forklaring_kode.
 FLAGG: tuple[str, ...] = (
     ("ikke_fakturert", "manuell")
@@ -69,6 +81,7 @@ def month_table_columns() -> list[Kolonne]:
 
 __all__ = [
     "REKKEFOLGE",
+    "STEGKOLONNER",
     "ALLE",
     "FLAGG",
     "BIT",

@@ -40,11 +40,10 @@ from .. import batch, kalkulator
 from ..enrollment import MAX_INNTEKT_KR
 from ..enrollment.fields import parse_kroner
 from ..errors import FeeEngineError
-from ..forklaring.setninger import MAANEDER
 from ..identity import mask_digits_in_text
 from ..regelsett import RuleSet, load_rules
 from ..steg import ALLE
-from ..text import kroner, thousands
+from ..text import MAANEDER, kroner, thousands
 from .config import WebConfig
 from .kjoeringer import FINAL, RunManager, private_dir, read_json, write_json
 from .openapi import CHILD_FIELDS, EXAMPLE_REQUEST, openapi

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..kalkulator import MAX_BARN
+from ..steg import STEGKOLONNER
 
 EXAMPLE_REQUEST: dict[str, Any] = {
     "maaned": "2024-10",
@@ -83,17 +84,7 @@ def openapi(version: str, server_url: str | None = None) -> dict[str, Any]:
             "status": {"type": "string", "enum": ["ok", "manuell"]},
             "forklaring": {"type": "string", "description": "hele utregningen i ord, på kommunens målform"},
             "steg": {"type": "array", "items": step},
-            **{
-                c: {"type": "integer"}
-                for c in (
-                    "ordinaer_pris",
-                    "saerskilte_behov_fritak",
-                    "etter_inntektsgrense",
-                    "inntektsreduksjon",
-                    "soeskenmoderasjon",
-                    "gratis_timer",
-                )
-            },
+            **{c: {"type": "integer"} for c in STEGKOLONNER},
             "manuell_grunn": {"type": "string"},
             "maalform": {"type": "string", "enum": ["bokmål", "nynorsk"]},
         },
