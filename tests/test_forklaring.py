@@ -234,3 +234,17 @@ def test_both_adults_on_the_same_older_answer_get_one_sentence(tmp_path):
         "for partneren." in p["B"]
     )
     assert "søkeren og partneren" not in p["B"]
+
+
+def test_only_a_billed_month_says_how_the_amount_is_rounded(tmp_path):
+    case = {
+        "navn": "July is not billed in barnehage",
+        "periode": "2024-07..2024-08",
+        "barn": [{"barn_id": "A", "husholdning": "H1", "fodt": "2021-03-10", "plass": 100}],
+        "husholdninger": {"H1": {"soekt": "nei"}},
+    }
+    p = vedtak_for(case, tmp_path)
+    text = dict(zip(p["maaned"].dt.month, p["forklaring"]))  # a period row starts in its "maaned"
+    july, august = text[7], text[8]
+    assert "betalingsfri måned" in july and "rundet" not in july
+    assert "rundet til hele kroner" in august

@@ -176,7 +176,7 @@ def _explain_one(p: pd.DataFrame, rules: RuleSet, maalform: str) -> pd.Series:
     for step in REKKEFOLGE:
         if step.forklar is not None:
             parts += step.forklar(s)
-    parts.append(np.full(s.n, t["avrunding"], dtype=object))
+    parts.append(np.where(s.fakturert, t["avrunding"], "").astype(object))  # a month not billed has nothing to round
     return pd.Series(["".join(row) for row in zip(*parts)], dtype=object)
 
 
