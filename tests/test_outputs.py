@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from fee_engine.cli import app
 from fee_engine.output.summary import by_institution_month
+from fee_engine.steg import STEGKOLONNER
 
 from .helpers import read_out, sheet_frame
 
@@ -372,6 +373,9 @@ def test_formula_in_the_input_stays_text_in_the_workbook_and_csv(tmp_path):
         assert set(m["merknad"]) == {prefix + evil} and set(v["merknad"]) == {prefix + evil}
         assert prefix + "+Solsikken" in set(m["institusjon"]) and prefix + "+Solsikken" in set(f["institusjon"])
         assert not m["belop"].str.startswith("'").any()  # numbers are never prefixed
+        # both files show the step columns in one order: the price, then the steps as the amount passes through
+        assert [c for c in v.columns if c in STEGKOLONNER] == [c for c in m.columns if c in STEGKOLONNER]
+        assert [c for c in m.columns if c in STEGKOLONNER] == list(STEGKOLONNER)
     wb = load_workbook(tmp_path / "excel" / "vedtak.xlsx")
     for name in ("Vedtak", "Månedlig"):
         ws = wb[name]

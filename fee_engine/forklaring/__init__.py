@@ -116,12 +116,7 @@ def vedtak_table(p: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> p
             "institusjon": p["institusjon"],
             "fra_maaned": p["maaned"].dt.strftime("%Y-%m"),
             "til_maaned": p["til"].dt.strftime("%Y-%m"),
-            "ordinaer_pris": p["ordinaer_pris"],
-            "etter_inntektsgrense": p["etter_inntektsgrense"],
-            "inntektsreduksjon": p["inntektsreduksjon"],
-            "soeskenmoderasjon": p["soeskenmoderasjon"],
-            "gratis_timer": p["gratis_timer"],
-            "saerskilte_behov_fritak": p["saerskilte_behov_fritak"],
+            **{c: p[c] for c in STEGKOLONNER},  # in the order of maanedlig.csv
             "belop": p["belop"],
             "status": p["status"],
             "inntektsaar": p["inntektsaar"],
