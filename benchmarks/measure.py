@@ -163,5 +163,12 @@ def amounts(csv: Path, sep: str) -> dict[tuple[str, str, str], int]:
     """{(barn_id, tilbud, maaned): belop} from the engine's maanedlig.csv or the pipeline's CSV."""
     import pandas as pd
 
-    df = pd.read_csv(csv, sep=sep, dtype=str, keep_default_na=False, usecols=["barn_id", "tilbud", "maaned", "belop"])
+    df = pd.read_csv(
+        csv,
+        sep=sep,
+        dtype=str,
+        keep_default_na=False,
+        encoding="utf-8-sig",
+        usecols=["barn_id", "tilbud", "maaned", "belop"],
+    )
     return dict(zip(zip(df["barn_id"], df["tilbud"], df["maaned"]), df["belop"].astype(int)))

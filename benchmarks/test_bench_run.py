@@ -82,7 +82,7 @@ def test_run_vs_openfisca_pipeline(benchmark, population, tmp_path, n):
     )
     p = stats_of([r["seconds"] for r in peer])
     e = benchmark.extra_info["engine"]
-    mine, theirs = amounts(tmp_path / "ut" / "maanedlig.csv", ","), amounts(tmp_path / "openfisca.csv", ";")
+    mine, theirs = amounts(tmp_path / "ut" / "maanedlig.csv", ";"), amounts(tmp_path / "openfisca.csv", ";")
     differ = [k for k in mine if theirs.get(k) != mine[k]]
     assert not differ and len(mine) == len(theirs), f"pipeline differs in {len(differ)} child-months, e.g. {differ[:5]}"
     benchmark.extra_info.update(
