@@ -487,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         help="results of benchmarks run separately (e.g. ones that failed in the main run and were fixed); "
-        "their tests are added and the section names the file",
+        "their tests are added (replacing the same tests of the main run) and the section names the file",
     )
     a = ap.parse_args(argv)
     data = json.loads(a.results.read_text(encoding="utf-8"))
@@ -502,9 +502,10 @@ def main(argv: list[str] | None = None) -> int:
     notes = []
     for extra in a.add:
         more = json.loads(extra.read_text(encoding="utf-8"))["benchmarks"]
-        have = {b["name"] for b in data["benchmarks"]}
-        added = [b for b in more if b["name"] not in have]
-        data["benchmarks"] += added
+        added = {b["name"]: b for b in more}
+        # a test run again replaces its entry in the main run (e.g. one that failed there and was fixed)
+        data["benchmarks"] = [b for b in data["benchmarks"] if b["name"] not in added] + list(added.values())
+        added = list(added.values())
         names = ", ".join(sorted({b["name"].split("[")[0] for b in added}))
         notes.append(f"`{names}` from `{shown(extra)}` (run separately afterwards, on the same machine)")
     section, skala = render(data, source), render_skala(data, source)
