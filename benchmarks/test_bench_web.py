@@ -214,7 +214,8 @@ def test_batch_through_the_page(benchmark, population_main, tmp_path):
 
         web = benchmark.pedantic(start_and_wait, rounds=1, iterations=1)
         page = c.get(run)
-        assert f"{MAIN:,}".replace(",", "\u00a0") in page.text
+        lookups = json.loads((tmp_path / "cli" / "kjoering.json").read_text(encoding="utf-8"))["oppslag"]
+        assert f"{lookups:,}".replace(",", "\u00a0") in page.text  # the same lookups as the command line
         t0 = time.perf_counter()
         page = c.get(run)
         result_page = time.perf_counter() - t0
