@@ -138,6 +138,7 @@ def render(data: dict, source: str) -> str:
     out += whole_runs(r, small, main, large)
     out += calculation(r, small, main, large)
     out += parts(r, main)
+    out += letters_and_web(r, main)
     out += [f"Raw figures: `{source}` (compare two runs with `pytest-benchmark compare`).", "", END]
     return "\n".join(out)
 
@@ -417,6 +418,61 @@ def parts(r: Results, main) -> list[str]:
     ]
 
 
+def letters_and_web(r: Results, main) -> list[str]:
+    rows = []
+    letters = r.by_name.get("test_letters_10000_households")
+    if letters:
+        x = letters["extra_info"]
+        rows.append(
+            f"| decision letters for {n_(x.get('letters'))} households (`--brev alle`: letter models, a PDF and an HTML "
+            f"letter each and `samlet.pdf`, 2 worker processes; `test_letters_10000_households`); the last round: models "
+            f"{s_(x.get('model_seconds'))}, {n_(x.get('cpu_seconds'))} CPU seconds in this process and its workers, "
+            f"load average {x.get('load_average_1min', 0):.1f} | {spread(r.engine(letters))} |"
+        )
+    for test, text in (
+        ("test_typst_1000_letters_one_process", "1 000 letters as PDF with Typst (the engine used), one process"),
+        ("test_weasyprint_peer_1000_letters_one_by_one", "the same 1 000 letters with WeasyPrint, one document each"),
+        (
+            "test_weasyprint_peer_1000_letters_in_one_document",
+            "the same 1 000 letters with WeasyPrint, in one document",
+        ),
+    ):
+        b = r.by_name.get(test)
+        if b:
+            rows.append(f"| {text} (`{test}`) | {spread(r.engine(b))} |")
+    pages = sorted(
+        (b for b in r.data["benchmarks"] if b["name"].startswith("test_page_response[")), key=lambda b: b["name"]
+    )
+    if pages:
+        slowest = max(pages, key=lambda b: b["stats"]["median"])
+        rows.append(
+            f"| the web page (`fee-engine serve` in its own process; `test_page_response`): {len(pages)} pages (the "
+            f"calculator by form and by API among them), each asked 30 times; the slowest, `{slowest['name'][len('test_page_response[') : -1]}`, "
+            f"answers in a median of {slowest['stats']['median'] * 1000:.0f} ms, the others in "
+            f"{min(b['stats']['median'] for b in pages) * 1000:.1f}–"
+            f"{max(b['stats']['median'] for b in pages if b is not slowest) * 1000:.1f} ms | – |"
+        )
+    web = r.by_name.get("test_batch_through_the_page")
+    if web:
+        x = web["extra_info"]
+        rows.append(
+            f"| the {n_(x.get('children', main))}-child batch through the web page (`test_batch_through_the_page`): "
+            f"upload {s_(x.get('web_upload_s'))} ({n_(x.get('upload_mb'), 1)} MB), check {s_(x.get('web_check_s'))}, "
+            f"the run from start to done (timed); `fee-engine run` with the same files took {s_(x.get('cli_before_s'))} "
+            f"before and {s_(x.get('cli_after_s'))} after it | {spread(r.engine(web))} |"
+        )
+    if not rows:
+        return []
+    return [
+        "### Letters and the web page",
+        "",
+        "| what is timed | time: median (min–max, rounds) |",
+        "|---|---|",
+        *rows,
+        "",
+    ]
+
+
 class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return "?"
@@ -499,15 +555,17 @@ def main(argv: list[str] | None = None) -> int:
             return path.name
 
     source = shown(a.results)
+    came_from: dict[str, Path] = {}
+    for extra in a.add:
+        more = {b["name"]: b for b in json.loads(extra.read_text(encoding="utf-8"))["benchmarks"]}
+        # a test run again replaces its entry from the main run or an earlier file (e.g. one that failed and was fixed)
+        data["benchmarks"] = [b for b in data["benchmarks"] if b["name"] not in more] + list(more.values())
+        came_from.update(dict.fromkeys(more, extra))
     notes = []
     for extra in a.add:
-        more = json.loads(extra.read_text(encoding="utf-8"))["benchmarks"]
-        added = {b["name"]: b for b in more}
-        # a test run again replaces its entry in the main run (e.g. one that failed there and was fixed)
-        data["benchmarks"] = [b for b in data["benchmarks"] if b["name"] not in added] + list(added.values())
-        added = list(added.values())
-        names = ", ".join(sorted({b["name"].split("[")[0] for b in added}))
-        notes.append(f"`{names}` from `{shown(extra)}` (run separately afterwards, on the same machine)")
+        names = ", ".join(sorted({name.split("[")[0] for name, f in came_from.items() if f == extra}))
+        if names:
+            notes.append(f"`{names}` from `{shown(extra)}` (run separately afterwards, on the same machine)")
     section, skala = render(data, source), render_skala(data, source)
     if notes:
         raw = f"Raw figures: `{source}`"
