@@ -152,6 +152,7 @@ class OutputFolder:
         }
         tmp = self.out / f"{STAGING_PREFIX}manifest.tmp"
         tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        _private(tmp)
         os.replace(tmp, self.out / MANIFEST)
 
     def commit(self, files: list[Path]) -> list[Path]:

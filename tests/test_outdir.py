@@ -131,7 +131,7 @@ def test_nothing_a_run_writes_is_readable_by_other_users(demo, tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o750
-    written = [p for p in out.rglob("*") if not p.name.startswith(".")]
-    assert {"vedtak.csv", "vedtak.xlsx", "maanedlig.csv", "revisjon.jsonl"} <= {p.name for p in written}
+    written = list(out.rglob("*"))  # the folder's manifest and lock files too
+    assert {"vedtak.csv", "vedtak.xlsx", "maanedlig.csv", "revisjon.jsonl", MANIFEST} <= {p.name for p in written}
     for p in written:
         assert stat.S_IMODE(p.stat().st_mode) & 0o027 == 0, (p.name, oct(p.stat().st_mode))
