@@ -26,7 +26,7 @@ from .audit import FILE_NAME as AUDIT_FILE
 from .audit import AuditLog, default_path
 from .beregning import calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, read_enrollment
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RuleSetError
 from .income import household_incomes, person_incomes
 from .outdir import OutputFolder
 from .output import fakturagrunnlag
@@ -283,7 +283,37 @@ def check_enrollment(
     if enrollment is None:
         enrollment = read_enrollment(path, known_kommuner=set(rules.municipalities), period_end=period_end)
     enrollment.split_period(pd.Timestamp(months[0]), period_end)  # placements outside the period: reported, not billed
+    _reject_sfo_without_prices(enrollment, rules, months)
     return enrollment
+
+
+def _reject_sfo_without_prices(enrollment: Enrollment, rules: RuleSet, months: list[dt.date]) -> None:
+    """SFO rows without ``pris_maaned`` in a municipality whose SFO price list, in some month of the period, is
+    an unconfirmed list of 0 kr (the placeholder ``kommune init`` writes): rejected, not billed 0 kr."""
+    r = enrollment.rows
+    sfo = (r["tilbud"] == "sfo") & (r["pris_oere"] < 0)
+    for knr in sorted(set(r.loc[sfo, "kommunenummer"])):
+        municipality = rules.municipalities.get(knr)
+        prices = municipality.parametere.get("sfo.prisliste") if municipality else None
+        if prices is None:
+            continue
+        for month in months:
+            try:
+                v = prices.value_on(month)
+            except RuleSetError:
+                continue
+            steps = v.verdi or []
+            if not v.verifisert and all(_price_of(step) == 0 for step in steps):
+                enrollment.reject(
+                    sfo & (r["kommunenummer"] == knr), "kommunenummer", "sfo_pris_plassholder", kommune=knr
+                )
+                r = enrollment.rows
+                sfo = (r["tilbud"] == "sfo") & (r["pris_oere"] < 0)
+                break
+
+
+def _price_of(step: object) -> float:
+    return float(step["pris"] if isinstance(step, dict) else getattr(step, "pris", 0))
 
 
 def compute(

@@ -177,3 +177,45 @@ def test_docs_name_every_output_file_and_column(tmp_path):
     assert "../" not in readme  # nothing outside the repository
     for doc in ("docs/innskriving.md", "docs/kommunefil.md", "docs/utdata.md"):
         assert f"({doc})" in readme
+
+
+def test_sfo_is_not_billed_0_kr_from_the_placeholder_price_list(tmp_path):
+    """kommune init writes an unconfirmed SFO price list of 0 kr: an SFO row that relies on it is rejected (and
+    listed), not billed 0 kr with status ok; an SFO row with its own pris_maaned and a barnehage row are decided."""
+    target = tmp_path / "prøvevik.yaml"
+    res = runner.invoke(app, ["kommune", "init", NR, "--navn", "Prøvevik", "--sone", "generell", "--out", str(target)])
+    assert res.exit_code == 0, res.output
+    fnr = make_synthetic(dt.date(1988, 1, 1), 1)
+    enrollment = tmp_path / "inn.csv"
+    enrollment.write_text(
+        "barn_id;barn_fodselsdato;husholdning_id;foresatt_fnr;kommunenummer;tilbud;plass_prosent;trinn;"
+        "timer_per_uke;pris_maaned;soekt_redusert\n"
+        f"A;2021-03-10;H1;{fnr};{NR};barnehage;100;;;;nei\n"
+        f"S;2017-03-10;H1;{fnr};{NR};sfo;;2;20;;nei\n"
+        f"P;2016-03-10;H1;{fnr};{NR};sfo;;4;20;2500;nei\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    args = ["--period", "2024-10", "--kommune-config", str(target)]
+    checked = runner.invoke(app, ["validate", str(enrollment), *args], terminal_width=300)
+    assert checked.exit_code == 1 and "plassholder" in checked.output, checked.output
+    run = runner.invoke(
+        app,
+        ["run", str(enrollment), "--source", "files", "--tax-data", str(DEMO / "skatt"), "--out", str(out), *args],
+        terminal_width=300,
+    )
+    assert run.exit_code == 1, run.output  # a row is rejected
+    rejected = (out / "avvist.csv").read_text(encoding="utf-8-sig")
+    assert "sfo_pris_plassholder" in rejected and "sfo.prisliste" in rejected
+    assert [line.split(";")[0] for line in rejected.splitlines()[1:]] == ["3"]  # S is line 3 (the header is line 1)
+    monthly = (out / "maanedlig.csv").read_text(encoding="utf-8-sig").splitlines()
+    header = monthly[0].split(";")
+    rows = {r.split(";")[header.index("barn_id")]: r.split(";") for r in monthly[1:]}
+    assert set(rows) == {"A", "P"}
+    # A: barnehage, no application: maksimalpris 2 000 kr; P: its own price 2 500 kr (no sibling discount in SFO
+    # by default), grade 4, no free hours
+    assert rows["A"][header.index("belop")] == "2000" and rows["P"][header.index("belop")] == "2500"
+    import json
+
+    counts = json.loads((out / "kjoering.json").read_text(encoding="utf-8"))
+    assert counts["rader_inn"] == 3 and counts["rader_avvist"] == 1 and counts["rader_beregnet"] == 2

@@ -61,6 +61,12 @@ REASONS: dict[str, tuple[str, str]] = {
     "fnr_dato": ("fødselsnummeret inneholder ingen gyldig fødselsdato", "fødselsnummer holds no valid birth date"),
     "partner_lik": ("partner_fnr er den samme som foresatt_fnr", "partner_fnr equals foresatt_fnr"),
     "kommune_format": ("kommunenummer må ha 4 sifre", "kommunenummer must have 4 digits"),
+    "sfo_pris_plassholder": (
+        "SFO-prislisten til kommune {kommune} er en plassholder på 0 kr som ikke er bekreftet (fra kommune init): "
+        "legg inn kommunens priser under sfo.prisliste i kommunefilen, eller oppgi pris_maaned",
+        "the SFO price list of municipality {kommune} is an unconfirmed placeholder of 0 kr (from kommune init): "
+        "enter the municipality's prices under sfo.prisliste in its settings file, or give pris_maaned",
+    ),
     "kommune_ukjent": (
         "ingen kommunefil for dette kommunenummeret i regelsettet",
         "no municipal file for this kommunenummer in the rule set",
@@ -131,6 +137,27 @@ class Enrollment:
         if lang == "en":
             out["aarsak"] = out["aarsak_en"]
         return out.drop(columns=["aarsak_en"])
+
+    def reject(self, mask_: pd.Series, column: str, code: str, **fmt: object) -> None:
+        """Move accepted rows to the rejections (a check that needs the rule set; rows in still add up)."""
+        if not mask_.any():
+            return
+        nb, en = REASONS[code]
+        rows = self.rows[mask_.to_numpy()]
+        sub = pd.DataFrame(
+            {
+                "rad": rows["rad"].to_numpy(),
+                "kolonne": column,
+                "verdi": rows[column].astype(str).to_numpy(),
+                "aarsak": nb.format(**fmt),
+                "kode": code,
+                "aarsak_en": en.format(**fmt),
+            }
+        )
+        self.rejections = pd.concat([self.rejections, sub], ignore_index=True)[REJECTION_COLUMNS]
+        self.rejections = self.rejections.sort_values(["rad", "kolonne"], kind="stable").reset_index(drop=True)
+        self.rejected_households |= set(rows["husholdning_id"].astype(str)) - {""}
+        self.rows = self.rows[~mask_.to_numpy()].reset_index(drop=True)
 
     def split_period(self, first: pd.Timestamp, last_day: pd.Timestamp) -> None:
         """Set aside the placements that end before ``first`` or start after ``last_day`` (once)."""
