@@ -412,3 +412,16 @@ def test_a_table_longer_than_a_sheet_continues_on_the_next(tmp_path, monkeypatch
         last = list(wb[n].iter_rows(values_only=True))[-1]
         assert last[0] == "Sum" and last[2] == f["belop"].sum()  # each sheet totals its own rows
         assert wb[n].max_row <= 10
+
+
+def test_json_has_every_column_of_vedtak_csv(demo_out):
+    """vedtak.json is one object per row of vedtak.csv, with each of its columns (the office's note, the step
+    columns and forklaring_kode included) and the same values, then the steps."""
+    doc = json.loads((demo_out / "vedtak.json").read_text(encoding="utf-8"))
+    csv = read_out(demo_out / "vedtak.csv", dtype=str, keep_default_na=False)
+    assert len(doc["vedtak"]) == len(csv)
+    for d, (_, row) in zip(doc["vedtak"], csv.iterrows()):
+        assert list(d)[: len(csv.columns)] == list(csv.columns) and list(d)[-1] == "steg"
+        for c in ("barn_id", "belop", "soeskenmoderasjon", "gratis_timer", "forklaring_kode", "forklaring"):
+            assert str(d[c]) == str(row[c]), (c, d[c], row[c])
+        assert (d["merknad_saksbehandler"] or "") == row["merknad_saksbehandler"]

@@ -17,29 +17,29 @@ from ..forklaring.poster import step_records
 from ..regelsett import RuleSet
 
 
+def _plain(v: Any) -> Any:
+    """A cell as JSON: numpy integers as int, missing as null, everything else as it is."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
 def decisions(vedtak: pd.DataFrame, periods: pd.DataFrame, rules: RuleSet) -> list[dict[str, Any]]:
+    """One object per row of ``vedtak.csv``, with every one of its columns in its order, then ``steg``."""
     records = step_records(periods, rules)
+    columns = list(vedtak.columns)
     out = []
     for r, steps in zip(vedtak.to_dict("records"), records):
-        out.append(
-            {
-                "barn_id": r["barn_id"],
-                "husholdning_id": r["husholdning_id"],
-                "tilbud": r["tilbud"],
-                "kommunenummer": r["kommunenummer"],
-                "institusjon": r["institusjon"],
-                "fra_maaned": r["fra_maaned"],
-                "til_maaned": r["til_maaned"],
-                "belop": int(r["belop"]),
-                "status": r["status"],
-                "inntektsaar": r["inntektsaar"] or None,
-                "stadie": r["stadie"] or None,
-                "husholdningsinntekt": None if pd.isna(r["husholdningsinntekt"]) else int(r["husholdningsinntekt"]),
-                "regelsett": r["regelsett"],
-                "steg": steps,
-                "forklaring": r["forklaring"],
-            }
-        )
+        d = {c: _plain(r[c]) for c in columns}
+        d["belop"] = int(r["belop"])
+        d["inntektsaar"] = r["inntektsaar"] or None
+        d["stadie"] = r["stadie"] or None
+        hh = r["husholdningsinntekt"]
+        d["husholdningsinntekt"] = None if pd.isna(hh) else int(hh)
+        d["steg"] = steps
+        out.append(d)
     return out
 
 
