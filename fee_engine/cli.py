@@ -643,7 +643,7 @@ def serve(
 
 @app.command()
 def synthetic(
-    children: int = typer.Argument(..., help="Antall barn"),
+    children: int = typer.Argument(..., min=1, help="Antall barn"),
     out: Path = typer.Argument(..., help="Mappe for innskriving.csv og skatt/"),
     seed: int = typer.Option(1, "--seed", help="Frø: samme frø gir de samme filene"),
     kommune: str | None = typer.Option(None, "--kommune", help="Alle i denne kommunen (standard: fordelt på fire)"),
@@ -659,6 +659,14 @@ def synthetic(
     """Lag en syntetisk befolkning (innskrivingsfil og skattegrunnlag) for test og ytelsesmåling."""
     from .synthetic import generate
 
+    if kommune is not None:
+        known = load_rules().municipalities
+        if kommune not in known:
+            raise typer.BadParameter(
+                f"ingen kommunefil for {kommune} i regelsettet (kjente: {', '.join(sorted(known))}); "
+                "lag en med «fee-engine kommune init»",
+                param_hint="--kommune",
+            )
     generate(children, out, seed=seed, kommune=kommune, income_year=income_year, endringer=endringer)
     out_console.print(f"Skrev {out / 'innskriving.csv'} og {out / 'skatt'} ({children} barn, frø {seed}).")
 

@@ -272,6 +272,15 @@ def test_synthetic_population_is_deterministic_and_valid(tmp_path):
     assert res.exit_code == 0 and "300 rader, 300 godtatt, 0 avvist" in res.output
 
 
+def test_synthetic_refuses_no_children_and_an_unknown_municipality(tmp_path):
+    none = runner.invoke(app, ["synthetic", "0", str(tmp_path / "a")], terminal_width=200)
+    assert none.exit_code == 2 and isinstance(none.exception, SystemExit), (none.output, none.exception)
+    assert not (tmp_path / "a").exists()
+    unknown = runner.invoke(app, ["synthetic", "10", str(tmp_path / "b"), "--kommune", "9999"], terminal_width=200)
+    assert unknown.exit_code == 2 and "kommune init" in unknown.output, unknown.output
+    assert not (tmp_path / "b").exists()
+
+
 def test_readme_worked_example_matches_the_output(demo, tmp_path, root):
     run_demo(demo, tmp_path)
     readme = (root / "README.md").read_text(encoding="utf-8")
