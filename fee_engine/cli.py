@@ -377,10 +377,13 @@ def validate(
     """Kontroller innskrivingsfilen uten å beregne, med de samme kontrollene som run; skriv ut hvert problem."""
     try:
         rs = load_rules(rules, list(kommune_config or []))
-        enr = batch.check_enrollment(enrollment, rs, _period(period))
+        first, last = _period(period)
+        enr = batch.check_enrollment(enrollment, rs, (first, last))
     except FeeEngineError as exc:
         _fail(exc)
         return
+    for note in enr.notices:  # how the file was read (e.g. Windows-1252), as run says it
+        say("Merk: " if lang != "en" else "Note: ", "", note, to=out_console)
     msgs = enr.messages(lang)
     for r in msgs.itertuples(index=False):
         label = (
@@ -395,10 +398,11 @@ def validate(
             soft_wrap=True,
         )
     ok = enr.n_rows - enr.rejected_rows - enr.outside_rows
+    span = f"{first:%Y-%m}..{last:%Y-%m}"
     summary = (
-        f"{enr.n_rows} rows, {ok} accepted, {enr.rejected_rows} rejected, {enr.outside_rows} outside the period"
+        f"{enr.n_rows} rows, {ok} accepted, {enr.rejected_rows} rejected, {enr.outside_rows} outside the period {span}"
         if lang == "en"
-        else f"{enr.n_rows} rader, {ok} godtatt, {enr.rejected_rows} avvist, {enr.outside_rows} utenfor perioden"
+        else f"{enr.n_rows} rader, {ok} godtatt, {enr.rejected_rows} avvist, {enr.outside_rows} utenfor perioden {span}"
     )
     out_console.print(summary)
     raise typer.Exit(1 if enr.rejected_rows else 0)

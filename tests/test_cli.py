@@ -113,7 +113,16 @@ def test_validate_command(demo):
     assert "row 18, column tilbud" in en.output and "18 rows, 15 accepted, 3 rejected" in en.output
     # the same checks as run: B13's place ends 2025-03-31, outside the barnehageår 2026/27
     later = runner.invoke(app, ["validate", str(demo / "innskriving.csv"), "--period", "2026/27"])
-    assert "18 rader, 14 godtatt, 3 avvist, 1 utenfor perioden" in later.output
+    assert "18 rader, 14 godtatt, 3 avvist, 1 utenfor perioden 2026-08..2027-07" in later.output  # says which period
+
+
+def test_validate_says_how_the_file_was_read(demo, tmp_path):
+    """Norwegian Excel's «CSV (semikolonseparert)» is Windows-1252: validate says so, as run does."""
+    cp1252 = tmp_path / "excel.csv"
+    cp1252.write_bytes((demo / "innskriving.csv").read_text(encoding="utf-8-sig").encode("cp1252"))
+    res = runner.invoke(app, ["validate", str(cp1252), "--period", "2024/25"], terminal_width=300)
+    assert "Merk: " in res.output and "Windows-1252" in res.output, res.output
+    assert "18 rader, 15 godtatt, 3 avvist" in res.output
 
 
 def test_rules_show_prints_paths_and_sources():
