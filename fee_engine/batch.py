@@ -193,7 +193,7 @@ def check_source(opts: RunOptions, formaal: Formaal = FORMAAL) -> None:
 
         cfg = ApiConfig.load(opts.api_config).check_formaal(formaal)
         if opts.source in ("fiks", "fiks-emulator"):
-            cfg.fiks()
+            cfg.fiks(opts.source)
         if opts.source != "fiks-emulator":
             cfg.credentials()
 

@@ -301,7 +301,9 @@ def test_missing_fiks_settings_are_named_and_stop_with_exit_2(tmp_path, monkeypa
                 str(tmp_path / source),
             ],
         )
-        assert res.exit_code == 2 and "FEE_ENGINE_FIKS_ROLLE_ID" in " ".join(res.output.split())
+        said = " ".join(res.output.split())
+        assert res.exit_code == 2 and "FEE_ENGINE_FIKS_ROLLE_ID" in said
+        assert f"--source {source} mangler" in said  # the source the user asked for
 
 
 @pytest.mark.parametrize(

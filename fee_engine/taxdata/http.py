@@ -185,7 +185,7 @@ class ApiConfig(Settings):
             )
         return self
 
-    def fiks(self) -> tuple[str, str, str, str]:
+    def fiks(self, source: str = "fiks") -> tuple[str, str, str, str]:
         """``(url, rolle_id, integrasjon_id, integrasjon_passord)`` for ``--source fiks``, or what is missing."""
         missing = [
             name
@@ -197,11 +197,12 @@ class ApiConfig(Settings):
             if not v
         ]
         if missing:
-            raise MissingCredentialsError(
-                "--source fiks mangler "
-                + ", ".join(missing)
-                + " (fra Fiks-konfigurasjon: integrasjonen og kommunens rolle)"
+            where = (
+                "emulatoren venter de verdiene du setter, så hvilke som helst duger"
+                if source == "fiks-emulator"
+                else "fra Fiks-konfigurasjon: integrasjonen og kommunens rolle"
             )
+            raise MissingCredentialsError(f"--source {source} mangler " + ", ".join(missing) + f" ({where})")
         assert self.fiks_url and self.fiks_integrasjon_id and self.fiks_rolle_id and self.fiks_integrasjon_passord
         return (
             self.fiks_url,
