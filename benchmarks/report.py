@@ -406,16 +406,14 @@ def parts(r: Results, main) -> list[str]:
             f"{x.get('share_of_ceiling', 0):.0%} of the {n_(x.get('ceiling_per_s'))}/s ceiling; mean in flight "
             f"{x.get('mean_in_flight')} | {spread(r.engine(client))} |"
         )
+    return _timed_table(f"Parts of a run ({n_(main)} children, in process)", rows)
+
+
+def _timed_table(title: str, rows: list[str]) -> list[str]:
+    """A section of rows «| what is timed | time |», or nothing when no row was measured."""
     if not rows:
         return []
-    return [
-        f"### Parts of a run ({n_(main)} children, in process)",
-        "",
-        "| what is timed | time: median (min–max, rounds) |",
-        "|---|---|",
-        *rows,
-        "",
-    ]
+    return [f"### {title}", "", "| what is timed | time: median (min–max, rounds) |", "|---|---|", *rows, ""]
 
 
 def letters_and_web(r: Results, main) -> list[str]:
@@ -445,12 +443,12 @@ def letters_and_web(r: Results, main) -> list[str]:
     )
     if pages:
         slowest = max(pages, key=lambda b: b["stats"]["median"])
+        others = [b["stats"]["median"] * 1000 for b in pages if b is not slowest] or [slowest["stats"]["median"] * 1000]
         rows.append(
             f"| the web page (`fee-engine serve` in its own process; `test_page_response`): {len(pages)} pages (the "
             f"calculator by form and by API among them), each asked 30 times; the slowest, `{slowest['name'][len('test_page_response[') : -1]}`, "
             f"answers in a median of {slowest['stats']['median'] * 1000:.0f} ms, the others in "
-            f"{min(b['stats']['median'] for b in pages) * 1000:.1f}–"
-            f"{max(b['stats']['median'] for b in pages if b is not slowest) * 1000:.1f} ms | – |"
+            f"{min(others):.1f}–{max(others):.1f} ms | – |"
         )
     web = r.by_name.get("test_batch_through_the_page")
     if web:
@@ -461,16 +459,7 @@ def letters_and_web(r: Results, main) -> list[str]:
             f"the run from start to done (timed); `fee-engine run` with the same files took {s_(x.get('cli_before_s'))} "
             f"before and {s_(x.get('cli_after_s'))} after it | {spread(r.engine(web))} |"
         )
-    if not rows:
-        return []
-    return [
-        "### Letters and the web page",
-        "",
-        "| what is timed | time: median (min–max, rounds) |",
-        "|---|---|",
-        *rows,
-        "",
-    ]
+    return _timed_table("Letters and the web page", rows)
 
 
 class _Blank(dict):
