@@ -290,26 +290,32 @@ def check_enrollment(
 def _reject_sfo_without_prices(enrollment: Enrollment, rules: RuleSet, months: list[dt.date]) -> None:
     """SFO rows without ``pris_maaned`` in a municipality whose SFO price list, in some month of the period, is
     an unconfirmed list of 0 kr (the placeholder ``kommune init`` writes): rejected, not billed 0 kr."""
+
+    def relying(r: pd.DataFrame) -> pd.Series:
+        return (r["tilbud"] == "sfo") & (r["pris_oere"] < 0)
+
     r = enrollment.rows
-    sfo = (r["tilbud"] == "sfo") & (r["pris_oere"] < 0)
-    for knr in sorted(set(r.loc[sfo, "kommunenummer"])):
-        municipality = rules.municipalities.get(knr)
-        prices = municipality.parametere.get("sfo.prisliste") if municipality else None
-        if prices is None:
+    for knr in sorted(set(r.loc[relying(r), "kommunenummer"])):
+        if _placeholder_prices(rules, knr, months):
+            r = enrollment.rows
+            enrollment.reject(
+                relying(r) & (r["kommunenummer"] == knr), "kommunenummer", "sfo_pris_plassholder", kommune=knr
+            )
+
+
+def _placeholder_prices(rules: RuleSet, knr: str, months: list[dt.date]) -> bool:
+    municipality = rules.municipalities.get(knr)
+    prices = municipality.parametere.get("sfo.prisliste") if municipality else None
+    if prices is None:
+        return False
+    for month in months:
+        try:
+            v = prices.value_on(month)
+        except RuleSetError:
             continue
-        for month in months:
-            try:
-                v = prices.value_on(month)
-            except RuleSetError:
-                continue
-            steps = v.verdi or []
-            if not v.verifisert and all(_price_of(step) == 0 for step in steps):
-                enrollment.reject(
-                    sfo & (r["kommunenummer"] == knr), "kommunenummer", "sfo_pris_plassholder", kommune=knr
-                )
-                r = enrollment.rows
-                sfo = (r["tilbud"] == "sfo") & (r["pris_oere"] < 0)
-                break
+        if not v.verifisert and all(_price_of(step) == 0 for step in v.verdi or []):
+            return True
+    return False
 
 
 def _price_of(step: object) -> float:

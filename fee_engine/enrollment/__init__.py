@@ -154,8 +154,9 @@ class Enrollment:
                 "aarsak_en": en.format(**fmt),
             }
         )
-        self.rejections = pd.concat([self.rejections, sub], ignore_index=True)[REJECTION_COLUMNS]
-        self.rejections = self.rejections.sort_values(["rad", "kolonne"], kind="stable").reset_index(drop=True)
+        new = _rejections([sub])  # masked and ordered as the reading's own rejections
+        both = pd.concat([self.rejections, new], ignore_index=True) if len(self.rejections) else new
+        self.rejections = both.sort_values(["rad", "kolonne"], kind="stable").reset_index(drop=True)
         self.rejected_households |= set(rows["husholdning_id"].astype(str)) - {""}
         self.rows = self.rows[~mask_.to_numpy()].reset_index(drop=True)
 
