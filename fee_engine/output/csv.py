@@ -8,17 +8,17 @@
 * ``maskin``: for scripts: ``,`` between fields, UTF-8 without BOM, ``\\n`` line endings, values
   as they are (no ``'``). A field holding a carriage return is quoted here too.
 
-Every CSV file is made by :func:`csv_text` (the fast monthly path included), so the two dialects
+Every CSV file is made by :func:`csv_bytes` (the fast monthly path included), so the two dialects
 hold everywhere.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -91,9 +91,90 @@ def _has_line_break(df: pd.DataFrame, chars: str = "\r\n") -> bool:
     return any(_is_text(df[c]) and any(ch in v for v in _text_values(df[c]) for ch in chars) for c in df.columns)
 
 
-def csv_text(df: pd.DataFrame, d: Dialect, fh: TextIO | None = None) -> str | None:
-    """The header and rows of ``df`` as CSV text in dialect ``d``, returned, or written to ``fh`` (the file
-    writer adds the BOM)."""
+# What an object column may hold for :func:`_fields` (anything else: pandas writes the table).
+_PLAIN = (str, int, type(None), type(pd.NA))
+
+
+def _special(d: Dialect) -> str:
+    """The characters that make Python's csv module (QUOTE_MINIMAL) quote a field in dialect ``d``."""
+    return d.sep + '"' + d.lineterminator
+
+
+def _quoted(v: str, special: str) -> str:
+    return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in special) else v
+
+
+def _fields(s: pd.Series, d: Dialect) -> np.ndarray | None:
+    """The column as CSV fields, one UTF-8 ``bytes`` per row, exactly as ``DataFrame.to_csv`` with
+    QUOTE_MINIMAL writes them (formulas neutralised in a dialect that asks for it); None for a kind of column
+    this does not handle (floats, dates, categories, nullable integers …), which pandas then writes.
+
+    Each distinct value is formatted and encoded once and spread to its rows: a column has far fewer
+    distinct values than rows, and the explanations are most of a file's bytes.
+    """
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
+        codes, uniques = pd.factorize(s.to_numpy())
+        text = [str(v).encode() for v in uniques.tolist()]
+    elif _is_text(s):
+        values = s.to_numpy(dtype=object)
+        if s.dtype == object and not all(issubclass(t, _PLAIN) and t is not bool for t in set(map(type, values))):
+            return None
+        codes, uniques = pd.factorize(values)
+        distinct = uniques.tolist()
+        special = _special(d)
+        every = "".join(v for v in distinct if type(v) is str)
+        quote = any(ch in every for ch in special)  # most columns have no value to quote: one look at them all
+        text = []
+        for v in distinct:
+            if type(v) is str:
+                if d.escape_formulas and v.startswith(FORMULA_START):
+                    v = "'" + v
+                text.append((_quoted(v, special) if quote else v).encode())
+            else:
+                text.append(str(v).encode())
+    else:
+        return None
+    text.append(b"")  # code -1: a missing value, written as an empty field
+    return np.array(text, dtype=object)[codes]
+
+
+def _columns(df: pd.DataFrame, d: Dialect) -> tuple[bytes, list[np.ndarray]] | None:
+    """The header line and each column's fields (:func:`_fields`), or None where only pandas' writer knows
+    how: a column of another kind, a single column (the csv module quotes a lone empty field), a lone
+    carriage return in a dialect whose lines end in ``\\n`` (:func:`csv_bytes` quotes every text field then)."""
+    if len(df.columns) < 2:
+        return None
+    if "\r" not in d.lineterminator and _has_line_break(df, "\r"):
+        return None
+    columns = []
+    for c in df.columns:
+        f = _fields(df[c], d)
+        if f is None:
+            return None
+        columns.append(f)
+    special = _special(d)
+    return d.sep.join(_quoted(str(c), special) for c in df.columns).encode(), columns
+
+
+def _rows(columns: list[np.ndarray], sep: bytes) -> list[bytes]:
+    return list(map(sep.join, zip(*(c.tolist() for c in columns)))) if columns else []
+
+
+def csv_bytes(df: pd.DataFrame, d: Dialect) -> bytes:
+    """The header and rows of ``df`` as CSV in dialect ``d``, UTF-8 without the BOM (the file writer adds it).
+
+    Byte for byte what ``DataFrame.to_csv`` writes (a property test holds the two together); the common kinds
+    of column are formatted here (:func:`_fields`), several times faster than pandas' writer."""
+    fast = _columns(df, d)
+    if fast is not None:
+        header, columns = fast
+        end = d.lineterminator.encode()
+        return end.join([header, *_rows(columns, d.sep.encode())]) + end
+    return by_pandas(df, d)
+
+
+def by_pandas(df: pd.DataFrame, d: Dialect) -> bytes:
+    """What :func:`csv_bytes` writes, by ``DataFrame.to_csv``: for any kind of column, and the tests' oracle."""
     if d.escape_formulas:
         df = neutralise_formulas(df)
     # A lone carriage return is not in the line terminator "\n" and Python's csv module would leave
@@ -101,18 +182,21 @@ def csv_text(df: pd.DataFrame, d: Dialect, fh: TextIO | None = None) -> str | No
     quoting = csv.QUOTE_MINIMAL
     if "\r" not in d.lineterminator and _has_line_break(df, "\r"):
         quoting = csv.QUOTE_NONNUMERIC
-    return df.to_csv(fh, index=False, sep=d.sep, lineterminator=d.lineterminator, quoting=quoting)
+    return str(df.to_csv(None, index=False, sep=d.sep, lineterminator=d.lineterminator, quoting=quoting)).encode()
 
 
-def _open(path: Path, d: Dialect):  # type: ignore[no-untyped-def]
-    return path.open("w", encoding="utf-8-sig" if d.bom else "utf-8", newline="")
+def _write(path: Path, d: Dialect, *parts: bytes) -> Path:
+    with path.open("wb") as fh:  # an existing file (made private beforehand) keeps its mode
+        if d.bom:
+            fh.write(codecs.BOM_UTF8)
+        for part in parts:
+            fh.write(part)
+    return path
 
 
 def write_csv(df: pd.DataFrame, path: Path, d: str | Dialect = DEFAULT_DIALECT) -> Path:
     d = dialect(d)
-    with _open(path, d) as fh:
-        csv_text(df, d, fh)
-    return path
+    return _write(path, d, csv_bytes(df, d))
 
 
 AVVIST_COLUMNS = ["rad", "kolonne", "verdi", "aarsak", "kode"]
@@ -137,9 +221,6 @@ def write_outside(outside: pd.DataFrame | None, path: Path, d: str | Dialect = D
     return write_csv(out, path, d)
 
 
-_MONTH_TOKEN = "\x1fMAANED\x1f"
-
-
 def write_expanded(
     frame: pd.DataFrame,
     month_column: str,
@@ -149,33 +230,36 @@ def write_expanded(
     d: str | Dialect,
     expanded: Callable[[], pd.DataFrame],
 ) -> Path:
-    """A table of one row per month written from one row per run of months: each run's line is made
-    once and copied for each of its months (``first``: the run's first month as ``datetime64[M]``,
-    ``length``: its months; ``frame[month_column]`` is ignored).
+    """A table of one row per month written from one row per run of months: each run's fields are formatted
+    once, and its line is copied for each of its months with the month put in (``first``: the run's first
+    month as ``datetime64[M]``, ``length``: its months; ``frame[month_column]`` is ignored).
 
-    Byte for byte what ``write_csv(expanded(), path, d)`` writes, in a fraction of the time; falls
-    back to exactly that when a value holds a line break or a carriage return.
+    Byte for byte what ``write_csv(expanded(), path, d)`` writes, in a fraction of the time; falls back to
+    exactly that where :func:`csv_bytes` would leave the table to pandas.
     """
     d = dialect(d)
-    body = frame.drop(columns=[month_column])
-    if _has_line_break(body):
+    at = list(frame.columns).index(month_column)
+    fast = _columns(frame.drop(columns=[month_column]), d)
+    if fast is None:
         return write_csv(expanded(), path, d)
-    frame = frame.copy()
-    frame[month_column] = _MONTH_TOKEN
-    end = d.lineterminator
-    lines = str(csv_text(frame, d)).split(end)[:-1]
+    _, columns = fast
+    header = d.sep.join(_quoted(str(c), _special(d)) for c in frame.columns).encode()
+    sep, end = d.sep.encode(), d.lineterminator.encode()
+    before = _rows(columns[:at], sep)
+    after = _rows(columns[at:], sep)
+    n = len(frame)
+    head = np.array([b + sep for b in before] if at else [b""] * n, dtype=object)
+    tail = np.array([sep + a for a in after] if at < len(columns) else [b""] * n, dtype=object)
     first = np.asarray(first, dtype="datetime64[M]")
     length = np.asarray(length, dtype=np.int64)
-    start = first.min() if len(first) else np.datetime64("2000-01", "M")
-    span = int((first - start).astype(int).max() + length.max()) if len(first) else 0
-    labels = [str(start + k) for k in range(span)]
-    offsets = (first - start).astype(int)
-    with _open(path, d) as fh:
-        fh.write(lines[0] + end)
-        for line, off, n in zip(lines[1:], offsets.tolist(), length.tolist()):
-            a, b = line.split(_MONTH_TOKEN)
-            fh.write("".join(f"{a}{m}{b}{end}" for m in labels[off : off + n]))
-    return path
+    start = first.min() if n else np.datetime64("2000-01", "M")
+    offsets = (first - start).astype(np.int64)
+    span = int((offsets + length).max()) if n else 0
+    labels = np.array([str(start + k).encode() for k in range(span)], dtype=object)
+    run = np.repeat(np.arange(n), length)  # each output line's run
+    within = np.arange(len(run)) - np.repeat(np.cumsum(length) - length, length)  # its month within the run
+    lines = head[run] + labels[offsets[run] + within] + tail[run]
+    return _write(path, d, end.join([header, *lines.tolist()]) + end)
 
 
 def write_monthly_from_runs(
