@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from fee_engine.output import csv as csv_out
 
 # Text with what a CSV writer must care about: separators, quotes, line breaks, formula starts, non-ASCII.
-TEXT = st.text(alphabet=st.sampled_from(list(';,"\r\n\t=+-@ \'aæøå–0') + ["x"]), max_size=8)
+TEXT = st.text(alphabet=st.sampled_from(list(";,\"\r\n\t=+-@ 'aæøå–0") + ["x"]), max_size=8)
 PLAIN = st.one_of(TEXT, st.integers(-(10**12), 10**12), st.none(), st.just(pd.NA))
 
 
