@@ -183,6 +183,55 @@ def per_unique(values: pd.Series, fn: Callable[[pd.Series], object]) -> object:
     return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)
 
 
+class _Factored:
+    """The file's columns, each factorized once: a code per row and the column's distinct values.
+
+    A check runs on the distinct values only and is spread back to the rows by the codes (:meth:`per_unique`),
+    and a comparison with one value compares codes (:meth:`eq`): a column of 100 000 rows has a few hundred
+    distinct place sizes, dates or amounts, and even its identifiers are hashed once, not once per check.
+    """
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self._df = df
+        self._f: dict[str, tuple[np.ndarray, pd.Series]] = {}
+
+    def put(self, column: str, codes: np.ndarray, uniques: np.ndarray) -> None:
+        """``column`` as ``uniques[codes]``; the frame gets the column as text (pandas' ``str``)."""
+        self._f[column] = (codes, pd.Series(uniques, dtype=object))
+        self._df[column] = pd.Series(uniques[codes], index=self._df.index)
+
+    def _get(self, column: str) -> tuple[np.ndarray, pd.Series]:
+        if column not in self._f:
+            codes, uniques = pd.factorize(self._df[column].astype(str), use_na_sentinel=False)
+            self._f[column] = (codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+        return self._f[column]
+
+    def forget(self, column: str) -> None:
+        """The frame's column was changed: factorize it again when next asked."""
+        self._f.pop(column, None)
+
+    def per_unique(self, column: str, fn: Callable[[pd.Series], object]) -> object:
+        """``fn`` on the column's distinct values (an object Series), spread back to every row; ``fn`` returns a
+        Series or a tuple of Series."""
+        codes, uniques = self._get(column)
+        result = fn(uniques)
+        index = self._df.index
+
+        def spread(r: pd.Series) -> pd.Series:
+            return pd.Series(np.asarray(r.to_numpy())[codes], index=index)
+
+        return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)
+
+    def eq(self, column: str, value: str) -> pd.Series:
+        """Rows whose value is ``value``."""
+        codes, uniques = self._get(column)
+        hit = np.flatnonzero(uniques.to_numpy() == value)
+        return pd.Series(codes == hit[0] if len(hit) else np.zeros(len(codes), dtype=bool), index=self._df.index)
+
+    def codes(self, column: str) -> np.ndarray:
+        return self._get(column)[0]
+
+
 def read_enrollment(
     path: Path | str,
     known_kommuner: set[str] | None = None,
@@ -213,8 +262,11 @@ def read_enrollment(
     for c in KNOWN:
         if c not in df.columns:
             df[c] = ""
-    for c in KNOWN:
-        df[c] = per_unique(df[c].astype(object).fillna(""), lambda u: u.astype(str).str.strip())
+    f = _Factored(df)
+    for c in KNOWN:  # stripped once per distinct value; values that only differed by spaces share a code
+        raw_codes, raw = pd.factorize(df[c].astype(object).fillna("").to_numpy(dtype=object), use_na_sentinel=False)
+        codes, uniques = pd.factorize(pd.Series(np.asarray(raw, dtype=object)).astype(str).str.strip())
+        f.put(c, codes[raw_codes], np.asarray(uniques, dtype=object))
     df["rad"] = np.asarray(table.row_numbers, dtype=np.int64)
     if table.from_excel:  # Excel drops leading zeros of numbers typed into cells; dates may be serial numbers
         for c in FNR_COLUMNS:
@@ -224,6 +276,8 @@ def read_enrollment(
         )
         for c in DATE_COLUMNS:
             df[c] = excel_serial_dates(df[c])
+        for c in (*FNR_COLUMNS, "kommunenummer", *DATE_COLUMNS):
+            f.forget(c)
 
     problems: list[pd.DataFrame] = []
 
@@ -257,43 +311,53 @@ def read_enrollment(
         )
     if table.maybe_control:
         for c in header:
-            flag(per_unique(df[c].astype(str), has_control), c, "kontrolltegn")
+            flag(f.per_unique(c, has_control), c, "kontrolltegn")
 
-    tilbud = per_unique(df["tilbud"], lambda u: u.str.lower())
-    bh, sfo = tilbud == "barnehage", tilbud == "sfo"
+    tilbud, bh, sfo, no_tilbud, other_tilbud = f.per_unique(
+        "tilbud",
+        lambda u: (lower := u.str.lower(), lower == "barnehage", lower == "sfo", lower == "", ~lower.isin(TILBUD)),
+    )
 
     for c in ("barn_id", "husholdning_id"):
-        flag(df[c] == "", c, "mangler")
+        flag(f.eq(c, ""), c, "mangler")
     for c in FNR_COLUMNS:
-        codes = per_unique(df[c], fnr_problems)
+        codes = f.per_unique(c, fnr_problems)
         if c != "foresatt_fnr" or not require_fnr:  # partner_fnr and betaler_fnr may be left empty
             codes = codes.where(codes != "mangler", "")
         for code in ("mangler", "fnr_tegn", "fnr_lengde", "fnr_kontroll", "fnr_dato"):
             flag(codes == code, c, code)
-    foresatt = per_unique(df["foresatt_fnr"], lambda u: u.str.replace(r"[\s.-]", "", regex=True))
-    partner = per_unique(df["partner_fnr"], lambda u: u.str.replace(r"[\s.-]", "", regex=True))
+
+    def digits(u: pd.Series) -> pd.Series:
+        return u.str.replace(r"[\s.-]", "", regex=True)
+
+    foresatt, partner = f.per_unique("foresatt_fnr", digits), f.per_unique("partner_fnr", digits)
     flag((partner != "") & (partner == foresatt), "partner_fnr", "partner_lik")
-    betaler = df["betaler_fnr"].str.replace(r"[\s.-]", "", regex=True)
-    eier = df["eier_orgnr"].str.replace(r"[\s.-]", "", regex=True)
-    flag(eier.map(lambda v: v != "" and not orgnr.is_valid(v)).astype(bool), "eier_orgnr", "orgnr")
+    betaler, eier = f.per_unique("betaler_fnr", digits), f.per_unique("eier_orgnr", digits)
+    flag(
+        f.per_unique("eier_orgnr", lambda u: digits(u).map(lambda v: v != "" and not orgnr.is_valid(v)).astype(bool)),
+        "eier_orgnr",
+        "orgnr",
+    )
 
     knr = df["kommunenummer"]
-    four = per_unique(knr, lambda u: u.str.fullmatch(r"[0-9]{4}"))
-    flag(knr == "", "kommunenummer", "mangler")
-    flag((knr != "") & ~four, "kommunenummer", "kommune_format")
+    no_knr = f.eq("kommunenummer", "")
+    four = f.per_unique("kommunenummer", lambda u: u.str.fullmatch(r"[0-9]{4}"))
+    flag(no_knr, "kommunenummer", "mangler")
+    flag(~no_knr & ~four, "kommunenummer", "kommune_format")
     if known_kommuner is not None:
-        flag(four & ~knr.isin(known_kommuner), "kommunenummer", "kommune_ukjent")
-    flag(tilbud == "", "tilbud", "mangler")
-    flag((tilbud != "") & ~tilbud.isin(TILBUD), "tilbud", "tilbud")
+        flag(four & ~f.per_unique("kommunenummer", lambda u: u.isin(known_kommuner)), "kommunenummer", "kommune_ukjent")
+    flag(no_tilbud, "tilbud", "mangler")
+    flag(~no_tilbud & other_tilbud, "tilbud", "tilbud")
 
-    birth = per_unique(df["barn_fodselsdato"], parse_dates)
-    flag(bh & (df["barn_fodselsdato"] == ""), "barn_fodselsdato", "mangler")
-    flag((df["barn_fodselsdato"] != "") & birth.isna(), "barn_fodselsdato", "dato")
+    birth = f.per_unique("barn_fodselsdato", parse_dates)
+    no_birth = f.eq("barn_fodselsdato", "")
+    flag(bh & no_birth, "barn_fodselsdato", "mangler")
+    flag(~no_birth & birth.isna(), "barn_fodselsdato", "dato")
     if period_end is not None:
         flag(birth > period_end, "barn_fodselsdato", "dato_framtid")
 
-    plass, code = per_unique(df["plass_prosent"], lambda u: parse_hundredths(u, suffix="%"))
-    flag(bh & (df["plass_prosent"] == ""), "plass_prosent", "mangler")
+    plass, code = f.per_unique("plass_prosent", lambda u: parse_hundredths(u, suffix="%"))
+    flag(bh & f.eq("plass_prosent", ""), "plass_prosent", "mangler")
     flag(
         code == "tall",
         "plass_prosent",
@@ -303,8 +367,8 @@ def read_enrollment(
     )
     flag((plass >= 0) & ((plass <= 0) | (plass > 100_00)), "plass_prosent", "plass")
 
-    timer, code = per_unique(df["timer_per_uke"], parse_hundredths)
-    flag(sfo & (df["timer_per_uke"] == ""), "timer_per_uke", "mangler")
+    timer, code = f.per_unique("timer_per_uke", parse_hundredths)
+    flag(sfo & f.eq("timer_per_uke", ""), "timer_per_uke", "mangler")
     flag(
         code == "tall",
         "timer_per_uke",
@@ -314,19 +378,23 @@ def read_enrollment(
     )
     flag((timer >= 0) & ((timer <= 0) | (timer > 60_00)), "timer_per_uke", "timer")
 
-    trinn_ok = per_unique(df["trinn"], lambda u: u.str.fullmatch(r"[1-7]"))
-    flag(sfo & (df["trinn"] == ""), "trinn", "mangler")
-    flag((df["trinn"] != "") & ~trinn_ok, "trinn", "trinn")
-    trinn = per_unique(df["trinn"].where(trinn_ok, "0"), lambda u: pd.to_numeric(u).astype(np.int64))
+    def grade(u: pd.Series) -> tuple[pd.Series, pd.Series]:
+        ok = u.str.fullmatch(r"[1-7]").astype(bool)
+        return ok, pd.to_numeric(u.where(ok, "0")).astype(np.int64)
+
+    trinn_ok, trinn = f.per_unique("trinn", grade)
+    no_trinn = f.eq("trinn", "")
+    flag(sfo & no_trinn, "trinn", "mangler")
+    flag(~no_trinn & ~trinn_ok, "trinn", "trinn")
 
     answers = {}
     for c in ("saerskilte_behov", "soekt_redusert"):
-        answers[c], code = per_unique(df[c], parse_yes_no)
+        answers[c], code = f.per_unique(c, parse_yes_no)
         flag(code == "ja_nei", c, "ja_nei")
 
     amounts = {}
     for c, limit in (("pris_maaned", MAX_PRIS_KR), ("dokumentert_inntekt", MAX_INNTEKT_KR)):
-        amounts[c], code = per_unique(df[c], lambda u, limit=limit: parse_kroner(u, limit))
+        amounts[c], code = f.per_unique(c, lambda u, limit=limit: parse_kroner(u, limit))
         flag(
             code == "tall",
             c,
@@ -338,9 +406,9 @@ def read_enrollment(
         flag(code == "negativ", c, "negativ")
         flag(code == "for_stort", c, "for_stort", max=f"{limit:,} kr".replace(",", " "))
 
-    fra, til = per_unique(df["fra_dato"], parse_dates), per_unique(df["til_dato"], parse_dates)
+    fra, til = f.per_unique("fra_dato", parse_dates), f.per_unique("til_dato", parse_dates)
     for c, parsed in (("fra_dato", fra), ("til_dato", til)):
-        flag((df[c] != "") & parsed.isna(), c, "dato")
+        flag(~f.eq(c, "") & parsed.isna(), c, "dato")
     flag(fra.notna() & til.notna() & (til < fra), "til_dato", "periode")
 
     duplicates = _duplicates(df, tilbud, fra, til)
@@ -348,19 +416,16 @@ def read_enrollment(
         problems.append(duplicates)
 
     # Household consistency: at most two adults, one answer per household (compared as parsed values).
-    hh = df["husholdning_id"]
-    adults = pd.concat(
-        [
-            pd.DataFrame({"husholdning_id": hh, "p": foresatt}),
-            pd.DataFrame({"husholdning_id": hh, "p": partner})[partner != ""],
-        ]
-    )
-    n_adults = adults[adults["p"] != ""].groupby("husholdning_id")["p"].nunique()
-    flag((hh != "") & hh.map(n_adults).fillna(0).gt(2), "husholdning_id", "voksne")
+    hh = f.codes("husholdning_id")
+    has_hh = ~f.eq("husholdning_id", "")
+    people = pd.factorize(np.concatenate([foresatt.to_numpy(dtype=object), partner.to_numpy(dtype=object)]))[0]
+    named = np.concatenate([(foresatt != "").to_numpy(), (partner != "").to_numpy()])
+    n_adults = _distinct_per_group(np.concatenate([hh, hh])[named], people[named], len(df))
+    flag(has_hh & (n_adults[hh] > 2), "husholdning_id", "voksne")
     soekt = answers["soekt_redusert"].replace("", "ja")  # an empty answer is the default «ja»
     for c, normal in (("soekt_redusert", soekt), ("dokumentert_inntekt", amounts["dokumentert_inntekt"])):
-        distinct = pd.DataFrame({"h": hh, "v": normal}).groupby("h")["v"].nunique()
-        flag((hh != "") & hh.map(distinct).gt(1), c, "motstrid", col=c)
+        distinct = _distinct_per_group(hh, pd.factorize(normal)[0], len(df))
+        flag(has_hh & (distinct[hh] > 1), c, "motstrid", col=c)
 
     rejections = _rejections(problems)
     bad_rows = set(rejections["rad"]) if len(rejections) else set()
@@ -374,7 +439,7 @@ def read_enrollment(
             "partner_fnr": partner,
             "kommunenummer": knr,
             "tilbud": tilbud,
-            "institusjon": per_unique(df["institusjon"], mask_ids),
+            "institusjon": f.per_unique("institusjon", mask_ids),
             "barn_fodselsdato": birth,
             # exact integer units: basis points of a place, hundredths of an hour, øre
             "plass_bp": plass.clip(lower=0),
@@ -391,7 +456,7 @@ def read_enrollment(
         }
     )
     for c in extra:  # passed through to the outputs: identifiers masked
-        acc[c] = per_unique(df[c].astype(object).fillna("").astype(str), mask_ids)
+        acc[c] = per_unique(df[c].astype(object).fillna("").astype(str), mask_ids)  # not checked: not factorized
     acc = acc[keep.to_numpy()].reset_index(drop=True)
     rejected_households = set(df.loc[~keep, "husholdning_id"].astype(str)) - {""}
     return Enrollment(
@@ -399,16 +464,22 @@ def read_enrollment(
         rejections=rejections,
         n_rows=n,
         extra_columns=extra,
-        notices=list(table.notices) + _keys_that_are_fnr(df),
+        notices=list(table.notices) + _keys_that_are_fnr(df, f),
         rejected_households=rejected_households,
     )
 
 
-def _keys_that_are_fnr(df: pd.DataFrame) -> list[str]:
+def _distinct_per_group(group: np.ndarray, value: np.ndarray, groups: int) -> np.ndarray:
+    """How many distinct ``value`` codes each ``group`` code has (both non-negative, groups < ``groups``)."""
+    pairs = np.unique(group.astype(np.int64) * (int(value.max(initial=0)) + 1) + value)
+    return np.bincount(pairs // (int(value.max(initial=0)) + 1), minlength=groups)
+
+
+def _keys_that_are_fnr(df: pd.DataFrame, f: _Factored) -> list[str]:
     """A notice when barn_id or husholdning_id holds fødselsnumre: they are keys, written to every output as given."""
     out = []
     for c in ("barn_id", "husholdning_id"):
-        shaped = df[c].str.fullmatch(r"[0-9]{6}[\s.-]?[0-9]{5}")
+        shaped = f.per_unique(c, lambda u: u.str.fullmatch(r"[0-9]{6}[\s.-]?[0-9]{5}").astype(bool))
         n = int((fnr_problems(df.loc[shaped, c]) == "").sum()) if shaped.any() else 0
         if n:
             out.append(

@@ -78,22 +78,31 @@ def monthly(runs: pd.DataFrame, extra_columns: list[str], flags: bool = False) -
 
 
 def periods(runs: pd.DataFrame) -> pd.DataFrame:
-    """Merge consecutive runs with equal results into periods (the first run of each carries the data).
+    """Merge consecutive runs with equal results into periods (the first run of each carries the data),
+    ordered by child, offer and month.
 
-    ``til`` is the last month of the period.
+    ``til`` is the last month of the period. Only the keys are put in order; the rows are taken once, for
+    the periods' first runs.
     """
-    cm = runs.sort_values(["barn_id", "tilbud", "maaned"], kind="stable").reset_index(drop=True)
-    child = pd.factorize(cm["barn_id"].astype(str) + "|" + cm["tilbud"].astype(str))[0]
-    start = cm["maaned"].to_numpy("datetime64[M]").astype(np.int64)
-    end = start + cm["antall_maaneder"].to_numpy() - 1
-    same = np.zeros(len(cm), dtype=bool)
-    same[1:] = (child[1:] == child[:-1]) & (start[1:] == end[:-1] + 1)
+    ranks = [pd.factorize(runs[c], sort=True)[0] for c in ("barn_id", "tilbud")]
+    start = runs["maaned"].to_numpy("datetime64[M]").astype(np.int64)
+    order = np.lexsort((start, ranks[1], ranks[0]))  # stable: by child, offer, month
+    start = start[order]
+    end = start + runs["antall_maaneder"].to_numpy()[order] - 1
+    same = np.zeros(len(order), dtype=bool)
+    same[1:] = (ranks[0][order][1:] == ranks[0][order][:-1]) & (ranks[1][order][1:] == ranks[1][order][:-1])
+    same[1:] &= start[1:] == end[:-1] + 1
     for c in PERIOD_KEY:
-        col = cm[c]
-        values = pd.factorize(col)[0] if col.dtype == object or str(col.dtype) in ("str", "string") else col.to_numpy()
-        same[1:] &= values[1:] == values[:-1]
+        col = runs[c]
+        text = col.dtype == object or str(col.dtype) in ("str", "string")
+        values = col.to_numpy(dtype=object if text else None)[order]
+        equal = values[1:] == values[:-1]
+        if text and col.hasnans:  # two missing values are the same value here
+            missing = pd.isna(values)
+            equal |= missing[1:] & missing[:-1]
+        same[1:] &= equal
     pid = np.cumsum(~same)
-    first = cm[~same].reset_index(drop=True)
+    first = runs.take(order[~same]).reset_index(drop=True)
     last_end = pd.Series(end).groupby(pid, sort=False).max().to_numpy()
     first["til"] = last_end.astype("datetime64[M]").astype("datetime64[ns]")
     return first

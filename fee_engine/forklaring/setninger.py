@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Mapping
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ def _text(value: object, n: int) -> np.ndarray | str:
     if isinstance(value, pd.Series):
         value = value.to_numpy()
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iub":  # numbers: each distinct value written once
+            codes, uniques = pd.factorize(value)
+            return np.array([str(v) for v in uniques.tolist()], dtype=object)[codes]
         if value.dtype != object or (n and not isinstance(value[0], str)):
             value = value.astype(str)
         return value.astype(object, copy=False)
@@ -38,13 +42,17 @@ def _text(value: object, n: int) -> np.ndarray | str:
 def fill(template: str, **fields: pd.Series | np.ndarray | str | int) -> np.ndarray | str:
     """``template`` with each ``{name}`` replaced, element-wise, by ``fields[name]`` (Series, arrays or scalars)."""
     n = next((len(v) for v in fields.values() if isinstance(v, (pd.Series, np.ndarray))), None)
-    out: np.ndarray | str = "" if n is None else np.full(n, "", dtype=object)
+    pieces: list[np.ndarray | str] = []
     for literal, name, _, _ in _FORMATTER.parse(template):
         if literal:
-            out = out + literal
+            pieces.append(literal)
         if name is not None:
-            out = out + _text(fields[name], n or 0)
-    return out
+            pieces.append(_text(fields[name], n or 0))
+    if n is None:
+        return "".join(pieces)  # type: ignore[arg-type]
+    # each row's sentence joined once from its pieces (not built up piece by piece)
+    columns = [p.tolist() if isinstance(p, np.ndarray) else repeat(p, n) for p in pieces]
+    return np.fromiter(map("".join, zip(*columns)), dtype=object, count=n) if columns else np.full(n, "", object)
 
 
 def kr_hel(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -141,12 +149,14 @@ class Setninger:
         """The legal reference of ``step`` for ``tilbud`` as a parent reads it, for each row of ``r``: the
         short reference in force in the period's first month (a municipal one: the row's municipality's)."""
         path = step.hjemmel[tilbud]
-        keys = r["kommunenummer"].astype(str) + "|" + r["maaned"].dt.strftime("%Y-%m-%d")
-        refs = {}
-        for key in pd.unique(keys):
-            kommune, day = key.split("|")
-            refs[key] = self.rules.hjemmel_kort(path, pd.Timestamp(day).date(), kommune)
-        return keys.map(refs)
+        kommune, kommuner = pd.factorize(r["kommunenummer"].astype(str))
+        month, months = pd.factorize(r["maaned"])
+        pair, pairs = pd.factorize(kommune * len(months) + month)  # each municipality and month once
+        refs = [
+            self.rules.hjemmel_kort(path, months[k % len(months)].date(), str(kommuner[k // len(months)]))
+            for k in pairs.tolist()
+        ]
+        return pd.Series(np.array(refs, dtype=object)[pair], index=r["kommunenummer"].index)
 
     def foer(self, step: Steg) -> str:
         """The column with the amount before ``step`` (the previous step's amount after)."""

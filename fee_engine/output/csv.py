@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -104,10 +106,9 @@ def _quoted(v: str, special: str) -> str:
     return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in special) else v
 
 
-def _fields(s: pd.Series, d: Dialect) -> np.ndarray | None:
-    """The column as CSV fields, one UTF-8 ``bytes`` per row, exactly as ``DataFrame.to_csv`` with
-    QUOTE_MINIMAL writes them (formulas neutralised in a dialect that asks for it); None for a kind of column
-    this does not handle (floats, dates, categories, nullable integers …), which pandas then writes.
+def _fields(s: pd.Series, d: Dialect) -> np.ndarray:
+    """The column (of a kind :func:`_own_kinds` accepts) as CSV fields, one UTF-8 ``bytes`` per row, exactly as
+    ``DataFrame.to_csv`` with QUOTE_MINIMAL writes them, formulas neutralised in a dialect that asks for it.
 
     Each distinct value is formatted and encoded once and spread to its rows: a column has far fewer
     distinct values than rows, and the explanations are most of a file's bytes.
@@ -115,11 +116,8 @@ def _fields(s: pd.Series, d: Dialect) -> np.ndarray | None:
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
         codes, uniques = pd.factorize(s.to_numpy())
         text = [str(v).encode() for v in uniques.tolist()]
-    elif _is_text(s):
-        values = s.to_numpy(dtype=object)
-        if s.dtype == object and not all(issubclass(t, _PLAIN) and t is not bool for t in set(map(type, values))):
-            return None
-        codes, uniques = pd.factorize(values)
+    else:
+        codes, uniques = pd.factorize(s.to_numpy(dtype=object))
         distinct = uniques.tolist()
         special = _special(d)
         every = "".join(v for v in distinct if type(v) is str)
@@ -132,32 +130,58 @@ def _fields(s: pd.Series, d: Dialect) -> np.ndarray | None:
                 text.append((_quoted(v, special) if quote else v).encode())
             else:
                 text.append(str(v).encode())
-    else:
-        return None
     text.append(b"")  # code -1: a missing value, written as an empty field
     return np.array(text, dtype=object)[codes]
 
 
-def _columns(df: pd.DataFrame, d: Dialect) -> tuple[bytes, list[np.ndarray]] | None:
-    """The header line and each column's fields (:func:`_fields`), or None where only pandas' writer knows
-    how: a column of another kind, a single column (the csv module quotes a lone empty field), a lone
-    carriage return in a dialect whose lines end in ``\\n`` (:func:`csv_bytes` quotes every text field then)."""
+def _own_kinds(df: pd.DataFrame, d: Dialect) -> bool:
+    """Whether :func:`_fields` can write every column; if not, only pandas' writer knows how: a column of another
+    kind (floats, dates, categories, nullable integers, an object column holding more than text, whole numbers
+    and missing values), a single column (the csv module quotes a lone empty field), a lone carriage return in a
+    dialect whose lines end in ``\\n`` (:func:`by_pandas` quotes every text field then)."""
     if len(df.columns) < 2:
-        return None
+        return False
     if "\r" not in d.lineterminator and _has_line_break(df, "\r"):
-        return None
-    columns = []
+        return False
     for c in df.columns:
-        f = _fields(df[c], d)
-        if f is None:
-            return None
-        columns.append(f)
+        s = df[c]
+        if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
+            continue
+        if not _is_text(s):
+            return False
+        if s.dtype == object:
+            kinds = set(map(type, s.to_numpy()))
+            if not all(issubclass(t, _PLAIN) and t is not bool for t in kinds):
+                return False
+    return True
+
+
+def _header(columns: object, d: Dialect) -> bytes:
     special = _special(d)
-    return d.sep.join(_quoted(str(c), special) for c in df.columns).encode(), columns
+    return d.sep.join(_quoted(str(c), special) for c in columns).encode()  # type: ignore[attr-defined]
 
 
-def _rows(columns: list[np.ndarray], sep: bytes) -> list[bytes]:
-    return list(map(sep.join, zip(*(c.tolist() for c in columns)))) if columns else []
+def _rows(df: pd.DataFrame, d: Dialect) -> list[bytes]:
+    """The rows of ``df`` (every column of :func:`_own_kinds`) as CSV lines without their line ending."""
+    if not len(df.columns):
+        return [b""] * len(df)
+    columns = [_fields(df[c], d).tolist() for c in df.columns]
+    return list(map(d.sep.encode().join, zip(*columns)))
+
+
+# Rows formatted and written a block at a time: the whole file at once would hold it twice in memory.
+BLOCK = 32_768
+
+
+def _write_table(fh: BinaryIO, df: pd.DataFrame, d: Dialect) -> None:
+    """The header and rows of ``df`` as CSV in dialect ``d`` (UTF-8, no BOM) written to ``fh``."""
+    if not _own_kinds(df, d):
+        fh.write(by_pandas(df, d))
+        return
+    end = d.lineterminator.encode()
+    fh.write(_header(df.columns, d) + end)
+    for at in range(0, len(df), BLOCK):
+        fh.write(end.join(_rows(df.iloc[at : at + BLOCK], d)) + end)
 
 
 def csv_bytes(df: pd.DataFrame, d: Dialect) -> bytes:
@@ -165,12 +189,9 @@ def csv_bytes(df: pd.DataFrame, d: Dialect) -> bytes:
 
     Byte for byte what ``DataFrame.to_csv`` writes (a property test holds the two together); the common kinds
     of column are formatted here (:func:`_fields`), several times faster than pandas' writer."""
-    fast = _columns(df, d)
-    if fast is not None:
-        header, columns = fast
-        end = d.lineterminator.encode()
-        return end.join([header, *_rows(columns, d.sep.encode())]) + end
-    return by_pandas(df, d)
+    buffer = io.BytesIO()
+    _write_table(buffer, df, d)
+    return buffer.getvalue()
 
 
 def by_pandas(df: pd.DataFrame, d: Dialect) -> bytes:
@@ -185,18 +206,18 @@ def by_pandas(df: pd.DataFrame, d: Dialect) -> bytes:
     return str(df.to_csv(None, index=False, sep=d.sep, lineterminator=d.lineterminator, quoting=quoting)).encode()
 
 
-def _write(path: Path, d: Dialect, *parts: bytes) -> Path:
-    with path.open("wb") as fh:  # an existing file (made private beforehand) keeps its mode
-        if d.bom:
-            fh.write(codecs.BOM_UTF8)
-        for part in parts:
-            fh.write(part)
-    return path
+def _open(path: Path, d: Dialect) -> BinaryIO:
+    fh = path.open("wb")  # an existing file (made private beforehand) keeps its mode
+    if d.bom:
+        fh.write(codecs.BOM_UTF8)
+    return fh
 
 
 def write_csv(df: pd.DataFrame, path: Path, d: str | Dialect = DEFAULT_DIALECT) -> Path:
     d = dialect(d)
-    return _write(path, d, csv_bytes(df, d))
+    with _open(path, d) as fh:
+        _write_table(fh, df, d)
+    return path
 
 
 AVVIST_COLUMNS = ["rad", "kolonne", "verdi", "aarsak", "kode"]
@@ -239,27 +260,32 @@ def write_expanded(
     """
     d = dialect(d)
     at = list(frame.columns).index(month_column)
-    fast = _columns(frame.drop(columns=[month_column]), d)
-    if fast is None:
+    body = frame.drop(columns=[month_column])
+    if not _own_kinds(body, d):
         return write_csv(expanded(), path, d)
-    _, columns = fast
-    header = d.sep.join(_quoted(str(c), _special(d)) for c in frame.columns).encode()
+    before, after = body.columns[:at], body.columns[at:]
     sep, end = d.sep.encode(), d.lineterminator.encode()
-    before = _rows(columns[:at], sep)
-    after = _rows(columns[at:], sep)
-    n = len(frame)
-    head = np.array([b + sep for b in before] if at else [b""] * n, dtype=object)
-    tail = np.array([sep + a for a in after] if at < len(columns) else [b""] * n, dtype=object)
     first = np.asarray(first, dtype="datetime64[M]")
     length = np.asarray(length, dtype=np.int64)
+    n = len(frame)
     start = first.min() if n else np.datetime64("2000-01", "M")
     offsets = (first - start).astype(np.int64)
     span = int((offsets + length).max()) if n else 0
     labels = np.array([str(start + k).encode() for k in range(span)], dtype=object)
-    run = np.repeat(np.arange(n), length)  # each output line's run
-    within = np.arange(len(run)) - np.repeat(np.cumsum(length) - length, length)  # its month within the run
-    lines = head[run] + labels[offsets[run] + within] + tail[run]
-    return _write(path, d, end.join([header, *lines.tolist()]) + end)
+    with _open(path, d) as fh:
+        fh.write(_header(frame.columns, d) + end)
+        step = BLOCK // 8  # runs in a block: about BLOCK lines
+        for a in range(0, n, step):
+            part = body.iloc[a : a + step]
+            k = length[a : a + step]
+            head = np.array([r + sep for r in _rows(part[before], d)] if len(before) else [b""] * len(k), object)
+            tail = np.array([sep + r for r in _rows(part[after], d)] if len(after) else [b""] * len(k), object)
+            run = np.repeat(np.arange(len(k)), k)  # each output line's run in the block
+            within = np.arange(len(run)) - np.repeat(np.cumsum(k) - k, k)  # its month within the run
+            lines = head[run] + labels[offsets[a : a + step][run] + within] + tail[run]
+            if len(lines):
+                fh.write(end.join(lines.tolist()) + end)
+    return path
 
 
 def write_monthly_from_runs(
