@@ -265,8 +265,13 @@ def read_enrollment(
     f = _Factored(df)
     for c in KNOWN:  # stripped once per distinct value; values that only differed by spaces share a code
         raw_codes, raw = pd.factorize(df[c].astype(object).fillna("").to_numpy(dtype=object), use_na_sentinel=False)
-        codes, uniques = pd.factorize(pd.Series(np.asarray(raw, dtype=object)).astype(str).str.strip())
-        f.put(c, codes[raw_codes], np.asarray(uniques, dtype=object))
+        raw = np.asarray(raw, dtype=object)
+        stripped = pd.Series(raw).astype(str).str.strip().to_numpy(dtype=object)
+        if (stripped == raw).all():  # the usual file: nothing to strip, the codes stand
+            f.put(c, raw_codes, raw)
+        else:
+            codes, uniques = pd.factorize(stripped)
+            f.put(c, codes[raw_codes], np.asarray(uniques, dtype=object))
     df["rad"] = np.asarray(table.row_numbers, dtype=np.int64)
     if table.from_excel:  # Excel drops leading zeros of numbers typed into cells; dates may be serial numbers
         for c in FNR_COLUMNS:

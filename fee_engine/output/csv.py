@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,15 +174,45 @@ def _rows(df: pd.DataFrame, d: Dialect) -> list[bytes]:
 BLOCK = 32_768
 
 
-def _write_table(fh: BinaryIO, df: pd.DataFrame, d: Dialect) -> None:
+def _write_table(fh: BinaryIO, df: pd.DataFrame, d: Dialect, header: bool = True) -> None:
     """The header and rows of ``df`` as CSV in dialect ``d`` (UTF-8, no BOM) written to ``fh``."""
     if not _own_kinds(df, d):
         fh.write(by_pandas(df, d))
         return
     end = d.lineterminator.encode()
-    fh.write(_header(df.columns, d) + end)
+    if header:
+        fh.write(_header(df.columns, d) + end)
     for at in range(0, len(df), BLOCK):
         fh.write(end.join(_rows(df.iloc[at : at + BLOCK], d)) + end)
+
+
+def write_first_part(df: pd.DataFrame, path: Path, d: str | Dialect = DEFAULT_DIALECT) -> bool:
+    """The start of a CSV file written in parts (the BOM, the header, ``df``'s rows); False, and nothing
+    written, where the parts cannot simply follow each other (a table only pandas writes, :func:`_own_kinds`)."""
+    d = dialect(d)
+    if not _own_kinds(df, d):
+        return False
+    with _open(path, d) as fh:
+        _write_table(fh, df, d)
+    return True
+
+
+def write_next_part(df: pd.DataFrame, path: Path, d: str | Dialect = DEFAULT_DIALECT) -> bool:
+    """The following rows of a CSV file written in parts, to a file of their own (no BOM, no header), for
+    :func:`append_part`; False, and nothing written, as for :func:`write_first_part`."""
+    d = dialect(d)
+    if not _own_kinds(df, d):
+        return False
+    with path.open("wb") as fh:
+        _write_table(fh, df, d, header=False)
+    return True
+
+
+def append_part(path: Path, part: Path) -> None:
+    """``part``'s bytes added at the end of ``path`` (by the kernel where it can), and ``part`` removed."""
+    with path.open("ab") as out, part.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    part.unlink()
 
 
 def csv_bytes(df: pd.DataFrame, d: Dialect) -> bytes:
