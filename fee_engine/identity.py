@@ -104,6 +104,7 @@ def install_log_masking() -> None:
 # -- the vectorised check used on whole files ---------------------------------------------------
 _W1 = np.array([3, 7, 6, 1, 8, 9, 4, 5, 2])
 _W2 = np.array([5, 4, 3, 2, 7, 6, 5, 4, 3, 2])
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])  # by month 1-12 (0: none)
 
 
 def fnr_problems(s: pd.Series) -> pd.Series:
@@ -111,13 +112,21 @@ def fnr_problems(s: pd.Series) -> pd.Series:
 
     Spaces, dots and dashes between digits are allowed (``010180 12345``). Only ASCII digits count.
     """
-    v = s.astype(str).str.replace(r"[\s.-]", "", regex=True)
+    text = s.astype(str)
+    values = text.to_numpy(dtype=object)
+    # most values are written as 11 plain digits: only the others go through the separators and the checks
+    plain = np.fromiter((len(x) == 11 and x.isascii() and x.isdigit() for x in values), bool, len(values))
     code = pd.Series("", index=s.index, dtype=object)
-    code[v == ""] = "mangler"
-    nonempty = v != ""
-    code[nonempty & ~v.str.fullmatch(r"[0-9]*")] = "fnr_tegn"
-    code[(code == "") & nonempty & (v.str.len() != 11)] = "fnr_lengde"
-    ok = (code == "") & nonempty
+    if plain.all():
+        v = text
+        ok = pd.Series(True, index=s.index)
+    else:
+        v = text.str.replace(r"[\s.-]", "", regex=True)
+        code[v == ""] = "mangler"
+        nonempty = v != ""
+        code[nonempty & ~v.str.fullmatch(r"[0-9]*")] = "fnr_tegn"
+        code[(code == "") & nonempty & (v.str.len() != 11)] = "fnr_lengde"
+        ok = (code == "") & nonempty
     if ok.any():
         vals = v[ok].to_numpy(dtype="U11")
         digits = np.frombuffer(vals.astype("S11").tobytes(), dtype=np.uint8).reshape(-1, 11).astype(np.int64) - 48
@@ -135,14 +144,10 @@ def fnr_problems(s: pd.Series) -> pd.Series:
             [1900, 1800, 2000, 1900],
             default=0,
         )
-        date_str = (
-            pd.Series((century + yy).astype(str), dtype=object).str.zfill(4)
-            + "-"
-            + pd.Series(month.astype(str)).str.zfill(2)
-            + "-"
-            + pd.Series(day.astype(str)).str.zfill(2)
-        )
-        bad_date = pd.to_datetime(date_str, format="%Y-%m-%d", errors="coerce").isna().to_numpy() | (century == 0)
+        year = century + yy
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+        bad_date = (century == 0) | (month < 1) | (month > 12) | (day < 1) | (day > days)
         code[ok] = np.where(bad_check, "fnr_kontroll", np.where(bad_date, "fnr_dato", ""))
     return code
 

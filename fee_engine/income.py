@@ -146,6 +146,13 @@ HOUSEHOLD_INCOME_COLUMNS = [
 PERSON_COLUMNS = ["soeker_aar", "soeker_stadie", "soeker_oere", "partner_aar", "partner_stadie", "partner_oere"]
 
 
+def _kroner_texts(oere: np.ndarray) -> np.ndarray:
+    """«12 346 kr» for each amount in øre (half up, as :func:`fee_engine.text.kroner_from_oere`), formatted
+    once per distinct amount."""
+    codes, uniques = pd.factorize(np.asarray(oere, dtype=np.int64))
+    return np.array([kroner_from_oere(int(v)) for v in uniques.tolist()] + [""], dtype=object)[codes]
+
+
 def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]) -> pd.DataFrame:
     """One row per household: income in øre (-1 = none), status and how it was found.
 
@@ -171,12 +178,11 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         inc = np.array([p.income_oere if p else 0 for p in good], dtype=np.int64)
         year = np.array([str(p.inntektsaar) if p else "" for p in good], dtype=object)
         stage = np.array([p.stadie or "" if p else "" for p in good], dtype=object)
+        amounts = _kroner_texts(inc)  # each distinct amount formatted once
         part = np.array(
             [
-                f"{role}: {STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, {kroner_from_oere(p.income_oere)}"
-                if p
-                else ""
-                for p in good
+                f"{role}: {STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, {amount}" if p else ""
+                for p, amount in zip(good, amounts.tolist())
             ],
             dtype=object,
         )
@@ -213,8 +219,8 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     )
     documented_text = np.array(
         [
-            f"dokumentert inntekt {kroner_from_oere(d)} (erstatter skattegrunnlaget)" if d >= 0 else ""
-            for d in documented.tolist()
+            f"dokumentert inntekt {amount} (erstatter skattegrunnlaget)" if d >= 0 else ""
+            for d, amount in zip(documented.tolist(), _kroner_texts(np.maximum(documented, 0)).tolist())
         ],
         dtype=object,
     )

@@ -200,3 +200,35 @@ def test_a_dropped_connection_is_one_log_line_not_a_traceback(tmp_path, capfd, c
     ours = [r for r in caplog.records if r.name == "fee_engine.emulator"]
     assert len(ours) == dropped and all(r.exc_info is None for r in ours)
     assert not any(p in r.getMessage() for r in ours for p in expected)  # the path's fødselsnummer is masked
+
+
+# -- a folder of answer files ---------------------------------------------------------------------------
+def test_file_source_tells_no_answer_this_year_from_a_person_it_does_not_know(tmp_path):
+    """A file is opened only when asked for; with none, the other years and stages decide: the person has an
+    answer elsewhere (SSG-008, the search moves on) or none at all (SSG-007). A name that is not a file name
+    is never used as a path."""
+    import shutil
+    from pathlib import Path
+
+    from fee_engine.taxdata import FileSource, fallback_plan, fetch_with_fallback
+
+    demo = Path(__file__).resolve().parent.parent / "fixtures" / "demo" / "skatt"
+    older = next((demo / "2022" / "oppgjoer").glob("*.json"))  # given an answer for 2022 only, below
+    root = tmp_path / "skatt"
+    (root / "2023" / "oppgjoer").mkdir(parents=True)
+    (root / "2023" / "utkast").mkdir(parents=True)
+    (root / "2022" / "oppgjoer").mkdir(parents=True)
+    shutil.copy(older, root / "2022" / "oppgjoer" / older.name)
+    (tmp_path / "utenfor.json").write_text(older.read_text(encoding="utf-8"), encoding="utf-8")  # beside root
+    source = FileSource(root)
+    person = older.stem
+    found = fetch_with_fallback(source, [person, make_synthetic(dt.date(1990, 5, 5), 7)], fallback_plan(2024))
+    # oppgjør 2023: no file, but an answer elsewhere -> SSG-008; utkast 2023 likewise; oppgjør 2022 read
+    assert [(x.kode, x.inntektsaar, x.stadie) for x in found[person]][:2] == [
+        ("SSG-008", 2023, "oppgjoer"),
+        ("SSG-008", 2023, "utkast"),
+    ]
+    assert found[person][-1].inntektsaar == 2022 and found[person][-1].status != "ingen_data"
+    unknown = next(v for k, v in found.items() if k != person)
+    assert [x.kode for x in unknown] == ["SSG-007"]  # no answer in any year: the search stops
+    assert source.lookup("../../../utenfor", 2023, "oppgjoer").kode == "SSG-007"  # never a path outside the folder

@@ -155,7 +155,7 @@ def amounts_in_kroner(k: Kontekst, records: dict[str, np.ndarray]) -> dict[str, 
 
 def manual_reason(k: Kontekst) -> np.ndarray:
     """Why a run waits: the household's reason, or the unknown income items the municipality has looked at first."""
-    status_manual = k.inntekt_status == "manuell"
+    status_manual = k.husholdning_er("inntekt_status", "manuell")
     out = np.where(status_manual, k.husholdning("manuell_grunn"), "").astype(object)
     items = k.manuell & ~status_manual  # only these rows get the longer text
     if items.any():

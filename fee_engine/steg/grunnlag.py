@@ -162,16 +162,23 @@ class Kontekst:
     def inntekt_status(self) -> np.ndarray:
         return self.husholdning("inntekt_status").astype(str)
 
+    def husholdning_er(self, column: str, value: str) -> np.ndarray:
+        """Whether each run's household has ``value`` in ``column`` (compared once per household)."""
+        return (self.households[column].to_numpy(dtype=object) == value)[self.hh_pos[self.child]]
+
     @cached_property
     def manuell(self) -> np.ndarray:
         """No usable income yet (a caseworker decides), or an unknown income item the municipality treats so."""
-        unknown = (self.husholdning("ukjente_poster").astype(str) != "") & self.T("ukjent_post_manuell", bool)
-        status = self.inntekt_status
-        return (status == "manuell") | ((status == "kjent") & unknown)
+        unknown = ~self.husholdning_er("ukjente_poster", "") & self.T("ukjent_post_manuell", bool)
+        return self.husholdning_er("inntekt_status", "manuell") | (self._status_kjent & unknown)
+
+    @cached_property
+    def _status_kjent(self) -> np.ndarray:
+        return self.husholdning_er("inntekt_status", "kjent")
 
     @cached_property
     def inntekt_kjent(self) -> np.ndarray:
-        return (self.inntekt_status == "kjent") & ~self.manuell
+        return self._status_kjent & ~self.manuell
 
     @cached_property
     def inntekt_oere(self) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Tax data straight from a fixture folder: ``DIR/<inntektsaar>/<stadie>/<personidentifikator>.json``.
 
 Answers as the API would (docs/tilkobling.md): no file = SSG-008; a person with no file in
-any year = SSG-007. The folder is indexed once, so a lookup is a set test and a read.
+any year = SSG-007. A lookup opens the file it asks for; only when there is none are the other
+years and stages looked at, to tell the two apart.
 Each file goes through the same checks as an answer over HTTP (:mod:`.answer`): one that
 does not fit is a ``feil`` lookup with code ``UGYLDIG-SVAR`` and its reason.
 """
@@ -29,42 +30,51 @@ class FileSource:
         if not self.directory.is_dir():
             raise ConfigurationError(f"fant ikke mappen med skattedata: {self.directory}")
         self._root = str(self.directory)
-        self._index: set[tuple[int, str, str]] = set()
-        self._persons: set[str] = set()
-        for year_entry in os.scandir(self.directory):
-            if not (year_entry.is_dir() and year_entry.name.isdigit()):
-                continue
-            for stage_entry in os.scandir(year_entry.path):
-                if not stage_entry.is_dir():
-                    continue
-                for f in os.scandir(stage_entry.path):
-                    if f.name.endswith(".json"):
-                        pid = f.name[:-5]
-                        self._index.add((int(year_entry.name), stage_entry.name, pid))
-                        self._persons.add(pid)
+        # the folders of answers (<inntektsår>/<stadie>); a file is looked for only when it is asked for
+        self._folders = [
+            stage_entry.path
+            for year_entry in os.scandir(self.directory)
+            if year_entry.is_dir() and year_entry.name.isdigit()
+            for stage_entry in os.scandir(year_entry.path)
+            if stage_entry.is_dir()
+        ]
+        self._known: dict[str, bool] = {}
 
-    def lookup(self, person: str, inntektsaar: int, stadie: str) -> Lookup:
-        if (inntektsaar, stadie, person) not in self._index:
-            if person not in self._persons:
-                return Lookup(
-                    person,
-                    inntektsaar,
-                    stadie,
-                    "ukjent_person",
-                    "SSG-007",
-                    melding="Ikke treff på oppgitt personidentifikator",
-                )
+    def _has_any_answer(self, person: str) -> bool:
+        """Whether ``person`` has a file in some year and stage (else Skatteetaten does not know them)."""
+        if person not in self._known:
+            name = person + ".json"
+            self._known[person] = any(os.path.lexists(os.path.join(f, name)) for f in self._folders)
+        return self._known[person]
+
+    def _missing(self, person: str, inntektsaar: int, stadie: str, named: bool = True) -> Lookup:
+        if not named or not self._has_any_answer(person):
             return Lookup(
                 person,
                 inntektsaar,
                 stadie,
-                "ingen_data",
-                "SSG-008",
-                melding="Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår",
+                "ukjent_person",
+                "SSG-007",
+                melding="Ikke treff på oppgitt personidentifikator",
             )
+        return Lookup(
+            person,
+            inntektsaar,
+            stadie,
+            "ingen_data",
+            "SSG-008",
+            melding="Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår",
+        )
+
+    def lookup(self, person: str, inntektsaar: int, stadie: str) -> Lookup:
+        if not person or person in (".", "..") or os.path.basename(person) != person or "\0" in person:
+            return self._missing(person, inntektsaar, stadie, named=False)  # not a file name: never a path
         path = os.path.join(self._root, str(inntektsaar), stadie, person + ".json")
         try:
-            fd = os.open(path, _READ_FLAGS)
+            try:
+                fd = os.open(path, _READ_FLAGS)
+            except (FileNotFoundError, NotADirectoryError):
+                return self._missing(person, inntektsaar, stadie)
             try:
                 raw = os.read(fd, _CHUNK)
                 if len(raw) == _CHUNK:  # a large answer: read on, but never more than one byte past the bound
