@@ -264,14 +264,14 @@ def read_enrollment(
             df[c] = ""
     f = _Factored(df)
     for c in KNOWN:  # stripped once per distinct value; values that only differed by spaces share a code
-        raw_codes, raw = pd.factorize(df[c].astype(object).fillna("").to_numpy(dtype=object), use_na_sentinel=False)
-        raw = np.asarray(raw, dtype=object)
-        stripped = pd.Series(raw).astype(str).str.strip().to_numpy(dtype=object)
-        if (stripped == raw).all():  # the usual file: nothing to strip, the codes stand
-            f.put(c, raw_codes, raw)
-        else:
-            codes, uniques = pd.factorize(stripped)
-            f.put(c, codes[raw_codes], np.asarray(uniques, dtype=object))
+        raw_codes, found = pd.factorize(df[c].to_numpy(dtype=object))  # an empty cell (None, NaN): code -1
+        raw = found.tolist() + [""]  # ... which is the last value, ""
+        if all(type(v) is str for v in raw):
+            stripped = np.array([v.strip() for v in raw], dtype=object)
+        else:  # from a workbook: numbers and dates as pandas writes them as text
+            stripped = pd.Series(raw, dtype=object).astype(str).str.strip().to_numpy(dtype=object)
+        codes, uniques = pd.factorize(stripped)  # a few values per column, or the ids once
+        f.put(c, codes[raw_codes], np.asarray(uniques, dtype=object))
     df["rad"] = np.asarray(table.row_numbers, dtype=np.int64)
     if table.from_excel:  # Excel drops leading zeros of numbers typed into cells; dates may be serial numbers
         for c in FNR_COLUMNS:

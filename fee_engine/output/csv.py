@@ -107,32 +107,62 @@ def _quoted(v: str, special: str) -> str:
     return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in special) else v
 
 
-def _fields(s: pd.Series, d: Dialect) -> np.ndarray:
+def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
     """The column (of a kind :func:`_own_kinds` accepts) as CSV fields, one UTF-8 ``bytes`` per row, exactly as
     ``DataFrame.to_csv`` with QUOTE_MINIMAL writes them, formulas neutralised in a dialect that asks for it.
 
-    Each distinct value is formatted and encoded once and spread to its rows: a column has far fewer
-    distinct values than rows, and the explanations are most of a file's bytes.
+    A text column with nothing to quote or neutralise (identifiers, codes, months) is encoded in one piece;
+    otherwise value by value, each value object once (a note spread to many rows is one object). Numbers are
+    formatted once per distinct value.
     """
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
         codes, uniques = pd.factorize(s.to_numpy())
         text = [str(v).encode() for v in uniques.tolist()]
-    else:
-        codes, uniques = pd.factorize(s.to_numpy(dtype=object))
-        distinct = uniques.tolist()
-        special = _special(d)
-        every = "".join(v for v in distinct if type(v) is str)
-        quote = any(ch in every for ch in special)  # most columns have no value to quote: one look at them all
-        text = []
-        for v in distinct:
-            if type(v) is str:
-                if d.escape_formulas and v.startswith(FORMULA_START):
-                    v = "'" + v
-                text.append((_quoted(v, special) if quote else v).encode())
+        return np.array(text, dtype=object)[codes].tolist()
+    values = s.to_numpy(dtype=object)
+    special = _special(d)
+    plain = _as_one_piece(values, special, d)
+    if plain is not None:
+        return plain
+    # The characters that make a field quoted: the separator, '"' and a line break ("\r" reaches this point only
+    # where it is part of the line ending: a lone one in the maskin dialect is left to pandas, see _own_kinds).
+    sep, escape = d.sep, d.escape_formulas
+    out: list[bytes] = []
+    done: dict[int, bytes] = {}  # by the value object: a value spread to many rows (a note, a code) is one object
+    for value in values.tolist():
+        field = done.get(id(value))  # the list holds every value, so no id is reused while this runs
+        if field is None:
+            if type(value) is str:
+                v = "'" + value if escape and value.startswith(FORMULA_START) else value
+                if sep in v or '"' in v or "\n" in v or "\r" in v:
+                    v = '"' + v.replace('"', '""') + '"'
+                field = v.encode()
+            elif value is None or value is pd.NA or (type(value) is float and value != value):
+                field = b""  # a missing value, written as an empty field
             else:
-                text.append(str(v).encode())
-    text.append(b"")  # code -1: a missing value, written as an empty field
-    return np.array(text, dtype=object)[codes]
+                field = str(value).encode()
+            done[id(value)] = field
+        out.append(field)
+    return out
+
+
+_UNIT = "\x1f"  # joins a column's values into one text for the look at them all
+
+
+def _as_one_piece(values: np.ndarray, special: str, d: Dialect) -> list[bytes] | None:
+    """A text column's fields when every value is text written as it is (nothing to quote, no formula to
+    neutralise): joined, encoded and split again in one go. None otherwise (or if a value holds the joining
+    character), for the value-by-value path."""
+    try:
+        joined = _UNIT.join(values)  # a missing value or a number is no str: TypeError
+    except TypeError:
+        return None
+    if any(ch in joined for ch in special):
+        return None
+    if d.escape_formulas and (joined.startswith(FORMULA_START) or any(_UNIT + ch in joined for ch in FORMULA_START)):
+        return None
+    parts = joined.encode().split(_UNIT.encode())
+    return parts if len(parts) == len(values) and len(values) else None
 
 
 def _own_kinds(df: pd.DataFrame, d: Dialect) -> bool:
@@ -166,7 +196,7 @@ def _rows(df: pd.DataFrame, d: Dialect) -> list[bytes]:
     """The rows of ``df`` (every column of :func:`_own_kinds`) as CSV lines without their line ending."""
     if not len(df.columns):
         return [b""] * len(df)
-    columns = [_fields(df[c], d).tolist() for c in df.columns]
+    columns = [_fields(df[c], d) for c in df.columns]
     return list(map(d.sep.encode().join, zip(*columns)))
 
 
