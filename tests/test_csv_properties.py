@@ -55,6 +55,10 @@ def test_the_fast_path_is_taken_and_other_kinds_go_to_pandas(monkeypatch):
     d = csv_out.dialect("excel")
     plain = pd.DataFrame({"a": ["x", "=1"], "b": [1, 2]})
     assert csv_out.csv_bytes(plain, d) == b"a;b\r\nx;1\r\n'=1;2\r\n" and calls == []
+    note = "=SUM(1;2)"  # one object on three rows (as a note spread to its rows): formatted once, the same each time
+    spread = pd.DataFrame({"a": np.array([note, note, "y", note], dtype=object), "b": [1, 2, 3, 4]})
+    assert csv_out.csv_bytes(spread, d) == b'a;b\r\n"\'=SUM(1;2)";1\r\n"\'=SUM(1;2)";2\r\ny;3\r\n"\'=SUM(1;2)";4\r\n'
+    assert calls == []
     for other in (
         pd.DataFrame({"a": ["x", "y"], "b": [1.5, 2.0]}),  # floats
         pd.DataFrame({"a": ["x", "y"], "b": pd.to_datetime(["2024-08-01", "2024-09-01"])}),  # dates
