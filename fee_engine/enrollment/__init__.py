@@ -267,7 +267,11 @@ def read_enrollment(
         raw_codes, found = pd.factorize(df[c].to_numpy(dtype=object))  # an empty cell (None, NaN): code -1
         raw = found.tolist() + [""]  # ... which is the last value, ""
         if all(type(v) is str for v in raw):
-            stripped = np.array([v.strip() for v in raw], dtype=object)
+            stripped = [v.strip() for v in raw]
+            if all(a is b for a, b in zip(stripped, raw)) and (not len(raw_codes) or raw_codes.min() >= 0):
+                f.put(c, raw_codes, np.array(raw[:-1], dtype=object))  # the usual column: nothing to strip
+                continue
+            stripped = np.array(stripped, dtype=object)
         else:  # from a workbook: numbers and dates as pandas writes them as text
             stripped = pd.Series(raw, dtype=object).astype(str).str.strip().to_numpy(dtype=object)
         codes, uniques = pd.factorize(stripped)  # a few values per column, or the ids once
