@@ -554,11 +554,18 @@ def main(argv: list[str] | None = None) -> int:
     for extra in a.add:
         names = ", ".join(sorted({name.split("[")[0] for name, f in came_from.items() if f == extra}))
         if names:
-            notes.append(f"`{names}` from `{shown(extra)}` (run separately afterwards, on the same machine)")
+            other = json.loads(extra.read_text(encoding="utf-8"))
+            commit = (other.get("machine_info", {}).get("fee_engine", {}) or {}).get("git_commit") or "?"
+            when = str(other.get("datetime", ""))[:16].replace("T", " ")
+            notes.append(
+                f"`{names}` from `{shown(extra)}` (run separately afterwards, on the same machine, "
+                f"{when} UTC, fee-engine at commit `{commit}`)"
+            )
     section, skala = render(data, source), render_skala(data, source)
     if notes:
         raw = f"Raw figures: `{source}`"
         section = section.replace(raw, f"{raw}; " + "; ".join(notes), 1)
+        skala = skala.replace(f"(`{source}`):", f"(`{source}`; " + "; ".join(notes) + "):", 1)
     skala_path = a.skala or a.readme.parent / "docs" / "skala.md"
     if a.print:
         print(section + "\n\n" + skala)
