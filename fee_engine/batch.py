@@ -507,8 +507,8 @@ def write_outputs(
     vedtak table here (``vedtak.json``, ``vedtak.xlsx``, the letters), the explanations of the vedtak periods
     are written half here, half in a forked child; then ``vedtak.csv``, ``vedtak.json`` and ``vedtak.xlsx`` are
     written by a child while this process writes the monthly and invoicing files, the report and the rest.
-    Otherwise each process explains its half of the periods and writes that half of ``vedtak.csv`` itself, the
-    child's half appended to this one's (:func:`_vedtak_csv_in_two`): the explanations never travel between
+    Otherwise each process explains its part of the periods and writes that part of ``vedtak.csv`` itself, the
+    child's part appended to this one's (:func:`_vedtak_csv_in_two`): the explanations never travel between
     the processes. The files are the same byte for byte as when everything runs in one process.
     """
     formats = set(opts.formats)
@@ -657,18 +657,18 @@ def _vedtak_csv_in_two(
     rest in a forked child into a part file of its own, appended to the first when both are done. This process
     takes the smaller part (:data:`HERE_SHARE`): ``maanedlig.csv`` and the rest are written here as well.
 
-    Where a half is a table only pandas' writer knows (:func:`fee_engine.output.csv.write_first_part`), the
+    Where a part is a table only pandas' writer knows (:func:`fee_engine.output.csv.write_first_part`), the
     whole table is written at once instead, so the file is the same as written in one piece."""
-    half = int(len(periods) * HERE_SHARE)
+    cut = int(len(periods) * HERE_SHARE)
     part = path.with_name(f".{path.name}.del2")
 
     def second() -> pd.DataFrame | None:  # the child: its table comes back only when it could not write it
-        table = forklaring.vedtak_table(periods.iloc[half:], rules, extra)
+        table = forklaring.vedtak_table(periods.iloc[cut:], rules, extra)
         return None if write_next_part(table, part, d) else table
 
     def first() -> tuple[pd.DataFrame, bool, list[Path]]:
         step = progress("Skriver forklaringer", 1) if progress else None
-        table = forklaring.vedtak_table(periods.iloc[:half], rules, extra)
+        table = forklaring.vedtak_table(periods.iloc[:cut], rules, extra)
         written = write_first_part(table, path, d)
         if step:
             step()
@@ -680,7 +680,7 @@ def _vedtak_csv_in_two(
             append_part(path, part)
         else:
             if rest is None:
-                rest = forklaring.vedtak_table(periods.iloc[half:], rules, extra)
+                rest = forklaring.vedtak_table(periods.iloc[cut:], rules, extra)
             write_csv(pd.concat([table, rest], ignore_index=True), path, d)
     finally:
         part.unlink(missing_ok=True)

@@ -158,10 +158,6 @@ class Kontekst:
         ts = pd.DatetimeIndex([pd.Timestamp(x) for x in self.months])
         return (ts.year.to_numpy() * 12 + ts.month.to_numpy() - 1)[self.maaned]
 
-    @cached_property
-    def inntekt_status(self) -> np.ndarray:
-        return self.husholdning("inntekt_status").astype(str)
-
     def husholdning_er(self, column: str, value: str) -> np.ndarray:
         """Whether each run's household has ``value`` in ``column`` (compared once per household)."""
         return (self.households[column].to_numpy(dtype=object) == value)[self.hh_pos[self.child]]
