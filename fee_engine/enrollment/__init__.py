@@ -175,12 +175,16 @@ def per_unique(values: pd.Series, fn: Callable[[pd.Series], object]) -> object:
     """``fn`` on the distinct values only, spread back to every row (a column of 100 000 rows has a few
     hundred distinct place sizes, dates or amounts). ``fn`` returns a Series or a tuple of Series."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    result = fn(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+    return _spread(fn(pd.Series(np.asarray(uniques, dtype=object), dtype=object)), codes, values.index)
+
+
+def _spread(result: object, codes: np.ndarray, index: pd.Index) -> object:
+    """A result per distinct value (a Series, or a tuple of them) given to every row by the rows' codes."""
 
     def spread(r: pd.Series) -> pd.Series:
-        return pd.Series(np.asarray(r.to_numpy())[codes], index=values.index)
+        return pd.Series(np.asarray(r.to_numpy())[codes], index=index)
 
-    return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)
+    return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)  # type: ignore[union-attr]
 
 
 class _Factored:
@@ -214,13 +218,7 @@ class _Factored:
         """``fn`` on the column's distinct values (an object Series), spread back to every row; ``fn`` returns a
         Series or a tuple of Series."""
         codes, uniques = self._get(column)
-        result = fn(uniques)
-        index = self._df.index
-
-        def spread(r: pd.Series) -> pd.Series:
-            return pd.Series(np.asarray(r.to_numpy())[codes], index=index)
-
-        return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)
+        return _spread(fn(uniques), codes, self._df.index)
 
     def eq(self, column: str, value: str) -> pd.Series:
         """Rows whose value is ``value``."""

@@ -104,7 +104,10 @@ def _special(d: Dialect) -> str:
 
 
 def _quoted(v: str, special: str) -> str:
-    return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in special) else v
+    for ch in special:
+        if ch in v:
+            return '"' + v.replace('"', '""') + '"'
+    return v
 
 
 def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
@@ -124,9 +127,7 @@ def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
     plain = _as_one_piece(values, special, d)
     if plain is not None:
         return plain
-    # The characters that make a field quoted: the separator, '"' and a line break ("\r" reaches this point only
-    # where it is part of the line ending: a lone one in the maskin dialect is left to pandas, see _own_kinds).
-    sep, escape = d.sep, d.escape_formulas
+    escape = d.escape_formulas
     out: list[bytes] = []
     done: dict[int, bytes] = {}  # by the value object: a value spread to many rows (a note, a code) is one object
     for value in values.tolist():
@@ -134,9 +135,7 @@ def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
         if field is None:
             if type(value) is str:
                 v = "'" + value if escape and value.startswith(FORMULA_START) else value
-                if sep in v or '"' in v or "\n" in v or "\r" in v:
-                    v = '"' + v.replace('"', '""') + '"'
-                field = v.encode()
+                field = _quoted(v, special).encode()
             elif value is None or value is pd.NA or (type(value) is float and value != value):
                 field = b""  # a missing value, written as an empty field
             else:
