@@ -561,9 +561,9 @@ def write_outputs(
     d = opts.csv_dialect
 
     # Two groups of files, about equal work each. The group here shows progress; the child's does not. With a
-    # workbook, vedtak.xlsx (the longest) is written here with its progress bar and the invoicing files go to the
-    # child; CSV only, the invoicing files are written here beside maanedlig.csv.
-    faktura_here = "xlsx" not in formats
+    # workbook, vedtak.xlsx (the longest) is written here with its progress bar, and maanedlig.csv and the
+    # invoicing files go to the child; CSV only, they are written here.
+    faktura_here = monthly_here = "xlsx" not in formats
 
     def faktura_files() -> list[Path]:
         out: list[Path] = []
@@ -575,6 +575,8 @@ def write_outputs(
 
     def child_files() -> list[Path]:  # in the forked child on two cores: no progress bar here
         out = []
+        if "csv" in formats and not monthly_here:
+            out.append(write_monthly_from_runs(comp.runs, extra, directory / "maanedlig.csv", d))
         if "csv" in formats and not in_halves:
             out.append(write_csv(decisions, directory / "vedtak.csv", d))
         if "json" in formats:
@@ -585,7 +587,7 @@ def write_outputs(
 
     def here_files() -> list[Path]:
         out = []
-        if "csv" in formats:
+        if "csv" in formats and monthly_here:
             step = progress("Skriver CSV", 1) if progress else None
             out.append(write_monthly_from_runs(comp.runs, extra, directory / "maanedlig.csv", d))
             if step:

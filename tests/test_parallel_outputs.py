@@ -30,11 +30,16 @@ def run(pop, out, monkeypatch, cores: str, formats=("csv", "json", "faktura"), d
     )
 
 
-# With json (the whole vedtak table needed here) the explanations come back from the child; CSV only (and the
+# With json or xlsx (the whole vedtak table needed here) the explanations come back from the child; CSV only (and the
 # report and invoicing files), each process writes its own part of vedtak.csv and the child's part is appended.
 @pytest.mark.parametrize(
     "formats,dialect",
-    [(("csv", "json", "faktura"), "excel"), (("csv",), "excel"), (("csv", "html", "faktura"), "maskin")],
+    [
+        (("csv", "json", "faktura"), "excel"),
+        (("csv",), "excel"),
+        (("csv", "html", "faktura"), "maskin"),
+        (("csv", "xlsx"), "excel"),  # maanedlig.csv and vedtak.csv both in the child, the workbook here
+    ],
 )
 def test_two_processes_write_the_same_files_as_one(population, tmp_path, monkeypatch, formats, dialect):
     whole_table = []
@@ -42,7 +47,7 @@ def test_two_processes_write_the_same_files_as_one(population, tmp_path, monkeyp
     monkeypatch.setattr(batch, "_vedtak_in_two", lambda *a: whole_table.append(1) or real(*a))
     run(population, tmp_path / "one", monkeypatch, "1", formats, dialect)
     run(population, tmp_path / "two", monkeypatch, "2", formats, dialect)
-    assert bool(whole_table) == ("json" in formats)  # CSV only: vedtak.csv written in parts
+    assert bool(whole_table) == bool({"json", "xlsx"} & set(formats))  # CSV only: vedtak.csv written in parts
     assert not [p.name for p in (tmp_path / "two").iterdir() if "del2" in p.name]  # the part file is gone
     names = sorted(p.name for p in (tmp_path / "one").iterdir() if p.suffix in (".csv", ".json") and p.name[0] != ".")
     assert "vedtak.csv" in names and ("fakturagrunnlag.csv" in names) == ("faktura" in formats)

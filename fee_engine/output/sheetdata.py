@@ -25,7 +25,9 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path, PurePosixPath
@@ -77,17 +79,22 @@ def _cut(text: str) -> str:
     return text
 
 
+_NEEDS_ESCAPE = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff&<>]|_x[0-9a-fA-F]{4}_")
+
+
 def cell_text(text: str) -> tuple[str, bool]:
     """The content of a cell's ``<t>`` element, and whether it keeps white space at an end."""
     if len(text) > TEXT_MAX // 2:
         text = _cut(text)
-    text = _LITERAL_ESCAPE.sub(r"_x005F\1", text)
-    text = _CONTROL.sub(lambda m: f"_x{ord(m.group(1)):04X}_", text)
-    preserve = _SPACE_AT_AN_END.search(text) is not None
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), preserve
+    if _NEEDS_ESCAPE.search(text) is not None:
+        text = _LITERAL_ESCAPE.sub(r"_x005F\1", text)
+        text = _CONTROL.sub(lambda m: f"_x{ord(m.group(1)):04X}_", text)
+        preserve = _SPACE_AT_AN_END.search(text) is not None
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"), preserve
+    return text, _SPACE_AT_AN_END.search(text) is not None
 
 
-def _pieces(data: Data, style: int, after: str, rows: slice) -> list[str]:
+def _pieces(data: Data, style: int, after: str, rows: slice) -> list[bytes]:
     """Each row's cell in this column, from just after its reference to just before the next cell's row number."""
     codes, uniques = pd.factorize(data.values[rows])
     empty = f'" s="{style}"/>{after}'
@@ -103,7 +110,7 @@ def _pieces(data: Data, style: int, after: str, rows: slice) -> list[str]:
             space = ' xml:space="preserve"' if preserve else ""
             made.append(f'" s="{style}" t="inlineStr"><is><t{space}>{text}</t></is></c>{after}')
     made.append(empty)  # code -1
-    return np.asarray(made, dtype=object)[codes].tolist()
+    return np.asarray([m.encode("utf-8") for m in made], dtype=object)[codes].tolist()
 
 
 def rows_xml(part: Part, styles: list[int], first_row: int) -> Iterator[tuple[int, bytes]]:
@@ -114,13 +121,13 @@ def rows_xml(part: Part, styles: list[int], first_row: int) -> Iterator[tuple[in
     letters = [xl_col_to_name(j) for j in range(n)]
     afters = [f'<c r="{letters[j + 1]}' for j in range(n - 1)] + ["</row>"]
     # a row is its number joining: '<row r="', '"><c r="A', cell A + '<c r="B', …, last cell + '</row>'
-    head, first_cell = '<row r="', f'"><c r="{letters[0]}'
+    head, first_cell = b'<row r="', f'"><c r="{letters[0]}'.encode()
     for b in range(part.start, part.stop, BLOCK):
         rows = slice(b, min(b + BLOCK, part.stop))
         cells = [_pieces(d, styles[j], afters[j], rows) for j, d in enumerate(part.columns)]
-        numbers = map(str, range(first_row + b - part.start, first_row + rows.stop - part.start))
-        xml = "".join(map(str.join, numbers, zip(repeat(head), repeat(first_cell), *cells)))
-        yield rows.stop - rows.start, xml.encode("utf-8")
+        first = first_row + b - part.start
+        numbers = [str(i).encode() for i in range(first, first + rows.stop - rows.start)]
+        yield rows.stop - rows.start, b"".join(map(bytes.join, numbers, zip(repeat(head), repeat(first_cell), *cells)))
 
 
 def _sheet_files(z: zipfile.ZipFile) -> dict[str, str]:
@@ -190,15 +197,22 @@ def _fill(small: bytes, path: Path, parts: dict[str, Part], large: set[str]) -> 
                 sheet = src.read(info).decode("utf-8")
                 head, tail = _split(sheet, part.stop - part.start)
                 size = done = 0
-                with out.open(info.filename, "w", force_zip64=info.filename in large) as w:
+                # zlib lets other threads run while it compresses: a block is compressed and written by a
+                # second thread while the next one is made here (a few blocks at most wait)
+                with out.open(info.filename, "w", force_zip64=info.filename in large) as w, ThreadPoolExecutor(1) as t:
                     w.write(head.encode("utf-8"))
+                    waiting: deque[Future[int]] = deque()
                     for n, block in rows_xml(part, _styles(sheet), 2):
                         size += len(block)
                         if size > zipfile.ZIP64_LIMIT - 2**20 and info.filename not in large:
                             raise TooBig(info.filename)
-                        w.write(block)
+                        waiting.append(t.submit(w.write, block))
+                        if len(waiting) > 2:
+                            waiting.popleft().result()
                         done += n
                         if part.tick and done > part.told:
                             part.tick(done - part.told)
                             part.told = done
+                    for f in waiting:
+                        f.result()
                     w.write(tail.encode("utf-8"))
