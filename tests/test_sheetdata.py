@@ -179,3 +179,16 @@ def test_a_sheet_past_the_zip_limit_is_written_again_with_zip64(tmp_path, monkey
     assert wb["Stor"].cell(6_001, 1).value == "rad 5999 " + "x" * 200 and wb["Stor"].cell(6_001, 2).value == 5_999
     assert wb["Liten"].cell(3, 1).value == 8
     assert sum(told) == 6_000  # the progress counted once, not again for the second writing
+
+
+def test_the_sheets_dimension_holds_the_rows(tmp_path):
+    # a reader that trusts <dimension> (openpyxl's read-only mode) sees every row, with or without a total row
+    df = pd.DataFrame({"barn_id": [f"B{i}" for i in range(9)]})
+    book = excel.Book(tmp_path / "t.xlsx")
+    excel.write_table(book, "Uten", df)
+    excel.write_table(book, "Med", df, total=excel.Totals("Antall", count=True))
+    book.close()
+    wb = load_workbook(tmp_path / "t.xlsx", read_only=True)
+    assert wb["Uten"].max_row == 10 and wb["Uten"].calculate_dimension() == "A1:A10"
+    assert wb["Med"].max_row == 12 and wb["Med"].calculate_dimension() == "A1:B12"  # the total row: 2 columns
+    assert [r[0] for r in wb["Uten"].iter_rows(values_only=True)][-1] == "B8"

@@ -127,10 +127,6 @@ class Column:
     data: Data  # the values as numbers (NaN = an empty cell) or texts (None = an empty cell)
     width: float
 
-    @property
-    def number(self) -> bool:
-        return self.kind != "text"
-
 
 def _kind(name: str, s: pd.Series) -> str:
     if name in MONTH_COLUMNS:

@@ -10,7 +10,7 @@ an empty value is an empty cell with that style.
 
 After XlsxWriter has closed the workbook (into memory; it is small without the rows), :func:`fill` copies
 it to the file and puts the rows into each table's sheet, right after the header row. A sheet's XML is
-compressed at level 1: about four times as fast as the usual level 6, for a file about a quarter larger.
+compressed at level 1: about four times as fast as the usual level 6, for a file about a third larger.
 
 Text is written as XlsxWriter writes it (a tested property, ``tests/test_sheetdata.py``): cut at Excel's
 32 767 UTF-16 units, control characters as ``_xHHHH_`` (and a literal ``_xHHHH_`` kept literal), leading
@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 
 BLOCK = 32_768  # rows joined and written at a time
 LEVEL = 1  # deflate level of the sheets filled here
@@ -151,9 +151,9 @@ def _styles(sheet: str) -> list[int]:
     return [out[j] for j in range(len(out))]
 
 
-def _split(sheet: str, rows: int) -> tuple[str, str]:
+def _split(sheet: str, rows: int, columns: int) -> tuple[str, str]:
     """The sheet's XML before and after the place of the rows (right after the header row), its
-    dimension widened to hold them."""
+    dimension (``A1`` or ``A1:X9``) widened to hold them."""
     data = sheet.index("<sheetData>")
     if not sheet.startswith('<row r="1"', data + len("<sheetData>")):
         raise ValueError("the sheet has no header row to put the rows under")
@@ -161,9 +161,10 @@ def _split(sheet: str, rows: int) -> tuple[str, str]:
     head, tail = sheet[:at], sheet[at:]
 
     def widen(m: re.Match[str]) -> str:
-        return f'<dimension ref="{m.group(1)}:{m.group(2)}{max(int(m.group(3)), rows + 1)}"/>'
+        last_row, last_col = xl_cell_to_rowcol(m.group(2) or m.group(1))
+        return f'<dimension ref="A1:{xl_rowcol_to_cell(max(last_row, rows), max(last_col, columns - 1))}"/>'
 
-    return re.sub(r'<dimension ref="([A-Z]+1):([A-Z]+)([0-9]+)"/>', widen, head, count=1), tail
+    return re.sub(r'<dimension ref="([A-Z]+[0-9]+)(?::([A-Z]+[0-9]+))?"/>', widen, head, count=1), tail
 
 
 class TooBig(Exception):
@@ -195,7 +196,7 @@ def _fill(small: bytes, path: Path, parts: dict[str, Part], large: set[str]) -> 
                     out.writestr(info, src.read(info))
                     continue
                 sheet = src.read(info).decode("utf-8")
-                head, tail = _split(sheet, part.stop - part.start)
+                head, tail = _split(sheet, part.stop - part.start, len(part.columns))
                 size = done = 0
                 # zlib lets other threads run while it compresses: a block is compressed and written by a
                 # second thread while the next one is made here (a few blocks at most wait)
