@@ -425,3 +425,43 @@ def test_json_has_every_column_of_vedtak_csv(demo_out):
         for c in ("barn_id", "belop", "soeskenmoderasjon", "gratis_timer", "forklaring_kode", "forklaring"):
             assert str(d[c]) == str(row[c]), (c, d[c], row[c])
         assert (d["merknad_saksbehandler"] or "") == row["merknad_saksbehandler"]
+
+
+def test_json_is_one_decision_a_line_and_strict_json(demo_out, tmp_path, monkeypatch):
+    """Each decision is one line of vedtak.json (grep finds a whole decision); missing values are null, never
+    the NaN that strict JSON readers refuse, and numpy numbers are plain numbers."""
+    import numpy as np
+
+    from fee_engine.output import json as json_out
+
+    lines = (demo_out / "vedtak.json").read_text(encoding="utf-8").splitlines()
+    start = lines.index('"vedtak": [')
+    body = lines[start + 1 : -1]
+    csv = read_out(demo_out / "vedtak.csv", dtype=str, keep_default_na=False)
+    assert len(body) == len(csv) and lines[-1] == "]}"
+    assert [json.loads(x.rstrip(","))["barn_id"] for x in body] == csv["barn_id"].tolist()
+
+    # a table with the missing values pandas may hold: NaN in text, pd.NA and numpy integers in an object column
+    vedtak = pd.DataFrame(
+        {
+            "barn_id": ["B1", "B2"],
+            "belop": np.array([100, 0], dtype=np.int32),
+            "inntektsaar": pd.Series(["2023", np.nan], dtype="str"),
+            "stadie": pd.Series([np.nan, "oppgjoer"], dtype="str"),
+            "husholdningsinntekt": pd.Series([np.int64(623_320), pd.NA], dtype=object),
+            "merknad": pd.Series([np.int64(7), None], dtype=object),
+        }
+    )
+    monkeypatch.setattr(json_out, "step_records", lambda periods, rules: [[{"regel": "x"}], []])
+    path = json_out.write_json(tmp_path / "v.json", vedtak, pd.DataFrame(), None, {"laget": "nå"})
+
+    def refuse(token):
+        raise ValueError(token)
+
+    doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+    assert doc["vedtak"] == [
+        {"barn_id": "B1", "belop": 100, "inntektsaar": "2023", "stadie": None, "husholdningsinntekt": 623320,
+         "merknad": 7, "steg": [{"regel": "x"}]},
+        {"barn_id": "B2", "belop": 0, "inntektsaar": None, "stadie": "oppgjoer", "husholdningsinntekt": None,
+         "merknad": None, "steg": []},
+    ]  # fmt: skip

@@ -16,8 +16,9 @@ at a time, so memory stays flat however many children a run has. What Norwegian 
 * a table longer than Excel's 1 048 576 rows continued on «Name (2)», «Name (3)» …;
 * a front sheet (Forside) with the totals, the run's sources and warnings, and what each sheet holds.
 
-Only XlsxWriter's public API is used; each table column's format is its column format too, so a value
-typed into the column later looks like the rest.
+XlsxWriter is used through its public API; :mod:`.sheetdata` reads the shape of the sheet XML it wrote
+(the header row, the columns' styles, the dimension) to put the rows in. Each table column's format is
+its column format too, so a value typed into the column later looks like the rest.
 """
 
 from __future__ import annotations

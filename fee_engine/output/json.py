@@ -35,7 +35,7 @@ def decisions(vedtak: pd.DataFrame, periods: pd.DataFrame, rules: RuleSet) -> li
     columns["husholdningsinntekt"] = [None if v is None else int(v) for v in columns["husholdningsinntekt"]]
     columns["steg"] = step_records(periods, rules)
     names = list(columns)
-    return [dict(zip(names, row)) for row in zip(*columns.values())]
+    return [dict(zip(names, row)) for row in zip(*columns.values(), strict=True)]
 
 
 BLOCK = 20_000  # decisions encoded and written at a time

@@ -22,15 +22,16 @@ from an enrollment file is shown as it is and can never break the workbook.
 from __future__ import annotations
 
 import io
+import os
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -142,13 +143,15 @@ def _sheet_files(z: zipfile.ZipFile) -> dict[str, str]:
     return out
 
 
-def _styles(sheet: str) -> list[int]:
+def _styles(sheet: str, columns: int) -> list[int]:
     """Each column's style index, from the sheet's ``<cols>`` (every column of a table has one)."""
     out: dict[int, int] = {}
     for col in ET.fromstring(sheet).findall("m:cols/m:col", NS):
         for j in range(int(col.get("min", "0")), int(col.get("max", "0")) + 1):
             out[j - 1] = int(col.get("style", "0"))
-    return [out[j] for j in range(len(out))]
+    if any(j not in out for j in range(columns)):
+        raise ValueError("the sheet does not give every column of the table a style")
+    return [out[j] for j in range(columns)]
 
 
 def _split(sheet: str, rows: int, columns: int) -> tuple[str, str]:
@@ -176,44 +179,69 @@ class TooBig(Exception):
 
 
 def fill(small: bytes, path: Path, parts: dict[str, Part]) -> Path:
-    """Write the workbook XlsxWriter made (``small``) to ``path``, each part's rows in its sheet."""
+    """Write the workbook XlsxWriter made (``small``) to ``path``, each part's rows in its sheet.
+
+    The workbook is written beside ``path`` (with its mode, or a new file's) and put in its place when
+    whole: a failure never leaves a workbook that looks finished."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    temporary = path.with_name(f".{path.name}.skrives")
     large: set[str] = set()
-    while True:
-        try:
-            _fill(small, path, parts, large)
-            return path
-        except TooBig as e:  # ZIP64 only where it must be (Excel is strict about it): on a sheet over the limit
-            large.add(e.name)
+    try:
+        while True:
+            # a new file gets what open() gives (0666 less the umask); an existing one keeps its mode exactly
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode & 0o600)
+            if mode is not None:
+                os.fchmod(fd, mode)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    _fill(small, fh, parts, large)
+                break
+            except TooBig as e:  # ZIP64 only where it must be (Excel is strict about it): on a sheet over the limit
+                large.add(e.name)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
 
 
-def _fill(small: bytes, path: Path, parts: dict[str, Part], large: set[str]) -> None:
+def _fill(small: bytes, fh: BinaryIO, parts: dict[str, Part], large: set[str]) -> None:
     with zipfile.ZipFile(io.BytesIO(small)) as src:
-        where = {file: parts[name] for name, file in _sheet_files(src).items() if name in parts}
-        with open(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=LEVEL) as out:
+        files = _sheet_files(src)
+        if missing := set(parts) - set(files):
+            raise ValueError(f"no sheet in the workbook for the rows of {sorted(missing)}")
+        where = {files[name]: part for name, part in parts.items()}
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=LEVEL) as out:
             for info in src.infolist():
                 part = where.get(info.filename)
                 if part is None:
                     out.writestr(info, src.read(info))
                     continue
                 sheet = src.read(info).decode("utf-8")
-                head, tail = _split(sheet, part.stop - part.start, len(part.columns))
-                size = done = 0
+                head, tail = (x.encode("utf-8") for x in _split(sheet, part.stop - part.start, len(part.columns)))
+                blocks = rows_xml(part, _styles(sheet, len(part.columns)), 2)
+                first = next(blocks, (0, b""))
+                # ZIP64 from the start for a sheet whose first block says it will come near the limit
+                likely = (len(first[1]) / max(first[0], 1)) * (part.stop - part.start) > zipfile.ZIP64_LIMIT // 2
+                if likely:
+                    large.add(info.filename)
+                size = len(head) + len(tail)
+                done = 0
                 # zlib lets other threads run while it compresses: a block is compressed and written by a
-                # second thread while the next one is made here (a few blocks at most wait)
+                # second thread while the next one is made here
                 with out.open(info.filename, "w", force_zip64=info.filename in large) as w, ThreadPoolExecutor(1) as t:
-                    w.write(head.encode("utf-8"))
-                    waiting: deque[Future[int]] = deque()
-                    for n, block in rows_xml(part, _styles(sheet), 2):
+                    w.write(head)
+                    writing: Future[int] | None = None
+                    for n, block in chain([first], blocks):
                         size += len(block)
-                        if size > zipfile.ZIP64_LIMIT - 2**20 and info.filename not in large:
+                        if size > zipfile.ZIP64_LIMIT and info.filename not in large:
                             raise TooBig(info.filename)
-                        waiting.append(t.submit(w.write, block))
-                        if len(waiting) > 2:
-                            waiting.popleft().result()
+                        if writing is not None:
+                            writing.result()
+                        writing = t.submit(w.write, block)
                         done += n
                         if part.tick and done > part.told:
                             part.tick(done - part.told)
                             part.told = done
-                    for f in waiting:
-                        f.result()
-                    w.write(tail.encode("utf-8"))
+                    if writing is not None:
+                        writing.result()
+                    w.write(tail)
