@@ -136,15 +136,24 @@ class AuditLog:
         """One line for one lookup, handed to the operating system at once."""
         if self._error is not None:
             raise storage_error(self.path, self._error)
-        person = mask(res.person)
-        korr = res.korrelasjonsid
-        line = (
-            f'{{"tid": "{_now_text()}", {self._fixed}"kilde": "{kilde}", '
-            f'"person": {_person(person)}, "inntektsaar": {int(res.inntektsaar)}, '
+        self._append(self._line(res, kilde, _now_text()))
+
+    def write_many(self, results: list[Lookup], kilde: str) -> None:
+        """A line for each of these lookups (answers already stored, read in one pass), handed to the operating
+        system together, before any of them is used."""
+        if self._error is not None:
+            raise storage_error(self.path, self._error)
+        if results:
+            now = _now_text()
+            self._append(b"".join([self._line(res, kilde, now) for res in results]), len(results))
+
+    def _line(self, res: Lookup, kilde: str, now: str) -> bytes:
+        return (
+            f'{{"tid": "{now}", {self._fixed}"kilde": "{kilde}", '
+            f'"person": {_person(mask(res.person))}, "inntektsaar": {int(res.inntektsaar)}, '
             f'"stadie": {_text(res.stadie)}, "resultat": {_text(res.kode)}, '
-            f'"korrelasjonsid": {_korr(korr)}}}\n'
+            f'"korrelasjonsid": {_korr(res.korrelasjonsid)}}}\n'
         ).encode()
-        self._append(line)
 
     def write_aordning(self, person: str, periode: str, kode: str, korrelasjonsid: str | None, kilde: str) -> None:
         """One line for one lookup in a-ordningen (Inntekt API): ``periode`` is ``YYYY-MM..YYYY-MM``."""
@@ -157,7 +166,7 @@ class AuditLog:
         ).encode()
         self._append(line)
 
-    def _append(self, line: bytes) -> None:
+    def _append(self, line: bytes, lines: int = 1) -> None:
         try:
             written = os.write(self._fd, line)
             while written < len(line):  # a short write (a signal, a nearly full disk): the rest, still appended
@@ -167,7 +176,7 @@ class AuditLog:
         self._dirty = True
         if self._copy is not None:
             self._copy.write(line)
-        self.lines += 1
+        self.lines += lines
 
     def add_lines(self, copy_lines: bytes, n: int) -> None:
         """Lines another process appended to the kept log for this run: counted, and added to this run's copy."""
