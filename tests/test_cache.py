@@ -292,3 +292,89 @@ def test_a_really_full_disk_under_the_cache_exits_2(tmp_path, small_disk):  # no
     (small_disk / "fyll").unlink(missing_ok=True)
     assert res.exit_code == 2 and "disken er full" in res.output, res.output
     assert not (tmp_path / "o" / "maanedlig.csv").exists()
+
+
+def test_answered_reads_in_one_pass_what_the_step_by_step_walk_reads(tmp_path):
+    """cache.answered gives each person the answers the fallback walk (cache.get a step at a time) would take,
+    and leaves out whoever has a step not stored or not readable: they are asked."""
+    from fee_engine.taxdata.answer import decode
+    from fee_engine.taxdata.base import Lookup
+
+    def ok(p, year, stage):
+        body = json.dumps(real_shaped(p, str(year), stage)).encode()
+        return Lookup(p, year, stage, "ok", "200", decode(body, p, year, stage))
+
+    people = [make_synthetic(dt.date(1980, 1, 1) + dt.timedelta(days=i), i) for i in range(7)]
+    a, b, c, d, e, f, g = people
+    (y1, s1), (y2, s2), (y3, s3) = PLAN
+    cache = LookupCache(tmp_path / "skatt.sqlite")
+    stored = [
+        ok(a, y1, s1),  # answered at the first step
+        Lookup(b, y1, s1, "ingen_data", "SSG-008"),  # at the second
+        ok(b, y2, s2),
+        Lookup(c, y1, s1, "ingen_data", "SSG-008"),  # no data in any step: that is an answer too
+        Lookup(c, y2, s2, "ingen_data", "SSG-008"),
+        Lookup(c, y3, s3, "ingen_data", "SSG-008"),
+        Lookup(d, y1, s1, "ingen_data", "SSG-008"),  # the second step not stored: to be asked
+        Lookup(e, y1, s1, "ukjent_person", "SSG-007"),  # a final answer without data
+        ok(f, y1, s1),  # unreadable (below): to be asked
+        ok(g, y1 - 5, s1),  # only a year outside the plan: to be asked
+    ]
+    for res in stored:
+        cache.put(res)
+    cache.db.execute("UPDATE oppslag SET body = X'00' WHERE person = ?", (cache.person_key(f),))
+    cache.db.commit()
+
+    got = cache.answered(people, PLAN)
+    assert {p: [(r.inntektsaar, r.stadie, r.kode) for r in v] for p, v in got.items()} == {
+        a: [(y1, s1, "200")],
+        b: [(y1, s1, "SSG-008"), (y2, s2, "200")],
+        c: [(y1, s1, "SSG-008"), (y2, s2, "SSG-008"), (y3, s3, "SSG-008")],
+        e: [(y1, s1, "SSG-007")],
+    }
+    assert got[a][0].body.grunnlag == ok(a, y1, s1).body.grunnlag and cache.unreadable == 1
+
+    def walk(p):
+        tried = []
+        for year, stage in PLAN:
+            res = cache.get(p, year, stage)
+            if res is None:
+                return None
+            tried.append(res)
+            if res.status not in ("ingen_data", "slettet"):
+                break
+        return [(r.inntektsaar, r.stadie, r.kode) for r in tried]
+
+    assert {p: walk(p) for p in people if walk(p) is not None} == {
+        p: [(r.inntektsaar, r.stadie, r.kode) for r in v] for p, v in got.items()
+    }
+
+
+def test_a_batch_the_cache_answers_opens_no_connection(tmp_path, monkeypatch):
+    """Run again from a full cache: every answer and an audit line for each from the cache, and no HTTP client
+    is even made (nor a token asked for)."""
+    import httpx
+
+    from fee_engine.audit import AuditLog
+    from fee_engine.taxdata.client import SsgClient
+    from tests.test_taxdata_http import population
+
+    data = tmp_path / "skatt"
+    expected = population(data, 60)
+    cache = LookupCache(tmp_path / "cache.sqlite")
+    with EmulatorServer(data, trusted_certs=[DER]) as s:
+        first = run(client_for(s), expected, cache=cache)
+
+    def refuse(*a, **kw):
+        raise AssertionError("an HTTP client was made")
+
+    monkeypatch.setattr(httpx, "AsyncClient", refuse)
+    client = SsgClient("http://127.0.0.1:9", None)  # type: ignore[arg-type]  # no tokens: none may be asked for
+    log = AuditLog(tmp_path / "revisjon.jsonl", command="oppslag", purpose=client.formaal.revisjon)
+    ticks = []
+    again = run(client, expected, cache=cache, audit=log, progress=lambda: ticks.append(1))
+    log.close()
+    assert {p: [r.kode for r in v] for p, v in again.items()} == {p: [r.kode for r in v] for p, v in first.items()}
+    lines = [json.loads(x) for x in (tmp_path / "revisjon.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == sum(len(v) for v in first.values()) == client.stats.cache_hits
+    assert {x["kilde"] for x in lines} == {"lager"} and len(ticks) == len(expected)
