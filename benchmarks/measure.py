@@ -10,15 +10,20 @@ the sampler reads nothing but the process list.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 HERE = Path(__file__).resolve().parent
 PERIOD = "2024-08..2025-07"
@@ -121,21 +126,48 @@ def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,))
 def engine_args(
     population: Path, out: Path, formats: str = "csv", source: str = "files", cache: Path | None = None
 ) -> list[str]:
-    args = [
-        "run",
-        str(population / "innskriving.csv"),
-        "--source",
-        source,
-        "--tax-data",
-        str(population / "skatt"),
-        "--period",
-        PERIOD,
-        "--format",
-        formats,
-        "--out",
-        str(out),
-    ]
+    args = ["run", str(population / "innskriving.csv"), "--source", source]
+    if source in ("files", "emulator"):  # the sources that read the answer files themselves
+        args += ["--tax-data", str(population / "skatt")]
+    args += ["--period", PERIOD, "--format", formats, "--out", str(out)]
     return args + (["--cache", str(cache)] if cache else [])
+
+
+@contextlib.contextmanager
+def emulator_process(data: Path, folder: Path, latency_ms: float = 0) -> Iterator[dict[str, str]]:
+    """``fee-engine emulator`` on ``data`` as its own process (as Skatteetaten would be elsewhere); yields the
+    environment that points ``--source api`` at it (its Maskinporten side included, with a client key it trusts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    cmd = [fee_engine_script(), "emulator", "--data", str(data), "--port", str(port), "--write-client", str(folder)]
+    server = subprocess.Popen(
+        cmd + (["--latency-ms", str(latency_ms)] if latency_ms else []),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield {
+            "FEE_ENGINE_SSG_URL": base,
+            "FEE_ENGINE_TOKEN_URL": base + "/token",
+            "FEE_ENGINE_AUDIENCE": base + "/",
+            "FEE_ENGINE_CLIENT_ID": "bench",
+            "FEE_ENGINE_KEY_FILE": str(folder / "klient.key.pem"),
+            "FEE_ENGINE_CERT_FILE": str(folder / "klient.cert.pem"),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def run_engine(population: Path, out: Path, **kw) -> dict:

@@ -283,14 +283,22 @@ def whole_runs(r: Results, small, main, large) -> list[str]:
     b = r.get("test_run_warm_cache", main)
     if b:
         x = b["extra_info"]
-        other.append(
-            f"| warm cache (`test_run_warm_cache`): `fee-engine run … --source emulator --tax-data POP/skatt --cache "
-            f"FILE --format csv` after one untimed run filled the cache over HTTP ({s_(x.get('fill_seconds'))}); "
-            f"every one of the {n_(x.get('lookups'))} answers comes from the SQLite cache (`revisjon.jsonl`: "
-            f"{', '.join(f'{k} {n_(v)}' for k, v in (x.get('lookup_sources') or {}).items())}); the run still "
-            f"starts the in-process emulator and its throwaway key | {n_(main)} | {spread(r.engine(b))} | "
-            f"{peak_(x)} |"
-        )
+        sources = ", ".join(f"{k} {n_(v)}" for k, v in (x.get("lookup_sources") or {}).items())
+        if "--source api" in x.get("what", ""):
+            how = (
+                "`fee-engine run … --source api --cache FILE --format csv` after one untimed run filled the cache "
+                f"over HTTP from the emulator in its own process ({s_(x.get('fill_seconds'))}), which was then "
+                f"stopped; every one of the {n_(x.get('lookups'))} answers comes from the SQLite cache "
+                f"(`revisjon.jsonl`: {sources})"
+            )
+        else:  # the earlier form of the benchmark
+            how = (
+                "`fee-engine run … --source emulator --tax-data POP/skatt --cache FILE --format csv` after one "
+                f"untimed run filled the cache over HTTP ({s_(x.get('fill_seconds'))}); every one of the "
+                f"{n_(x.get('lookups'))} answers comes from the SQLite cache (`revisjon.jsonl`: {sources}); the "
+                "run still starts the in-process emulator and its throwaway key"
+            )
+        other.append(f"| warm cache (`test_run_warm_cache`): {how} | {n_(main)} | {spread(r.engine(b))} | {peak_(x)} |")
     b = r.get("test_run_xlsx", main)
     if b:
         x = b["extra_info"]
