@@ -388,20 +388,8 @@ class SsgClient(ApiClient):
                 f"«{self.formaal.revisjon}»"
             )
         self.stats.started = self._last_change = time.monotonic()
-        # First everyone the cache answers to the end, in one pass (a line each in the audit log, as below);
-        # only the others are asked, and with none left no connection is opened.
-        out: dict[str, list[Lookup]] = cache.answered(persons, plan) if cache is not None else {}
-        stored = [res for answered in out.values() for res in answered]
-        self.stats.cache_hits += len(stored)
-        if alog is not None:
-            alog.write_many(stored, "lager")
-        if progress:
-            for _ in out:
-                progress()
+        out: dict[str, list[Lookup]] = {}
         queue: asyncio.Queue[str] = asyncio.Queue()
-        for p in persons:
-            if p not in out:
-                queue.put_nowait(p)
 
         async def worker(client: httpx.AsyncClient) -> None:
             while True:
@@ -456,6 +444,20 @@ class SsgClient(ApiClient):
                     progress()
 
         try:
+            # First everyone the cache answers to the end, in one pass (a line each in the audit log, as below);
+            # only the others are asked, and with none left no connection is opened.
+            if cache is not None:
+                out.update(cache.answered(persons, plan))
+            stored = [res for answered in out.values() for res in answered]
+            self.stats.cache_hits += len(stored)
+            if alog is not None:
+                alog.write_many(stored, "lager")
+            if progress:
+                for _ in out:
+                    progress()
+            for p in persons:
+                if p not in out:
+                    queue.put_nowait(p)
             if not queue.empty():
                 async with httpx.AsyncClient(
                     transport=self.transport, limits=self._limits(), timeout=self.timeout
