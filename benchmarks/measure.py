@@ -25,6 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from fee_engine.batch import LOCAL_SOURCES
+
 HERE = Path(__file__).resolve().parent
 PERIOD = "2024-08..2025-07"
 
@@ -127,7 +129,7 @@ def engine_args(
     population: Path, out: Path, formats: str = "csv", source: str = "files", cache: Path | None = None
 ) -> list[str]:
     args = ["run", str(population / "innskriving.csv"), "--source", source]
-    if source in ("files", "emulator"):  # the sources that read the answer files themselves
+    if source in LOCAL_SOURCES:  # the sources that read the answer files themselves
         args += ["--tax-data", str(population / "skatt")]
     args += ["--period", PERIOD, "--format", formats, "--out", str(out)]
     return args + (["--cache", str(cache)] if cache else [])
@@ -167,7 +169,11 @@ def emulator_process(data: Path, folder: Path, latency_ms: float = 0) -> Iterato
         }
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def run_engine(population: Path, out: Path, **kw) -> dict:

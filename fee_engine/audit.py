@@ -143,9 +143,10 @@ class AuditLog:
         system together, before any of them is used."""
         if self._error is not None:
             raise storage_error(self.path, self._error)
-        if results:
-            now = _now_text()
-            self._append(b"".join([self._line(res, kilde, now) for res in results]), len(results))
+        now = _now_text()
+        for b in range(0, len(results), _MANY):  # about 300 kB a write
+            lines = [self._line(res, kilde, now) for res in results[b : b + _MANY]]
+            self._append(b"".join(lines), len(lines))
 
     def _line(self, res: Lookup, kilde: str, now: str) -> bytes:
         return (
@@ -210,6 +211,7 @@ class AuditLog:
 
 
 _PLAIN = frozenset("0123456789*")
+_MANY = 1_000  # lines handed to the system in one write by write_many
 
 
 def _korr(korr: str | None) -> str:

@@ -353,17 +353,29 @@ class LookupCache:
         """Each person whose walk along ``plan`` (as :meth:`get` a step at a time) ends in what is stored: the
         answers it takes, the last one deciding. A person with a step not stored is left out (to be asked).
 
-        One query for the plan's years and stages instead of one a step: a batch run again from a full
-        cache reads its answers in one pass."""
+        One query for the plan's years instead of one a step: a batch run again from a full cache reads its
+        answers in one pass, keeping only this batch's rows (a cache shared with other runs holds more)."""
+        keys = {person: self.person_key(person) for person in dict.fromkeys(persons)}
+        wanted, steps = set(keys.values()), set(plan)
         years = sorted({year for year, _ in plan})
         sql = (
             "SELECT person, inntektsaar, stadie, status, kode, body, korrelasjonsid FROM oppslag"
             f" WHERE inntektsaar IN ({', '.join('?' * len(years))})"
         )
-        stored = {(r[0], r[1], r[2]): r[3:] for r in self._execute(sql, tuple(years))}
+        assert self.db is not None
+        try:
+            stored = {
+                (r[0], r[1], r[2]): r[3:] for r in self.db.execute(sql, years) if r[0] in wanted and r[1:3] in steps
+            }
+        except sqlite3.Error as exc:  # as _execute: a damaged file is set aside and everyone is asked again
+            if not _is_corrupt(exc):
+                raise self._error(exc) from None
+            self._close_quietly()
+            self._set_aside("filen ble ødelagt under kjøringen")
+            self._open()
+            return {}
         out: dict[str, list[Lookup]] = {}
-        for person in persons:
-            key = self.person_key(person)
+        for person, key in keys.items():
             tried: list[Lookup] = []
             for year, stage in plan:
                 row = stored.get((key, year, stage))
@@ -376,6 +388,8 @@ class LookupCache:
                     break
             else:  # no data in any step: that too is an answer
                 out[person] = tried
+        if self.db is not None and self.db.in_transaction:  # an unreadable row deleted: not held for the run
+            self.db.commit()
         return out
 
     def put(self, res: Lookup) -> None:
