@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from . import forklaring
@@ -256,28 +257,38 @@ def fetch_lookups(
 
 
 def build_households(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per household: adults (applicant first), whether it applied, documented income."""
-    first = rows.drop_duplicates("husholdning_id")[["husholdning_id", "soekt_redusert", "dok_inntekt_oere"]]
-    adults = (
-        pd.concat(
-            [
-                rows[["husholdning_id", "rad", "foresatt_fnr"]].rename(columns={"foresatt_fnr": "p"}).assign(o=0),
-                rows.loc[rows["partner_fnr"] != "", ["husholdning_id", "rad", "partner_fnr"]]
-                .rename(columns={"partner_fnr": "p"})
-                .assign(o=1),
-            ]
-        )
-        .sort_values(["husholdning_id", "rad", "o"], kind="stable")
-        .drop_duplicates(["husholdning_id", "p"])
-    )
-    adults["n"] = adults.groupby("husholdning_id", sort=False).cumcount()
-    one = adults[adults["n"] == 0].set_index("husholdning_id")["p"]
-    two = adults[adults["n"] == 1].set_index("husholdning_id")["p"]  # validation allows at most two
+    """One row per household: adults (applicant first), whether it applied, documented income.
+
+    A household's adults in the order of its rows (by ``rad``), each row's applicant before its partner, each
+    person once. Households and persons are integer codes here: sorting and comparing the identifiers as text
+    grew faster than the file (0.2 s at 100 000 children, 2.1 s at 500 000)."""
+    hh, _ = pd.factorize(rows["husholdning_id"])  # codes in the order households first appear
+    first_row = np.unique(hh, return_index=True)[1]
+    first = rows.iloc[first_row][["husholdning_id", "soekt_redusert", "dok_inntekt_oere"]]
+    applicant = rows["foresatt_fnr"].to_numpy(dtype=object)
+    partner = rows["partner_fnr"].to_numpy(dtype=object)
+    has_partner = partner != ""
+    rad = rows["rad"].to_numpy()
+    # every (household, person) as it appears: applicants (o=0) for all rows, partners (o=1) where there is one
+    person = np.concatenate([applicant, partner[has_partner]])
+    p_code, _ = pd.factorize(person)
+    h = np.concatenate([hh, hh[has_partner]])
+    r = np.concatenate([rad, rad[has_partner]])
+    o = np.concatenate([np.zeros(len(hh), np.int8), np.ones(int(has_partner.sum()), np.int8)])
+    order = np.lexsort((o, r, h))  # stable: equal keys keep their order, as a stable sort by (household, rad, o)
+    h, p_code, person = h[order], p_code[order], person[order]
+    seen = pd.DataFrame({"h": h, "p": p_code}).duplicated().to_numpy()  # each person once per household
+    h, person = h[~seen], person[~seen]
+    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])  # h is sorted: each household's first adult
+    n_hh = len(first_row)
+    one = np.empty(n_hh, dtype=object)
+    one[h[starts]] = person[starts]
+    two = np.full(n_hh, "", dtype=object)  # validation allows at most two
+    second = starts + 1
+    second = second[(second < len(h)) & (h[np.minimum(second, len(h) - 1)] == h[starts])]
+    two[h[second]] = person[second]
     out = first.reset_index(drop=True)
-    a = out["husholdning_id"].map(one).to_numpy()
-    b = out["husholdning_id"].map(two).astype(object)
-    b = b.where(b.notna(), "").to_numpy()
-    out["voksne"] = [(x, y) if y else (x,) for x, y in zip(a, b)]
+    out["voksne"] = [(x, y) if y else (x,) for x, y in zip(one, two)]
     return out
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fee_engine import batch
 from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, STAGE_TEXT, household_incomes, person_incomes
@@ -106,3 +108,44 @@ def test_vectorised_equals_the_loop(fixture, tmp_path):
     parts = looked_up["soeker_oere"] + looked_up["partner_oere"].clip(lower=0)
     assert len(looked_up) and (parts == looked_up["inntekt_oere"]).all()
     assert (looked_up["soeker_aar"] > 0).all()
+
+
+def adults_by_loop(rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """The reference: each household's rows by ``rad``, the applicant before the partner, each person once, the
+    first two kept (validation allows at most two)."""
+    out: dict[str, list[str]] = {}
+    for _, r in rows.sort_values("rad").iterrows():
+        adults = out.setdefault(r["husholdning_id"], [])
+        for p, partner in ((r["foresatt_fnr"], False), (r["partner_fnr"], True)):
+            if not (partner and p == "") and p not in adults:  # a row without a partner has an empty partner_fnr
+                adults.append(p)
+    return {h: tuple(a[:2]) for h, a in out.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("ABCD"), st.sampled_from(["p1", "p2", "p3"]), st.sampled_from(["", "p1", "p2", "p4"])
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_households_list_their_adults_in_the_order_of_their_rows(rows, rnd):
+    rad = list(range(2, len(rows) + 2))
+    rnd.shuffle(rad)  # the file's rows in any order
+    df = pd.DataFrame(
+        {
+            "husholdning_id": [h for h, _, _ in rows],
+            "foresatt_fnr": [a for _, a, _ in rows],
+            "partner_fnr": [p for _, _, p in rows],
+            "rad": rad,
+            "soekt_redusert": [True] * len(rows),
+            "dok_inntekt_oere": [-1] * len(rows),
+        }
+    )
+    got = batch.build_households(df)
+    assert list(got["husholdning_id"]) == list(dict.fromkeys(df["husholdning_id"]))  # in order of first appearance
+    assert dict(zip(got["husholdning_id"], got["voksne"])) == adults_by_loop(df)
