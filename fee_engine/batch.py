@@ -279,7 +279,7 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
     h, p_code, person = h[order], p_code[order], person[order]
     seen = pd.DataFrame({"h": h, "p": p_code}).duplicated().to_numpy()  # each person once per household
     h, person = h[~seen], person[~seen]
-    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])  # h is sorted: each household's first adult
+    starts = np.flatnonzero(np.r_[len(h) > 0, h[1:] != h[:-1]])  # h is sorted: each household's first adult
     n_hh = len(first_row)
     one = np.empty(n_hh, dtype=object)
     one[h[starts]] = person[starts]

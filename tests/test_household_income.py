@@ -149,3 +149,18 @@ def test_households_list_their_adults_in_the_order_of_their_rows(rows, rnd):
     got = batch.build_households(df)
     assert list(got["husholdning_id"]) == list(dict.fromkeys(df["husholdning_id"]))  # in order of first appearance
     assert dict(zip(got["husholdning_id"], got["voksne"])) == adults_by_loop(df)
+
+
+def test_no_rows_no_households():
+    rows = pd.DataFrame(
+        {
+            "husholdning_id": [],
+            "foresatt_fnr": [],
+            "partner_fnr": [],
+            "rad": [],
+            "soekt_redusert": [],
+            "dok_inntekt_oere": [],
+        }
+    )
+    got = batch.build_households(rows)
+    assert len(got) == 0 and list(got.columns) == ["husholdning_id", "soekt_redusert", "dok_inntekt_oere", "voksne"]
