@@ -8,12 +8,7 @@ elsewhere: in the same process it would compete with the client for the GIL.
 import asyncio
 import datetime as dt
 import json
-import socket
-import subprocess
-import sys
-import time
-
-import httpx
+from pathlib import Path
 
 from fee_engine.identity import make_synthetic
 from fee_engine.taxdata import fallback_plan
@@ -21,15 +16,10 @@ from fee_engine.taxdata.client import SsgClient
 from fee_engine.taxdata.maskinporten import Credentials, TokenProvider, load_pem
 
 from .conftest import QUICK
+from .measure import emulator_process
 
 N = 1000 if QUICK else 5000
 LATENCY_MS = 50
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_client_lookups_at_50ms(benchmark, tmp_path):
@@ -38,47 +28,18 @@ def test_client_lookups_at_50ms(benchmark, tmp_path):
     persons = [make_synthetic(dt.date(1960, 1, 1) + dt.timedelta(days=i), 0) for i in range(N)]
     for p in persons:
         (folder / f"{p}.json").write_text(json.dumps({"grunnlag": []}))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fee_engine",
-            "emulator",
-            "--data",
-            str(tmp_path / "skatt"),
-            "--port",
-            str(port),
-            "--latency-ms",
-            str(LATENCY_MS),
-            "--write-client",
-            str(tmp_path / "klient"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        key, chain = load_pem(tmp_path / "klient" / "klient.key.pem", tmp_path / "klient" / "klient.cert.pem")
-        tokens = TokenProvider(Credentials("bench", key, x5c=chain), base + "/token", base + "/")
+    with emulator_process(tmp_path / "skatt", tmp_path / "klient", latency_ms=LATENCY_MS) as env:
+        base = env["FEE_ENGINE_SSG_URL"]
+        key, chain = load_pem(Path(env["FEE_ENGINE_KEY_FILE"]), Path(env["FEE_ENGINE_CERT_FILE"]))
+        tokens = TokenProvider(
+            Credentials("bench", key, x5c=chain), env["FEE_ENGINE_TOKEN_URL"], env["FEE_ENGINE_AUDIENCE"]
+        )
         client = SsgClient(base, tokens, max_in_flight=5)
 
         def fetch():
             return asyncio.run(client.fetch_all(persons, fallback_plan(2024)))
 
         out = benchmark.pedantic(fetch, rounds=1, iterations=1)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert len(out) == N and all(v[-1].status == "ok" for v in out.values())
     seconds = benchmark.stats.stats.mean
     rate = N / seconds
