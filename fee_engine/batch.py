@@ -516,11 +516,13 @@ def write_outputs(
 
     On two cores the work is split in two (:func:`fee_engine.parallel.in_two`). When an output needs the whole
     vedtak table here (``vedtak.json``, ``vedtak.xlsx``, the letters), the explanations of the vedtak periods
-    are written half here, half in a forked child; then ``vedtak.csv``, ``vedtak.json`` and ``vedtak.xlsx`` are
-    written by a child while this process writes the monthly and invoicing files, the report and the rest.
-    Otherwise each process explains its part of the periods and writes that part of ``vedtak.csv`` itself, the
-    child's part appended to this one's (:func:`_vedtak_csv_in_two`): the explanations never travel between
-    the processes. The files are the same byte for byte as when everything runs in one process.
+    are written half here, half in a forked child; then a child writes ``vedtak.csv`` and ``vedtak.json`` while
+    this process writes the rest. With a workbook, ``vedtak.xlsx`` (the longest) is written here and
+    ``maanedlig.csv`` and the invoicing files by the child; without one, they are written here. Otherwise (CSV
+    and no workbook, JSON or letters) each process explains its part of the periods and writes that part of
+    ``vedtak.csv`` itself, the child's part appended to this one's (:func:`_vedtak_csv_in_two`): the
+    explanations never travel between the processes. The files are the same byte for byte as when everything
+    runs in one process.
     """
     formats = set(opts.formats)
     extra = comp.enrollment.extra_columns

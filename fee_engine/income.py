@@ -30,7 +30,7 @@ import pandas as pd
 from .regelsett import COUNTED, RuleSet
 from .taxdata.answer import Answer, InvalidAnswer, convert
 from .taxdata.base import Lookup
-from .text import kroner_from_oere
+from .text import kroner_from_oere, per_value
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
 
@@ -149,8 +149,7 @@ PERSON_COLUMNS = ["soeker_aar", "soeker_stadie", "soeker_oere", "partner_aar", "
 def _kroner_texts(oere: np.ndarray) -> np.ndarray:
     """«12 346 kr» for each amount in øre (half up, as :func:`fee_engine.text.kroner_from_oere`), formatted
     once per distinct amount."""
-    codes, uniques = pd.factorize(np.asarray(oere, dtype=np.int64))
-    return np.array([kroner_from_oere(int(v)) for v in uniques.tolist()] + [""], dtype=object)[codes]
+    return per_value(np.asarray(oere, dtype=np.int64), kroner_from_oere)
 
 
 def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]) -> pd.DataFrame:

@@ -339,12 +339,14 @@ def read_enrollment(
 
     foresatt, partner = f.per_unique("foresatt_fnr", digits), f.per_unique("partner_fnr", digits)
     flag((partner != "") & (partner == foresatt), "partner_fnr", "partner_lik")
-    betaler, eier = f.per_unique("betaler_fnr", digits), f.per_unique("eier_orgnr", digits)
-    flag(
-        f.per_unique("eier_orgnr", lambda u: digits(u).map(lambda v: v != "" and not orgnr.is_valid(v)).astype(bool)),
-        "eier_orgnr",
-        "orgnr",
-    )
+
+    def orgnr_digits(u: pd.Series) -> tuple[pd.Series, pd.Series]:
+        v = digits(u)
+        return v, v.map(lambda x: x != "" and not orgnr.is_valid(x)).astype(bool)
+
+    betaler = f.per_unique("betaler_fnr", digits)
+    eier, bad_orgnr = f.per_unique("eier_orgnr", orgnr_digits)
+    flag(bad_orgnr, "eier_orgnr", "orgnr")
 
     knr = df["kommunenummer"]
     no_knr = f.eq("kommunenummer", "")
@@ -478,8 +480,9 @@ def read_enrollment(
 
 def _distinct_per_group(group: np.ndarray, value: np.ndarray, groups: int) -> np.ndarray:
     """How many distinct ``value`` codes each ``group`` code has (both non-negative, groups < ``groups``)."""
-    pairs = np.unique(group.astype(np.int64) * (int(value.max(initial=0)) + 1) + value)
-    return np.bincount(pairs // (int(value.max(initial=0)) + 1), minlength=groups)
+    width = int(value.max(initial=0)) + 1  # a (group, value) pair as one number
+    pairs = np.unique(group.astype(np.int64) * width + value)
+    return np.bincount(pairs // width, minlength=groups)
 
 
 def _keys_that_are_fnr(df: pd.DataFrame, f: _Factored) -> list[str]:

@@ -20,7 +20,7 @@ from ..beregning import has_flag
 from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..steg import REKKEFOLGE, Steg
-from ..text import MAANEDER, thousands
+from ..text import MAANEDER, per_value, thousands
 
 _FORMATTER = string.Formatter()
 
@@ -31,8 +31,7 @@ def _text(value: object, n: int) -> np.ndarray | str:
         value = value.to_numpy()
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "iub":  # numbers: each distinct value written once
-            codes, uniques = pd.factorize(value)
-            return np.array([str(v) for v in uniques.tolist()], dtype=object)[codes]
+            return per_value(value, str)
         if value.dtype != object or (n and not isinstance(value[0], str)):
             value = value.astype(str)
         return value.astype(object, copy=False)

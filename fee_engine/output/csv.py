@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..forklaring import MONTHLY_COLUMNS, monthly, with_flag_text
+from ..text import per_value
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,7 @@ def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
     formatted once per distinct value.
     """
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
-        codes, uniques = pd.factorize(s.to_numpy())
-        text = [str(v).encode() for v in uniques.tolist()]
-        return np.array(text, dtype=object)[codes].tolist()
+        return per_value(s.to_numpy(), lambda v: str(v).encode()).tolist()
     values = s.to_numpy(dtype=object)
     special = _special(d)
     plain = _as_one_piece(values, special, d)
