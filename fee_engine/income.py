@@ -21,9 +21,9 @@ Why a household is ``manuell`` is in ``manuell_grunn`` (text) and ``manuell_kode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
 
@@ -46,8 +46,7 @@ TRANSIENT_REASON = "midlertidig feil – kjør på nytt"
 INVALID_CODES = ("UGYLDIG-SVAR", "UGYLDIG-FIL")
 
 
-@dataclass(frozen=True)
-class PersonIncome:
+class PersonIncome(msgspec.Struct, frozen=True):  # a Struct: made in C, one per person (a dataclass took 1 µs)
     person: str
     ok: bool
     reason: str = ""
