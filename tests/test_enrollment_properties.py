@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +109,45 @@ def test_any_bytes_give_a_clear_error_or_rows(tmp_path, data):
         assert not re.search(r"[0-9]{11}", str(exc))
         return
     _accounted(enr)
+
+
+CELL = st.text(alphabet=st.sampled_from(["a", "Å", "1", " ", "\t", ";", ",", "\x00", "\ufeff", "-", "é"]), max_size=4)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    header=st.lists(st.sampled_from(["a", "b", "c", "", " d"]), min_size=1, max_size=4),
+    rows=st.lists(st.lists(CELL, min_size=0, max_size=5), max_size=6),
+    sep=st.sampled_from([";", ",", "\t"]),
+    final_newline=st.booleans(),
+)
+def test_a_plain_file_split_in_one_pass_is_the_same_as_row_by_row(header, rows, sep, final_newline):
+    """A file with no quotes is split into columns in one pass (``reading._plain``), when every line has the
+    header's number of fields and something in it. Whatever the lines hold, the table (values, row numbers,
+    problems) is the one the row-by-row reading gives, which reads every file."""
+    from fee_engine.enrollment import reading
+
+    text = "\n".join([sep.join(header)] + [sep.join(r) for r in rows]) + ("\n" if final_newline else "")
+    if not text.strip():
+        return
+    fast = reading.split_csv(text)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(reading, "_plain", lambda *a: None)
+        slow = reading.split_csv(text)
+    assert slow.columns is None
+    names = [f"k{i}" for i in range(len(fast.header))]
+    assert fast.header == slow.header
+    assert fast.row_numbers == slow.row_numbers
+    assert fast.problems == slow.problems
+    assert fast.frame(names).equals(slow.frame(names))
+    assert len(fast.frame(names)) == len(fast.row_numbers)
+
+
+def test_a_plain_file_is_split_in_one_pass_and_any_other_row_by_row():
+    """The one-pass split is taken for a plain file only; a quote, a short row or a blank row sends the file
+    through the row-by-row reading (which names each problem)."""
+    from fee_engine.enrollment import reading
+
+    assert reading.split_csv("a;b\n1;2\n3;4\n").columns == [["1", "3"], ["2", "4"]]
+    for text in ('a;b\n"1";2\n', "a;b\n1\n3;4\n", "a;b\n1;2\n;\n", "a;b\n1;2;3\n"):
+        assert reading.split_csv(text).columns is None, text

@@ -99,7 +99,7 @@ def read_persons(path: Path | str) -> Persons:
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise InputError(f"{path}: mangler påkrevde kolonner: {', '.join(missing)} (fant: {', '.join(header)})")
-    df = pd.DataFrame(table.rows, columns=header, dtype=object)[COLUMNS].fillna("").astype(str)
+    df = table.frame(header)[COLUMNS].fillna("").astype(str)
     n = len(df)
     for c in COLUMNS:
         df[c] = df[c].str.strip()

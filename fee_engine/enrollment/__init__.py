@@ -254,7 +254,7 @@ def read_enrollment(
     missing = [c for c in REQUIRED if c not in header and (require_fnr or c != "foresatt_fnr")]
     if missing:
         raise InputError(f"{path}: mangler påkrevde kolonner: {', '.join(missing)} (fant: {', '.join(header)})")
-    df = pd.DataFrame(table.rows, columns=header, dtype=object)
+    df = table.frame(header)
     n = len(df)
     extra = [c for c in header if c not in KNOWN]
     for c in KNOWN:

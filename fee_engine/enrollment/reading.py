@@ -51,6 +51,13 @@ class Table:
     notices: list[str] = field(default_factory=list)
     from_excel: bool = False
     maybe_control: bool = True  # False when the whole text was found free of control characters
+    columns: list[list[str]] | None = None  # the data by column instead of ``rows`` (a plain file, :func:`_plain`)
+
+    def frame(self, names: list[str]) -> pd.DataFrame:
+        """The data as a DataFrame of objects, with these column names."""
+        if self.columns is not None:
+            return pd.DataFrame(dict(zip(names, self.columns)), columns=names, dtype=object)
+        return pd.DataFrame(self.rows, columns=names, dtype=object)
 
 
 def read_table(path: Path) -> Table:
@@ -123,6 +130,10 @@ def split_csv(text: str, path: Path | None = None) -> Table:
     header = next(csv.reader([lines[0]], delimiter=sep))
     header = _trim_header(header)
     width = len(header)
+    if not has_cr and '"' not in text:
+        columns = _plain(lines, sep, width)
+        if columns is not None:
+            return Table(header=header, rows=[], row_numbers=list(range(2, len(lines) + 1)), columns=columns)
     reader = csv.reader((line + "\n" for line in lines[1:]), delimiter=sep, strict=False)
     rows: list[list[str]] = []
     numbers: list[int] = []
@@ -152,6 +163,20 @@ def split_csv(text: str, path: Path | None = None) -> Table:
         header = [h.replace(_CR, "\r") for h in header]
         rows = [[v.replace(_CR, "\r") if _CR in v else v for v in r] for r in rows]
     return Table(header=header, rows=rows, row_numbers=numbers, problems=problems)
+
+
+def _plain(lines: list[str], sep: str, width: int) -> list[list[str]] | None:
+    """The columns of a file as a system writes it: no quotes anywhere, every line a row with exactly the
+    header's number of fields and something in it. Split in one pass over the whole text (a tenth of the time
+    of the row-by-row reading, which a file like this does not need); None for any other file, which is then
+    read row by row with its problems found and named."""
+    body = lines[1:]
+    if not body or any(line.count(sep) != width - 1 for line in body):
+        return None
+    if any(not line.replace(sep, "").strip() for line in body):  # a blank row: skipped row by row
+        return None
+    cells = sep.join(body).split(sep)
+    return [cells[i::width] for i in range(width)]
 
 
 def _take(
