@@ -18,7 +18,7 @@ import codecs
 import csv
 import io
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -214,25 +214,32 @@ def _write_table(fh: BinaryIO, df: pd.DataFrame, d: Dialect, header: bool = True
         fh.write(end.join(_rows(df.iloc[at : at + BLOCK], d)) + end)
 
 
-def write_first_part(df: pd.DataFrame, path: Path, d: str | Dialect = DEFAULT_DIALECT) -> bool:
-    """The start of a CSV file written in parts (the BOM, the header, ``df``'s rows); False, and nothing
-    written, where the parts cannot simply follow each other (a table only pandas writes, :func:`_own_kinds`)."""
+def write_first_part(
+    tables: pd.DataFrame | Iterable[pd.DataFrame], path: Path, d: str | Dialect = DEFAULT_DIALECT
+) -> bool:
+    """The start of a CSV file written in parts (the BOM, the header, the rows of each table in turn: tables made
+    a block at a time, each written before the next is made). False where the parts cannot simply follow each
+    other (a table only pandas writes, :func:`_own_kinds`): the caller writes the whole file again."""
     d = dialect(d)
-    if not _own_kinds(df, d):
-        return False
     with _open(path, d) as fh:
-        _write_table(fh, df, d)
+        for i, df in enumerate([tables] if isinstance(tables, pd.DataFrame) else tables):
+            if not _own_kinds(df, d):
+                return False
+            _write_table(fh, df, d, header=i == 0)
     return True
 
 
-def write_next_part(df: pd.DataFrame, path: Path, d: str | Dialect = DEFAULT_DIALECT) -> bool:
+def write_next_part(
+    tables: pd.DataFrame | Iterable[pd.DataFrame], path: Path, d: str | Dialect = DEFAULT_DIALECT
+) -> bool:
     """The following rows of a CSV file written in parts, to a file of their own (no BOM, no header), for
-    :func:`append_part`; False, and nothing written, as for :func:`write_first_part`."""
+    :func:`append_part`; False as for :func:`write_first_part`."""
     d = dialect(d)
-    if not _own_kinds(df, d):
-        return False
     with path.open("wb") as fh:
-        _write_table(fh, df, d, header=False)
+        for df in [tables] if isinstance(tables, pd.DataFrame) else tables:
+            if not _own_kinds(df, d):
+                return False
+            _write_table(fh, df, d, header=False)
     return True
 
 
