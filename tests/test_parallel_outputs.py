@@ -71,6 +71,44 @@ def test_a_part_only_pandas_can_write_makes_the_whole_file_be_written_at_once(po
     assert not [p.name for p in (tmp_path / "two").iterdir() if "del2" in p.name]
 
 
+@pytest.mark.parametrize("cores", ["1", "2"])
+def test_vedtak_csv_explained_a_block_at_a_time_is_the_file_explained_whole(population, tmp_path, monkeypatch, cores):
+    """CSV only, each part of vedtak.csv is explained and written a block of periods at a time. With blocks far
+    smaller than a part (997 periods: a dozen blocks a part, the last one short), the file is byte for byte the
+    one written from the whole table, as a run that also writes vedtak.json makes it."""
+    run(population, tmp_path / "whole", monkeypatch, "1", ("csv", "json"))
+    monkeypatch.setattr(batch, "EXPLAIN_BLOCK", 997)
+    made = []
+    real = batch.forklaring.vedtak_table
+    monkeypatch.setattr(batch.forklaring, "vedtak_table", lambda p, *a: made.append(len(p)) or real(p, *a))
+    run(population, tmp_path / "blocks", monkeypatch, cores, ("csv",))
+    whole = (tmp_path / "whole" / "vedtak.csv").read_bytes()
+    assert (tmp_path / "blocks" / "vedtak.csv").read_bytes() == whole
+    if cores == "1":  # both parts made here: every block seen, none larger than the bound
+        assert len(made) > 10 and max(made) == 997 and sum(made) == whole.count(b"\n") - 1
+
+
+def test_a_block_only_pandas_can_write_midway_makes_the_whole_file_be_written_at_once(
+    population, tmp_path, monkeypatch
+):
+    """A block that only pandas' writer knows, after others were written, still gives the whole file as one piece."""
+    from fee_engine.output import csv as csv_out
+
+    run(population, tmp_path / "one", monkeypatch, "1", ("csv",))
+    monkeypatch.setattr(batch, "EXPLAIN_BLOCK", 997)
+    real, calls = csv_out._own_kinds, []
+
+    def third_block_fails(df, d):
+        calls.append(len(df))
+        return len(calls) != 3 and real(df, d)
+
+    monkeypatch.setattr(csv_out, "_own_kinds", third_block_fails)
+    run(population, tmp_path / "two", monkeypatch, "1", ("csv",))
+    assert len(calls) > 3
+    assert (tmp_path / "two" / "vedtak.csv").read_bytes() == (tmp_path / "one" / "vedtak.csv").read_bytes()
+    assert not [p.name for p in (tmp_path / "two").iterdir() if "del2" in p.name]
+
+
 def _without_time(doc: dict) -> dict:
     doc = doc.get("kjoering", doc)
     return {k: v for k, v in doc.items() if k != "laget"} if "vedtak" not in doc else doc
