@@ -305,6 +305,34 @@ def test_vedtak_periods_do_not_merge_across_a_move(tmp_path):
     ]
 
 
+def test_a_month_shared_by_two_offers_is_billed_in_each_and_a_move_in_one_offer_once(tmp_path):
+    """One bill per child, offer and month. Barnehage «Gamle» until 20 January, then «Nye» from 21 January: January
+    is billed once in barnehage, for the placement with the more days in it (Gamle: 1-20 January, 20 days; Nye:
+    21-31 January, 11 days). SFO from 10 January (22 days) is another offer: January is billed there too."""
+    header = HEADER + ";fra_dato;til_dato;trinn;timer_per_uke"
+    rows = [
+        row("A", inst="Gamle") + ";;2025-01-20;;",
+        row("A", inst="Nye") + ";2025-01-21;;;",
+        row("A", inst="Skolen").replace(";barnehage;", ";sfo;") + ";2025-01-10;;1;15",
+    ]
+    out = tmp_path / "out"
+    batch.run(
+        batch.RunOptions(
+            enrollment=write(tmp_path, *rows, header=header),
+            out=out,
+            source="files",
+            tax_data=tmp_path,
+            period=batch.parse_period("2024-08..2025-06"),
+            formats=("csv",),
+        )
+    )
+    m = read_out(out / "maanedlig.csv", dtype=str)
+    january = m[m["maaned"] == "2025-01"]
+    assert not (out / "avvist.csv").read_text(encoding="utf-8-sig").strip().count("\n")  # no row rejected
+    assert sorted(zip(january["tilbud"], january["institusjon"])) == [("barnehage", "Gamle"), ("sfo", "Skolen")]
+    assert len(m[m["tilbud"] == "barnehage"]) == 11 and len(m[m["tilbud"] == "sfo"]) == 6  # Aug-Jun; Jan-Jun
+
+
 # -- the tax-data folder --------------------------------------------------------------------------
 def test_wrong_tax_data_folder_stops_before_any_lookup(tmp_path, demo):
     with pytest.raises(ConfigurationError, match="fant ingen skattegrunnlag") as err:

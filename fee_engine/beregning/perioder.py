@@ -115,7 +115,10 @@ def one_bill_per_month(
     """
     if len(c) == 0:
         return c, f, np.zeros(0, dtype=bool)
-    who = pd.factorize(children["barn_id"].astype(str) + "\x1f" + children["tilbud"].astype(str))[0][c]
+    # the child and offer as one integer code (two factorizes: joining the texts first hashed longer strings)
+    child_code = pd.factorize(children["barn_id"], use_na_sentinel=False)[0]
+    offer_code, offers = pd.factorize(children["tilbud"], use_na_sentinel=False)
+    who = (child_code.astype(np.int64) * len(offers) + offer_code)[c]
     day = np.timedelta64(1, "D")
     lo = np.where(np.isnat(fra[c]), starts[f], np.maximum(fra[c], starts[f]))
     hi = np.where(np.isnat(til[c]), ends[f], np.minimum(til[c], ends[f]))
