@@ -56,6 +56,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..identity import mask_digits_in_text
+from .errors import MESSAGES
 from .formaal import DELEGERINGER, FIKS_SCOPE, INNTEKT_SCOPE, SSG_SCOPE, Formaal
 from .maskinporten import GRANT_TYPE
 
@@ -64,24 +65,6 @@ SSG_STAGES = {f.ssg_pakke: f.ssg_stadier for f in Formaal}
 INNTEKT_PAKKER = tuple(f.inntekt_pakke for f in Formaal if f.inntekt_pakke)
 FIKS_PATH = "/skatteetaten/formueinntekt/summertskatt/api/v2"
 INNTEKT_PATH = "/api/innrapportert/inntektsmottaker/{rettighetspakke}/{personidentifikator}/oppgave/inntekt"
-MESSAGES = {
-    "SSG-004": "Feil i forbindelse med autentisering.",
-    "SSG-005": "Feil i forbindelse med autorisering.",
-    "SSG-006": "Feil i forbindelse med validering av inputdata.",
-    "SSG-007": "Ikke treff på oppgitt personidentifikator",
-    "SSG-008": "Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår",
-    "SSG-009": "Feil tilknyttet dataformat. Kun json eller xml er støttet.",
-    "SSG-001": "Uventet feil på tjenesten.",
-    "SSG-002": "Uventet feil i et bakenforliggende system.",
-    "IM-001": "Uventet feil på tjenesten.",
-    "IM-003": "Ukjent url benyttet.",
-    "IM-004": "Feil i forbindelse med autentisering.",
-    "IM-005": "Feil i forbindelse med autorisering.",
-    "IM-006": "Feil i forbindelse med validering av inputdata.",
-    "IM-007": "Ikke treff på oppgitt personidentifikator.",
-    "IM-008": "Det finnes ikke inntektsopplysninger for angitt personidentifikator og tidspunkt.",
-    "IM-009": "Feil tilknyttet dataformat. Kun json eller xml er støttet.",
-}
 FIKS_ERRORS = {
     401: "Unauthorized",
     403: "Forbidden",

@@ -25,6 +25,28 @@ from __future__ import annotations
 
 from ..errors import ConfigurationError
 
+# The services' own messages for their codes (Summert skattegrunnlag SSG-xxx, Inntekt API IM-xxx), as their
+# documentation gives them: the emulator answers with them, and a folder of answers (taxdata.files) gives the
+# same for a person or year it has no file for.
+MESSAGES = {
+    "SSG-004": "Feil i forbindelse med autentisering.",
+    "SSG-005": "Feil i forbindelse med autorisering.",
+    "SSG-006": "Feil i forbindelse med validering av inputdata.",
+    "SSG-007": "Ikke treff på oppgitt personidentifikator",
+    "SSG-008": "Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår",
+    "SSG-009": "Feil tilknyttet dataformat. Kun json eller xml er støttet.",
+    "SSG-001": "Uventet feil på tjenesten.",
+    "SSG-002": "Uventet feil i et bakenforliggende system.",
+    "IM-001": "Uventet feil på tjenesten.",
+    "IM-003": "Ukjent url benyttet.",
+    "IM-004": "Feil i forbindelse med autentisering.",
+    "IM-005": "Feil i forbindelse med autorisering.",
+    "IM-006": "Feil i forbindelse med validering av inputdata.",
+    "IM-007": "Ikke treff på oppgitt personidentifikator.",
+    "IM-008": "Det finnes ikke inntektsopplysninger for angitt personidentifikator og tidspunkt.",
+    "IM-009": "Feil tilknyttet dataformat. Kun json eller xml er støttet.",
+}
+
 
 class TaxDataError(ConfigurationError):
     def __init__(self, message: str, korrelasjonsid: str | None = None, kode: str | None = None) -> None:

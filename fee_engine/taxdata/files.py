@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import ConfigurationError
 from .answer import MAX_BYTES, answer_lookup
 from .base import Lookup
+from .errors import MESSAGES
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _CHUNK = 65536
@@ -55,7 +56,7 @@ class FileSource:
                 stadie,
                 "ukjent_person",
                 "SSG-007",
-                melding="Ikke treff på oppgitt personidentifikator",
+                melding=MESSAGES["SSG-007"],
             )
         return Lookup(
             person,
@@ -63,7 +64,7 @@ class FileSource:
             stadie,
             "ingen_data",
             "SSG-008",
-            melding="Ingen summert skattegrunnlag funnet på oppgitt personidentifikator og inntektsår",
+            melding=MESSAGES["SSG-008"],
         )
 
     def lookup(self, person: str, inntektsaar: int, stadie: str) -> Lookup:
