@@ -21,16 +21,18 @@ Why a household is ``manuell`` is in ``manuell_grunn`` (text) and ``manuell_kode
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 import numpy as np
 import pandas as pd
 
+from .money import to_kroner
 from .regelsett import COUNTED, RuleSet
 from .taxdata.answer import Answer, InvalidAnswer, convert
 from .taxdata.base import Lookup
-from .text import kroner_from_oere, per_value
+from .text import kroner, per_value
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
 
@@ -146,9 +148,44 @@ PERSON_COLUMNS = ["soeker_aar", "soeker_stadie", "soeker_oere", "partner_aar", "
 
 
 def _kroner_texts(oere: np.ndarray) -> np.ndarray:
-    """«12 346 kr» for each amount in øre (half up, as :func:`fee_engine.text.kroner_from_oere`), formatted
-    once per distinct amount."""
-    return per_value(np.asarray(oere, dtype=np.int64), kroner_from_oere)
+    """«12 346 kr» for each amount in øre (half up, as :func:`fee_engine.text.kroner_from_oere`): rounded to
+    kroner as one array, then formatted once per distinct amount."""
+    return per_value(to_kroner(np.asarray(oere, dtype=np.int64)), kroner)
+
+
+def _person_columns(persons: dict[str, PersonIncome]) -> dict[str, np.ndarray]:
+    """The persons' incomes as columns, one entry per person and a last one for no one (not ok, no income, empty
+    texts). ``head`` is the start of the income's text («skatteoppgjør 2023, ») for a person with a usable income,
+    made once per stage and year."""
+    values = list(persons.values())
+    heads: dict[tuple, str] = {}
+
+    def head(p: PersonIncome) -> str:
+        if not p.ok:
+            return ""
+        key = (p.stadie, p.inntektsaar)
+        text = heads.get(key)
+        if text is None:
+            text = heads[key] = f"{STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, "
+        return text
+
+    k = len(values) + 1
+
+    def texts(items: Iterable[str]) -> np.ndarray:
+        return np.array([*items, ""], dtype=object)
+
+    return {
+        "person": texts(persons),
+        "ok": np.fromiter((*(p.ok for p in values), False), dtype=bool, count=k),
+        "income": np.fromiter((*(p.income_oere for p in values), 0), dtype=np.int64, count=k),
+        "year": texts(str(p.inntektsaar) for p in values),
+        "stage": texts(p.stadie or "" for p in values),
+        "head": texts(head(p) for p in values),
+        "reason": texts(p.reason for p in values),
+        "kode": texts(p.kode for p in values),
+        "has_unknown": np.fromiter((*(bool(p.unknown_items) for p in values), False), dtype=bool, count=k),
+        "unknown": np.fromiter((*(p.unknown_items for p in values), ()), dtype=object, count=k),
+    }
 
 
 def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]) -> pd.DataFrame:
@@ -156,7 +193,8 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
 
     ``households`` has ``husholdning_id``, ``voksne`` (tuple of person ids, applicant first),
     ``soekt_redusert`` and ``dok_inntekt_oere`` (-1 = not given). Vectorised: a household has
-    at most two adults, so the applicant and the partner are two columns side by side.
+    at most two adults, so the applicant and the partner are two columns side by side, each taken
+    by position from columns of the persons' incomes (each person's fields read once).
     """
     n = len(households)
     applied = households["soekt_redusert"].to_numpy(bool)
@@ -168,33 +206,31 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     for c in HOUSEHOLD_INCOME_COLUMNS[2:]:
         out[c] = ""
     looked_up = applied & (documented < 0)
+    pc = _person_columns(persons)
+    index = pd.Index(pc["person"][:-1])
     side = {}
     for i, role in enumerate(("søker", "partner")):
-        pis = [persons[a[i]] if looked_up[k] and len(a) > i else None for k, a in enumerate(adults)]
-        failed = np.array([p is not None and not p.ok for p in pis], dtype=bool)
-        good = [p if p is not None and p.ok else None for p in pis]
-        inc = np.array([p.income_oere if p else 0 for p in good], dtype=np.int64)
-        year = np.array([str(p.inntektsaar) if p else "" for p in good], dtype=object)
-        stage = np.array([p.stadie or "" if p else "" for p in good], dtype=object)
+        ids = np.array([a[i] if len(a) > i else "" for a in adults], dtype=object)
+        wanted = looked_up & (ids != "") if i else looked_up
+        at = index.get_indexer(ids)
+        missing = wanted & (at < 0)
+        if missing.any():  # every adult of a household that was looked up has an income (or a reason)
+            raise KeyError(f"ingen inntekt for {role} i husholdning {out['husholdning_id'].to_numpy()[missing][0]}")
+        j = np.where(wanted, at, len(index))  # the others: the last entry, no one
+        ok = pc["ok"][j]
+        failed, good = wanted & ~ok, wanted & ok
+        inc = np.where(good, pc["income"][j], 0)
         amounts = _kroner_texts(inc)  # each distinct amount formatted once
-        part = np.array(
-            [
-                f"{role}: {STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, {amount}" if p else ""
-                for p, amount in zip(good, amounts.tolist())
-            ],
-            dtype=object,
-        )
-        reason = np.array([f"{role}: {p.reason}" if f else "" for p, f in zip(pis, failed)], dtype=object)
-        code = np.array([p.kode if f else "" for p, f in zip(pis, failed)], dtype=object)
         side[role] = dict(
             failed=failed,
             inc=inc,
-            year=year,
-            stage=stage,
-            part=part,
-            reason=reason,
-            code=code,
-            unknown=[p.unknown_items if p else () for p in good],
+            year=np.where(good, pc["year"][j], ""),
+            stage=np.where(good, pc["stage"][j], ""),
+            part=np.where(good, f"{role}: " + pc["head"][j] + amounts, ""),
+            reason=np.where(failed, f"{role}: " + pc["reason"][j], ""),
+            code=np.where(failed, pc["kode"][j], ""),
+            unknown=good & pc["has_unknown"][j],
+            j=j,
         )
     a, b = side["søker"], side["partner"]
 
@@ -227,7 +263,14 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         "husholdningen har ikke søkt om redusert betaling",
         np.where(documented >= 0, documented_text, join(a["part"], b["part"], "; ")),
     )
-    out["ukjente_poster"] = [", ".join(sorted(set(x) | set(y))) for x, y in zip(a["unknown"], b["unknown"])]
+    listed = np.full(n, "", dtype=object)
+    some = np.flatnonzero(a["unknown"] | b["unknown"])  # few households: their items joined one by one
+    items = pc["unknown"]
+    for k in some.tolist():
+        x = items[a["j"][k]] if a["unknown"][k] else ()
+        y = items[b["j"][k]] if b["unknown"][k] else ()
+        listed[k] = ", ".join(sorted(set(x) | set(y)))
+    out["ukjente_poster"] = listed
     for role, side_ in (("soeker", a), ("partner", b)):
         has = side_["stage"] != ""
         out[f"{role}_aar"] = np.where(has, side_["year"], "0").astype(np.int64)

@@ -3,13 +3,14 @@
 import datetime as dt
 from pathlib import Path
 
+import msgspec
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fee_engine import batch
-from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, STAGE_TEXT, household_incomes, person_incomes
+from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, STAGE_TEXT, PersonIncome, household_incomes, person_incomes
 from fee_engine.regelsett import load_rules
 from fee_engine.text import kroner_from_oere
 
@@ -164,3 +165,81 @@ def test_no_rows_no_households():
     )
     got = batch.build_households(rows)
     assert len(got) == 0 and list(got.columns) == ["husholdning_id", "soekt_redusert", "dok_inntekt_oere", "voksne"]
+
+
+PERSON = st.builds(
+    lambda ok, aar, stadie, oere, unknown, reason, kode: (
+        PersonIncome("", True, inntektsaar=aar, stadie=stadie, income_oere=oere, unknown_items=unknown)
+        if ok
+        else PersonIncome("", False, reason, kode=kode)
+    ),
+    st.booleans(),
+    st.sampled_from([2022, 2023]),
+    st.sampled_from(["oppgjoer", "utkast"]),  # a usable income always has its stage
+    st.integers(0, 200_000_000),
+    st.lists(st.sampled_from(["postA", "postB", "postC"]), max_size=2, unique=True).map(lambda x: tuple(sorted(x))),
+    st.sampled_from(["ingen skattegrunnlag for skatteoppgjør 2023 (SSG-008)", "personen er skjermet"]),
+    st.sampled_from(["ingen_grunnlag", "skjermet", "ugyldig_svar"]),
+)
+IDS = [f"p{i}" for i in range(6)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    people=st.dictionaries(st.sampled_from(IDS), PERSON, min_size=len(IDS), max_size=len(IDS)),
+    households=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(IDS), min_size=1, max_size=2, unique=True),
+            st.booleans(),
+            st.sampled_from([-1, -1, 0, 45_000_000, 12_345_678]),
+        ),
+        max_size=8,
+    ),
+)
+def test_household_income_equals_the_loop_for_any_persons(people, households):
+    """Households of one or two adults, applied or not, documented or looked up; each adult's income usable
+    (any stage, year, amount and unknown items) or not (any reason and code): the vectorised household income is
+    the loop's, field by field, and each adult's basis is their own. (A household that did not apply has no
+    documented income here: for one that has, see the note in the test below.)"""
+    households = [(a, applied, dok if applied else -1) for a, applied, dok in households]
+    hh = pd.DataFrame(
+        {
+            "husholdning_id": [f"H{i}" for i in range(len(households))],
+            "voksne": [tuple(a) for a, _, _ in households],
+            "soekt_redusert": [applied for _, applied, _ in households],
+            "dok_inntekt_oere": [dok for _, _, dok in households],
+        }
+    )
+    people = {p: msgspec.structs.replace(v, person=p) for p, v in people.items()}
+    got = household_incomes(hh, people)
+    pd.testing.assert_frame_equal(
+        got[HOUSEHOLD_INCOME_COLUMNS].reset_index(drop=True),
+        reference(hh, people).reset_index(drop=True),
+        check_dtype=False,
+    )
+    for (_, h), (adults, applied, dok) in zip(got.iterrows(), households):
+        for role, i in (("soeker", 0), ("partner", 1)):
+            p = people[adults[i]] if len(adults) > i and applied and dok < 0 else None
+            basis = (h[f"{role}_aar"], h[f"{role}_stadie"], h[f"{role}_oere"])
+            if p is not None and p.ok and p.stadie:
+                assert basis == (p.inntektsaar, p.stadie, p.income_oere)
+            else:
+                assert basis == (0, "", -1)
+
+
+def test_a_household_that_did_not_apply_keeps_a_documented_income_it_gave():
+    """Not applied, yet a documented income in the file: the status is ``ikke_soekt`` (the amount is the ordinary
+    price) and the documented figure is kept as given (shown in vedtak.csv, never used)."""
+    hh = pd.DataFrame(
+        {"husholdning_id": ["H1"], "voksne": [("p1",)], "soekt_redusert": [False], "dok_inntekt_oere": [30_000_000]}
+    )
+    got = household_incomes(hh, {}).iloc[0]
+    assert (got["inntekt_status"], got["inntekt_oere"], got["stadie"]) == ("ikke_soekt", 30_000_000, "dokumentert")
+
+
+def test_a_looked_up_adult_without_an_income_is_an_error_not_a_household_without_them():
+    hh = pd.DataFrame(
+        {"husholdning_id": ["H1"], "voksne": [("p1", "p2")], "soekt_redusert": [True], "dok_inntekt_oere": [-1]}
+    )
+    with pytest.raises(KeyError):
+        household_incomes(hh, {"p1": PersonIncome("p1", True, inntektsaar=2023, stadie="oppgjoer", income_oere=1)})
