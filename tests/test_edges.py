@@ -138,6 +138,20 @@ def test_empty_answer_is_the_default_yes(tmp_path):
 
 
 # -- encodings: Norwegian Excel's CSV ------------------------------------------------------------
+def test_a_documented_income_where_the_household_did_not_apply_is_named_in_a_notice(tmp_path):
+    """soekt_redusert = nei with a dokumentert_inntekt: the income is not used (ordinary price), and the office is
+    told which rows, since it may have meant «ja». A row that applied, or left the income empty, is not named."""
+    path = write(
+        tmp_path, row("A", soekt="nei", dok="300000"), row("B", hh="H2", soekt="ja", dok="300000"), row("C", hh="H3")
+    )
+    enr = read_enrollment(path)
+    notes = [n for n in enr.notices if "dokumentert_inntekt" in n]
+    assert notes == [
+        "dokumentert_inntekt er fylt ut på 1 rad der soekt_redusert er nei (rad 2): inntekten er ikke brukt, og "
+        "prisen er ordinær pris. Sett soekt_redusert til ja der husholdningen har søkt"
+    ]
+
+
 def test_windows_1252_file_is_read_with_a_notice(tmp_path):
     enr = read_enrollment(write(tmp_path, row(inst="Blåbær og Øvre Åsen"), encoding="cp1252"), KNOWN)
     assert enr.rejected_rows == 0

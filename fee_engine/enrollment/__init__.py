@@ -473,7 +473,9 @@ def read_enrollment(
         rejections=rejections,
         n_rows=n,
         extra_columns=extra,
-        notices=list(table.notices) + _keys_that_are_fnr(df, f),
+        notices=list(table.notices)
+        + _keys_that_are_fnr(df, f)
+        + _documented_but_not_applied(df["rad"][keep], (soekt.eq("nei") & amounts["dokumentert_inntekt"].ge(0))[keep]),
         rejected_households=rejected_households,
     )
 
@@ -483,6 +485,20 @@ def _distinct_per_group(group: np.ndarray, value: np.ndarray, groups: int) -> np
     width = int(value.max(initial=0)) + 1  # a (group, value) pair as one number
     pairs = np.unique(group.astype(np.int64) * width + value)
     return np.bincount(pairs // width, minlength=groups)
+
+
+def _documented_but_not_applied(rad: pd.Series, which: pd.Series) -> list[str]:
+    """A notice for accepted rows with a documented income where the household did not apply: the income is not
+    used (the price is the ordinary one), which the office may not have meant."""
+    rows = rad[which.to_numpy(dtype=bool)].tolist()
+    if not rows:
+        return []
+    listed = ", ".join(map(str, rows[:10])) + (" …" if len(rows) > 10 else "")
+    return [
+        f"dokumentert_inntekt er fylt ut på {len(rows)} rad{'er' if len(rows) != 1 else ''} der soekt_redusert er nei "
+        f"(rad {listed}): inntekten "
+        "er ikke brukt, og prisen er ordinær pris. Sett soekt_redusert til ja der husholdningen har søkt"
+    ]
 
 
 def _keys_that_are_fnr(df: pd.DataFrame, f: _Factored) -> list[str]:
