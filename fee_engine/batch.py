@@ -26,7 +26,7 @@ from . import forklaring
 from .audit import FILE_NAME as AUDIT_FILE
 from .audit import AuditLog, default_path
 from .beregning import calculate, expand_runs, month_range, month_table
-from .enrollment import Enrollment, read_enrollment
+from .enrollment import Enrollment, documented_but_not_applied, read_enrollment
 from .errors import ConfigurationError, RuleSetError
 from .income import household_incomes, person_incomes
 from .outdir import OutputFolder
@@ -303,6 +303,9 @@ def check_enrollment(
         enrollment = read_enrollment(path, known_kommuner=set(rules.municipalities), period_end=period_end)
     enrollment.split_period(pd.Timestamp(months[0]), period_end)  # placements outside the period: reported, not billed
     _reject_sfo_without_prices(enrollment, rules, months)
+    for note in documented_but_not_applied(enrollment.rows):  # of the rows billed (once: the web checks first)
+        if note not in enrollment.notices:
+            enrollment.notices.append(note)
     return enrollment
 
 

@@ -140,16 +140,34 @@ def test_empty_answer_is_the_default_yes(tmp_path):
 # -- encodings: Norwegian Excel's CSV ------------------------------------------------------------
 def test_a_documented_income_where_the_household_did_not_apply_is_named_in_a_notice(tmp_path):
     """soekt_redusert = nei with a dokumentert_inntekt: the income is not used (ordinary price), and the office is
-    told which rows, since it may have meant «ja». A row that applied, or left the income empty, is not named."""
-    path = write(
-        tmp_path, row("A", soekt="nei", dok="300000"), row("B", hh="H2", soekt="ja", dok="300000"), row("C", hh="H3")
+    told which rows, since it may have meant «ja». A row that applied, left the income empty, or lies outside the
+    period (not billed at all) is not named; the run's kjoering.json carries the notice once."""
+    header = HEADER + ";fra_dato;til_dato"
+    rows = [
+        row("A", soekt="nei", dok="300000") + ";;",
+        row("B", hh="H2", soekt="ja", dok="300000") + ";;",
+        row("C", hh="H3") + ";;",
+        row("D", hh="H4", soekt="nei", dok="300000") + ";2023-01-01;2023-06-30",  # outside the period
+    ]
+    out = tmp_path / "out"
+    batch.run(
+        batch.RunOptions(
+            enrollment=write(tmp_path, *rows, header=header),
+            out=out,
+            source="files",
+            tax_data=tmp_path,
+            period=batch.parse_period("2024-08..2025-06"),
+            formats=("csv",),
+        )
     )
-    enr = read_enrollment(path)
-    notes = [n for n in enr.notices if "dokumentert_inntekt" in n]
+    notes = [n for n in json.loads((out / "kjoering.json").read_text("utf-8"))["merknader"] if "dokumentert" in n]
     assert notes == [
         "dokumentert_inntekt er fylt ut på 1 rad der soekt_redusert er nei (rad 2): inntekten er ikke brukt, og "
         "prisen er ordinær pris. Sett soekt_redusert til ja der husholdningen har søkt"
     ]
+    v = read_out(out / "vedtak.csv", dtype=str)
+    # the ordinary price: maksimalprisen, 2 000 kr a month from 1 August 2024 (forskrift om foreldrebetaling § 1)
+    assert v.loc[(v["barn_id"] == "A") & (v["belop"] != "0"), "belop"].tolist() == ["2000"]
 
 
 def test_windows_1252_file_is_read_with_a_notice(tmp_path):

@@ -149,5 +149,18 @@ def test_a_plain_file_is_split_in_one_pass_and_any_other_row_by_row():
     from fee_engine.enrollment import reading
 
     assert reading.split_csv("a;b\n1;2\n3;4\n").columns == [["1", "3"], ["2", "4"]]
+    # two columns of the same name stay two columns, as read row by row (the callers refuse such a header)
+    assert reading.split_csv("a;a\n1;2\n").frame(["a", "a"]).values.tolist() == [["1", "2"]]
     for text in ('a;b\n"1";2\n', "a;b\n1\n3;4\n", "a;b\n1;2\n;\n", "a;b\n1;2;3\n"):
         assert reading.split_csv(text).columns is None, text
+
+
+@pytest.mark.parametrize("quote", ["", '"'])
+def test_a_field_too_long_for_csv_stops_the_file_naming_the_line_with_or_without_quotes(quote):
+    """A field of 200 000 characters (no enrollment value is; a file of something else) is refused naming its line,
+    whether the file would be split in one pass or read row by row: not a traceback, not read by one path only."""
+    from fee_engine.enrollment import reading
+
+    text = f"a;b\n{quote}1{quote};2\n3;{'x' * 200_000}\n"
+    with pytest.raises(InputError, match=r"^linje 3: et felt er lengre enn 131 072 tegn"):
+        reading.split_csv(text)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fee_engine import batch
+from fee_engine.identity import make_synthetic
 from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, STAGE_TEXT, PersonIncome, household_incomes, person_incomes
 from fee_engine.regelsett import load_rules
 from fee_engine.text import kroner_from_oere
@@ -238,8 +239,12 @@ def test_a_household_that_did_not_apply_keeps_a_documented_income_it_gave():
 
 
 def test_a_looked_up_adult_without_an_income_is_an_error_not_a_household_without_them():
+    """The error names the household, never the adult's fødselsnummer."""
+    applicant, partner = make_synthetic(dt.date(1988, 1, 1), 1), make_synthetic(dt.date(1989, 2, 2), 2)
     hh = pd.DataFrame(
-        {"husholdning_id": ["H1"], "voksne": [("p1", "p2")], "soekt_redusert": [True], "dok_inntekt_oere": [-1]}
+        {"husholdning_id": ["H1"], "voksne": [(applicant, partner)], "soekt_redusert": [True], "dok_inntekt_oere": [-1]}
     )
-    with pytest.raises(KeyError):
-        household_incomes(hh, {"p1": PersonIncome("p1", True, inntektsaar=2023, stadie="oppgjoer", income_oere=1)})
+    known = {applicant: PersonIncome(applicant, True, inntektsaar=2023, stadie="oppgjoer", income_oere=1)}
+    with pytest.raises(KeyError) as err:
+        household_incomes(hh, known)
+    assert "H1" in str(err.value) and partner not in str(err.value) and applicant not in str(err.value)

@@ -473,9 +473,7 @@ def read_enrollment(
         rejections=rejections,
         n_rows=n,
         extra_columns=extra,
-        notices=list(table.notices)
-        + _keys_that_are_fnr(df, f)
-        + _documented_but_not_applied(df["rad"][keep], (soekt.eq("nei") & amounts["dokumentert_inntekt"].ge(0))[keep]),
+        notices=list(table.notices) + _keys_that_are_fnr(df, f),
         rejected_households=rejected_households,
     )
 
@@ -487,10 +485,11 @@ def _distinct_per_group(group: np.ndarray, value: np.ndarray, groups: int) -> np
     return np.bincount(pairs // width, minlength=groups)
 
 
-def _documented_but_not_applied(rad: pd.Series, which: pd.Series) -> list[str]:
-    """A notice for accepted rows with a documented income where the household did not apply: the income is not
-    used (the price is the ordinary one), which the office may not have meant."""
-    rows = rad[which.to_numpy(dtype=bool)].tolist()
+def documented_but_not_applied(rows: pd.DataFrame) -> list[str]:
+    """A notice for the rows (accepted, in the period) with a documented income where the household did not apply:
+    the income is not used (the price is the ordinary one), which the office may not have meant."""
+    which = ~rows["soekt_redusert"].to_numpy(dtype=bool) & (rows["dok_inntekt_oere"].to_numpy() >= 0)
+    rows = rows["rad"][which].tolist()
     if not rows:
         return []
     listed = ", ".join(map(str, rows[:10])) + (" …" if len(rows) > 10 else "")

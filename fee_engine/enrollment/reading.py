@@ -55,8 +55,10 @@ class Table:
 
     def frame(self, names: list[str]) -> pd.DataFrame:
         """The data as a DataFrame of objects, with these column names."""
-        if self.columns is not None:
-            return pd.DataFrame(dict(zip(names, self.columns)), columns=names, dtype=object)
+        if self.columns is not None:  # by position: two columns of the same name stay two columns
+            df = pd.DataFrame(dict(enumerate(self.columns)), columns=range(len(self.columns)), dtype=object)
+            df.columns = names
+            return df
         return pd.DataFrame(self.rows, columns=names, dtype=object)
 
 
@@ -140,25 +142,34 @@ def split_csv(text: str, path: Path | None = None) -> Table:
     problems: list[RowProblem] = []
     row_no = 1
     consumed = 0
-    for rec in reader:
-        span = reader.line_num - consumed
-        first_line = consumed + 1
-        consumed = reader.line_num
-        if span > 1 and (len(rec) != width or any("\n" in v and sep in v for v in rec)):
-            # an unbalanced quote ran on into the next lines (a cell with a line break and separators is
-            # whole rows swallowed, not a cell Excel wrote): take each physical line on its own
-            for k in range(span):
-                row_no += 1
-                line = lines[first_line + k]
-                single = next(csv.reader([line], delimiter=sep, strict=False), [])
-                broken = line.count('"') % 2 == 1
-                if broken:  # counted as a row in and rejected, even when nothing else is on it
-                    problems.append(RowProblem(row_no, "", _short(line), "anfoerselstegn"))
-                _take(single, line, width, row_no, rows, numbers, problems, keep_blank=broken)
-            continue
-        row_no += 1
-        raw_line = "\n".join(lines[first_line : first_line + span])
-        _take(rec, raw_line, width, row_no, rows, numbers, problems)
+    try:
+        for rec in reader:
+            span = reader.line_num - consumed
+            first_line = consumed + 1
+            consumed = reader.line_num
+            if span > 1 and (len(rec) != width or any("\n" in v and sep in v for v in rec)):
+                # an unbalanced quote ran on into the next lines (a cell with a line break and separators is
+                # whole rows swallowed, not a cell Excel wrote): take each physical line on its own
+                for k in range(span):
+                    row_no += 1
+                    line = lines[first_line + k]
+                    single = next(csv.reader([line], delimiter=sep, strict=False), [])
+                    broken = line.count('"') % 2 == 1
+                    if broken:  # counted as a row in and rejected, even when nothing else is on it
+                        problems.append(RowProblem(row_no, "", _short(line), "anfoerselstegn"))
+                    _take(single, line, width, row_no, rows, numbers, problems, keep_blank=broken)
+                continue
+            row_no += 1
+            raw_line = "\n".join(lines[first_line : first_line + span])
+            _take(rec, raw_line, width, row_no, rows, numbers, problems)
+    except csv.Error as exc:  # a field longer than the csv module's limit (128 KiB): not an enrollment file
+        where = f"{path}: " if path else ""
+        why = (
+            f"et felt er lengre enn {csv.field_size_limit():,} tegn".replace(",", " ")
+            if "field limit" in str(exc)
+            else f"kan ikke leses som CSV ({exc})"
+        )
+        raise InputError(f"{where}linje {consumed + 2}: {why}; er dette innskrivingsfilen?") from None
     if has_cr:
         header = [h.replace(_CR, "\r") for h in header]
         rows = [[v.replace(_CR, "\r") if _CR in v else v for v in r] for r in rows]
@@ -172,6 +183,8 @@ def _plain(lines: list[str], sep: str, width: int) -> list[list[str]] | None:
     read row by row with its problems found and named."""
     body = lines[1:]
     if not body or any(line.count(sep) != width - 1 for line in body):
+        return None
+    if max(map(len, body)) > csv.field_size_limit():  # a field too long for the csv module: read row by row, refused
         return None
     if any(not line.replace(sep, "").strip() for line in body):  # a blank row: skipped row by row
         return None

@@ -157,11 +157,17 @@ def _in_two_halves(
     return first
 
 
-def _packed(got: dict[str, list[Lookup]]) -> bytes:
+def _packed(got: dict[str, list[Lookup]]) -> bytes | dict[str, list[Lookup]]:
     """A file source's lookups as MessagePack: per person, each lookup's fields after the person (the body is
-    the checked :class:`~fee_engine.taxdata.answer.Answer`, or none)."""
+    the checked :class:`~fee_engine.taxdata.answer.Answer`, or none). Lookups with a body of another kind (a
+    source that does not check its answers) are handed back as they are, to be pickled: read back as an
+    ``Answer`` they would be changed."""
     import msgspec
 
+    from .answer import Answer
+
+    if any(x.body is not None and type(x.body) is not Answer for tried in got.values() for x in tried):
+        return got
     return msgspec.msgpack.encode(
         [
             (
