@@ -152,8 +152,9 @@ def expand_runs(runs: pd.DataFrame, columns: list[str] | None = None) -> pd.Data
     return pd.DataFrame(out, copy=False)
 
 
-def take(column: pd.Series, index: np.ndarray) -> np.ndarray:
-    """``column`` at ``index`` as an array (pandas' take for strings, numpy indexing for the rest)."""
+def take(column: pd.Series, index: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """``column`` at ``index`` as an array: a text column stays pandas' string array (a DataFrame made from it
+    does not check every value again: 0.3 s for the 1.16 M child-months), the rest by numpy indexing."""
     if str(column.dtype) in ("str", "string"):
-        return column.take(index).to_numpy()
+        return column.array.take(index)
     return column.to_numpy()[index]
