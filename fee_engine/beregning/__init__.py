@@ -189,9 +189,9 @@ def assemble(
     hp = k.hh_pos[ci]
     for c in HOUSEHOLD_COLUMNS:
         if c in households:
-            cols[c] = households[c].to_numpy()[hp]
+            cols[c] = take(households[c], hp)
     for c in dict.fromkeys(c for s in ALLE for c in s.behold):
-        cols[c] = table[c].to_numpy()[k.t_pos]
+        cols[c] = take(table[c], k.t_pos)
     # the unverified rule values this run's offer used (the office's note on the decision)
     cols["uverifisert"] = np.where(
         k.barnehage, table["uverifisert_barnehage"].to_numpy()[k.t_pos], table["uverifisert_sfo"].to_numpy()[k.t_pos]
