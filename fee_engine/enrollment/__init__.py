@@ -489,14 +489,14 @@ def documented_but_not_applied(rows: pd.DataFrame) -> list[str]:
     """A notice for the rows (accepted, in the period) with a documented income where the household did not apply:
     the income is not used (the price is the ordinary one), which the office may not have meant."""
     which = ~rows["soekt_redusert"].to_numpy(dtype=bool) & (rows["dok_inntekt_oere"].to_numpy() >= 0)
-    rows = rows["rad"][which].tolist()
-    if not rows:
+    rad = rows["rad"][which].tolist()
+    if not rad:
         return []
-    listed = ", ".join(map(str, rows[:10])) + (" …" if len(rows) > 10 else "")
+    listed = ", ".join(map(str, rad[:10])) + (" …" if len(rad) > 10 else "")
     return [
-        f"dokumentert_inntekt er fylt ut på {len(rows)} rad{'er' if len(rows) != 1 else ''} der soekt_redusert er nei "
-        f"(rad {listed}): inntekten "
-        "er ikke brukt, og prisen er ordinær pris. Sett soekt_redusert til ja der husholdningen har søkt"
+        f"dokumentert_inntekt er fylt ut på {len(rad)} rad{'er' if len(rad) != 1 else ''} der soekt_redusert er "
+        f"nei (rad {listed}): inntekten er ikke brukt, og prisen er ordinær pris. Sett soekt_redusert til ja der "
+        "husholdningen har søkt"
     ]
 
 

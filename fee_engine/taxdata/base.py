@@ -162,8 +162,6 @@ def _packed(got: dict[str, list[Lookup]]) -> bytes | dict[str, list[Lookup]]:
     the checked :class:`~fee_engine.taxdata.answer.Answer`, or none). Lookups with a body of another kind (a
     source that does not check its answers) are handed back as they are, to be pickled: read back as an
     ``Answer`` they would be changed."""
-    import msgspec
-
     from .answer import Answer
 
     if any(x.body is not None and type(x.body) is not Answer for tried in got.values() for x in tried):
@@ -184,8 +182,6 @@ def _packed(got: dict[str, list[Lookup]]) -> bytes | dict[str, list[Lookup]]:
 
 def _unpacked(raw: bytes) -> dict[str, list[Lookup]]:
     """:func:`_packed` read back: the same lookups, in the same order."""
-    import msgspec
-
     from .answer import Answer
 
     fields = tuple[int, str, str, str, Answer | None, str | None, str, bool]
