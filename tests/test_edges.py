@@ -459,3 +459,33 @@ def test_a_child_id_that_is_a_fodselsnummer_gives_a_notice(tmp_path):
     assert enr.rejected_rows == 0
     assert any("barn_id på 1 rader ser ut som fødselsnumre" in n for n in enr.notices)
     assert F2 not in " ".join(enr.notices)
+
+
+def test_each_kind_of_notice_says_what_to_do_about_it_in_the_report(tmp_path):
+    """The report's «Gjør dette» under a notice fits the notice: the æ/ø/å check only for a file read as
+    Windows-1252 (it was given to every notice), new id-s for keys that look like fødselsnumre, soekt_redusert for a
+    documented income without an application, and a plain «read it» for any other."""
+    from fee_engine.output.advarsler import punkter
+
+    header = HEADER + ";fra_dato;til_dato"
+    p = tmp_path / "inn.csv"
+    rows = [row("A", soekt="nei", dok="300000") + ";;", row(make_synthetic(dt.date(2020, 5, 5), 3), hh="H2") + ";;"]
+    p.write_bytes(("\n".join([header] + rows) + "\n").encode("cp1252"))  # «Blåbær» in cp1252: not UTF-8
+    out = tmp_path / "out"
+    batch.run(
+        batch.RunOptions(
+            enrollment=p,
+            out=out,
+            source="files",
+            tax_data=tmp_path,
+            period=batch.parse_period("2024-08..2025-06"),
+            formats=("csv",),
+        )
+    )
+    notes = json.loads((out / "kjoering.json").read_text("utf-8"))["merknader"]
+    actions = {n.split(" ")[0]: pt.gjoer for n, pt in zip(notes, punkter([], notes))}
+    assert len(notes) == 3, notes
+    assert actions["inn.csv"] == "Kontroller at navn med æ, ø og å ser riktige ut i resultatene."
+    assert actions["barn_id"].startswith("Bruk interne id-er i barn_id og husholdning_id")
+    assert actions["dokumentert_inntekt"].startswith("Kontroller radene: har husholdningen søkt om redusert betaling")
+    assert punkter([], ["noe annet"])[0].gjoer.startswith("Les merknaden")

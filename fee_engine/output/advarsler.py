@@ -137,5 +137,29 @@ def punkter(
             )
         )
     for note in notices:
-        out.append(Punkt("Merk", note, "Kontroller at navn med æ, ø og å ser riktige ut i resultatene."))
+        out.append(Punkt("Merk", note, notice_action(note)))
     return out
+
+
+# What to do about each kind of notice, by a phrase its text always has; any other notice: read it and check.
+NOTICE_ACTIONS = (
+    ("Windows-1252", "Kontroller at navn med æ, ø og å ser riktige ut i resultatene."),
+    (
+        "ser ut som fødselsnumre",
+        "Bruk interne id-er i barn_id og husholdning_id (for eksempel elevnummer eller et løpenummer), lag "
+        "innskrivingsfilen på nytt og kjør igjen.",
+    ),
+    (
+        "der soekt_redusert er nei",
+        "Kontroller radene: har husholdningen søkt om redusert betaling, sett soekt_redusert til ja og kjør igjen; "
+        "har den ikke søkt, kan dokumentert_inntekt tas bort.",
+    ),
+)
+
+
+def notice_action(note: str) -> str:
+    """«Gjør dette» for a notice about how the enrollment file was read or filled in."""
+    for phrase, action in NOTICE_ACTIONS:
+        if phrase in note:
+            return action
+    return "Les merknaden og kontroller radene den gjelder før resultatene brukes."
