@@ -42,6 +42,23 @@ def codes(enr):
     return {(r.rad, r.kolonne, r.kode) for r in enr.rejections.itertuples()}
 
 
+def run_csv(tmp_path, enrollment):
+    """``run`` on ``enrollment`` for 2024-08..2025-06, CSV outputs, with no tax answers (the rows need no lookup):
+    the output folder."""
+    out = tmp_path / "out"
+    batch.run(
+        batch.RunOptions(
+            enrollment=enrollment,
+            out=out,
+            source="files",
+            tax_data=tmp_path,
+            period=batch.parse_period("2024-08..2025-06"),
+            formats=("csv",),
+        )
+    )
+    return out
+
+
 # -- kroner as typed in Norway -------------------------------------------------------------------
 @pytest.mark.parametrize(
     "text,oere",
@@ -138,38 +155,6 @@ def test_empty_answer_is_the_default_yes(tmp_path):
 
 
 # -- encodings: Norwegian Excel's CSV ------------------------------------------------------------
-def test_a_documented_income_where_the_household_did_not_apply_is_named_in_a_notice(tmp_path):
-    """soekt_redusert = nei with a dokumentert_inntekt: the income is not used (ordinary price), and the office is
-    told which rows, since it may have meant «ja». A row that applied, left the income empty, or lies outside the
-    period (not billed at all) is not named; the run's kjoering.json carries the notice once."""
-    header = HEADER + ";fra_dato;til_dato"
-    rows = [
-        row("A", soekt="nei", dok="300000") + ";;",
-        row("B", hh="H2", soekt="ja", dok="300000") + ";;",
-        row("C", hh="H3") + ";;",
-        row("D", hh="H4", soekt="nei", dok="300000") + ";2023-01-01;2023-06-30",  # outside the period
-    ]
-    out = tmp_path / "out"
-    batch.run(
-        batch.RunOptions(
-            enrollment=write(tmp_path, *rows, header=header),
-            out=out,
-            source="files",
-            tax_data=tmp_path,
-            period=batch.parse_period("2024-08..2025-06"),
-            formats=("csv",),
-        )
-    )
-    notes = [n for n in json.loads((out / "kjoering.json").read_text("utf-8"))["merknader"] if "dokumentert" in n]
-    assert notes == [
-        "dokumentert_inntekt er fylt ut på 1 rad der soekt_redusert er nei (rad 2): inntekten er ikke brukt, og "
-        "prisen er ordinær pris. Sett soekt_redusert til ja der husholdningen har søkt"
-    ]
-    v = read_out(out / "vedtak.csv", dtype=str)
-    # the ordinary price: maksimalprisen, 2 000 kr a month from 1 August 2024 (forskrift om foreldrebetaling § 1)
-    assert v.loc[(v["barn_id"] == "A") & (v["belop"] != "0"), "belop"].tolist() == ["2000"]
-
-
 def test_windows_1252_file_is_read_with_a_notice(tmp_path):
     enr = read_enrollment(write(tmp_path, row(inst="Blåbær og Øvre Åsen"), encoding="cp1252"), KNOWN)
     assert enr.rejected_rows == 0
@@ -318,17 +303,7 @@ def test_placement_entirely_outside_the_period_is_reported(tmp_path):
 def test_vedtak_periods_do_not_merge_across_a_move(tmp_path):
     header = HEADER + ";fra_dato;til_dato"
     rows = [row("A", soekt="nei", inst="Gamle") + ";;2024-12-31", row("A", soekt="nei", inst="Nye") + ";2025-01-01;"]
-    out = tmp_path / "out"
-    batch.run(
-        batch.RunOptions(
-            enrollment=write(tmp_path, *rows, header=header),
-            out=out,
-            source="files",
-            tax_data=tmp_path,
-            period=batch.parse_period("2024-08..2025-06"),
-            formats=("csv",),
-        )
-    )
+    out = run_csv(tmp_path, write(tmp_path, *rows, header=header))
     v = read_out(out / "vedtak.csv", dtype=str)
     billed = v[v["belop"] != "0"]
     assert billed[["institusjon", "fra_maaned", "til_maaned"]].values.tolist() == [
@@ -347,22 +322,34 @@ def test_a_month_shared_by_two_offers_is_billed_in_each_and_a_move_in_one_offer_
         row("A", inst="Nye") + ";2025-01-21;;;",
         row("A", inst="Skolen").replace(";barnehage;", ";sfo;") + ";2025-01-10;;1;15",
     ]
-    out = tmp_path / "out"
-    batch.run(
-        batch.RunOptions(
-            enrollment=write(tmp_path, *rows, header=header),
-            out=out,
-            source="files",
-            tax_data=tmp_path,
-            period=batch.parse_period("2024-08..2025-06"),
-            formats=("csv",),
-        )
-    )
+    out = run_csv(tmp_path, write(tmp_path, *rows, header=header))
     m = read_out(out / "maanedlig.csv", dtype=str)
     january = m[m["maaned"] == "2025-01"]
     assert not (out / "avvist.csv").read_text(encoding="utf-8-sig").strip().count("\n")  # no row rejected
     assert sorted(zip(january["tilbud"], january["institusjon"])) == [("barnehage", "Gamle"), ("sfo", "Skolen")]
     assert len(m[m["tilbud"] == "barnehage"]) == 11 and len(m[m["tilbud"] == "sfo"]) == 6  # Aug-Jun; Jan-Jun
+
+
+def test_a_documented_income_where_the_household_did_not_apply_is_named_in_a_notice(tmp_path):
+    """soekt_redusert = nei with a dokumentert_inntekt: the income is not used (ordinary price), and the office is
+    told which rows, since it may have meant «ja». A row that applied, left the income empty, or lies outside the
+    period (not billed at all) is not named; the run's kjoering.json carries the notice once."""
+    header = HEADER + ";fra_dato;til_dato"
+    rows = [
+        row("A", soekt="nei", dok="300000") + ";;",
+        row("B", hh="H2", soekt="ja", dok="300000") + ";;",
+        row("C", hh="H3") + ";;",
+        row("D", hh="H4", soekt="nei", dok="300000") + ";2023-01-01;2023-06-30",  # outside the period
+    ]
+    out = run_csv(tmp_path, write(tmp_path, *rows, header=header))
+    notes = [n for n in json.loads((out / "kjoering.json").read_text("utf-8"))["merknader"] if "dokumentert" in n]
+    assert notes == [
+        "dokumentert_inntekt er fylt ut på 1 rad der soekt_redusert er nei (rad 2): inntekten er ikke brukt, og "
+        "prisen er ordinær pris. Sett soekt_redusert til ja der husholdningen har søkt"
+    ]
+    v = read_out(out / "vedtak.csv", dtype=str)
+    # the ordinary price: maksimalprisen, 2 000 kr a month from 1 August 2024 (forskrift om foreldrebetaling § 1)
+    assert v.loc[(v["barn_id"] == "A") & (v["belop"] != "0"), "belop"].tolist() == ["2000"]
 
 
 # -- the tax-data folder --------------------------------------------------------------------------
@@ -468,20 +455,8 @@ def test_each_kind_of_notice_says_what_to_do_about_it_in_the_report(tmp_path):
     from fee_engine.output.advarsler import punkter
 
     header = HEADER + ";fra_dato;til_dato"
-    p = tmp_path / "inn.csv"
     rows = [row("A", soekt="nei", dok="300000") + ";;", row(make_synthetic(dt.date(2020, 5, 5), 3), hh="H2") + ";;"]
-    p.write_bytes(("\n".join([header] + rows) + "\n").encode("cp1252"))  # «Blåbær» in cp1252: not UTF-8
-    out = tmp_path / "out"
-    batch.run(
-        batch.RunOptions(
-            enrollment=p,
-            out=out,
-            source="files",
-            tax_data=tmp_path,
-            period=batch.parse_period("2024-08..2025-06"),
-            formats=("csv",),
-        )
-    )
+    out = run_csv(tmp_path, write(tmp_path, *rows, header=header, encoding="cp1252"))  # «Blåbær»: not UTF-8
     notes = json.loads((out / "kjoering.json").read_text("utf-8"))["merknader"]
     actions = {n.split(" ")[0]: pt.gjoer for n, pt in zip(notes, punkter([], notes))}
     assert len(notes) == 3, notes
