@@ -222,11 +222,7 @@ def write_first_part(
     other (a table only pandas writes, :func:`_own_kinds`): the caller writes the whole file again."""
     d = dialect(d)
     with _open(path, d) as fh:
-        for i, df in enumerate([tables] if isinstance(tables, pd.DataFrame) else tables):
-            if not _own_kinds(df, d):
-                return False
-            _write_table(fh, df, d, header=i == 0)
-    return True
+        return _write_tables(fh, tables, d, header=True)
 
 
 def write_next_part(
@@ -236,10 +232,15 @@ def write_next_part(
     :func:`append_part`; False as for :func:`write_first_part`."""
     d = dialect(d)
     with path.open("wb") as fh:
-        for df in [tables] if isinstance(tables, pd.DataFrame) else tables:
-            if not _own_kinds(df, d):
-                return False
-            _write_table(fh, df, d, header=False)
+        return _write_tables(fh, tables, d, header=False)
+
+
+def _write_tables(fh: BinaryIO, tables: pd.DataFrame | Iterable[pd.DataFrame], d: Dialect, header: bool) -> bool:
+    """Each table's rows in turn (the header before the first, if asked); False at a table only pandas writes."""
+    for i, df in enumerate([tables] if isinstance(tables, pd.DataFrame) else tables):
+        if not _own_kinds(df, d):
+            return False
+        _write_table(fh, df, d, header=header and i == 0)
     return True
 
 
