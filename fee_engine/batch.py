@@ -25,7 +25,7 @@ import pandas as pd
 from . import forklaring
 from .audit import FILE_NAME as AUDIT_FILE
 from .audit import AuditLog, default_path
-from .beregning import calculate, expand_runs, month_range, month_table
+from .beregning import PLASS, calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, documented_but_not_applied, read_enrollment
 from .errors import ConfigurationError, RuleSetError
 from .income import household_incomes, person_incomes
@@ -489,8 +489,8 @@ def _run(
         final = folder.commit(files)
     runs = comp.runs
     months_per_run = runs["antall_maaneder"].to_numpy()
-    children = runs.drop_duplicates(["barn_id", "tilbud"])
-    manual_children = runs.loc[runs["status"] == "manuell"].drop_duplicates(["barn_id", "tilbud"])
+    children = runs.drop_duplicates(PLASS)  # a child and offer each
+    manual_children = runs.loc[runs["status"] == "manuell"].drop_duplicates(PLASS)
     return RunResult(
         rows_in=comp.enrollment.n_rows,
         rows_rejected=comp.enrollment.rejected_rows,

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..money import to_kroner
 from ..steg import ALLE, BIT, FLAGG, REKKEFOLGE, STEGKOLONNER, Kontekst
-from .perioder import Runs, expand_runs, month_range, plan_runs, segments, take
+from .perioder import PLASS, Koder, Runs, expand_runs, month_range, plan_runs, segments, take
 from .tabell import month_table
 
 # What the result carries of each child: the explanation's inputs, nothing more (no fødselsnummer).
@@ -74,8 +74,9 @@ def calculate(
 ) -> pd.DataFrame:
     """Every child-month (``expand=True``) or every run (``expand=False``) with its fee and step records."""
     children = children.reset_index(drop=True)
-    runs = plan_runs(children, months, segments(table, sider, months))
-    k = gather(children, households, table, sider, months, runs)
+    koder = Koder.of(children)
+    runs = plan_runs(children, months, segments(table, sider, months), koder)
+    k = gather(children, households, table, sider, months, runs, koder)
     records = take_the_steps(k, runs)
     frame = assemble(children, households, table, k, records, runs)
     return expand_runs(frame) if expand else frame
@@ -88,9 +89,11 @@ def gather(
     sider: dict,
     months: list[dt.date],
     runs: Runs,
+    koder: Koder,
 ) -> Kontekst:
-    """Each run's row in the household table and in the month table, by integer index."""
-    hh_pos = pd.Index(households["husholdning_id"]).get_indexer(children["husholdning_id"])
+    """Each run's row in the household table and in the month table, by integer index (each household id
+    looked up once)."""
+    hh_pos = pd.Index(households["husholdning_id"]).get_indexer(koder.husholdninger)[koder.husholdning]
     k_codes, kommuner = pd.factorize(children["kommunenummer"])
     t_kommune = pd.Index(kommuner).get_indexer(table["kommunenummer"])
     t_month = pd.Index([pd.Timestamp(x) for x in months]).get_indexer(table["maaned"])
@@ -110,6 +113,7 @@ def gather(
         t_pos,
         k_codes[runs.child],
         np.asarray(kommuner),
+        koder,
     )
 
 
@@ -198,6 +202,7 @@ def assemble(
     )
     for c, v in records.items():
         cols[c] = v.astype(np.int32) if c in _INT32 else v
+    cols[PLASS] = k.koder.plass[ci]  # periods and counts by child and offer compare these, not the texts
     cols["antall_maaneder"] = runs.length.copy()
     # copy=False: each column stays its own block (every array above is new), not stacked into 2-D blocks by
     # dtype, which copied the whole table once more (1.2 s and its memory at 500 000 children)
@@ -228,4 +233,6 @@ __all__ = [
     "flag_text",
     "has_flag",
     "AMOUNT_COLUMNS",
+    "PLASS",
+    "Koder",
 ]

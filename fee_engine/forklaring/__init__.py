@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..beregning import expand_runs, flag_text
+from ..beregning import PLASS, expand_runs, flag_text
 from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..steg import REKKEFOLGE, STEGKOLONNER
@@ -84,13 +84,14 @@ def periods(runs: pd.DataFrame) -> pd.DataFrame:
     ``til`` is the last month of the period. Only the keys are put in order; the rows are taken once, for
     the periods' first runs.
     """
-    ranks = [pd.factorize(runs[c], sort=True)[0] for c in ("barn_id", "tilbud")]
+    plass = runs[PLASS].to_numpy()  # the child and offer, ranked in the text order of (barn_id, tilbud)
     start = runs["maaned"].to_numpy("datetime64[M]").astype(np.int64)
-    order = np.lexsort((start, ranks[1], ranks[0]))  # stable: by child, offer, month
+    order = np.lexsort((start, plass))  # stable: by child, offer, month
     start = start[order]
     end = start + runs["antall_maaneder"].to_numpy()[order] - 1
+    plass = plass[order]
     same = np.zeros(len(order), dtype=bool)
-    same[1:] = (ranks[0][order][1:] == ranks[0][order][:-1]) & (ranks[1][order][1:] == ranks[1][order][:-1])
+    same[1:] = plass[1:] == plass[:-1]
     same[1:] &= start[1:] == end[:-1] + 1
     for c in PERIOD_KEY:
         col = runs[c]

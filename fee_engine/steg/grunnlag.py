@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from ..beregning.perioder import Koder
     from ..forklaring.setninger import Setninger
 
 
@@ -104,10 +105,12 @@ class Kontekst:
         t_pos: np.ndarray,
         kommune_kode: np.ndarray,
         kommuner: np.ndarray,
+        koder: Koder,
     ) -> None:
         self.children, self.households, self.table, self.sider, self.months = children, households, table, sider, months
         self.child, self.maaned, self.hh_pos, self.t_pos = child, first, hh_pos, t_pos
         self.kommune_kode, self.kommuner = kommune_kode, kommuner
+        self.koder = koder  # the children's identifiers as integer codes
         self.n = len(child)
         self._table_values = {c: table[c].to_numpy() for c in table.columns}
 
@@ -126,7 +129,7 @@ class Kontekst:
     # -- what every step may use ---------------------------------------------------------------
     @cached_property
     def barnehage(self) -> np.ndarray:
-        return self.barn("tilbud") == "barnehage"
+        return self.koder.barnehage[self.child]
 
     @cached_property
     def sfo(self) -> np.ndarray:

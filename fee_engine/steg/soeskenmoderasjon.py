@@ -56,7 +56,7 @@ def moderasjon_bp(rang: np.ndarray, barn_2: np.ndarray, barn_3: np.ndarray) -> n
 
 def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
     husholdning = k.hh_pos[k.child].astype(np.int64)
-    barn = pd.factorize(k.children["barn_id"], sort=True)[0][k.child].astype(np.int64)  # ties: barn_id in text order
+    barn = k.koder.barn[k.child]  # ties: barn_id in text order
     fodt = k.fodselsdato
     fodt_dager = np.where(np.isnat(fodt), np.iinfo(np.int64).max, fodt.astype(np.int64))
     rang = np.zeros(k.n, dtype=np.int64)
