@@ -530,8 +530,10 @@ def write_outputs(
     formats = set(opts.formats)
     extra = comp.enrollment.extra_columns
     monthly = forklaring.monthly(comp.runs, extra, flags=True) if {"xlsx", "html"} & formats else None
-    periods = forklaring.periods(comp.runs)
-    in_halves = "csv" in formats and not ({"json", "xlsx", "brev"} & formats) and len(periods) // 2 >= SPLIT_PERIODS
+    found = forklaring.find_periods(comp.runs)
+    in_halves = "csv" in formats and not ({"json", "xlsx", "brev"} & formats) and len(found) // 2 >= SPLIT_PERIODS
+    # in halves, each process copies its own part of the periods out of the runs, a block at a time
+    periods = None if in_halves else found.take()
     decisions = None
     if not in_halves:
         step = progress("Skriver forklaringer", 1) if progress else None
@@ -641,7 +643,7 @@ def write_outputs(
         return out
 
     if in_halves:
-        files += _vedtak_csv_in_two(periods, comp.rules, extra, directory / "vedtak.csv", d, here_files, progress)
+        files += _vedtak_csv_in_two(found, comp.rules, extra, directory / "vedtak.csv", d, here_files, progress)
     else:
         here, there = in_two(here_files, child_files)
         files += here + there
@@ -666,15 +668,17 @@ HERE_SHARE = 0.4
 EXPLAIN_BLOCK = 32_768
 
 
-def _explained(periods: pd.DataFrame, rules: RuleSet, extra: list[str]) -> Iterator[pd.DataFrame]:
-    """``vedtak.csv``'s table for ``periods``, a block of :data:`EXPLAIN_BLOCK` periods at a time (at least one
-    table, for the header, when there are no periods)."""
-    for at in range(0, max(len(periods), 1), EXPLAIN_BLOCK):
-        yield forklaring.vedtak_table(periods.iloc[at : at + EXPLAIN_BLOCK], rules, extra)
+def _explained(
+    periods: forklaring.Perioder, start: int, stop: int, rules: RuleSet, extra: list[str]
+) -> Iterator[pd.DataFrame]:
+    """``vedtak.csv``'s table for periods ``start:stop``, a block of :data:`EXPLAIN_BLOCK` periods at a time, each
+    block copied out of the runs when its turn comes (at least one table, for the header, when there are none)."""
+    for at in range(start, max(stop, start + 1), EXPLAIN_BLOCK):
+        yield forklaring.vedtak_table(periods.take(at, min(at + EXPLAIN_BLOCK, stop)), rules, extra)
 
 
 def _vedtak_csv_in_two(
-    periods: pd.DataFrame,
+    periods: forklaring.Perioder,
     rules: RuleSet,
     extra: list[str],
     path: Path,
@@ -693,11 +697,11 @@ def _vedtak_csv_in_two(
     part = path.with_name(f".{path.name}.del2")
 
     def second() -> bool:  # the child: whether it could write its part
-        return write_next_part(_explained(periods.iloc[cut:], rules, extra), part, d)
+        return write_next_part(_explained(periods, cut, len(periods), rules, extra), part, d)
 
     def first() -> tuple[bool, list[Path]]:
         step = progress("Skriver forklaringer", 1) if progress else None
-        written = write_first_part(_explained(periods.iloc[:cut], rules, extra), path, d)
+        written = write_first_part(_explained(periods, 0, cut, rules, extra), path, d)
         if step:
             step()
         return written, here_files()
@@ -707,7 +711,7 @@ def _vedtak_csv_in_two(
         if written and rest_written and part.exists():
             append_part(path, part)
         else:
-            write_csv(forklaring.vedtak_table(periods, rules, extra), path, d)
+            write_csv(forklaring.vedtak_table(periods.take(), rules, extra), path, d)
     finally:
         part.unlink(missing_ok=True)
     return files + [path]

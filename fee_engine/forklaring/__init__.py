@@ -8,6 +8,8 @@ rule set's ``hjemmel``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -77,13 +79,29 @@ def monthly(runs: pd.DataFrame, extra_columns: list[str], flags: bool = False) -
     return out
 
 
-def periods(runs: pd.DataFrame) -> pd.DataFrame:
-    """Merge consecutive runs with equal results into periods (the first run of each carries the data),
-    ordered by child, offer and month.
+@dataclass(frozen=True)
+class Perioder:
+    """The vedtak periods found in the runs, not yet copied out of them: ``rows`` are the runs that begin each
+    period (in the order of the periods), ``til`` each period's last month. :meth:`take` copies out the periods
+    a writer needs at the time, so two processes each copy only their own part, a block at a time."""
 
-    ``til`` is the last month of the period. Only the keys are put in order; the rows are taken once, for
-    the periods' first runs.
-    """
+    runs: pd.DataFrame
+    rows: np.ndarray
+    til: np.ndarray  # datetime64[ns], the first day of the period's last month
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
+        """Periods ``start:stop`` as a table: their first runs' columns and ``til``."""
+        first = self.runs.take(self.rows[start:stop]).reset_index(drop=True)
+        first["til"] = self.til[start:stop]
+        return first
+
+
+def find_periods(runs: pd.DataFrame) -> Perioder:
+    """Merge consecutive runs with equal results into periods (the first run of each carries the data),
+    ordered by child, offer and month. ``til`` is the last month of the period. Only the keys are put in order."""
     plass = runs[PLASS].to_numpy()  # the child and offer, ranked in the text order of (barn_id, tilbud)
     start = runs["maaned"].to_numpy("datetime64[M]").astype(np.int64)
     order = np.lexsort((start, plass))  # stable: by child, offer, month
@@ -103,10 +121,13 @@ def periods(runs: pd.DataFrame) -> pd.DataFrame:
             equal |= missing[1:] & missing[:-1]
         same[1:] &= equal
     pid = np.cumsum(~same)
-    first = runs.take(order[~same]).reset_index(drop=True)
     last_end = pd.Series(end).groupby(pid, sort=False).max().to_numpy()
-    first["til"] = last_end.astype("datetime64[M]").astype("datetime64[ns]")
-    return first
+    return Perioder(runs, order[~same], last_end.astype("datetime64[M]").astype("datetime64[ns]"))
+
+
+def periods(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every vedtak period as a table (:func:`find_periods`, copied out whole)."""
+    return find_periods(runs).take()
 
 
 def vedtak(runs: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> pd.DataFrame:
@@ -236,6 +257,8 @@ def office_note(p: pd.DataFrame) -> pd.Series:
 __all__ = [
     "monthly",
     "periods",
+    "find_periods",
+    "Perioder",
     "vedtak",
     "vedtak_table",
     "explain",

@@ -1,0 +1,82 @@
+"""The identifiers as integer codes (``beregning.perioder.Koder``) and the periods copied out of the runs a part at a
+time (``forklaring.Perioder``): the codes order and group exactly as the texts do, and any split of the periods
+gives the same rows as the whole table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fee_engine import batch, forklaring
+from fee_engine.beregning import PLASS, Koder
+from fee_engine.synthetic import generate
+
+# Short ids from a small alphabet, so that equal ids, prefixes ("B1" < "B10" < "B9") and case differ often.
+IDS = st.text(alphabet="AB19bæ", min_size=1, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(IDS, st.sampled_from(["barnehage", "sfo"]), st.sampled_from(["H1", "H2", "h1", "H10", "H9"])),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_codes_order_and_group_as_the_texts_do(rows):
+    children = pd.DataFrame(rows, columns=["barn_id", "tilbud", "husholdning_id"])
+    k = Koder.of(children)
+    barn, tilbud, hh = (children[c].tolist() for c in ("barn_id", "tilbud", "husholdning_id"))
+    for i in range(len(rows)):
+        for j in range(len(rows)):
+            # the child's rank compares as barn_id does; the placement's as (barn_id, tilbud) does
+            assert (k.barn[i] < k.barn[j]) == (barn[i] < barn[j])
+            assert (k.barn[i] == k.barn[j]) == (barn[i] == barn[j])
+            assert (k.plass[i] < k.plass[j]) == ((barn[i], tilbud[i]) < (barn[j], tilbud[j]))
+            assert (k.plass[i] == k.plass[j]) == ((barn[i], tilbud[i]) == (barn[j], tilbud[j]))
+    assert list(k.husholdninger[k.husholdning]) == hh
+    assert list(k.husholdninger) == list(dict.fromkeys(hh))  # numbered as they first appear
+    assert list(k.barnehage) == [t == "barnehage" for t in tilbud]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    pop = generate(800, tmp_path_factory.mktemp("pop800"), seed=11, endringer=True)
+    comp = batch.compute(
+        batch.RunOptions(
+            enrollment=pop / "innskriving.csv",
+            out=tmp_path_factory.mktemp("out"),
+            period=batch.parse_period("2024/25"),
+            source="files",
+            tax_data=pop / "skatt",
+            formats=("csv",),
+        )
+    )
+    return comp.runs
+
+
+def test_the_periods_follow_the_texts_of_child_and_offer_and_then_the_month(runs):
+    p = forklaring.periods(runs)
+    keys = list(zip(p["barn_id"], p["tilbud"], p["maaned"]))
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    # the file's order is not the text order, so the sort was needed (a file in text order would prove nothing)
+    file_order = list(dict.fromkeys(zip(runs["barn_id"], runs["tilbud"])))
+    assert file_order != sorted(file_order)
+    # each period's child and offer is its code's
+    assert (Koder.of(p).plass.argsort(kind="stable") == np.arange(len(p))).all()
+    assert p[PLASS].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("cuts", [(0,), (1, 2), (97, 500, 501), (3, 333, 1000)])
+def test_periods_copied_out_in_parts_are_the_whole_table(runs, cuts):
+    found = forklaring.find_periods(runs)
+    whole = forklaring.periods(runs)
+    assert len(found) == len(whole) > 1000
+    bounds = [0, *cuts, len(found)]
+    parts = [found.take(a, b) for a, b in zip(bounds, bounds[1:])]
+    assert [len(x) for x in parts] == [b - a for a, b in zip(bounds, bounds[1:])]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
