@@ -545,3 +545,38 @@ def test_killed_batch_resumes_with_identical_outputs(tmp_path):
         assert (tmp_path / "resumed" / name).read_text(encoding="utf-8") == (tmp_path / "files" / name).read_text(
             encoding="utf-8"
         )
+
+
+class _Watched:
+    """A result that counts how often it is written out with repr()."""
+
+    reprs = 0
+
+    def __repr__(self) -> str:
+        type(self).reprs += 1
+        return "_Watched()"
+
+
+def test_the_fetch_result_comes_back_without_being_written_out():
+    import signal
+
+    from fee_engine.taxdata.base import run_coroutine
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("asyncio.run sets no Ctrl-C handler here, so there is nothing to compare with")
+
+    async def result() -> _Watched:
+        return _Watched()
+
+    _Watched.reprs = 0
+    asyncio.run(result())  # what run_coroutine avoids: leaving writes out the main task with its result
+    assert _Watched.reprs >= 1
+    _Watched.reprs = 0
+    got = run_coroutine(result())
+    assert isinstance(got, _Watched) and _Watched.reprs == 0
+
+    async def fails() -> None:
+        raise ValueError("nei")
+
+    with pytest.raises(ValueError, match="nei"):
+        run_coroutine(fails())

@@ -28,7 +28,6 @@ is no ``fiks`` source here.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from ..errors import ConfigurationError
 from ..outdir import OutputFolder
 from ..output.csv import write_rejections
 from ..regelsett import load_rules
-from ..taxdata.base import fetch_with_fallback
+from ..taxdata.base import fetch_with_fallback, run_coroutine
 from ..taxdata.files import FileSource, check_layout
 from ..taxdata.formaal import Formaal, PurposeError
 from .aordning import AordningCache, AordningFiles, AordningLookup, InntektClient, complete_months
@@ -202,7 +201,7 @@ def _fetch_http(
         d = Path(opts.tax_data)  # type: ignore[arg-type]
         with LocalEmulator(d / "summertskattegrunnlag", inntekt_data=d / "inntekt") as em:
             tokens = em.tokens(scopes)
-            return asyncio.run(
+            return run_coroutine(
                 both(
                     SsgClient(em.base_url, tokens, formaal=FORMAAL, kilde="emulator"),
                     InntektClient(em.base_url, INNTEKT_STI, tokens, kilde="emulator"),
@@ -218,7 +217,7 @@ def _fetch_http(
         max_attempts=cfg.max_attempts,
         backoff=cfg.backoff_s,
     )
-    return asyncio.run(both(ssg_client(cfg, FORMAAL, tokens), inntekt))
+    return run_coroutine(both(ssg_client(cfg, FORMAAL, tokens), inntekt))
 
 
 def run(opts: InntektOptions, progress: Callable[[str, int], Callable[..., None]] | None = None) -> InntektResult:

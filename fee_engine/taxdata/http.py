@@ -35,7 +35,6 @@ requests outside 1–5, a URL that is not http(s), or a file that is not YAML st
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import re
@@ -51,7 +50,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from ..settings import Settings
-from .base import Lookup
+from .base import Lookup, run_coroutine
 from .cache import SKATTEETATEN_LIMIT, LookupCache
 from .client import SsgClient
 from .errors import MissingCredentialsError
@@ -293,7 +292,7 @@ def fetch(
     if cache is not None and client.slots is None:
         client.slots = cache.slots()  # every run on this cache shares Skatteetaten's 5
     try:
-        return asyncio.run(client.fetch_all(persons, plan, cache=cache, audit=audit, progress=progress))
+        return run_coroutine(client.fetch_all(persons, plan, cache=cache, audit=audit, progress=progress))
     finally:
         if client.slots is not None:
             client.slots.close()
