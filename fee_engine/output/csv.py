@@ -346,12 +346,15 @@ def write_expanded(
             part = body.iloc[a : a + step]
             k = length[a : a + step]
             head = np.array([r + sep for r in _rows(part[before], d)] if len(before) else [b""] * len(k), object)
-            tail = np.array([sep + r for r in _rows(part[after], d)] if len(after) else [b""] * len(k), object)
+            tail = np.array([sep + r + end for r in _rows(part[after], d)] if len(after) else [end] * len(k), object)
             run = np.repeat(np.arange(len(k)), k)  # each output line's run in the block
             within = np.arange(len(run)) - np.repeat(np.cumsum(k) - k, k)  # its month within the run
-            lines = head[run] + labels[offsets[a : a + step][run] + within] + tail[run]
-            if len(lines):
-                fh.write(end.join(lines.tolist()) + end)
+            # each line's three pieces side by side, joined once: no line is made as an object of its own
+            pieces = np.empty(3 * len(run), dtype=object)
+            pieces[0::3] = head[run]
+            pieces[1::3] = labels[offsets[a : a + step][run] + within]
+            pieces[2::3] = tail[run]
+            fh.write(b"".join(pieces.tolist()))
     return path
 
 
