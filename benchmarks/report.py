@@ -475,6 +475,63 @@ class _Blank(dict):
         return "?"
 
 
+def _merged(paths: list[Path]) -> dict:
+    """Result files read in turn, a later file's tests replacing the same tests of an earlier one (as ``--add``)."""
+    data = json.loads(paths[0].read_text(encoding="utf-8"))
+    for extra in paths[1:]:
+        more = {b["name"]: b for b in json.loads(extra.read_text(encoding="utf-8"))["benchmarks"]}
+        data["benchmarks"] = [b for b in data["benchmarks"] if b["name"] not in more] + list(more.values())
+    return data
+
+
+def against_earlier(data: dict, earlier: dict, names: str) -> list[str]:
+    """``### Against an earlier run``: each test's median in both runs, the engine's and, where a peer ran beside it,
+    the peer's. The peers' own code is the same in both runs, so how their times moved is how the machine moved:
+    on a shared virtual machine the same code's time drifts by up to a factor of two between runs hours apart."""
+    now, then = Results(data), Results(earlier)
+    commit = then.info.get("git_commit") or "?"
+    when = str(earlier.get("datetime", ""))[:16].replace("T", " ")
+    rows, peers = [], []
+
+    def order(name: str) -> tuple[str, int]:
+        test, _, size = name.partition("[")
+        return test, int(size.rstrip("]")) if size.rstrip("]").isdigit() else 0
+
+    for name in sorted(now.by_name, key=order):
+        b, e = now.by_name[name], then.by_name.get(name)
+        if e is None:
+            continue
+        a, z = now.engine(b)["median"], then.engine(e)["median"]
+        if "peer_name" in b["extra_info"] and "peer" not in b["extra_info"]:  # the test times a peer alone
+            peers.append(f"| `{name}`: {b['extra_info']['peer_name']} | {s_(z)} | {s_(a)} | {a / z:.2f} |")
+            continue
+        rows.append(f"| `{name}` | {s_(z)} | {s_(a)} | {a / z:.2f} |")
+        pa, pz = b["extra_info"].get("peer"), e["extra_info"].get("peer")
+        if isinstance(pa, dict) and isinstance(pz, dict):
+            peer = b["extra_info"].get("peer_name", "peer")
+            peers.append(
+                f"| `{name}`: {peer} | {s_(pz['median'])} | {s_(pa['median'])} | {pa['median'] / pz['median']:.2f} |"
+            )
+    if not rows:
+        return []
+    return [
+        "### Against an earlier run",
+        "",
+        f"The same tests in {names} ({when} UTC, fee-engine at commit `{commit}`), medians. The peers' own code is "
+        "the same in both runs, so their column shows how the machine's speed moved between the two; the engine's "
+        "change is its own only beyond that.",
+        "",
+        "| test (engine) | earlier | this run | this ÷ earlier |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        "| test: peer (same code in both runs) | earlier | this run | this ÷ earlier |",
+        "|---|---|---|---|",
+        *peers,
+        "",
+    ]
+
+
 def render_skala(data: dict, source: str) -> str:
     r = Results(data)
     info = r.info
@@ -542,6 +599,14 @@ def main(argv: list[str] | None = None) -> int:
         help="results of benchmarks run separately (e.g. ones that failed in the main run and were fixed); "
         "their tests are added (replacing the same tests of the main run) and the section names the file",
     )
+    ap.add_argument(
+        "--before",
+        type=Path,
+        action="append",
+        default=[],
+        help="an earlier run's result files (the first, then any added to it as with --add): a section compares "
+        "each test's median with it, the peers' beside the engine's",
+    )
     a = ap.parse_args(argv)
     data = json.loads(a.results.read_text(encoding="utf-8"))
 
@@ -570,6 +635,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{when} UTC, fee-engine at commit `{commit}`)"
             )
     section, skala = render(data, source), render_skala(data, source)
+    if a.before:
+        names = " and ".join(f"`{shown(p)}`" for p in a.before)
+        table = against_earlier(data, _merged(a.before), names)
+        raw = f"Raw figures: `{source}`"
+        section = section.replace(raw, "\n".join(table) + "\n" + raw, 1)
     if notes:
         raw = f"Raw figures: `{source}`"
         section = section.replace(raw, f"{raw}; " + "; ".join(notes), 1)

@@ -1,0 +1,59 @@
+"""The README's comparison with an earlier benchmark run (``benchmarks/report.py --before``): each test's median in
+both runs, and the peers' beside the engine's, so that a reader sees how much of a change was the machine's."""
+
+from __future__ import annotations
+
+from benchmarks.report import against_earlier
+
+
+def _result(commit: str, when: str, tests: list[dict]) -> dict:
+    return {"datetime": when, "machine_info": {"fee_engine": {"git_commit": commit}}, "benchmarks": tests}
+
+
+def _bench(name: str, median: float, **extra: object) -> dict:
+    return {"name": name, "stats": {"median": median, "min": median, "max": median, "rounds": 3}, "extra_info": extra}
+
+
+def _peer(median: float) -> dict:
+    return {"median": median, "min": median, "max": median, "rounds": 3}
+
+
+def test_each_test_is_set_beside_the_earlier_run_and_the_peers_apart():
+    earlier = _result(
+        "aaaaaaa",
+        "2026-12-01T10:00:00+00:00",
+        [
+            _bench("test_run_scale[100000]", 2.0),
+            _bench("test_like_for_like[100000]", 1.0, peer=_peer(4.0), peer_name="the model"),
+            _bench("test_rowwise_peer[100000]", 3.0, peer_name="the loop"),
+            _bench("test_only_earlier[100000]", 9.0),
+        ],
+    )
+    now = _result(
+        "bbbbbbb",
+        "2026-12-02T10:00:00+00:00",
+        [
+            _bench("test_run_scale[100000]", 3.0),
+            _bench("test_like_for_like[100000]", 0.5, peer=_peer(6.0), peer_name="the model"),
+            _bench("test_rowwise_peer[100000]", 4.5, peer_name="the loop"),
+            _bench("test_only_now[100000]", 1.0),
+        ],
+    )
+    text = "\n".join(against_earlier(now, earlier, "`A.json`"))
+    assert "`A.json` (2026-12-01 10:00 UTC, fee-engine at commit `aaaaaaa`)" in text
+    engine, peers = text.split("| test: peer")
+    # the engine's own medians: 2.0 s then 3.0 s is 1.50; 1.0 s then 0.5 s is 0.50
+    assert "| `test_run_scale[100000]` | 2.00 s | 3.00 s | 1.50 |" in engine
+    assert "| `test_like_for_like[100000]` | 1.00 s | 0.500 s | 0.50 |" in engine
+    # the peers: the model beside the engine 4.0 s then 6.0 s (1.50), the loop timed alone 3.0 s then 4.5 s (1.50)
+    assert "| `test_like_for_like[100000]`: the model | 4.00 s | 6.00 s | 1.50 |" in peers
+    assert "| `test_rowwise_peer[100000]`: the loop | 3.00 s | 4.50 s | 1.50 |" in peers
+    assert "test_rowwise_peer" not in engine
+    # a test in only one of the runs has nothing to be set beside
+    assert "test_only_earlier" not in text and "test_only_now" not in text
+
+
+def test_nothing_in_common_gives_no_section():
+    earlier = _result("a", "2026-12-01T10:00:00+00:00", [_bench("test_x[1]", 1.0)])
+    now = _result("b", "2026-12-02T10:00:00+00:00", [_bench("test_y[1]", 1.0)])
+    assert against_earlier(now, earlier, "`A.json`") == []
