@@ -90,6 +90,22 @@ def verdict(ok: bool | None, quick: bool, missing: str = "not run") -> str:
     return "**met**" if ok else "**not met**"
 
 
+def ratio_verdict(peer: dict, engine: dict, target: float, quick: bool) -> str:
+    """A peer ratio's verdict: met in every round (the peer's fastest round against the engine's slowest), or at the
+    median only, which on a shared machine can be the peer's bad rounds rather than the engine's speed."""
+    if quick:
+        return verdict(None, quick)
+    if peer["median"] / engine["median"] < target:
+        return verdict(False, quick)
+    worst = peer["min"] / engine["max"]
+    if worst >= target:
+        return verdict(True, quick)
+    return (
+        f"**met at the median only**: the worst pairing of rounds gives {worst:.2f}× (the peer "
+        f"{s_(peer['min'])}–{s_(peer['max'])}, the engine {s_(engine['min'])}–{s_(engine['max'])})"
+    )
+
+
 def render(data: dict, source: str) -> str:
     r = Results(data)
     info = r.info
@@ -159,7 +175,8 @@ def targets(r: Results, small, main, large) -> list[str]:
         rows.append(
             f"| the same, ≥ {TARGET_RATIO_RUN}× faster than the OpenFisca pipeline in the same run (aim "
             f"{AIM_RATIO_RUN}×) | {ratio:.2f}× (pipeline {s_(vs['extra_info']['peer']['median'])}, engine "
-            f"{s_(r.engine(vs)['median'])}) | {verdict(ratio >= TARGET_RATIO_RUN, r.quick)}"
+            f"{s_(r.engine(vs)['median'])}) | "
+            f"{ratio_verdict(vs['extra_info']['peer'], r.engine(vs), TARGET_RATIO_RUN, r.quick)}"
             + (
                 ""
                 if r.quick or ratio < TARGET_RATIO_RUN
@@ -209,7 +226,7 @@ def targets(r: Results, small, main, large) -> list[str]:
             f"| the calculation of every child-month with its explanation columns ≥ {TARGET_RATIO_CALC:.0f}× the "
             f"OpenFisca model computing every child-month, same run | {ratio:.2f}× (OpenFisca "
             f"{s_(calc['extra_info']['peer']['median'])}, engine {s_(r.engine(calc)['median'])}) | "
-            f"{verdict(ratio >= TARGET_RATIO_CALC, r.quick)} |"
+            f"{ratio_verdict(calc['extra_info']['peer'], r.engine(calc), TARGET_RATIO_CALC, r.quick)} |"
         )
     return rows + [""]
 
@@ -517,7 +534,8 @@ def against_earlier(data: dict, earlier: dict, names: str) -> list[str]:
     return [
         "### Against an earlier run",
         "",
-        f"The same tests in {names} ({when} UTC, fee-engine at commit `{commit}`), medians. The peers' own code is "
+        f"The same tests in {names} (the first of them {when} UTC, fee-engine at commit `{commit}`), medians. The "
+        "peers' own code is "
         "the same in both runs, so their column shows how the machine's speed moved between the two; the engine's "
         "change is its own only beyond that.",
         "",

@@ -40,7 +40,7 @@ def test_each_test_is_set_beside_the_earlier_run_and_the_peers_apart():
         ],
     )
     text = "\n".join(against_earlier(now, earlier, "`A.json`"))
-    assert "`A.json` (2026-12-01 10:00 UTC, fee-engine at commit `aaaaaaa`)" in text
+    assert "`A.json` (the first of them 2026-12-01 10:00 UTC, fee-engine at commit `aaaaaaa`)" in text
     engine, peers = text.split("| test: peer")
     # the engine's own medians: 2.0 s then 3.0 s is 1.50; 1.0 s then 0.5 s is 0.50
     assert "| `test_run_scale[100000]` | 2.00 s | 3.00 s | 1.50 |" in engine
@@ -57,3 +57,16 @@ def test_nothing_in_common_gives_no_section():
     earlier = _result("a", "2026-12-01T10:00:00+00:00", [_bench("test_x[1]", 1.0)])
     now = _result("b", "2026-12-02T10:00:00+00:00", [_bench("test_y[1]", 1.0)])
     assert against_earlier(now, earlier, "`A.json`") == []
+
+
+def test_a_peer_ratio_is_met_in_every_round_or_said_to_be_met_at_the_median_only():
+    from benchmarks.report import ratio_verdict
+
+    engine = {"median": 1.0, "min": 0.9, "max": 1.1}
+    # 3.5 s / 1.0 s at the median, and the peer's fastest round 3.4 s against the engine's slowest 1.1 s: 3.09x
+    assert ratio_verdict({"median": 3.5, "min": 3.4, "max": 3.6}, engine, 3.0, False) == "**met**"
+    # 4.0 s / 1.0 s at the median, but 2.0 s / 1.1 s = 1.82x in the worst pairing
+    said = ratio_verdict({"median": 4.0, "min": 2.0, "max": 8.0}, engine, 3.0, False)
+    assert said.startswith("**met at the median only**") and "1.82×" in said
+    # 2.9 s / 1.0 s at the median is below 3x whatever the rounds
+    assert ratio_verdict({"median": 2.9, "min": 2.9, "max": 2.9}, engine, 3.0, False) == "**not met**"
