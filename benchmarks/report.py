@@ -534,7 +534,8 @@ def against_earlier(data: dict, earlier: dict, names: str) -> list[str]:
     return [
         "### Against an earlier run",
         "",
-        f"The same tests in {names} (the first of them {when} UTC, fee-engine at commit `{commit}`), medians. The "
+        f"The same tests in {names} ({'the first of them ' if ' and ' in names else ''}{when} UTC, fee-engine at "
+        f"commit `{commit}`), medians. The "
         "peers' own code is "
         "the same in both runs, so their column shows how the machine's speed moved between the two; the engine's "
         "change is its own only beyond that.",

@@ -40,7 +40,7 @@ def test_each_test_is_set_beside_the_earlier_run_and_the_peers_apart():
         ],
     )
     text = "\n".join(against_earlier(now, earlier, "`A.json`"))
-    assert "`A.json` (the first of them 2026-12-01 10:00 UTC, fee-engine at commit `aaaaaaa`)" in text
+    assert "`A.json` (2026-12-01 10:00 UTC, fee-engine at commit `aaaaaaa`)" in text
     engine, peers = text.split("| test: peer")
     # the engine's own medians: 2.0 s then 3.0 s is 1.50; 1.0 s then 0.5 s is 0.50
     assert "| `test_run_scale[100000]` | 2.00 s | 3.00 s | 1.50 |" in engine

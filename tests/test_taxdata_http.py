@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -570,7 +571,8 @@ def test_the_fetch_result_comes_back_without_being_written_out():
 
     _Watched.reprs = 0
     asyncio.run(result())  # what run_coroutine avoids: leaving writes out the main task with its result
-    assert _Watched.reprs >= 1
+    if sys.version_info < (3, 13):  # Python 3.13's signal module no longer formats the old handler
+        assert _Watched.reprs >= 1
     _Watched.reprs = 0
     got = run_coroutine(result())
     assert isinstance(got, _Watched) and _Watched.reprs == 0
