@@ -535,10 +535,8 @@ def against_earlier(data: dict, earlier: dict, names: str) -> list[str]:
         "### Against an earlier run",
         "",
         f"The same tests in {names} ({'the first of them ' if ' and ' in names else ''}{when} UTC, fee-engine at "
-        f"commit `{commit}`), medians. The "
-        "peers' own code is "
-        "the same in both runs, so their column shows how the machine's speed moved between the two; the engine's "
-        "change is its own only beyond that.",
+        f"commit `{commit}`), medians. The peers' own code is the same in both runs, so their column shows how the "
+        "machine's speed moved between the two; the engine's change is its own only beyond that.",
         "",
         "| test (engine) | earlier | this run | this ÷ earlier |",
         "|---|---|---|---|",
