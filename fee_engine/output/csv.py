@@ -207,6 +207,11 @@ def _write_table(fh: BinaryIO, df: pd.DataFrame, d: Dialect, header: bool = True
     if not _own_kinds(df, d):
         fh.write(by_pandas(df, d))
         return
+    _write_own(fh, df, d, header)
+
+
+def _write_own(fh: BinaryIO, df: pd.DataFrame, d: Dialect, header: bool) -> None:
+    """:func:`_write_table` for a table whose columns :func:`_own_kinds` has accepted."""
     end = d.lineterminator.encode()
     if header:
         fh.write(_header(df.columns, d) + end)
@@ -240,7 +245,7 @@ def _write_tables(fh: BinaryIO, tables: pd.DataFrame | Iterable[pd.DataFrame], d
     for i, df in enumerate([tables] if isinstance(tables, pd.DataFrame) else tables):
         if not _own_kinds(df, d):
             return False
-        _write_table(fh, df, d, header=header and i == 0)
+        _write_own(fh, df, d, header=header and i == 0)
     return True
 
 
