@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import gc
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ from .output.excel import write_workbook
 from .output.json import write_json
 from .output.report import write_report
 from .output.summary import by_institution_month
-from .parallel import in_two
+from .parallel import forks, in_two
 from .regelsett import RuleSet, format_value, load_rules
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
 from .taxdata.files import check_layout
@@ -693,32 +694,53 @@ def _vedtak_csv_in_two(
     progress: Callable[[str, int], Callable[..., None]] | None,
 ) -> list[Path]:
     """``vedtak.csv`` explained and written in two parts: the first part and then ``here_files()`` here, the
-    rest in a forked child into a part file of its own, appended to the first when both are done. This process
-    takes the smaller part (:data:`HERE_SHARE`): ``maanedlig.csv`` and the rest are written here as well. Each
-    part is explained and written a block at a time (:func:`_explained`).
+    rest in a forked child into a part file of its own. This process takes the smaller part (:data:`HERE_SHARE`):
+    ``maanedlig.csv`` and the rest are written here as well. Each part is explained and written a block at a time
+    (:func:`_explained`).
+
+    The child appends its part to the first itself, once this process has told it (through a pipe) that the first
+    part is written: the copy (the larger part, some 80 MB at 100 000 children) is then made while this process
+    still writes ``maanedlig.csv``, not after. Without a child, the part is appended here.
 
     Where a block is a table only pandas' writer knows (:func:`fee_engine.output.csv.write_first_part`), the
     whole table is made and written at once instead, so the file is the same as written in one piece."""
     cut = int(len(periods) * HERE_SHARE)
     part = path.with_name(f".{path.name}.del2")
+    child = forks()
+    told, tell = os.pipe() if child else (-1, -1)  # this process tells the child whether the first part is written
 
-    def second() -> bool:  # the child: whether it could write its part
-        return write_next_part(_explained(periods, cut, len(periods), rules, extra), part, d)
+    def second() -> tuple[bool, bool]:  # the child: whether it could write its part, and whether it appended it
+        if child:
+            os.close(tell)  # else a first part that never comes would leave the child waiting for itself
+        written = write_next_part(_explained(periods, cut, len(periods), rules, extra), part, d)
+        if child and written and os.read(told, 1) == b"1":  # waits for the first part; b"" if it failed
+            append_part(path, part)
+            return True, True
+        return written, False
 
     def first() -> tuple[bool, list[Path]]:
         step = progress("Skriver forklaringer", 1) if progress else None
-        written = write_first_part(_explained(periods, 0, cut, rules, extra), path, d)
+        written = False
+        try:
+            written = write_first_part(_explained(periods, 0, cut, rules, extra), path, d)
+        finally:
+            if child:
+                os.write(tell, b"1" if written else b"0")
+                os.close(tell)
         if step:
             step()
         return written, here_files()
 
     try:
-        (written, files), rest_written = in_two(first, second)
-        if written and rest_written and part.exists():
-            append_part(path, part)
+        (written, files), (rest_written, appended) = in_two(first, second)
+        if written and rest_written and (appended or part.exists()):
+            if not appended:
+                append_part(path, part)
         else:
             write_csv(forklaring.vedtak_table(periods.take(), rules, extra), path, d)
     finally:
+        if child:
+            os.close(told)
         part.unlink(missing_ok=True)
     return files + [path]
 

@@ -39,9 +39,14 @@ class ChildError(FeeEngineError):
     exit_code = 1
 
 
+def forks() -> bool:
+    """Whether :func:`in_two` runs ``second`` in a forked child (else both here, ``first`` before ``second``)."""
+    return cores() >= 2 and hasattr(os, "fork")
+
+
 def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     """``(first(), second())``, with ``second`` in a forked child when there are two cores."""
-    if cores() < 2 or not hasattr(os, "fork"):
+    if not forks():
         return first(), second()
     fd, name = tempfile.mkstemp(prefix="fee-engine-del-", suffix=".pickle")
     os.close(fd)  # 0600 from mkstemp: the child writes its result here, only this user can read it

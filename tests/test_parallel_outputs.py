@@ -71,6 +71,56 @@ def test_a_part_only_pandas_can_write_makes_the_whole_file_be_written_at_once(po
     assert not [p.name for p in (tmp_path / "two").iterdir() if "del2" in p.name]
 
 
+def test_the_child_appends_its_part_itself_once_the_first_part_is_written(population, tmp_path, monkeypatch):
+    """On two cores the child copies its part onto the end of vedtak.csv (while this process writes
+    maanedlig.csv), and only after this process has written the first part."""
+    import os
+
+    run(population, tmp_path / "one", monkeypatch, "1", ("csv",))
+    seen = tmp_path / "appended-by"
+    real_append, real_first = batch.append_part, batch.write_first_part
+
+    def append(path, part):  # in whichever process appends: its pid, and how much of the first part it found
+        seen.write_text(f"{os.getpid()} {path.stat().st_size}")
+        real_append(path, part)
+
+    def first(*a):
+        written = real_first(*a)
+        (tmp_path / "first-size").write_text(str(a[1].stat().st_size))
+        return written
+
+    monkeypatch.setattr(batch, "append_part", append)
+    monkeypatch.setattr(batch, "write_first_part", first)
+    run(population, tmp_path / "two", monkeypatch, "2", ("csv",))
+    pid, size_seen = seen.read_text().split()
+    assert int(pid) != os.getpid()  # the child appended, not this process
+    assert size_seen == (tmp_path / "first-size").read_text()  # the first part was whole when it did
+    assert (tmp_path / "two" / "vedtak.csv").read_bytes() == (tmp_path / "one" / "vedtak.csv").read_bytes()
+    assert not [p.name for p in (tmp_path / "two").iterdir() if "del2" in p.name]
+
+
+def test_a_first_part_that_fails_does_not_leave_the_child_waiting(population, tmp_path, monkeypatch):
+    """The child waits to hear that the first part is written; when writing it fails, the child is told so and
+    ends, and the error comes through here instead of the run hanging."""
+    import signal
+
+    def fails(*a):
+        raise OSError("disken er full")
+
+    def hung(*a):
+        raise AssertionError("the run hung: the child was left waiting")
+
+    monkeypatch.setattr(batch, "write_first_part", fails)
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        with pytest.raises(OSError, match="disken er full"):
+            run(population, tmp_path / "two", monkeypatch, "2", ("csv",))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 @pytest.mark.parametrize("cores", ["1", "2"])
 def test_vedtak_csv_explained_a_block_at_a_time_is_the_file_explained_whole(population, tmp_path, monkeypatch, cores):
     """CSV only, each part of vedtak.csv is explained and written a block of periods at a time. With blocks far
