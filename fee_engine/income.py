@@ -32,7 +32,7 @@ from .money import to_kroner
 from .regelsett import COUNTED, RuleSet
 from .taxdata.answer import Answer, InvalidAnswer, convert
 from .taxdata.base import Lookup
-from .text import kroner, per_value
+from .text import fresh_copies, kroner, one_object_per_text, per_value
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
 
@@ -276,4 +276,16 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         out[f"{role}_aar"] = np.where(has, side_["year"], "0").astype(np.int64)
         out[f"{role}_stadie"] = side_["stage"]
         out[f"{role}_oere"] = np.where(has, side_["inc"], -1)
+    # few distinct texts, one string object each (text.py says why)
+    for c in (
+        "inntekt_status",
+        "manuell_grunn",
+        "inntektsaar",
+        "stadie",
+        "manuell_kode",
+        "soeker_stadie",
+        "partner_stadie",
+    ):
+        out[c] = one_object_per_text(out[c].to_numpy())
+    out["inntekt_kilde"] = np.array(fresh_copies(out["inntekt_kilde"].tolist()), dtype=object)  # mostly distinct
     return out[HOUSEHOLD_INCOME_COLUMNS + PERSON_COLUMNS]

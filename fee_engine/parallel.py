@@ -6,6 +6,10 @@ office runs it on has at least two cores. :func:`in_two` runs ``second`` in a ch
 runs ``first``; the child's result comes back pickled through a private temporary file. Where
 ``fork`` does not exist, or ``FEE_ENGINE_PROSESSER=1``, both run here, one after the other.
 
+Before the fork, :func:`give_back_free_memory` returns the C heap's free pages to the system: pages the batch
+has freed but the allocator still holds (the tax answers' parsing, the calculation's intermediate tables)
+would otherwise be counted for both processes and copied as soon as either writes to them.
+
 The child must not touch the console (the progress bar's thread does not exist in it) and leaves
 with ``os._exit``, so no exit handler of the parent runs twice. An error in the child is raised
 here, with its message (messages are safe to show: no full fødselsnummer).
@@ -13,6 +17,8 @@ here, with its message (messages are safe to show: no full fødselsnummer).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import pickle
 import tempfile
@@ -39,6 +45,19 @@ class ChildError(FeeEngineError):
     exit_code = 1
 
 
+def give_back_free_memory() -> bool:
+    """The C allocator's free pages handed back to the system (glibc's ``malloc_trim``): a few milliseconds.
+    False where the C library has no such call (musl, macOS), and nothing is done."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
+
+
 def forks() -> bool:
     """Whether :func:`in_two` runs ``second`` in a forked child (else both here, ``first`` before ``second``)."""
     return cores() >= 2 and hasattr(os, "fork")
@@ -50,6 +69,7 @@ def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
         return first(), second()
     fd, name = tempfile.mkstemp(prefix="fee-engine-del-", suffix=".pickle")
     os.close(fd)  # 0600 from mkstemp: the child writes its result here, only this user can read it
+    give_back_free_memory()
     try:
         pid = os.fork()
         if pid == 0:  # the child

@@ -37,6 +37,7 @@ def test_codes_order_and_group_as_the_texts_do(rows):
             assert (k.plass[i] < k.plass[j]) == ((barn[i], tilbud[i]) < (barn[j], tilbud[j]))
             assert (k.plass[i] == k.plass[j]) == ((barn[i], tilbud[i]) == (barn[j], tilbud[j]))
     assert list(k.husholdninger[k.husholdning]) == hh
+    assert list(k.barn_ider[k.barn]) == barn and list(k.barn_ider) == sorted(set(barn))
     assert list(k.husholdninger) == list(dict.fromkeys(hh))  # numbered as they first appear
     assert list(k.barnehage) == [t == "barnehage" for t in tilbud]
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..money import to_kroner
 from ..steg import ALLE, BIT, FLAGG, REKKEFOLGE, STEGKOLONNER, Kontekst
-from .perioder import PLASS, Koder, Runs, expand_runs, month_range, plan_runs, segments, take
+from .perioder import PLASS, Koder, Runs, expand_runs, month_range, plan_runs, segments, take, take_coded
 from .tabell import month_table
 
 # What the result carries of each child: the explanation's inputs, nothing more (no fødselsnummer).
@@ -135,7 +135,7 @@ def take_the_steps(k: Kontekst, runs: Runs) -> dict[str, np.ndarray]:
     flagg |= np.where(runs.moved, BIT["plassbytte"], 0)
     records["flagg"] = flagg
     records.update(amounts_in_kroner(k, records))
-    records["status"] = np.where(k.manuell, "manuell", "ok")
+    records["status"] = np.array(["ok", "manuell"], dtype=object)[k.manuell.astype(np.intp)]  # two string objects
     records["manuell_grunn"] = manual_reason(k)
     return records
 
@@ -189,6 +189,9 @@ def assemble(
     keep = CHILD_COLUMNS + [c for c in children.columns if c not in ENROLLMENT_COLUMNS]  # + the file's own columns
     for c in keep:
         cols[c] = take(children[c], ci)
+    # the ids from copies that lie together: the processes writing the outputs then copy few pages (see text.py)
+    cols["barn_id"] = take_coded(children["barn_id"], ci, k.koder.barn_ider, k.koder.barn)
+    cols["husholdning_id"] = take_coded(children["husholdning_id"], ci, k.koder.husholdninger, k.koder.husholdning)
     cols["maaned"] = pd.DatetimeIndex([pd.Timestamp(x) for x in k.months]).to_numpy()[runs.first]
     hp = k.hh_pos[ci]
     for c in HOUSEHOLD_COLUMNS:

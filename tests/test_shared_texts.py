@@ -1,0 +1,93 @@
+"""Text columns that share their string objects: the runs are shared copy-on-write with the processes forked to
+write the outputs, and reading a value there writes to its string object's reference count, which copies the page
+it lies on. So a column of few distinct texts holds one object per text, and the ids are fresh copies lying
+together (``fee_engine.text``); the values are the same as before."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fee_engine import batch
+from fee_engine.parallel import give_back_free_memory
+from fee_engine.synthetic import generate
+from fee_engine.text import fresh_copies, one_object_per_text
+
+TEXTS = st.lists(st.sampled_from(["ok", "manuell", "2023", "2023/2022", "oppgjoer", "æøå", ""]), max_size=60)
+
+
+@settings(max_examples=100, deadline=None)
+@given(TEXTS)
+def test_one_object_per_text_keeps_the_values_and_shares_equal_ones(values):
+    rowwise = np.array(values, dtype=str)  # as np.where over texts makes them
+    got = one_object_per_text(rowwise)
+    assert got.dtype == object and list(got) == values
+    assert len({id(x) for x in got}) == len(set(values))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(min_size=2, max_size=12), max_size=30, unique=True))
+def test_fresh_copies_are_equal_but_new_objects(texts):
+    got = fresh_copies(texts)
+    assert got == texts
+    assert not any(a is b for a, b in zip(got, texts))  # (one-character texts are Python's own singletons)
+
+
+@pytest.fixture(scope="module")
+def comp(tmp_path_factory):
+    pop = generate(800, tmp_path_factory.mktemp("pop800"), seed=11, endringer=True)
+    return batch.compute(
+        batch.RunOptions(
+            enrollment=pop / "innskriving.csv",
+            out=tmp_path_factory.mktemp("out"),
+            period=batch.parse_period("2024/25"),
+            source="files",
+            tax_data=pop / "skatt",
+            formats=("csv",),
+        )
+    )
+
+
+SHARED = ["status", "inntekt_status", "inntektsaar", "stadie", "soeker_stadie", "partner_stadie", "manuell_kode"]
+
+
+@pytest.mark.parametrize("column", SHARED)
+def test_the_runs_few_distinct_texts_are_one_object_each(comp, column):
+    values = comp.runs[column].to_numpy(dtype=object)
+    assert len(set(values)) > 1 or column == "manuell_kode"  # the population has more than one value here
+    assert len({id(x) for x in values}) == len(set(values))
+
+
+@pytest.mark.parametrize("column", ["barn_id", "husholdning_id"])
+def test_the_runs_ids_are_the_enrollment_ids_in_copies_of_their_own(comp, column):
+    rows, runs = comp.enrollment.rows, comp.runs
+    ids = runs[column].to_numpy(dtype=object)
+    assert set(ids) == set(rows[column])
+    assert len({id(x) for x in ids}) == len(set(ids))  # one object per id
+    assert not {id(x) for x in ids} & {id(x) for x in rows[column].to_numpy(dtype=object)}  # not the rows' objects
+    # each run's child is the child of its household, as in the file
+    pairs = set(zip(rows["barn_id"], rows["husholdning_id"]))
+    assert set(zip(runs["barn_id"], runs["husholdning_id"])) <= pairs
+
+
+def _rss_mb() -> float:
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")) / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim, /proc")
+def test_free_memory_is_given_back_where_the_c_library_can():
+    """200 MB of 2 KB blocks freed, with the last one kept so the heap's top cannot shrink by itself: the pages
+    stay with the process until they are given back."""
+    blocks = [bytearray(2048) for _ in range(100_000)]  # larger than Python's small-object allocator takes
+    for b in blocks:
+        b[::512] = b"x" * 4  # touched, so the pages are really there
+    last = blocks.pop()
+    del blocks
+    before = _rss_mb()
+    assert give_back_free_memory() is True
+    assert before - _rss_mb() > 100  # of the 200 MB freed
+    assert last[0] == ord("x")
