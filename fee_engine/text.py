@@ -56,11 +56,11 @@ def per_value(values: np.ndarray, write: Callable[[Any], object]) -> np.ndarray:
 # a column such as ``stadie``, and 57 MB for ``barn_id``.
 
 
-def one_object_per_text(values: np.ndarray) -> np.ndarray:
-    """``values`` (texts) as an object array in which equal texts are one string object, made one after another
-    (few pages). For columns of few distinct values made row by row (``np.where`` over texts)."""
-    uniq, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
-    return uniq.astype(object)[inverse.reshape(-1)]
+def one_object_per_text(values: np.ndarray | pd.Series) -> np.ndarray:
+    """``values`` (texts) as an object array in which equal texts are one string object. For columns of few
+    distinct values made row by row (``np.where`` over texts makes a new string for every row)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    return np.asarray(uniques, dtype=object)[codes]
 
 
 def fresh_copies(texts: Sequence[str]) -> list[str]:
