@@ -32,7 +32,7 @@ from .money import to_kroner
 from .regelsett import COUNTED, RuleSet
 from .taxdata.answer import Answer, InvalidAnswer, convert
 from .taxdata.base import Lookup
-from .text import fresh_copies, kroner, one_object_per_text, per_value
+from .text import kroner, one_object_per_text, per_value
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
 
@@ -153,6 +153,13 @@ def _kroner_texts(oere: np.ndarray) -> np.ndarray:
     return per_value(to_kroner(np.asarray(oere, dtype=np.int64)), kroner)
 
 
+def _texts_at(n: int, at: np.ndarray, texts: np.ndarray) -> np.ndarray:
+    """``n`` texts: ``texts`` at the rows ``at`` (made for those rows only), «» elsewhere."""
+    out = np.full(n, "", dtype=object)
+    out[at] = texts
+    return out
+
+
 def _person_columns(persons: dict[str, PersonIncome]) -> dict[str, np.ndarray]:
     """The persons' incomes as columns, one entry per person and a last one for no one (not ok, no income, empty
     texts). ``head`` is the start of the income's text («skatteoppgjør 2023, ») for a person with a usable income,
@@ -221,13 +228,14 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         failed, good = wanted & ~ok, wanted & ok
         inc = np.where(good, pc["income"][j], 0)
         amounts = _kroner_texts(inc)  # each distinct amount formatted once
+        g, f = np.flatnonzero(good), np.flatnonzero(failed)  # the texts below are made for these rows only
         side[role] = dict(
             failed=failed,
             inc=inc,
             year=np.where(good, pc["year"][j], ""),
             stage=np.where(good, pc["stage"][j], ""),
-            part=np.where(good, f"{role}: " + pc["head"][j] + amounts, ""),
-            reason=np.where(failed, f"{role}: " + pc["reason"][j], ""),
+            part=_texts_at(n, g, f"{role}: " + pc["head"][j[g]] + amounts[g]),
+            reason=_texts_at(n, f, f"{role}: " + pc["reason"][j[f]]),
             code=np.where(failed, pc["kode"][j], ""),
             unknown=good & pc["has_unknown"][j],
             j=j,
@@ -235,9 +243,14 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     a, b = side["søker"], side["partner"]
 
     def join(x: np.ndarray, y: np.ndarray, sep: str, unique: bool = False) -> np.ndarray:
+        """x and y joined by sep where both are given (once where they are equal and ``unique``), else the one
+        given; the joined texts made only for the rows that have both."""
         both = (x != "") & (y != "")
-        same = both & (x == y) if unique else np.zeros(len(x), dtype=bool)
-        return np.where(same, x, np.where(both, x + sep + y, np.where(x != "", x, y)))
+        if unique:
+            both &= x != y
+        out = np.where(x != "", x, y).astype(object)
+        out[both] = x[both] + sep + y[both]
+        return out
 
     manual = looked_up & (a["failed"] | b["failed"])
     known = looked_up & ~manual
@@ -287,5 +300,4 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         "partner_stadie",
     ):
         out[c] = one_object_per_text(out[c].to_numpy())
-    out["inntekt_kilde"] = np.array(fresh_copies(out["inntekt_kilde"].tolist()), dtype=object)  # mostly distinct
     return out[HOUSEHOLD_INCOME_COLUMNS + PERSON_COLUMNS]
