@@ -708,10 +708,21 @@ def _vedtak_csv_in_two(
     part = path.with_name(f".{path.name}.del2")
     child = forks()
     told, tell = os.pipe() if child else (-1, -1)  # this process tells the child whether the first part is written
+    open_end = [tell] if child else []  # the telling end, until it is closed (in each process, once)
+
+    def say(ok: bool | None) -> None:
+        """Tell the child (``None``: only close this process's end). Closed at most once: the child never waits
+        for an end that can no longer be written, whatever fails first."""
+        if open_end:
+            end = open_end.pop()
+            try:
+                if ok is not None:
+                    os.write(end, b"1" if ok else b"0")
+            finally:
+                os.close(end)
 
     def second() -> tuple[bool, bool]:  # the child: whether it could write its part, and whether it appended it
-        if child:
-            os.close(tell)  # else a first part that never comes would leave the child waiting for itself
+        say(None)  # its copy of the telling end: else a first part that never comes would leave it waiting for itself
         written = write_next_part(_explained(periods, cut, len(periods), rules, extra), part, d)
         if child and written and os.read(told, 1) == b"1":  # waits for the first part; b"" if it failed
             append_part(path, part)
@@ -719,14 +730,12 @@ def _vedtak_csv_in_two(
         return written, False
 
     def first() -> tuple[bool, list[Path]]:
-        step = progress("Skriver forklaringer", 1) if progress else None
         written = False
         try:
+            step = progress("Skriver forklaringer", 1) if progress else None
             written = write_first_part(_explained(periods, 0, cut, rules, extra), path, d)
         finally:
-            if child:
-                os.write(tell, b"1" if written else b"0")
-                os.close(tell)
+            say(written)
         if step:
             step()
         return written, here_files()
@@ -739,6 +748,7 @@ def _vedtak_csv_in_two(
         else:
             write_csv(forklaring.vedtak_table(periods.take(), rules, extra), path, d)
     finally:
+        say(False)  # when the fork or first() never came so far
         if child:
             os.close(told)
         part.unlink(missing_ok=True)

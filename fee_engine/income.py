@@ -289,15 +289,19 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         out[f"{role}_aar"] = np.where(has, side_["year"], "0").astype(np.int64)
         out[f"{role}_stadie"] = side_["stage"]
         out[f"{role}_oere"] = np.where(has, side_["inc"], -1)
-    # few distinct texts, one string object each (text.py says why)
+    # few distinct texts, one string object each (text.py says why); no households: the columns stay as made
     for c in (
-        "inntekt_status",
-        "manuell_grunn",
-        "inntektsaar",
-        "stadie",
-        "manuell_kode",
-        "soeker_stadie",
-        "partner_stadie",
+        ()
+        if n == 0
+        else (
+            "inntekt_status",
+            "manuell_grunn",
+            "inntektsaar",
+            "stadie",
+            "manuell_kode",
+            "soeker_stadie",
+            "partner_stadie",
+        )
     ):
         out[c] = one_object_per_text(out[c].to_numpy())
     return out[HOUSEHOLD_INCOME_COLUMNS + PERSON_COLUMNS]

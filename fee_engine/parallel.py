@@ -12,7 +12,9 @@ would otherwise be counted for both processes and copied as soon as either write
 
 The child must not touch the console (the progress bar's thread does not exist in it) and leaves
 with ``os._exit``, so no exit handler of the parent runs twice. An error in the child is raised
-here, with its message (messages are safe to show: no full fødselsnummer).
+here, with its message (messages are safe to show: no full fødselsnummer); the project's own errors and
+the system's (``OSError``: a full disk, say) are raised as themselves, so they end the run as they would
+in one process.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ def give_back_free_memory() -> bool:
     return True
 
 
+def _picklable(exc: BaseException) -> bool:
+    try:
+        pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - any exception that cannot travel is reported by name and message
+        return False
+    return True
+
+
 def forks() -> bool:
     """Whether :func:`in_two` runs ``second`` in a forked child (else both here, ``first`` before ``second``)."""
     return cores() >= 2 and hasattr(os, "fork")
@@ -77,11 +87,11 @@ def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
             try:
                 payload: tuple[str, object] = ("ok", second())
             except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
-                keep = exc if isinstance(exc, FeeEngineError) else None
+                keep = exc if isinstance(exc, FeeEngineError | OSError) and _picklable(exc) else None
                 payload = ("feil", (type(exc).__name__, str(exc), keep, traceback.format_exc(limit=5)))
                 code = 1
-            try:
-                with open(name, "wb") as fh:
+            try:  # into the file made above, never a new one (gone if the parent has stopped waiting)
+                with os.fdopen(os.open(name, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
                     pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
             except BaseException:  # noqa: BLE001
                 code = 2

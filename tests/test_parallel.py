@@ -33,3 +33,15 @@ def test_an_error_in_the_child_is_raised_here(monkeypatch):
 
     with pytest.raises(ConfigurationError, match="disken er full"):
         in_two(lambda: 1, stops)
+
+
+def test_an_os_error_in_the_child_is_raised_here_as_itself(monkeypatch):
+    """A full disk in the child ends the run as it would in one process (the command line names the file)."""
+    monkeypatch.setenv("FEE_ENGINE_PROSESSER", "2")
+
+    def full():
+        raise OSError(28, "No space left on device", "/ut/vedtak.csv")
+
+    with pytest.raises(OSError) as caught:
+        in_two(lambda: 1, full)
+    assert (caught.value.errno, caught.value.filename) == (28, "/ut/vedtak.csv")

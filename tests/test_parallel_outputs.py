@@ -102,23 +102,84 @@ def test_the_child_appends_its_part_itself_once_the_first_part_is_written(popula
 def test_a_first_part_that_fails_does_not_leave_the_child_waiting(population, tmp_path, monkeypatch):
     """The child waits to hear that the first part is written; when writing it fails, the child is told so and
     ends, and the error comes through here instead of the run hanging."""
-    import signal
 
     def fails(*a):
         raise OSError("disken er full")
 
-    def hung(*a):
-        raise AssertionError("the run hung: the child was left waiting")
-
     monkeypatch.setattr(batch, "write_first_part", fails)
-    old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(60)
+    done = _no_hang()
     try:
         with pytest.raises(OSError, match="disken er full"):
             run(population, tmp_path / "two", monkeypatch, "2", ("csv",))
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+        done()
+
+
+def _no_hang(seconds: int = 60):
+    import signal
+
+    def hung(*a):
+        raise AssertionError("the run hung: the child was left waiting")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    return lambda: (signal.alarm(0), signal.signal(signal.SIGALRM, old))
+
+
+def test_a_progress_bar_that_fails_does_not_leave_the_child_waiting(population, tmp_path, monkeypatch):
+    """The web page's progress writes a status file at each phase: a full disk there is raised as itself."""
+
+    def progress(label, total):
+        if label == "Skriver forklaringer":
+            raise OSError(28, "No space left on device", "status.json")
+        return lambda *a, **k: None
+
+    monkeypatch.setenv("FEE_ENGINE_PROSESSER", "2")
+    done = _no_hang()
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            batch.run(
+                batch.RunOptions(
+                    enrollment=population / "innskriving.csv",
+                    out=tmp_path / "two",
+                    period=batch.parse_period("2024/25"),
+                    source="files",
+                    tax_data=population / "skatt",
+                    formats=("csv",),
+                ),
+                progress=progress,
+            )
+    finally:
+        done()
+
+
+def test_a_fork_that_fails_leaves_no_descriptor_open(population, tmp_path, monkeypatch):
+    import os
+
+    from fee_engine import parallel
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(parallel.os, "fork", no_fork)
+    before = sorted(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="temporarily unavailable"):
+        run(population, tmp_path / "two", monkeypatch, "2", ("csv",))
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_full_disk_in_the_child_is_raised_as_itself(population, tmp_path, monkeypatch):
+    """The child's append (the largest write of the run) failing on a full disk ends the run with that OSError,
+    as in one process (the command line then names the file), and leaves no part file."""
+
+    def full(path, part):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(batch, "append_part", full)
+    with pytest.raises(OSError, match="No space left") as caught:
+        run(population, tmp_path / "two", monkeypatch, "2", ("csv",))
+    assert caught.value.errno == 28 and caught.value.filename.endswith("vedtak.csv")
+    assert not list(tmp_path.rglob("*.del2"))
 
 
 @pytest.mark.parametrize("cores", ["1", "2"])

@@ -74,6 +74,24 @@ def test_the_runs_ids_are_the_enrollment_ids_in_copies_of_their_own(comp, column
     assert set(zip(runs["barn_id"], runs["husholdning_id"])) <= pairs
 
 
+def test_no_households_give_the_columns_as_before():
+    """With no households the columns are left as made: pandas reads an empty object array as objects, not text."""
+    import pandas as pd
+
+    from fee_engine.income import household_incomes
+
+    empty = pd.DataFrame(
+        {
+            "husholdning_id": pd.Series([], dtype=object),
+            "voksne": pd.Series([], dtype=object),
+            "soekt_redusert": pd.Series([], dtype=bool),
+            "dok_inntekt_oere": pd.Series([], dtype="int64"),
+        }
+    )
+    out = household_incomes(empty, {})
+    assert out["inntekt_status"].dtype == pd.DataFrame({"x": np.array([], dtype=str)})["x"].dtype
+
+
 def _rss_mb() -> float:
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")) / 1024
 

@@ -135,7 +135,10 @@ def take_the_steps(k: Kontekst, runs: Runs) -> dict[str, np.ndarray]:
     flagg |= np.where(runs.moved, BIT["plassbytte"], 0)
     records["flagg"] = flagg
     records.update(amounts_in_kroner(k, records))
-    records["status"] = np.array(["ok", "manuell"], dtype=object)[k.manuell.astype(np.intp)]  # two string objects
+    # two string objects for all the runs (text.py says why); none: as np.where makes it, so pandas reads it as text
+    records["status"] = (
+        np.array(["ok", "manuell"], dtype=object)[k.manuell.astype(np.intp)] if k.n else np.array([], dtype=str)
+    )
     records["manuell_grunn"] = manual_reason(k)
     return records
 
