@@ -153,6 +153,18 @@ def _kroner_texts(oere: np.ndarray) -> np.ndarray:
     return per_value(to_kroner(np.asarray(oere, dtype=np.int64)), kroner)
 
 
+# The households' text columns of few distinct values.
+FEW_TEXTS = (
+    "inntekt_status",
+    "manuell_grunn",
+    "inntektsaar",
+    "stadie",
+    "manuell_kode",
+    "soeker_stadie",
+    "partner_stadie",
+)
+
+
 def _texts_at(n: int, at: np.ndarray, texts: np.ndarray) -> np.ndarray:
     """``n`` texts: ``texts`` at the rows ``at`` (made for those rows only), «» elsewhere."""
     out = np.full(n, "", dtype=object)
@@ -289,19 +301,7 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         out[f"{role}_aar"] = np.where(has, side_["year"], "0").astype(np.int64)
         out[f"{role}_stadie"] = side_["stage"]
         out[f"{role}_oere"] = np.where(has, side_["inc"], -1)
-    # few distinct texts, one string object each (text.py says why); no households: the columns stay as made
-    for c in (
-        ()
-        if n == 0
-        else (
-            "inntekt_status",
-            "manuell_grunn",
-            "inntektsaar",
-            "stadie",
-            "manuell_kode",
-            "soeker_stadie",
-            "partner_stadie",
-        )
-    ):
-        out[c] = one_object_per_text(out[c].to_numpy())
+    if n:  # few distinct texts, one string object each (text.py says why); no households: the columns as made
+        for c in FEW_TEXTS:
+            out[c] = one_object_per_text(out[c].to_numpy())
     return out[HOUSEHOLD_INCOME_COLUMNS + PERSON_COLUMNS]
