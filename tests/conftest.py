@@ -25,6 +25,26 @@ def _audit_log_for_the_session(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session")
+def computed_800(tmp_path_factory):
+    """A batch of 800 synthetic children (moves, placements inside the period, SFO) computed once for the session:
+    read it, never change it."""
+    from fee_engine import batch
+    from fee_engine.synthetic import generate
+
+    pop = generate(800, tmp_path_factory.mktemp("pop800"), seed=11, endringer=True)
+    return batch.compute(
+        batch.RunOptions(
+            enrollment=pop / "innskriving.csv",
+            out=tmp_path_factory.mktemp("out800"),
+            period=batch.parse_period("2024/25"),
+            source="files",
+            tax_data=pop / "skatt",
+            formats=("csv",),
+        )
+    )
+
+
 def _work_tree_state() -> dict[str, tuple[int, int]]:
     """What .fee-engine/ in the work tree holds (a demo run before the tests may have made it)."""
     folder = ROOT / ".fee-engine"

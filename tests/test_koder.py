@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fee_engine import batch, forklaring
+from fee_engine import forklaring
 from fee_engine.beregning import PLASS, Koder
-from fee_engine.synthetic import generate
 
 # Short ids from a small alphabet, so that equal ids, prefixes ("B1" < "B10" < "B9") and case differ often.
 IDS = st.text(alphabet="AB19bæ", min_size=1, max_size=4)
@@ -42,20 +41,9 @@ def test_codes_order_and_group_as_the_texts_do(rows):
     assert list(k.barnehage) == [t == "barnehage" for t in tilbud]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    pop = generate(800, tmp_path_factory.mktemp("pop800"), seed=11, endringer=True)
-    comp = batch.compute(
-        batch.RunOptions(
-            enrollment=pop / "innskriving.csv",
-            out=tmp_path_factory.mktemp("out"),
-            period=batch.parse_period("2024/25"),
-            source="files",
-            tax_data=pop / "skatt",
-            formats=("csv",),
-        )
-    )
-    return comp.runs
+@pytest.fixture
+def runs(computed_800):
+    return computed_800.runs
 
 
 def test_the_periods_follow_the_texts_of_child_and_offer_and_then_the_month(runs):

@@ -12,9 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fee_engine import batch
 from fee_engine.parallel import give_back_free_memory
-from fee_engine.synthetic import generate
 from fee_engine.text import fresh_copies, one_object_per_text
 
 TEXTS = st.lists(st.sampled_from(["ok", "manuell", "2023", "2023/2022", "oppgjoer", "æøå", ""]), max_size=60)
@@ -37,34 +35,19 @@ def test_fresh_copies_are_equal_but_new_objects(texts):
     assert not any(a is b for a, b in zip(got, texts))  # (one-character texts are Python's own singletons)
 
 
-@pytest.fixture(scope="module")
-def comp(tmp_path_factory):
-    pop = generate(800, tmp_path_factory.mktemp("pop800"), seed=11, endringer=True)
-    return batch.compute(
-        batch.RunOptions(
-            enrollment=pop / "innskriving.csv",
-            out=tmp_path_factory.mktemp("out"),
-            period=batch.parse_period("2024/25"),
-            source="files",
-            tax_data=pop / "skatt",
-            formats=("csv",),
-        )
-    )
-
-
 SHARED = ["status", "inntekt_status", "inntektsaar", "stadie", "soeker_stadie", "partner_stadie", "manuell_kode"]
 
 
 @pytest.mark.parametrize("column", SHARED)
-def test_the_runs_few_distinct_texts_are_one_object_each(comp, column):
-    values = comp.runs[column].to_numpy(dtype=object)
+def test_the_runs_few_distinct_texts_are_one_object_each(computed_800, column):
+    values = computed_800.runs[column].to_numpy(dtype=object)
     assert len(set(values)) > 1 or column == "manuell_kode"  # the population has more than one value here
     assert len({id(x) for x in values}) == len(set(values))
 
 
 @pytest.mark.parametrize("column", ["barn_id", "husholdning_id"])
-def test_the_runs_ids_are_the_enrollment_ids_in_copies_of_their_own(comp, column):
-    rows, runs = comp.enrollment.rows, comp.runs
+def test_the_runs_ids_are_the_enrollment_ids_in_copies_of_their_own(computed_800, column):
+    rows, runs = computed_800.enrollment.rows, computed_800.runs
     ids = runs[column].to_numpy(dtype=object)
     assert set(ids) == set(rows[column])
     assert len({id(x) for x in ids}) == len(set(ids))  # one object per id
