@@ -43,8 +43,8 @@ def kroner_from_oere(oere: int) -> str:
 
 
 def per_value(values: np.ndarray, write: Callable[[Any], object]) -> np.ndarray:
-    """``write`` of each element of ``values`` (numbers, never missing), called once per distinct value: a column
-    of a million amounts has a few thousand. An object array."""
+    """``write`` of each element of ``values`` (numbers or texts, never missing), called once per distinct value: a
+    column of a million amounts has a few thousand. An object array."""
     codes, uniques = pd.factorize(np.asarray(values))
     return np.array([write(v) for v in uniques.tolist()], dtype=object)[codes]
 
@@ -59,8 +59,7 @@ def per_value(values: np.ndarray, write: Callable[[Any], object]) -> np.ndarray:
 def one_object_per_text(values: np.ndarray | pd.Series) -> np.ndarray:
     """``values`` (texts) as an object array in which equal texts are one string object. For columns of few
     distinct values made row by row (``np.where`` over texts makes a new string for every row)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
-    return np.asarray(uniques, dtype=object)[codes]
+    return per_value(values, str)  # str of a text is that text: each distinct text becomes one object
 
 
 def fresh_copies(texts: Sequence[str]) -> list[str]:
