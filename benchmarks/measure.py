@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -93,11 +94,13 @@ class TreeSampler(threading.Thread):
 
 
 def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,)) -> dict:
-    """Run ``program args`` in a fresh process; returns seconds (spawn to exit), peak_mb and its parts, exit_code."""
+    """Run ``program args`` in a fresh process; returns seconds (spawn to exit), peak_mb and its parts, exit_code,
+    and the CPU time it used (:func:`_cpu_since`)."""
     with tempfile.TemporaryDirectory(prefix="fee-engine-bench-") as tmp:
         peak_file = Path(tmp) / "peak.json"
         log = Path(tmp) / "log.txt"
         with open(log, "wb") as fh:
+            used = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             proc = subprocess.Popen(
                 [sys.executable, str(HERE / "peak.py"), str(peak_file), program, *args],
@@ -108,6 +111,7 @@ def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,))
             sampler.start()
             proc.wait()
             seconds = time.perf_counter() - t
+            cpu = _cpu_since(used)
             sampler.done.set()
             sampler.join()
         info = json.loads(peak_file.read_text()) if peak_file.exists() else {"peak_mb": None}
@@ -122,6 +126,19 @@ def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,))
         "tree_pss_peak_mb": tree,
         "children_maxrss_mb": info.get("children_maxrss_mb"),
         "exit_code": proc.returncode,
+        **cpu,
+    }
+
+
+def _cpu_since(before: resource.struct_rusage) -> dict:
+    """CPU time and minor page faults of the processes waited for since ``before``: the run and every child it
+    forked and waited for (reaped before it exits). ``system_s`` is the kernel's time for them, most of it
+    serving page faults: memory written for the first time, or a page copied after a fork."""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "user_s": round(after.ru_utime - before.ru_utime, 3),
+        "system_s": round(after.ru_stime - before.ru_stime, 3),
+        "minor_faults": after.ru_minflt - before.ru_minflt,
     }
 
 

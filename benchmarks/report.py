@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
@@ -150,6 +151,7 @@ def render(data: dict, source: str) -> str:
         "alternate (peer, engine, peer, engine, …) and the ratio is the peer's median over the engine's.",
         "",
     ]
+    out += fresh_memory(r)
     out += targets(r, small, main, large)
     out += whole_runs(r, small, main, large)
     out += calculation(r, small, main, large)
@@ -157,6 +159,32 @@ def render(data: dict, source: str) -> str:
     out += letters_and_web(r, main)
     out += [f"Raw figures: `{source}` (compare two runs with `pytest-benchmark compare`).", "", END]
     return "\n".join(out)
+
+
+def fresh_memory(r: Results) -> list[str]:
+    """What the machine charges for memory written for the first time (``test_bench_machine.py``)."""
+    b = r.by_name.get("test_fresh_memory")
+    if not b:
+        return []
+    x = b["extra_info"]
+    return [
+        f"Memory written for the first time on this machine (`test_fresh_memory`): {x['fresh_s_per_gb']:.2f} s per GB "
+        f"after a pause of {x['settle_s']:.0f} s, {x['again_s_per_gb']:.2f} s per GB when written again at once after "
+        "being freed (numpy arrays of "
+        f"{n_(x['bytes'] / 2**20)} MB, medians of {b['stats']['rounds']} rounds). A run writes more memory than its "
+        "peak: arrays made and dropped, and pages copied after a fork. The system CPU time and the page faults of the "
+        "whole runs below are mostly the kernel serving those first writes.",
+        "",
+    ]
+
+
+def cpu_(x: dict, key: str = "engine_cpu") -> str:
+    """A whole run's CPU time, its forked children included: user + system, and minor page faults (medians)."""
+    cpu = x.get(key)
+    if not cpu:
+        return "–"
+    med = statistics.median
+    return f"{s_(med(cpu['user_s']))} + {s_(med(cpu['system_s']))}, {n_(med(cpu['minor_faults']))} page faults"
 
 
 def targets(r: Results, small, main, large) -> list[str]:
@@ -252,14 +280,18 @@ def whole_runs(r: Results, small, main, large) -> list[str]:
             "2024-08..2025-07 --format csv --out DIR` (writes `maanedlig.csv`, `vedtak.csv` with the explanations, "
             "`avvist.csv`, `utenfor_perioden.csv`, `revisjon.jsonl`, `kjoering.json`).",
             "",
-            "| children | time: median (min–max, rounds) | per 100 000 children | peak memory | per 100 000 children |",
-            "|---|---|---|---|---|",
+            "CPU: user + system time of the run and the children it forked, and its minor page faults (medians of "
+            "the rounds).",
+            "",
+            "| children | time: median (min–max, rounds) | per 100 000 children | peak memory | per 100 000 children "
+            "| CPU |",
+            "|---|---|---|---|---|---|",
         ]
         for n, b in scale:
             t, m = r.engine(b)["median"], b["extra_info"].get("engine_peak_mb")
             rows.append(
                 f"| {n_(n)} | {spread(r.engine(b))} | {s_(t / n * 100_000)} | {peak_(b['extra_info'])} | "
-                f"{mb_(m / n * 100_000) if m else '–'} |"
+                f"{mb_(m / n * 100_000) if m else '–'} | {cpu_(b['extra_info'])} |"
             )
         rows.append("")
         if len(scale) >= 2:

@@ -13,7 +13,9 @@
 * ``test_run_xlsx``: the run with ``--format csv,xlsx`` (``vedtak.xlsx`` besides the CSV outputs).
 
 Peak memory is the process's VmHWM at exit (``benchmarks/peak.py``); if the run forks children, the
-larger of that and the sampled peak of the whole tree's summed Pss (``benchmarks/measure.py``).
+larger of that and the sampled peak of the whole tree's summed Pss (``benchmarks/measure.py``). Each round's
+CPU time (user and system, the forked children included) and minor page faults are kept in
+``extra_info["engine_cpu"]``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def _record(benchmark, info: dict, runs: list[dict]) -> None:
     benchmark.extra_info["engine_peaks_mb"] = [round(r["peak_mb"], 1) for r in runs]
     trees = [r["tree_pss_peak_mb"] for r in runs if r.get("tree_pss_peak_mb")]
     benchmark.extra_info["engine_forked_children"] = bool(trees)
+    if all("user_s" in r for r in runs):
+        benchmark.extra_info["engine_cpu"] = {k: [r[k] for r in runs] for k in ("user_s", "system_s", "minor_faults")}
     if trees:
         benchmark.extra_info["engine_process_peak_mb"] = round(max(r["process_peak_mb"] or 0 for r in runs), 1)
         benchmark.extra_info["engine_tree_pss_peak_mb"] = round(max(trees), 1)
@@ -88,6 +92,7 @@ def test_run_vs_openfisca_pipeline(benchmark, population, tmp_path, n):
     benchmark.extra_info.update(
         peer=p,
         peer_peak_mb=round(max(r["peak_mb"] for r in peer), 1),
+        peer_cpu={k: [r[k] for r in peer] for k in ("user_s", "system_s", "minor_faults")},
         ratio_median=round(p["median"] / e["median"], 2),
         child_months_compared=len(mine),
         identical=True,

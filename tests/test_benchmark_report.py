@@ -70,3 +70,38 @@ def test_a_peer_ratio_is_met_in_every_round_or_said_to_be_met_at_the_median_only
     assert said.startswith("**met at the median only**") and "1.82×" in said
     # 2.9 s / 1.0 s at the median is below 3x whatever the rounds
     assert ratio_verdict({"median": 2.9, "min": 2.9, "max": 2.9}, engine, 3.0, False) == "**not met**"
+
+
+def test_a_whole_run_shows_its_cpu_time_and_page_faults_as_medians_of_the_rounds():
+    from benchmarks.report import cpu_
+
+    # three rounds: user 7.0/7.5/9.0 s -> median 7.50 s; system 2.1/1.5/1.9 s -> 1.90 s; faults -> 400 000
+    x = {
+        "engine_cpu": {
+            "user_s": [7.0, 7.5, 9.0],
+            "system_s": [2.1, 1.5, 1.9],
+            "minor_faults": [400_000, 390_000, 410_000],
+        }
+    }
+    assert cpu_(x) == "7.50 s + 1.90 s, 400 000 page faults"
+    # two rounds: the median is their mean, (0.4 + 0.6) / 2 = 0.500 s; (100 + 301) / 2 = 200.5 faults, shown as 200
+    two = {"engine_cpu": {"user_s": [1.0, 2.0], "system_s": [0.4, 0.6], "minor_faults": [100, 301]}}
+    assert cpu_(two) == "1.50 s + 0.500 s, 200 page faults"
+    # a result file from before the CPU time was kept
+    assert cpu_({}) == "–"
+
+
+def test_the_cost_of_fresh_memory_is_said_before_the_targets():
+    from benchmarks.report import render
+
+    machine = _bench(
+        "test_fresh_memory", 1.8, bytes=512 * 2**20, settle_s=5.0, fresh_s_per_gb=3.57, again_s_per_gb=0.07
+    )
+    data = _result("c", "2026-12-02T10:00:00+00:00", [machine])
+    data["machine_info"]["fee_engine"].update(sizes={"small": 10_000, "main": 100_000, "large": 500_000})
+    text = render(data, "x.json")
+    said = "Memory written for the first time on this machine (`test_fresh_memory`): 3.57 s per GB"
+    assert said in text and "0.07 s per GB when written again at once" in text and "arrays of 512 MB" in text
+    assert text.index(said) < text.index("### Targets")
+    # without the machine's test, nothing is said
+    assert "first time on this machine" not in render(_result("c", "2026-12-02T10:00:00+00:00", []), "x.json")
