@@ -1,9 +1,9 @@
 """What memory written for the first time costs on the machine the suite runs on: context for every figure.
 
 A run writes far more memory than its peak (arrays made and dropped, pages copied after a fork), and the kernel
-serves each first write of a page with a page fault. On a physical machine that costs about a tenth of a second
-per GB. A virtual machine whose host backs its memory lazily, and takes back the pages the guest frees
-(a balloon's free page reporting), charges much more when the host must find a page again.
+serves each first write of a page with a page fault. With the memory at hand that costs about a tenth of a second
+per GB (the second figure below). A virtual machine whose host backs its memory lazily, and takes back the pages
+the guest frees (a balloon's free page reporting), charges much more when the host must find a page again.
 
 * ``test_fresh_memory``: after a pause of ``SETTLE_S`` seconds (untimed; time for the guest to hand freed pages
   back), ``numpy.ones`` of ``SIZE`` bytes: allocate and write every page. Then, untimed by the harness but kept in
