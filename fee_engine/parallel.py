@@ -20,7 +20,6 @@ in one process.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import pickle
 import tempfile
@@ -51,8 +50,7 @@ def give_back_free_memory() -> bool:
     """The C allocator's free pages handed back to the system (glibc's ``malloc_trim``): a few milliseconds.
     False where the C library has no such call (musl, macOS), and nothing is done."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        trim = libc.malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: the C library's among them
     except (OSError, AttributeError):
         return False
     trim.argtypes = [ctypes.c_size_t]
