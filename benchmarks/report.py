@@ -178,9 +178,9 @@ def fresh_memory(r: Results) -> list[str]:
     ]
 
 
-def cpu_(x: dict, key: str = "engine_cpu") -> str:
+def cpu_(x: dict) -> str:
     """A whole run's CPU time, its forked children included: user + system, and minor page faults (medians)."""
-    cpu = x.get(key)
+    cpu = x.get("engine_cpu")
     if not cpu:
         return "–"
     med = statistics.median

@@ -36,8 +36,7 @@ def _record(benchmark, info: dict, runs: list[dict]) -> None:
     benchmark.extra_info["engine_peaks_mb"] = [round(r["peak_mb"], 1) for r in runs]
     trees = [r["tree_pss_peak_mb"] for r in runs if r.get("tree_pss_peak_mb")]
     benchmark.extra_info["engine_forked_children"] = bool(trees)
-    if all("user_s" in r for r in runs):
-        benchmark.extra_info["engine_cpu"] = {k: [r[k] for r in runs] for k in ("user_s", "system_s", "minor_faults")}
+    benchmark.extra_info["engine_cpu"] = {k: [r[k] for r in runs] for k in ("user_s", "system_s", "minor_faults")}
     if trees:
         benchmark.extra_info["engine_process_peak_mb"] = round(max(r["process_peak_mb"] or 0 for r in runs), 1)
         benchmark.extra_info["engine_tree_pss_peak_mb"] = round(max(trees), 1)
