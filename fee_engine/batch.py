@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ from .audit import AuditLog, default_path
 from .beregning import PLASS, calculate, expand_runs, month_range, month_table
 from .enrollment import Enrollment, documented_but_not_applied, read_enrollment
 from .errors import ConfigurationError, RuleSetError
-from .income import household_incomes, person_incomes
+from .income import Decided, decide, household_incomes
 from .outdir import OutputFolder
 from .output import fakturagrunnlag
 from .output.csv import (
@@ -49,6 +49,7 @@ from .output.summary import by_institution_month
 from .parallel import forks, in_two
 from .regelsett import RuleSet, format_value, load_rules
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
+from .taxdata.base import Digest
 from .taxdata.files import check_layout
 from .taxdata.formaal import Formaal
 
@@ -215,8 +216,11 @@ def fetch_lookups(
     audit: AuditLog | Path | None,
     tick: Callable[[], None] | None,
     warnings: list[str] | None = None,
-) -> dict[str, list]:
-    """Every person's lookups from the configured source; a line per lookup in ``audit`` (a path: appended to)."""
+    digest: Digest | None = None,
+) -> Any:
+    """Every person's lookups from the configured source; a line per lookup in ``audit`` (a path: appended to).
+    With ``digest``, what it makes of them (:func:`fee_engine.taxdata.fetch_with_fallback`: files read by two
+    processes are digested by each, so the answers never travel between them)."""
     own = not isinstance(audit, AuditLog)
     log = (
         AuditLog(
@@ -231,30 +235,43 @@ def fetch_lookups(
     try:
         if opts.source == "files":
             source = FileSource(opts.tax_data)  # type: ignore[arg-type]
-            return fetch_with_fallback(source, persons, plan, audit=log, progress=tick)
-        from .taxdata.cache import LookupCache
-        from .taxdata.http import ApiConfig, fetch_api, fetch_emulator, fetch_fiks, fetch_fiks_emulator
-
-        cache_path = opts.cache or opts.default_cache()
-        cache = LookupCache(cache_path, formaal=FORMAAL, kommune=opts.kommune()) if cache_path else None
-        try:
-            if opts.source == "emulator":
-                return fetch_emulator(opts.tax_data, persons, plan, cache, log, tick)  # type: ignore[arg-type]
-            cfg = ApiConfig.load(opts.api_config)
-            if opts.source == "fiks-emulator":
-                data = Path(opts.tax_data)  # type: ignore[arg-type]
-                return fetch_fiks_emulator(cfg, data, persons, plan, cache, log, tick)
-            if opts.source == "fiks":
-                return fetch_fiks(cfg, persons, plan, cache, log, tick)
-            return fetch_api(cfg, persons, plan, cache, log, tick)
-        finally:
-            if cache:
-                cache.close()
-                if warnings is not None:
-                    warnings.extend(cache.warnings)
+            return fetch_with_fallback(source, persons, plan, audit=log, progress=tick, digest=digest)
+        got = _fetch_from(opts, persons, plan, log, tick, warnings)
+        return digest(got) if digest is not None else got
     finally:
         if own:
             log.close()
+
+
+def _fetch_from(
+    opts: RunOptions,
+    persons: list[str],
+    plan: list[tuple[int, str]],
+    log: AuditLog,
+    tick: Callable[[], None] | None,
+    warnings: list[str] | None,
+) -> dict[str, list]:
+    """:func:`fetch_lookups` from a source other than files: the emulator, Fiks or Skatteetaten, through the cache."""
+    from .taxdata.cache import LookupCache
+    from .taxdata.http import ApiConfig, fetch_api, fetch_emulator, fetch_fiks, fetch_fiks_emulator
+
+    cache_path = opts.cache or opts.default_cache()
+    cache = LookupCache(cache_path, formaal=FORMAAL, kommune=opts.kommune()) if cache_path else None
+    try:
+        if opts.source == "emulator":
+            return fetch_emulator(opts.tax_data, persons, plan, cache, log, tick)  # type: ignore[arg-type]
+        cfg = ApiConfig.load(opts.api_config)
+        if opts.source == "fiks-emulator":
+            data = Path(opts.tax_data)  # type: ignore[arg-type]
+            return fetch_fiks_emulator(cfg, data, persons, plan, cache, log, tick)
+        if opts.source == "fiks":
+            return fetch_fiks(cfg, persons, plan, cache, log, tick)
+        return fetch_api(cfg, persons, plan, cache, log, tick)
+    finally:
+        if cache:
+            cache.close()
+            if warnings is not None:
+                warnings.extend(cache.warnings)
 
 
 def build_households(rows: pd.DataFrame) -> pd.DataFrame:
@@ -372,34 +389,44 @@ def compute(
     plan = fallback_plan(first.year)
     rules.income_classification(plan[0][0])  # the main income year must have a list before any lookup
     source_warnings: list[str] = []
+
+    def digest(lookups: dict[str, list]) -> Decided:
+        return decide(lookups, rules)
+
     if lookups_cache is not None and "lookups" in lookups_cache:
-        lookups = lookups_cache["lookups"]
+        decided = digest(lookups_cache["lookups"])
         source_warnings = lookups_cache.get("warnings", [])
     else:
         if persons and opts.source in LOCAL_SOURCES:
             check_layout(opts.tax_data)  # type: ignore[arg-type]  # a wrong folder is not «unknown person»
         tick = progress("Henter skattegrunnlag", len(persons)) if progress and persons else None
-        lookups = fetch_lookups(opts, persons, plan, audit, tick, source_warnings) if persons else {}
-        if lookups_cache is not None:
+        if not persons:
+            decided = digest({})
+        elif lookups_cache is None:  # the answers are not kept: each process that reads some decides from them
+            decided = fetch_lookups(opts, persons, plan, audit, tick, source_warnings, digest=digest)
+        else:  # kept for the next computation (diff's second rule set)
+            lookups = fetch_lookups(opts, persons, plan, audit, tick, source_warnings)
             lookups_cache["lookups"], lookups_cache["warnings"] = lookups, source_warnings
-    incomplete = sum(1 for tried in lookups.values() if tried[-1].midlertidig)
+            decided = digest(lookups)
+            del lookups
+    incomplete = decided.incomplete
     if incomplete:
         source_warnings = source_warnings + [
             f"{incomplete} oppslag feilet fortsatt etter alle forsøk (midlertidige feil hos Skatteetaten eller i "
             "nettet); husholdningene er satt til manuell med grunn «midlertidig feil – kjør på nytt». Kjør samme "
             "kommando på nytt: svar som allerede er hentet og lagret, spørres ikke igjen."
         ]
-    incomes = person_incomes(lookups, rules)
+    incomes = decided.incomes()
     hh_income = household_incomes(households, incomes)
     hh_income["forventet_aar"] = plan[0][
         0
     ]  # the income year asked for first (the explanation says why another was used)
-    n_lookups = sum(len(v) for v in lookups.values())
-    years = sorted({pi.inntektsaar for pi in incomes.values() if pi.inntektsaar})
-    unknown = sorted({n for pi in incomes.values() for n in pi.unknown_items})
-    # The answers and the persons' incomes are in the households' incomes now: not held through the calculation
-    # and the outputs, nor shared with the processes forked to write them (about 400 MB at 500 000 children).
-    del lookups, incomes, households, need, persons
+    n_lookups = decided.lookups
+    years = sorted({pi.inntektsaar for pi in decided.persons if pi.inntektsaar})
+    unknown = sorted({n for pi in decided.persons for n in pi.unknown_items})
+    # The persons' incomes are in the households' incomes now: not held through the calculation and the outputs,
+    # nor shared with the processes forked to write them. (The answers themselves were let go in decide.)
+    del decided, incomes, households, need, persons
 
     kommuner = sorted(rows["kommunenummer"].unique())
     offers = tuple(sorted(rows["tilbud"].unique()))

@@ -59,6 +59,31 @@ class PersonIncome(msgspec.Struct, frozen=True):  # a Struct: made in C, one per
     kode: str = ""  # why not ok: see the module docstring
 
 
+class Decided(msgspec.Struct):
+    """What a batch keeps of its lookups: each person's income (in the order the persons were looked up), how
+    many lookups were made, and for how many persons the last one failed for a reason that may pass
+    (``midlertidig``). Made where the lookups were read (:func:`decide`), in each process that read some."""
+
+    persons: list[PersonIncome]
+    lookups: int
+    incomplete: int
+
+    def merged(self, other: Decided) -> Decided:
+        return Decided(self.persons + other.persons, self.lookups + other.lookups, self.incomplete + other.incomplete)
+
+    def incomes(self) -> dict[str, PersonIncome]:
+        return {p.person: p for p in self.persons}
+
+
+def decide(lookups: dict[str, list[Lookup]], rules: RuleSet) -> Decided:
+    """:func:`person_incomes` of the lookups, with the counts a run reports of them."""
+    return Decided(
+        list(person_incomes(lookups, rules).values()),
+        sum(len(tried) for tried in lookups.values()),
+        sum(1 for tried in lookups.values() if tried[-1].midlertidig),
+    )
+
+
 def _kategori(raw: Any) -> str:
     if isinstance(raw, list):
         return raw[0] if raw else "-"

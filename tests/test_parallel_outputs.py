@@ -273,3 +273,55 @@ def test_the_childs_lookups_come_back_as_they_were_packed_and_other_bodies_are_n
         "p3": [Lookup("p3", 2023, "oppgjoer", "ok", "200", body={"grunnlag": [{"tekniskNavn": "x", "beloep": 1.5}]})]
     }
     assert _packed(odd) is odd
+
+
+def test_tax_files_read_by_two_processes_are_digested_where_they_were_read(population, tmp_path, monkeypatch):
+    """With a digest, each process digests the half it read and only the child's digest comes back: the digests
+    merged, the parent's half first, are what digesting all the lookups in one process gives."""
+    import os
+
+    import msgspec
+
+    from fee_engine.audit import AuditLog
+    from fee_engine.enrollment import read_enrollment
+    from fee_engine.income import decide
+    from fee_engine.regelsett import load_rules
+    from fee_engine.taxdata import FileSource, fallback_plan, fetch_with_fallback
+
+    class Seen(msgspec.Struct):
+        persons: list[str]
+        pids: list[int]
+
+        def merged(self, other):
+            return Seen(self.persons + other.persons, self.pids + other.pids)
+
+    rows = read_enrollment(population / "innskriving.csv").rows
+    persons = list(dict.fromkeys(list(rows["foresatt_fnr"]) + [p for p in rows["partner_fnr"] if p]))
+    monkeypatch.setattr("fee_engine.taxdata.base.SPLIT_AT", len(persons) // 2)  # so the reading is split
+    rules = load_rules()
+    source, plan = FileSource(population / "skatt"), fallback_plan(2024)
+    log = AuditLog(tmp_path / "kept.jsonl", command="test")
+    monkeypatch.setenv("FEE_ENGINE_PROSESSER", "2")
+    seen = fetch_with_fallback(source, persons, plan, audit=log, digest=lambda got: Seen(list(got), [os.getpid()]))
+    assert seen.persons == persons
+    assert seen.pids[0] == os.getpid() and seen.pids[1] != os.getpid()  # the second half was digested in the child
+    decided = {}
+    for cores in ("1", "2"):
+        monkeypatch.setenv("FEE_ENGINE_PROSESSER", cores)
+        decided[cores] = fetch_with_fallback(source, persons, plan, audit=log, digest=lambda got: decide(got, rules))
+    log.close()
+    whole = decide(fetch_with_fallback(source, persons, plan), rules)
+    assert decided["2"] == decided["1"] == whole
+    assert [p.person for p in decided["2"].persons] == persons
+    assert decided["2"].lookups >= len(persons) and any(p.ok for p in decided["2"].persons)
+    assert any(not p.ok for p in decided["2"].persons)  # unknown persons and missing answers travel as well
+
+
+def test_a_run_whose_tax_files_are_read_by_two_processes_writes_the_same_files(population, tmp_path, monkeypatch):
+    monkeypatch.setattr("fee_engine.taxdata.base.SPLIT_AT", 1_000)  # the population's persons are read in two halves
+    run(population, tmp_path / "one", monkeypatch, "1", ("csv",))
+    run(population, tmp_path / "two", monkeypatch, "2", ("csv",))
+    for name in ("maanedlig.csv", "vedtak.csv", "avvist.csv"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    one, two = (_without_time(json.loads((tmp_path / d / "kjoering.json").read_text())) for d in ("one", "two"))
+    assert one == two and two["oppslag"] > 1_000
