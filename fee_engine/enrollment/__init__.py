@@ -261,8 +261,12 @@ def read_enrollment(
         if c not in df.columns:
             df[c] = ""
     f = _Factored(df)
+    coded = dict(zip(header, table.columns)) if table.columns is not None else {}  # a plain file: coded as read
     for c in KNOWN:  # stripped once per distinct value; values that only differed by spaces share a code
-        raw_codes, found = pd.factorize(df[c].to_numpy(dtype=object))  # an empty cell (None, NaN): code -1
+        if c in coded:
+            raw_codes, found = coded[c].codes, coded[c].values
+        else:
+            raw_codes, found = pd.factorize(df[c].to_numpy(dtype=object))  # an empty cell (None, NaN): code -1
         raw = found.tolist() + [""]  # ... which is the last value, ""
         if all(type(v) is str for v in raw):
             stripped = [v.strip() for v in raw]
