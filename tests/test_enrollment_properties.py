@@ -178,6 +178,26 @@ def test_a_plain_files_cells_are_told_apart_by_every_byte_whatever_their_length(
     assert columns[1].values.tolist() == [str(i) for i in range(len(cells))]
 
 
+def test_a_plain_files_long_cells_are_coded_cell_by_cell_to_the_same_table(monkeypatch):
+    """A column with a cell longer than ``LONG_CELL`` bytes (free text) is coded cell by cell: the same codes and
+    texts as the word-by-word coding and as the row-by-row reading."""
+    from fee_engine.enrollment import reading
+
+    long = "Merknad: " + "æ" * 40  # 89 bytes in UTF-8
+    cells = [long, "kort", long + ".", long, ""]
+    text = "x;y\n" + "".join(f"{c};{i}\n" for i, c in enumerate(cells))
+    by_cell = reading.split_csv(text).columns
+    monkeypatch.setattr(reading, "LONG_CELL", 1_000)
+    by_word = reading.split_csv(text).columns
+    monkeypatch.setattr(reading, "_plain", lambda *a: None)
+    by_row = reading.split_csv(text).frame(["x", "y"])
+    for columns in (by_cell, by_word):
+        assert columns is not None
+        assert columns[0].codes.tolist() == [0, 1, 2, 0, 3]
+        assert columns[0].values.tolist() == [long, "kort", long + ".", ""]
+        assert columns[0].texts().tolist() == by_row["x"].tolist()
+
+
 @pytest.mark.parametrize("quote", ["", '"'])
 def test_a_field_too_long_for_csv_stops_the_file_naming_the_line_with_or_without_quotes(quote):
     """A field of 200 000 characters (no enrollment value is; a file of something else) is refused naming its line,

@@ -233,29 +233,38 @@ def _plain(text: str, header_length: int, n_rows: int, sep: str, width: int) -> 
 
 
 _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+# Longer cells than this (free text in a column of the office's own) are coded cell by cell: a word at a time,
+# a column's time grows with its longest cell.
+LONG_CELL = 64
 
 
 def _coded(data: bytes, padded: np.ndarray, start: np.ndarray, end: np.ndarray) -> Column:
     """The cells ``data[start:end]`` as a :class:`Column`. A cell is read as 8-byte words (the bytes past its end
     set to zero; a file with a NUL byte never comes here), and each word of the column is coded in turn, the codes so
     far and the next word's together: equal cells have equal words, and only equal cells do."""
-    n = len(start)
     size = end - start
+    longest = int(size.max(initial=0))
+    if longest > LONG_CELL:
+        cells = np.empty(len(start), dtype=object)
+        cells[:] = [data[a:b] for a, b in zip(start.tolist(), end.tolist())]
+        codes, found = pd.factorize(cells)
+        values = np.empty(len(found), dtype=object)
+        values[:] = [v.decode() for v in found.tolist()]
+        return Column(codes.astype(np.int64), values)
     # element i: the eight bytes from byte i (any alignment); read little-endian, the first byte is the lowest
     words = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, offset=0, strides=(1,))
-    codes = np.zeros(n, dtype=np.int64)
-    count = 1
-    for at in range(0, int(size.max(initial=0)), 8):
+    codes = np.zeros(len(start), dtype=np.int64)
+    for at in range(0, longest, 8):
         left = np.clip(size - at, 0, 8)
         word = words[np.minimum(start + at, len(words) - 1)] & _LOW_BYTES[left]
         word_codes, word_values = pd.factorize(word)
-        codes, found = pd.factorize(codes * len(word_values) + word_codes)
-        count = len(found)
-    where = np.zeros(count, dtype=np.int64)  # each code's first row
-    where[codes[::-1]] = np.arange(n - 1, -1, -1)
-    values = np.empty(count, dtype=object)
-    values[:] = [data[a:b].decode() for a, b in zip(start[where].tolist(), end[where].tolist())]
-    return Column(codes, values)
+        codes, _ = pd.factorize(codes * len(word_values) + word_codes)
+    # codes are numbered as they first appear: a code's first row is where the highest code so far goes up
+    highest = np.maximum.accumulate(codes)
+    first = np.flatnonzero(np.r_[True, highest[1:] > highest[:-1]])
+    values = np.empty(len(first), dtype=object)
+    values[:] = [data[a:b].decode() for a, b in zip(start[first].tolist(), end[first].tolist())]
+    return Column(codes.astype(np.int64), values)
 
 
 def _take(
