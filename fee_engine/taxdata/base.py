@@ -107,16 +107,21 @@ def fetch_with_fallback(
         persons = list(persons)
         if getattr(source, "local", False) and len(persons) >= SPLIT_AT and log is not None:
             return _in_two_halves(source, persons, plan, log, progress, digest)
-        got = _fetch(source, persons, plan, log, progress)
-        return digest(got) if digest is not None else got
+        return _fetch(source, persons, plan, log, progress, digest)
     finally:
         if own and log is not None:
             log.close()
 
 
 def _fetch(
-    source: TaxSource, persons: Iterable[str], plan: list[tuple[int, str]], log: Any, progress: Any
-) -> dict[str, list[Lookup]]:
+    source: TaxSource,
+    persons: Iterable[str],
+    plan: list[tuple[int, str]],
+    log: Any,
+    progress: Any,
+    digest: Digest | None = None,
+) -> Any:
+    """Each person's lookups along ``plan``; with ``digest``, what it makes of them."""
     out: dict[str, list[Lookup]] = {}
     kilde = getattr(source, "kilde", source.name)
     lookup = source.lookup
@@ -132,7 +137,7 @@ def _fetch(
         out[person] = tried
         if progress is not None:
             progress()
-    return out
+    return digest(out) if digest is not None else out
 
 
 def _in_two_halves(
@@ -164,20 +169,14 @@ def _in_two_halves(
 
     def second() -> tuple[Any, bytes, int]:
         if os.getpid() == here:  # one core: run here, with the log as it is
-            got = _fetch(source, persons[half:], plan, log, None)
-            return (digest(got) if digest is not None else got), b"", 0
+            return _fetch(source, persons[half:], plan, log, None, digest), b"", 0
         copy = io.BytesIO()
         log._copy, lines = copy, log.lines  # the child's own copy of the log object: its copy lines kept in memory
-        got = _fetch(source, persons[half:], plan, log, None)
-        if digest is not None:
-            return msgspec.msgpack.encode(digest(got)), copy.getvalue(), log.lines - lines
-        return _packed(got), copy.getvalue(), log.lines - lines
+        got = _fetch(source, persons[half:], plan, log, None, digest)
+        packed = msgspec.msgpack.encode(got) if digest is not None else _packed(got)
+        return packed, copy.getvalue(), log.lines - lines
 
-    def first() -> Any:
-        got = _fetch(source, persons[:half], plan, log, progress)
-        return digest(got) if digest is not None else got
-
-    mine, (rest, copy_lines, n) = in_two(first, second)
+    mine, (rest, copy_lines, n) = in_two(lambda: _fetch(source, persons[:half], plan, log, progress, digest), second)
     log.add_lines(copy_lines, n)
     if progress is not None:
         progress(len(persons) - half)
