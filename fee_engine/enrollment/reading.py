@@ -139,17 +139,19 @@ def split_csv(text: str, path: Path | None = None) -> Table:
     has_cr = "\r" in text
     if has_cr:  # a lone carriage return inside a cell: kept, but csv would stop at it
         text = text.replace("\r", _CR)
+    head_line = text.partition("\n")[0]
+    n_lines = text.count("\n") + (bool(text) and not text.endswith("\n"))  # text.split("\n"), no last empty line
+    sep = _separator(head_line)
+    header = next(csv.reader([head_line], delimiter=sep))
+    header = _trim_header(header)
+    width = len(header)
+    if not has_cr and '"' not in text and "\0" not in text:  # a plain file: split as bytes, not into lines
+        columns = _plain(text, len(head_line), n_lines - 1, sep, width)
+        if columns is not None:
+            return Table(header=header, rows=[], row_numbers=list(range(2, n_lines + 1)), columns=columns)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    sep = _separator(lines[0])
-    header = next(csv.reader([lines[0]], delimiter=sep))
-    header = _trim_header(header)
-    width = len(header)
-    if not has_cr and '"' not in text and "\0" not in text:
-        columns = _plain(text, len(lines[0]), len(lines) - 1, sep, width)
-        if columns is not None:
-            return Table(header=header, rows=[], row_numbers=list(range(2, len(lines) + 1)), columns=columns)
     reader = csv.reader((line + "\n" for line in lines[1:]), delimiter=sep, strict=False)
     rows: list[list[str]] = []
     numbers: list[int] = []
