@@ -130,6 +130,14 @@ def run_program(program: str, args: list[str], ok_codes: tuple[int, ...] = (0,))
     }
 
 
+CPU_KEYS = ("user_s", "system_s", "minor_faults")  # what :func:`_cpu_since` gives for a run
+
+
+def cpu_by_round(runs: list[dict]) -> dict[str, list]:
+    """The CPU figures of several runs (:func:`run_program`), a list per figure in the order of the runs."""
+    return {k: [r[k] for r in runs] for k in CPU_KEYS}
+
+
 def _cpu_since(before: resource.struct_rusage) -> dict:
     """CPU time and minor page faults of the processes waited for since ``before``: the run and every child it
     forked and waited for (reaped before it exits). ``system_s`` is the kernel's time for them, most of it

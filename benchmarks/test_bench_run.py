@@ -26,7 +26,7 @@ import time
 import pytest
 
 from .conftest import LARGE, QUICK, engine_stats, sizes, stats_of
-from .measure import amounts, emulator_process, run_engine, run_pipeline
+from .measure import amounts, cpu_by_round, emulator_process, run_engine, run_pipeline
 
 
 def _record(benchmark, info: dict, runs: list[dict]) -> None:
@@ -36,7 +36,7 @@ def _record(benchmark, info: dict, runs: list[dict]) -> None:
     benchmark.extra_info["engine_peaks_mb"] = [round(r["peak_mb"], 1) for r in runs]
     trees = [r["tree_pss_peak_mb"] for r in runs if r.get("tree_pss_peak_mb")]
     benchmark.extra_info["engine_forked_children"] = bool(trees)
-    benchmark.extra_info["engine_cpu"] = {k: [r[k] for r in runs] for k in ("user_s", "system_s", "minor_faults")}
+    benchmark.extra_info["engine_cpu"] = cpu_by_round(runs)
     if trees:
         benchmark.extra_info["engine_process_peak_mb"] = round(max(r["process_peak_mb"] or 0 for r in runs), 1)
         benchmark.extra_info["engine_tree_pss_peak_mb"] = round(max(trees), 1)
@@ -91,7 +91,7 @@ def test_run_vs_openfisca_pipeline(benchmark, population, tmp_path, n):
     benchmark.extra_info.update(
         peer=p,
         peer_peak_mb=round(max(r["peak_mb"] for r in peer), 1),
-        peer_cpu={k: [r[k] for r in peer] for k in ("user_s", "system_s", "minor_faults")},
+        peer_cpu=cpu_by_round(peer),
         ratio_median=round(p["median"] / e["median"], 2),
         child_months_compared=len(mine),
         identical=True,
