@@ -236,8 +236,7 @@ def fetch_lookups(
         if opts.source == "files":
             source = FileSource(opts.tax_data)  # type: ignore[arg-type]
             return fetch_with_fallback(source, persons, plan, audit=log, progress=tick, digest=digest)
-        got = _fetch_from(opts, persons, plan, log, tick, warnings)
-        return digest(got) if digest is not None else got
+        return _fetch_from(opts, persons, plan, log, tick, warnings, digest)
     finally:
         if own:
             log.close()
@@ -250,23 +249,29 @@ def _fetch_from(
     log: AuditLog,
     tick: Callable[[], None] | None,
     warnings: list[str] | None,
-) -> dict[str, list]:
-    """:func:`fetch_lookups` from a source other than files: the emulator, Fiks or Skatteetaten, through the cache."""
+    digest: Digest | None,
+) -> Any:
+    """:func:`fetch_lookups` from a source other than files: the emulator, Fiks or Skatteetaten, through the cache.
+    With ``digest``, what it makes of the lookups; from Skatteetaten or Fiks, a large batch's answers in the cache
+    are opened and digested by two processes (:meth:`~fee_engine.taxdata.client.SsgClient.fetch_all`). The
+    emulators run in this process's threads, and are not forked: their lookups are digested afterwards."""
     from .taxdata.cache import LookupCache
     from .taxdata.http import ApiConfig, fetch_api, fetch_emulator, fetch_fiks, fetch_fiks_emulator
 
     cache_path = opts.cache or opts.default_cache()
     cache = LookupCache(cache_path, formaal=FORMAAL, kommune=opts.kommune()) if cache_path else None
     try:
-        if opts.source == "emulator":
-            return fetch_emulator(opts.tax_data, persons, plan, cache, log, tick)  # type: ignore[arg-type]
-        cfg = ApiConfig.load(opts.api_config)
-        if opts.source == "fiks-emulator":
+        if opts.source in ("emulator", "fiks-emulator"):
             data = Path(opts.tax_data)  # type: ignore[arg-type]
-            return fetch_fiks_emulator(cfg, data, persons, plan, cache, log, tick)
+            if opts.source == "emulator":
+                got = fetch_emulator(data, persons, plan, cache, log, tick)
+            else:
+                got = fetch_fiks_emulator(ApiConfig.load(opts.api_config), data, persons, plan, cache, log, tick)
+            return digest(got) if digest is not None else got
+        cfg = ApiConfig.load(opts.api_config)
         if opts.source == "fiks":
-            return fetch_fiks(cfg, persons, plan, cache, log, tick)
-        return fetch_api(cfg, persons, plan, cache, log, tick)
+            return fetch_fiks(cfg, persons, plan, cache, log, tick, digest=digest)
+        return fetch_api(cfg, persons, plan, cache, log, tick, digest=digest)
     finally:
         if cache:
             cache.close()

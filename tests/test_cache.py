@@ -412,3 +412,67 @@ def test_a_cache_damaged_during_the_run_is_set_aside_when_read_in_one_pass(tmp_p
     assert cache.answered(people, PLAN) == {}
     assert any("korrupt" in w for w in cache.warnings) and list(tmp_path.glob("skatt.sqlite.korrupt-*"))
     assert cache.count() == 0  # a fresh cache, in use
+
+
+def test_a_large_batch_the_cache_answers_is_opened_and_digested_by_two_processes(tmp_path, monkeypatch):
+    """With a digest, a large batch's answers in the cache are opened, written in the audit log and digested by
+    two processes, a half each: the child's half is digested in the child. Whoever the cache cannot answer (not
+    stored, or stored but unreadable: one in each half) is still asked, and the incomes, counts and audit lines
+    are what the lookups read in one process give."""
+    import msgspec
+
+    from fee_engine.audit import AuditLog
+    from fee_engine.income import decide
+    from fee_engine.regelsett import load_rules
+
+    data = tmp_path / "skatt"
+    persons = list(population(data, 60))
+    not_stored, unreadable = persons[3], persons[45]  # both with an oppgjør: asked again, one lookup each
+    monkeypatch.setattr("fee_engine.taxdata.client.SPLIT_AT", 10)  # 60 persons: split
+    rules = load_rules()
+
+    class Seen(msgspec.Struct):
+        persons: list[str]
+        pids: list[int]
+
+        def merged(self, other):
+            return Seen(self.persons + other.persons, self.pids + other.pids)
+
+    def fetched(name: str, cores: str, digest):
+        monkeypatch.setenv("FEE_ENGINE_PROSESSER", cores)
+        cache = LookupCache(tmp_path / f"{name}.sqlite")
+        with EmulatorServer(data, trusted_certs=[DER]) as s:
+            run(client_for(s), persons, cache=cache)  # every answer stored
+            cache.db.execute("DELETE FROM oppslag WHERE person = ?", (cache.person_key(not_stored),))
+            cache.db.execute("UPDATE oppslag SET body = X'00' WHERE person = ?", (cache.person_key(unreadable),))
+            cache.db.commit()
+            client = client_for(s)
+            log = AuditLog(
+                tmp_path / f"{name}.jsonl", command="oppslag", purpose=client.formaal.revisjon, copy=tmp_path / name
+            )
+            got = run(client, persons, cache=cache, audit=log, digest=digest)
+            log.close()
+        kept = (tmp_path / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        copy = (tmp_path / name).read_text(encoding="utf-8").splitlines()
+        assert len(kept) == len(copy) == log.lines  # one whole line per lookup, in both files
+        kilder = [json.loads(line)["kilde"] for line in kept]
+        assert kilder.count("lager") == client.stats.cache_hits and kilder.count("skatteetaten") == 2
+        assert cache.unreadable == 1  # counted once, and deleted: stored again when asked
+        assert cache.db.execute(
+            "SELECT COUNT(*) FROM oppslag WHERE person = ?", (cache.person_key(unreadable),)
+        ).fetchone() == (1,)
+        return got, len(kept)
+
+    seen, _ = fetched("seen", "2", lambda got: Seen(list(got), [os.getpid()]))
+    cached = [p for p in persons if p not in (not_stored, unreadable)]
+    assert seen.persons[: len(cached)] == cached and set(seen.persons[len(cached) :]) == {not_stored, unreadable}
+    parent, child, asked = seen.pids
+    assert parent == asked == os.getpid() and child != os.getpid()  # the second half was digested in the child
+
+    whole, lines = fetched("whole", "2", None)  # no digest: read in one process, as before
+    expected = decide(whole, rules)
+    for cores in ("1", "2"):
+        decided, n = fetched(f"split-{cores}", cores, lambda got: decide(got, rules))
+        assert decided.incomes() == expected.incomes() and n == lines
+        assert (decided.lookups, decided.incomplete) == (expected.lookups, expected.incomplete) == (n, 0)
+        assert [p.person for p in decided.persons][: len(cached)] == cached

@@ -335,6 +335,15 @@ class LookupCache:
 
     def _lookup(self, person: str, key: str, year: int, stage: str, row: tuple) -> Lookup | None:
         """A stored row as the answer it holds; None where it is to be asked again (not final, or unreadable)."""
+        res = self._opened(person, key, year, stage, row)
+        if res is False:
+            self._forget([(key, year, stage)])
+            return None
+        return res
+
+    def _opened(self, person: str, key: str, year: int, stage: str, row: tuple) -> Lookup | None | bool:
+        """:meth:`_lookup` without the database: False for an answer that cannot be read (tampered with, another
+        key, or not an answer), to be deleted and asked again."""
         status, kode, body, korr = row
         if status not in FINAL:
             return None
@@ -343,11 +352,15 @@ class LookupCache:
         try:
             plain = self._aead.decrypt(body[:12], body[12:], self._aad(key, year, stage))
             ans = answers.decode(plain, person, year, stage)
-        except (InvalidTag, TypeError, ValueError):  # tampered with, another key, or not an answer: ask again
-            self.unreadable += 1
-            self._execute(f"DELETE FROM oppslag WHERE {_ROW}", (key, year, stage))
-            return None
+        except (InvalidTag, TypeError, ValueError):
+            return False
         return Lookup(person, year, stage, "ok", kode, ans, korr)
+
+    def _forget(self, rows: list[tuple[str, int, str]]) -> None:
+        """Stored answers that could not be read, deleted (each counted once), so they are asked again."""
+        for row in rows:
+            self.unreadable += 1
+            self._execute(f"DELETE FROM oppslag WHERE {_ROW}", row)
 
     def answered(self, persons: list[str], plan: list[tuple[int, str]]) -> dict[str, list[Lookup]]:
         """Each person whose walk along ``plan`` (as :meth:`get` a step at a time) ends in what is stored: the
@@ -355,7 +368,18 @@ class LookupCache:
 
         One query for the plan's years instead of one a step: a batch run again from a full cache reads its
         answers in one pass, keeping only this batch's rows (a cache shared with other runs holds more)."""
-        keys = {person: self.person_key(person) for person in dict.fromkeys(persons)}
+        persons = list(dict.fromkeys(persons))
+        stored = self.stored(plan, persons)
+        got, unreadable = stored.walk(persons)
+        self.forgotten(unreadable)
+        return got
+
+    def stored(self, plan: list[tuple[int, str]], persons: list[str] | None = None) -> Stored:
+        """What the cache holds along ``plan``, read in one pass (:meth:`answered`), to be walked (:meth:`Stored.walk`)
+        here or, half of it, in a forked process that shares it: the walk opens the answers and never touches the
+        database. With ``persons``, only their rows are kept (their keys made here); without, every row along the
+        plan is (still encrypted), and each walk makes the keys of its own persons."""
+        keys = {person: self.person_key(person) for person in dict.fromkeys(persons or ())}
         wanted, steps = set(keys.values()), set(plan)
         years = sorted({year for year, _ in plan})
         sql = (
@@ -364,33 +388,26 @@ class LookupCache:
         )
         assert self.db is not None
         try:
-            stored = {
-                (r[0], r[1], r[2]): r[3:] for r in self.db.execute(sql, years) if r[0] in wanted and r[1:3] in steps
-            }
+            found = self.db.execute(sql, years)
+            if persons is None:
+                rows = {(r[0], r[1], r[2]): r[3:] for r in found if r[1:3] in steps}
+            else:
+                rows = {(r[0], r[1], r[2]): r[3:] for r in found if r[0] in wanted and r[1:3] in steps}
         except sqlite3.Error as exc:  # as _execute: a damaged file is set aside and everyone is asked again
             if not _is_corrupt(exc):
                 raise self._error(exc) from None
             self._close_quietly()
             self._set_aside("filen ble ødelagt under kjøringen")
             self._open()
-            return {}
-        out: dict[str, list[Lookup]] = {}
-        for person, key in keys.items():
-            tried: list[Lookup] = []
-            for year, stage in plan:
-                row = stored.get((key, year, stage))
-                res = None if row is None else self._lookup(person, key, year, stage, row)
-                if res is None:
-                    break  # to be asked
-                tried.append(res)
-                if res.status not in ("ingen_data", "slettet"):
-                    out[person] = tried
-                    break
-            else:  # no data in any step: that too is an answer
-                out[person] = tried
-        if self.db is not None and self.db.in_transaction:  # an unreadable row deleted: not held for the run
+            rows = {}
+        return Stored(self, keys, plan, rows)
+
+    def forgotten(self, unreadable: list[tuple[str, int, str]]) -> None:
+        """The rows a walk could not read (:meth:`Stored.walk`), deleted, and the deletion committed: not held open
+        for the run."""
+        self._forget(unreadable)
+        if self.db is not None and self.db.in_transaction:
             self.db.commit()
-        return out
 
     def put(self, res: Lookup) -> None:
         if res.status not in FINAL:
@@ -477,6 +494,41 @@ class LookupCache:
             )
             self.unreadable = 0
         self._close_quietly()
+
+
+class Stored:
+    """A batch's rows in the cache, read in one pass (:meth:`LookupCache.stored`): walked along the plan a person at
+    a time, opening (decrypting and checking) each answer taken. The walk reads no database, so a forked process
+    can walk its half of the persons from the rows it shares with this one."""
+
+    def __init__(self, cache: LookupCache, keys: dict[str, str], plan: list[tuple[int, str]], rows: dict) -> None:
+        self.cache, self.keys, self.plan, self.rows = cache, keys, plan, rows  # keys: those made already
+
+    def walk(self, persons: list[str]) -> tuple[dict[str, list[Lookup]], list[tuple[str, int, str]]]:
+        """Each of these persons whose walk ends in what is stored, with the answers it takes (a person with a step
+        not stored, or stored but unreadable, is left out: to be asked); and the unreadable rows, for
+        :meth:`LookupCache.forgotten`."""
+        out: dict[str, list[Lookup]] = {}
+        unreadable: list[tuple[str, int, str]] = []
+        opened, rows, keys, key_of = self.cache._opened, self.rows, self.keys, self.cache.person_key
+        for person in persons:
+            key = keys.get(person) or key_of(person)
+            tried: list[Lookup] = []
+            for year, stage in self.plan:
+                row = rows.get((key, year, stage))
+                res = None if row is None else opened(person, key, year, stage, row)
+                if res is False:
+                    unreadable.append((key, year, stage))
+                    res = None
+                if res is None:
+                    break  # to be asked
+                tried.append(res)
+                if res.status not in ("ingen_data", "slettet"):
+                    out[person] = tried
+                    break
+            else:  # no data in any step: that too is an answer
+                out[person] = tried
+        return out, unreadable
 
 
 class SharedSlots:

@@ -50,7 +50,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from ..settings import Settings
-from .base import Lookup, run_coroutine
+from .base import Digest, Lookup, run_coroutine
 from .cache import SKATTEETATEN_LIMIT, LookupCache
 from .client import SsgClient
 from .errors import MissingCredentialsError
@@ -288,11 +288,15 @@ def fetch(
     cache: LookupCache | None,
     audit: Any,
     progress: Callable[[], None] | None,
-) -> dict[str, list[Lookup]]:
+    digest: Digest | None = None,
+) -> Any:
+    """The lookups (with ``digest``, what it makes of them: :meth:`SsgClient.fetch_all`)."""
     if cache is not None and client.slots is None:
         client.slots = cache.slots()  # every run on this cache shares Skatteetaten's 5
     try:
-        return run_coroutine(client.fetch_all(persons, plan, cache=cache, audit=audit, progress=progress))
+        return run_coroutine(
+            client.fetch_all(persons, plan, cache=cache, audit=audit, progress=progress, digest=digest)
+        )
     finally:
         if client.slots is not None:
             client.slots.close()
@@ -335,9 +339,10 @@ def fetch_api(
     audit: Any,
     progress: Callable[[], None] | None,
     formaal: Formaal = Formaal.FORELDREBETALING,
-) -> dict[str, list[Lookup]]:
+    digest: Digest | None = None,
+) -> Any:
     client = ssg_client(cfg, formaal, cfg.tokens(" ".join(Formaal.parse(formaal).scopes[:1])))
-    return fetch(client, persons, plan, cache, audit, progress)
+    return fetch(client, persons, plan, cache, audit, progress, digest)
 
 
 def fetch_fiks(
@@ -348,8 +353,9 @@ def fetch_fiks(
     audit: Any,
     progress: Callable[[], None] | None,
     formaal: Formaal = Formaal.FORELDREBETALING,
-) -> dict[str, list[Lookup]]:
-    return fetch(fiks_client(cfg, formaal), persons, plan, cache, audit, progress)
+    digest: Digest | None = None,
+) -> Any:
+    return fetch(fiks_client(cfg, formaal), persons, plan, cache, audit, progress, digest)
 
 
 def emulator_module() -> Any:
