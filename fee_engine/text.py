@@ -49,6 +49,13 @@ def per_value(values: np.ndarray, write: Callable[[Any], object]) -> np.ndarray:
     return np.array([write(v) for v in uniques.tolist()], dtype=object)[codes]
 
 
+def year_months(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Dates (no missing ones) as «2024-08», what ``.dt.strftime("%Y-%m")`` writes, each distinct month written
+    once: a batch's periods begin in a dozen months."""
+    months = np.asarray(values, dtype="datetime64[M]").view(np.int64)
+    return per_value(months, lambda m: str(np.datetime64(m, "M")))
+
+
 # Why text columns share their string objects. The runs are shared with the processes forked to write the outputs
 # (copy-on-write), and reading a text value there writes to its string object (Python counts the references).
 # That copies the whole page holding the object. One string object per row, scattered among millions of

@@ -5,9 +5,11 @@ together (``fee_engine.text``); the values are the same as before."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,3 +94,15 @@ def test_free_memory_is_given_back_where_the_c_library_can():
     assert give_back_free_memory() is True
     assert before - _rss_mb() > 100  # of the 200 MB freed
     assert last[0] == ord("x")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 12, 31)), max_size=40))
+def test_year_months_are_what_strftime_writes_and_each_month_is_one_object(stamps):
+    """«2024-08» for each date, as pandas' strftime writes it (the column of fra_maaned, til_maaned and maaned)."""
+    from fee_engine.text import year_months
+
+    dates = pd.Series(pd.to_datetime(stamps, utc=False), dtype="datetime64[ns]")
+    got = year_months(dates)
+    assert got.dtype == object and list(got) == list(dates.dt.strftime("%Y-%m"))
+    assert len({id(x) for x in got}) == len(set(got))

@@ -17,6 +17,7 @@ from ..beregning import PLASS, expand_runs, flag_text
 from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..steg import REKKEFOLGE, STEGKOLONNER
+from ..text import year_months
 from .setninger import Setninger, maaned_tekst
 
 MONTHLY_COLUMNS = [
@@ -75,7 +76,7 @@ def monthly(runs: pd.DataFrame, extra_columns: list[str], flags: bool = False) -
     (``flags=True`` keeps the ``flagg`` bitmask for summaries)."""
     cols = MONTHLY_COLUMNS + extra_columns + (["flagg"] if flags else [])
     out = expand_runs(with_flag_text(runs), cols)
-    out["maaned"] = out["maaned"].dt.strftime("%Y-%m")
+    out["maaned"] = year_months(out["maaned"])
     return out
 
 
@@ -145,8 +146,8 @@ def vedtak_table(p: pd.DataFrame, rules: RuleSet, extra_columns: list[str]) -> p
             "tilbud": p["tilbud"],
             "kommunenummer": p["kommunenummer"],
             "institusjon": p["institusjon"],
-            "fra_maaned": p["maaned"].dt.strftime("%Y-%m"),
-            "til_maaned": p["til"].dt.strftime("%Y-%m"),
+            "fra_maaned": year_months(p["maaned"]),
+            "til_maaned": year_months(p["til"]),
             **{c: p[c] for c in STEGKOLONNER},  # in the order of maanedlig.csv
             "belop": p["belop"],
             "status": p["status"],
