@@ -424,6 +424,7 @@ def test_a_large_batch_the_cache_answers_is_opened_and_digested_by_two_processes
     from fee_engine.audit import AuditLog
     from fee_engine.income import decide
     from fee_engine.regelsett import load_rules
+    from fee_engine.taxdata.base import Lookup
 
     data = tmp_path / "skatt"
     persons = list(population(data, 60))
@@ -450,18 +451,21 @@ def test_a_large_batch_the_cache_answers_is_opened_and_digested_by_two_processes
             log = AuditLog(
                 tmp_path / f"{name}.jsonl", command="oppslag", purpose=client.formaal.revisjon, copy=tmp_path / name
             )
-            got = run(client, persons, cache=cache, audit=log, digest=digest)
+            # a line already in the copy's buffer at the fork is written once; a person named twice is asked once
+            log.write(Lookup(persons[0], 2020, "oppgjoer", "ingen_data", "SSG-008"), "test")
+            got = run(client, persons + persons[:1], cache=cache, audit=log, digest=digest)
             log.close()
         kept = (tmp_path / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
         copy = (tmp_path / name).read_text(encoding="utf-8").splitlines()
         assert len(kept) == len(copy) == log.lines  # one whole line per lookup, in both files
         kilder = [json.loads(line)["kilde"] for line in kept]
         assert kilder.count("lager") == client.stats.cache_hits and kilder.count("skatteetaten") == 2
+        assert kilder.count("test") == 1 and len(kept) == client.stats.cache_hits + 3
         assert cache.unreadable == 1  # counted once, and deleted: stored again when asked
         assert cache.db.execute(
             "SELECT COUNT(*) FROM oppslag WHERE person = ?", (cache.person_key(unreadable),)
         ).fetchone() == (1,)
-        return got, len(kept)
+        return got, len(kept) - 1
 
     seen, _ = fetched("seen", "2", lambda got: Seen(list(got), [os.getpid()]))
     cached = [p for p in persons if p not in (not_stored, unreadable)]

@@ -186,9 +186,11 @@ def halves_in_two(
     second in a forked child (with none) (:func:`fee_engine.parallel.in_two`), whose result comes back packed by
     ``pack`` and is read back by ``unpack(packed, first_result)``; both results, in the order of the persons.
 
-    Both processes append their audit lines to the kept log ``log`` (one ``write`` per line or block of lines
-    on a file opened for appending, so lines never mix); the child's lines for this run's copy come back with
-    its result and are added here. With one core, both halves run here, one after the other."""
+    Both processes append their audit lines to the kept log ``log``: one ``write`` per line or block of lines
+    on a file opened for appending, so each lands whole (only a write the system cuts short, at a signal or a
+    nearly full disk, is finished by a second one, and a block of the other process could come between). The
+    child's lines for this run's copy come back with its result and are added here. With one core, both halves
+    run here, one after the other."""
     import io
     import os
 
@@ -205,6 +207,8 @@ def halves_in_two(
         got = work(persons[half:], None)
         return pack(got), copy.getvalue(), log.lines - lines, True
 
+    if getattr(log, "_copy", None) is not None:  # not left in a buffer the child would write out as well
+        log._copy.flush()
     mine, (rest, copy_lines, n, packed) = in_two(lambda: work(persons[:half], progress), second)
     log.add_lines(copy_lines, n)
     return mine, (unpack(rest, mine) if packed else rest)

@@ -46,6 +46,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -341,7 +342,7 @@ class LookupCache:
             return None
         return res
 
-    def _opened(self, person: str, key: str, year: int, stage: str, row: tuple) -> Lookup | None | bool:
+    def _opened(self, person: str, key: str, year: int, stage: str, row: tuple) -> Lookup | Literal[False] | None:
         """:meth:`_lookup` without the database: False for an answer that cannot be read (tampered with, another
         key, or not an answer), to be deleted and asked again."""
         status, kode, body, korr = row
@@ -378,7 +379,10 @@ class LookupCache:
         """What the cache holds along ``plan``, read in one pass (:meth:`answered`), to be walked (:meth:`Stored.walk`)
         here or, half of it, in a forked process that shares it: the walk opens the answers and never touches the
         database. With ``persons``, only their rows are kept (their keys made here); without, every row along the
-        plan is (still encrypted), and each walk makes the keys of its own persons."""
+        plan is (still encrypted), and each walk makes the keys of its own persons: for a batch split in two, the
+        keys (an HMAC each, 0.18 s for 100 000 persons) are then made by both processes at once. That holds the
+        rows of the plan's years that other batches stored as well (a cache used the year before shares one of
+        them), some 500 bytes each, until the walks are done."""
         keys = {person: self.person_key(person) for person in dict.fromkeys(persons or ())}
         wanted, steps = set(keys.values()), set(plan)
         years = sorted({year for year, _ in plan})
