@@ -163,7 +163,7 @@ def _in_two_halves(
         return _fetch(source, part, plan, log, tick, digest)
 
     if digest is not None:
-        mine, theirs = halves_in_two(persons, log, progress, work, msgspec.msgpack.encode, _decoded_as)
+        mine, theirs = halves_in_two(persons, log, progress, work, msgspec.msgpack.encode, decoded_as)
     else:
         mine, theirs = halves_in_two(persons, log, progress, work, _packed, _unpacked_beside)
     if progress is not None:
@@ -214,7 +214,7 @@ def halves_in_two(
     return mine, (unpack(rest, mine) if packed else rest)
 
 
-def _decoded_as(raw: bytes, mine: Any) -> Any:
+def decoded_as(raw: bytes, mine: Any) -> Any:
     """A digest sent as MessagePack, read back as the type of this process's own."""
     return msgspec.msgpack.decode(raw, type=type(mine))
 

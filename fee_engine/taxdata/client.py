@@ -43,7 +43,7 @@ import msgspec
 from ..errors import ConfigurationError
 from ..identity import install_log_masking, mask, mask_digits_in_text
 from . import answer as answers
-from .base import SPLIT_AT, Digest, Lookup, halves_in_two
+from .base import SPLIT_AT, Digest, Lookup, decoded_as, halves_in_two
 from .cache import SKATTEETATEN_LIMIT, LookupCache, SharedSlots, Stored
 from .errors import AuthenticationError, TaxConfigurationError, TaxDataError
 from .formaal import Formaal
@@ -458,13 +458,7 @@ class SsgClient(ApiClient):
             else:
                 if cache is not None:
                     out.update(cache.answered(persons, plan))
-                stored = [res for answered in out.values() for res in answered]
-                self.stats.cache_hits += len(stored)
-                if alog is not None:
-                    alog.write_many(stored, "lager")
-                if progress:
-                    for _ in out:
-                        progress()
+                self.stats.cache_hits += _taken(out, alog, progress)
                 to_ask = [p for p in persons if p not in out]
             for p in to_ask:
                 queue.put_nowait(p)
@@ -500,18 +494,14 @@ def _stored_in_two(
 
     def work(part: list[str], tick: Callable[[], None] | None) -> tuple[Any, list[str], list, int]:
         got, unreadable = stored.walk(part)
-        taken = [res for answered in got.values() for res in answered]
-        log.write_many(taken, "lager")
-        if tick:
-            for _ in got:
-                tick()
-        return digest(got), [p for p in part if p not in got], unreadable, len(taken)
+        n = _taken(got, log, tick)
+        return digest(got), [p for p in part if p not in got], unreadable, n
 
     def pack(result: tuple[Any, list[str], list, int]) -> tuple[bytes, list[str], list, int]:
         return (msgspec.msgpack.encode(result[0]), *result[1:])
 
     def unpack(packed: tuple[bytes, list[str], list, int], mine: tuple) -> tuple[Any, list[str], list, int]:
-        return (msgspec.msgpack.decode(packed[0], type=type(mine[0])), *packed[1:])
+        return (decoded_as(packed[0], mine[0]), *packed[1:])
 
     if not stored.rows:  # nothing stored (a first run, or a damaged cache set aside): everyone is asked
         return digest({}), persons, 0
@@ -521,3 +511,15 @@ def _stored_in_two(
         for _ in range(len(persons) - len(persons) // 2 - len(ask2)):
             progress()
     return d1.merged(d2), ask1 + ask2, n1 + n2
+
+
+def _taken(got: dict[str, list[Lookup]], log: Any, progress: Callable[[], None] | None) -> int:
+    """Answers taken from the cache: a ``lager`` line each in the audit log (handed to the system together, before
+    any is used) and a tick per person; how many there are."""
+    taken = [res for answered in got.values() for res in answered]
+    if log is not None:
+        log.write_many(taken, "lager")
+    if progress:
+        for _ in got:
+            progress()
+    return len(taken)
