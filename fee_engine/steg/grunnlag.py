@@ -114,6 +114,12 @@ class Kontekst:
         self.n = len(child)
         self._table_values = {c: table[c].to_numpy() for c in table.columns}
 
+    def forget_gathered(self) -> None:
+        """Let go of every input gathered for the steps (the cached properties); asked again, each is gathered anew."""
+        for name, attr in type(self).__dict__.items():
+            if isinstance(attr, cached_property):
+                self.__dict__.pop(name, None)
+
     # -- gathering --------------------------------------------------------------------------
     def T(self, column: str, dtype: Any = np.int64) -> np.ndarray:
         """A month-table column for every run."""
