@@ -65,3 +65,23 @@ def test_the_result_keeps_its_narrow_and_wide_columns():
     assert frame["belop"].dtype == np.int32 and frame["etter_ordinaer_pris_oere"].dtype == np.int32
     assert frame["flagg"].dtype == np.int32
     assert frame["inntekt_oere"].dtype == np.int64  # a household's income may pass 2**31 øre (21 million kr)
+
+
+def test_the_rule_values_the_runs_carry_are_narrowed_only_when_every_one_fits():
+    """The runs carry the month table's numbers for the explanation. A municipality may set the income limit for
+    free core hours at 25 million kr (2.5·10⁹ øre, more than int32 holds) to mean «every income»: that column stays
+    int64 with its value, while the prices and hours, which fit, are carried as int32."""
+    rows, households, table, prices, months = calc_inputs(200)
+    table = table.copy()
+    table["bh_kjerne_grense_oere"] = 2_500_000_000
+    frame = calculate(rows, households, table, prices, months, expand=False)
+    assert frame["bh_kjerne_grense_oere"].dtype == np.int64
+    assert set(frame["bh_kjerne_grense_oere"]) == {2_500_000_000}
+    assert frame["bh_maks_oere"].dtype == np.int32
+    assert frame["bh_maks_oere"].tolist() == table["bh_maks_oere"].to_numpy()[_t_pos(frame, table)].tolist()
+
+
+def _t_pos(frame, table):
+    """Each run's row in the month table, by (municipality, first month)."""
+    key = table.set_index(["kommunenummer", "maaned"]).index
+    return key.get_indexer(list(zip(frame["kommunenummer"], frame["maaned"])))
