@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from benchmarks.inputs import calc_inputs
@@ -64,7 +65,15 @@ def test_the_result_keeps_its_narrow_and_wide_columns():
     frame = calculate(*calc_inputs(200), expand=False)
     assert frame["belop"].dtype == np.int32 and frame["etter_ordinaer_pris_oere"].dtype == np.int32
     assert frame["flagg"].dtype == np.int32
+    for c in ("plass_bp", "timer_c", "trinn", "pris_oere", "Plass"):  # a place's numbers, the placement's code
+        assert frame[c].dtype == np.int32, c
     assert frame["inntekt_oere"].dtype == np.int64  # a household's income may pass 2**31 øre (21 million kr)
+    rows = calc_inputs(200)[0]
+    one = rows.drop_duplicates(["barn_id", "tilbud"], keep=False).set_index(["barn_id", "tilbud"])  # one placement
+    runs = frame[pd.MultiIndex.from_arrays([frame["barn_id"], frame["tilbud"]]).isin(one.index)]
+    assert len(runs) > 100
+    for c in ("plass_bp", "timer_c", "trinn", "pris_oere"):  # each run carries its placement's value unchanged
+        assert runs[c].tolist() == one[c].loc[list(zip(runs["barn_id"], runs["tilbud"]))].tolist(), c
 
 
 def test_the_rule_values_the_runs_carry_are_narrowed_only_when_every_one_fits():

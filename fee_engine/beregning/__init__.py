@@ -148,9 +148,14 @@ def take_the_steps(k: Kontekst, runs: Runs) -> dict[str, np.ndarray]:
     return records
 
 
+# The children's and households' numbers the runs carry for the explanation, none of them an income: a place's share,
+# hours, grade, given price, the income years. (The incomes stay int64: two that fit int32 may not fit as a sum.)
+SMALL_NUMBERS = frozenset({"plass_bp", "timer_c", "trinn", "pris_oere", "soeker_aar", "partner_aar"})
+
+
 def _narrow_if_it_fits(column: pd.Series) -> pd.Series:
-    """A month-table column of integers (prices in øre, hours, ages) as int32 when every value fits, else as it is:
-    the runs carry it for the explanation only (the steps read the table as int64), at half the memory."""
+    """A column of integers (prices in øre, hours, ages, years) as int32 when every value fits, else as it is: the
+    runs carry it for the explanation (the steps read their inputs as int64), at half the memory."""
     v = column.to_numpy()
     if v.dtype != np.int64 or (len(v) and (v.min() < _I32.min or v.max() > _I32.max)):
         return column
@@ -212,16 +217,21 @@ def assemble(
     ci = runs.child
     cols: dict[str, object] = {}
     keep = CHILD_COLUMNS + [c for c in children.columns if c not in ENROLLMENT_COLUMNS]  # + the file's own columns
-    for c in keep:
-        cols[c] = take(children[c], ci)
     # the ids from copies that lie together: the processes writing the outputs then copy few pages (see text.py)
-    cols["barn_id"] = take_coded(children["barn_id"], ci, k.koder.barn_ider, k.koder.barn)
-    cols["husholdning_id"] = take_coded(children["husholdning_id"], ci, k.koder.husholdninger, k.koder.husholdning)
+    coded = {
+        "barn_id": (k.koder.barn_ider, k.koder.barn),
+        "husholdning_id": (k.koder.husholdninger, k.koder.husholdning),
+    }
+    for c in keep:
+        if c in coded:
+            cols[c] = take_coded(children[c], ci, *coded[c])
+        else:
+            cols[c] = take(_narrow_if_it_fits(children[c]) if c in SMALL_NUMBERS else children[c], ci)
     cols["maaned"] = pd.DatetimeIndex([pd.Timestamp(x) for x in k.months]).to_numpy()[runs.first]
     hp = k.hh_pos[ci]
     for c in HOUSEHOLD_COLUMNS:
         if c in households:
-            cols[c] = take(households[c], hp)
+            cols[c] = take(_narrow_if_it_fits(households[c]) if c in SMALL_NUMBERS else households[c], hp)
     for c in dict.fromkeys(c for s in ALLE for c in s.behold):
         cols[c] = take(_narrow_if_it_fits(table[c]), k.t_pos)
     # the unverified rule values this run's offer used (the office's note on the decision)
@@ -229,7 +239,9 @@ def assemble(
         k.barnehage, table["uverifisert_barnehage"].to_numpy()[k.t_pos], table["uverifisert_sfo"].to_numpy()[k.t_pos]
     )
     cols.update(records)  # int32 where narrow (take_the_steps)
-    cols[PLASS] = k.koder.plass[ci]  # periods and counts by child and offer compare these, not the texts
+    cols[PLASS] = narrowed(
+        PLASS, k.koder.plass[ci]
+    )  # periods and counts by child and offer compare these, not the texts
     cols["antall_maaneder"] = runs.length.copy()
     # copy=False: each column stays its own block (every array above is new), not stacked into 2-D blocks by
     # dtype, which copied the whole table once more (1.2 s and its memory at 500 000 children)

@@ -86,7 +86,7 @@ def forklar(s: Setninger) -> list[np.ndarray]:
         return {
             "grense": s.kr(r["bh_kjerne_grense_oere"]),
             "gratis": s.num(r["bh_kjerne_timer_c"]),
-            "timer": s.num(r["bh_heltid_timer_c"] * r["plass_bp"] // 10_000),
+            "timer": s.num(r["bh_heltid_timer_c"].astype(np.int64) * r["plass_bp"].astype(np.int64) // 10_000),
             "foer": s.kr(r[s.foer(STEG)]),
             "fradrag": s.kr_hel(s.reduksjon(STEG, r)),
             "hjemmel": s.hjemmel(STEG, "barnehage", r),
