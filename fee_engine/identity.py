@@ -120,13 +120,17 @@ def fnr_problems(s: pd.Series) -> pd.Series:
     if plain.all():
         v = text
         ok = pd.Series(True, index=s.index)
-    else:
-        v = text.str.replace(r"[\s.-]", "", regex=True)
-        code[v == ""] = "mangler"
-        nonempty = v != ""
-        code[nonempty & ~v.str.fullmatch(r"[0-9]*")] = "fnr_tegn"
-        code[(code == "") & nonempty & (v.str.len() != 11)] = "fnr_lengde"
-        ok = (code == "") & nonempty
+    else:  # the separators taken out of the other values only (mostly the empty cells of an optional column)
+        other = ~plain
+        rest = text[other].str.replace(r"[\s.-]", "", regex=True)
+        filled = rest != ""
+        found = np.where(~filled, "mangler", "")
+        found = np.where(filled & ~rest.str.fullmatch(r"[0-9]*").to_numpy(bool), "fnr_tegn", found)
+        found = np.where((found == "") & filled & (rest.str.len() != 11).to_numpy(bool), "fnr_lengde", found)
+        code[other] = found
+        v = text.copy()
+        v[other] = rest
+        ok = code == ""
     if ok.any():
         vals = v[ok].to_numpy(dtype="U11")
         digits = np.frombuffer(vals.astype("S11").tobytes(), dtype=np.uint8).reshape(-1, 11).astype(np.int64) - 48

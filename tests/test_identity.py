@@ -2,6 +2,8 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fee_engine.identity import make_synthetic, mask, mask_digits_in_text, mask_ids
 
@@ -101,3 +103,34 @@ def _valid_check_digits_any_date() -> list[str]:
                     if k1 < 10 and k2 < 10:
                         out.append("".join(map(str, nine)) + f"{k1}{k2}")
     return out
+
+
+_WRITTEN = st.one_of(
+    st.builds(  # a valid synthetic number, as written or with a separator after the birth date
+        lambda d, i, sep: (lambda n: n[:6] + sep + n[6:])(make_synthetic(d, i)),
+        st.dates(dt.date(1900, 1, 1), dt.date(2039, 12, 31)),
+        st.integers(0, 999),
+        st.sampled_from(["", "", " ", ".", "-"]),
+    ),
+    st.text(alphabet="0123456789", min_size=10, max_size=12),  # mostly wrong check digits or length
+    st.sampled_from(["", " ", "0101991234x", "01 01 99 12345", "x"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_WRITTEN, min_size=1, max_size=30))
+def test_each_number_gets_the_code_it_gets_alone_whatever_else_the_column_holds(values):
+    """fnr_problems checks the numbers written as eleven plain digits apart from the others (separators, empty
+    cells): a number's code must not depend on what else the column holds."""
+    from fee_engine.identity import fnr_problems
+
+    together = fnr_problems(pd.Series(values, dtype=object)).tolist()
+    alone = [fnr_problems(pd.Series([v], dtype=object)).iloc[0] for v in values]
+    assert together == alone
+    for v, code in zip(values, together):  # and the plain digits agree with the scalar check
+        if len(v) == 11 and v.isdigit():
+            try:
+                validate_fnr(v)
+                assert code == ""
+            except FnrError:
+                assert code != ""
