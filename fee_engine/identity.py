@@ -127,7 +127,7 @@ def fnr_problems(s: pd.Series) -> pd.Series:
         found = np.where(~filled, "mangler", "")
         found = np.where(filled & ~rest.str.fullmatch(r"[0-9]*").to_numpy(bool), "fnr_tegn", found)
         found = np.where((found == "") & filled & (rest.str.len() != 11).to_numpy(bool), "fnr_lengde", found)
-        code[other] = found
+        code[other] = found.astype(object)  # Python texts, as elsewhere in the column
         v = text.copy()
         v[other] = rest
         ok = code == ""
