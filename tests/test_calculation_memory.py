@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.inputs import calc_inputs
-from fee_engine.beregning import calculate, gather, narrowed, plan_runs, segments, take_the_steps
+from fee_engine.beregning import calculate, expand_runs, gather, narrowed, plan_runs, segments, take_the_steps
 from fee_engine.beregning.perioder import Koder
 
 I32 = np.iinfo(np.int32)
@@ -94,3 +94,16 @@ def _t_pos(frame, table):
     """Each run's row in the month table, by (municipality, first month)."""
     key = table.set_index(["kommunenummer", "maaned"]).index
     return key.get_indexer(list(zip(frame["kommunenummer"], frame["maaned"])))
+
+
+def test_every_child_month_is_the_same_whether_the_runs_are_let_go_while_expanded_or_kept():
+    runs = calculate(*calc_inputs(200), expand=False)
+    kept = expand_runs(runs)
+    assert len(runs.columns) == 59  # the runs are untouched by a plain expansion
+    consumed = expand_runs(runs.copy(), consume=True)
+    pd.testing.assert_frame_equal(consumed, kept, check_exact=True)
+    pd.testing.assert_frame_equal(calculate(*calc_inputs(200), expand=True), kept, check_exact=True)
+    emptied = runs.copy()
+    expand_runs(emptied, consume=True)
+    assert list(emptied.columns) == []  # each column let go once expanded
+    assert len(kept) == runs["antall_maaneder"].sum()

@@ -80,7 +80,10 @@ def calculate(
     records = take_the_steps(k, runs)
     k.forget_gathered()  # the steps' inputs are let go before the result is built: its peak is the result's
     frame = assemble(children, households, table, k, records, runs)
-    return expand_runs(frame) if expand else frame
+    del records  # the frame holds them now
+    # expanded, each run column is let go as soon as its child-months are made: the two tables never stand whole
+    # side by side (at 100 000 children 108 MB of runs beside 325 MB of child-months)
+    return expand_runs(frame, consume=True) if expand else frame
 
 
 def gather(
