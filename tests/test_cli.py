@@ -394,3 +394,42 @@ def test_diff_summary_says_how_many_rows_were_rejected(demo, tmp_path):
     row = next(line for line in res.output.splitlines() if "Rader avvist" in line)
     assert row.replace("│", " ").split()[-1] == "3"
     assert "3 rader ble avvist; se " in res.output
+
+
+def test_the_files_own_columns_by_the_engines_names_change_no_amount(demo, tmp_path):
+    """The demo with two columns of its own named as the engine's: «plass_bp» (half a place for every child) and
+    «belop» (1 kr). They are passed through as «plass_bp_fil» and «belop_fil», and B01 still pays 838 kr
+    (the README's worked example: maksimalpris 2 000 kr, 6 % of 300 000 kr over 11 months = 1 636 kr, 20 free
+    core hours of 41 = 798 kr off, 1 636 - 798 = 838 kr)."""
+    lines = (demo / "innskriving.csv").read_text(encoding="utf-8").splitlines()
+    changed = tmp_path / "innskriving.csv"
+    changed.write_text(
+        "\n".join([lines[0] + ";plass_bp;belop"] + [x + ";5000;1" for x in lines[1:]]) + "\n", encoding="utf-8"
+    )
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            str(changed),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(tmp_path / "ut"),
+            "--format",
+            "csv",
+        ],
+    )
+    assert res.exit_code == 1, res.output  # the demo's three rejected rows
+    assert "står i utdataene som «plass_bp_fil»" in res.output
+    m = read_out(tmp_path / "ut" / "maanedlig.csv", dtype={"maaned": str})
+    b01 = m[(m.barn_id == "B01") & (m.maaned == "2024-10")].iloc[0]
+    assert b01.belop == 838 and b01.ordinaer_pris == 2000
+    assert list(m.columns[-2:]) == ["plass_bp_fil", "belop_fil"] and set(m.plass_bp_fil) == {5000}
+    original = tmp_path / "original"
+    assert run_demo(demo, original, "--format", "csv").exit_code == 1
+    before = read_out(original / "maanedlig.csv", dtype={"maaned": str})
+    pd.testing.assert_frame_equal(m.drop(columns=["plass_bp_fil", "belop_fil"]), before)  # every amount as without

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -155,3 +156,36 @@ def test_xlsx_first_sheet_with_numbers_as_numbers(tmp_path):
     assert enr.rejected_rows == 0, enr.rejections
     r = enr.rows.iloc[0]
     assert r["foresatt_fnr"] == lead0 and r["kommunenummer"] == "0301" and r["plass_bp"] == 10000
+
+
+def test_a_column_named_as_one_the_engine_makes_is_passed_through_under_its_own_name_not_used(tmp_path):
+    """A file's own column «plass_bp» (the engine's name for the share in basis points) used to take the place of
+    the share read from «plass_prosent»: 5000 made a full place half a place, and its price half."""
+    header = HEADER + ";plass_bp;belop;plass_bp_fil"
+    enr = read_enrollment(write(tmp_path, GOOD + ";5000;1;y", header=header), KNOWN)
+    row = enr.rows.iloc[0]
+    assert row["plass_bp"] == 10000  # from plass_prosent 100, as without the file's column
+    assert enr.extra_columns == ["egen_kolonne", "plass_bp_fil2", "belop_fil", "plass_bp_fil"]
+    assert (row["plass_bp_fil2"], row["belop_fil"], row["plass_bp_fil"]) == ("5000", "1", "y")
+    assert "belop" not in enr.rows.columns
+    said = [n for n in enr.notices if "samme navn som en kolonne fee-engine lager selv" in n]
+    assert len(said) == 2 and "«plass_bp»" in said[0] and "«plass_bp_fil2»" in said[0] and "«belop_fil»" in said[1]
+
+
+def test_the_engines_own_column_names_are_all_known_to_the_reader(computed_800, tmp_path):
+    """ENGINE_COLUMNS (the names a file's own column is renamed away from) holds every column a run makes: the checked
+    rows, the households, the runs and child-months, the vedtak table, and the headers of every CSV output."""
+    from fee_engine import batch, forklaring
+    from fee_engine.enrollment import ENGINE_COLUMNS
+
+    comp = dataclasses.replace(computed_800, warnings=list(computed_800.warnings))  # the outputs add warnings
+    made = set(comp.enrollment.rows.columns) | set(comp.households.columns) | set(comp.child_months.columns)
+    made |= set(forklaring.vedtak_table(forklaring.find_periods(comp.runs).take(), comp.rules, []).columns)
+    opts = batch.RunOptions(
+        enrollment=tmp_path / "x.csv", out=tmp_path, period=batch.parse_period("2024/25"), formats=("csv", "faktura")
+    )
+    for path in batch.write_outputs(comp, opts, tmp_path):
+        if path.suffix == ".csv":
+            made |= set(path.read_text(encoding="utf-8-sig").splitlines()[0].split(";"))
+    assert len(made) > 80
+    assert made - ENGINE_COLUMNS == set()

@@ -44,6 +44,109 @@ KNOWN = REQUIRED + [
     "betaler_fnr",
     "eier_orgnr",  # the invoicing basis: who pays (default foresatt_fnr), a private owner
 ]
+# The columns fee-engine makes itself, in lower case: the checked rows, the households, the runs and the outputs
+# (tests/test_enrollment.py holds this to the columns a run makes). A column of the file by one of these names is
+# passed through under a name of its own (:func:`_own_name`): before, a column «plass_bp» in the file took the place
+# of the share read from «plass_prosent», and the amounts were computed from it.
+ENGINE_COLUMNS = frozenset(
+    {
+        "aarsak",
+        "andel_bp",
+        "ansvar",
+        "antall_maaneder",
+        "art",
+        "artikkel",
+        "barn_fodselsdato",
+        "barn_id",
+        "belop",
+        "betaler_fnr",
+        "bh_heltid_timer_c",
+        "bh_kjerne_fra_alder",
+        "bh_kjerne_grense_oere",
+        "bh_kjerne_timer_c",
+        "bh_maks_oere",
+        "dok_inntekt_oere",
+        "eier_orgnr",
+        "etter_fakturering_oere",
+        "etter_gratis_kjernetid_oere",
+        "etter_gratis_timer_sfo_oere",
+        "etter_inntektsgrense",
+        "etter_inntektsgrense_oere",
+        "etter_ordinaer_pris_oere",
+        "etter_saerskilte_behov_oere",
+        "etter_soeskenmoderasjon_oere",
+        "fakturert",
+        "fakturerte_mnd",
+        "flagg",
+        "foreloepig",
+        "foresatt_fnr",
+        "forklaring",
+        "forklaring_kode",
+        "forventet_aar",
+        "fra_dato",
+        "fra_maaned",
+        "gratis_timer",
+        "gratis_timer_sfo",
+        "husholdning_id",
+        "husholdningsinntekt",
+        "inntekt_brukt",
+        "inntekt_kilde",
+        "inntekt_oere",
+        "inntekt_status",
+        "inntekt_tak_oere",
+        "inntekt_trinn",
+        "inntektsaar",
+        "inntektsreduksjon",
+        "institusjon",
+        "kjernetid",
+        "kjernetid_alder",
+        "kode",
+        "kolonne",
+        "kommunenummer",
+        "linjer",
+        "maalform",
+        "maaned",
+        "manuell_grunn",
+        "manuell_kode",
+        "merknad_saksbehandler",
+        "ordinaer_pris",
+        "partner_aar",
+        "partner_fnr",
+        "partner_oere",
+        "partner_stadie",
+        "Plass",  # never a file's (its header is read in lower case), kept so the list is whole
+        "plass_bp",
+        "pris_oere",
+        "pris_tak_oere",
+        "rad",
+        "regelsett",
+        "saerskilte_behov",
+        "saerskilte_behov_fritak",
+        "sfo_gratis_fast",
+        "sfo_gratis_fast_oere",
+        "sfo_gratis_timer_c",
+        "soeker_aar",
+        "soeker_oere",
+        "soeker_stadie",
+        "soekt_redusert",
+        "soesken_bp",
+        "soesken_rang",
+        "soeskenmoderasjon",
+        "sone",
+        "stadie",
+        "status",
+        "til_dato",
+        "til_maaned",
+        "tilbud",
+        "timer_c",
+        "tjeneste",
+        "trinn",
+        "ukjente_poster",
+        "uverifisert",
+        "verdi",
+        "voksne",
+    }
+)
 FNR_COLUMNS = ("foresatt_fnr", "partner_fnr", "betaler_fnr")
 DATE_COLUMNS = ("barn_fodselsdato", "fra_dato", "til_dato")
 TILBUD = ("barnehage", "sfo")
@@ -257,6 +360,7 @@ def read_enrollment(
     df = table.frame(header)
     n = len(df)
     extra = [c for c in header if c not in KNOWN]
+    renamed = {c: _own_name(c, set(header)) for c in extra if c in ENGINE_COLUMNS}  # passed through, not used
     for c in KNOWN:
         if c not in df.columns:
             df[c] = ""
@@ -469,15 +573,21 @@ def read_enrollment(
         }
     )
     for c in extra:  # passed through to the outputs: identifiers masked
-        acc[c] = per_unique(df[c].astype(object).fillna("").astype(str), mask_ids)  # not checked: not factorized
+        acc[renamed.get(c, c)] = per_unique(df[c].astype(object).fillna("").astype(str), mask_ids)  # not factorized
     acc = acc[keep.to_numpy()].reset_index(drop=True)
     rejected_households = set(df.loc[~keep, "husholdning_id"].astype(str)) - {""}
     return Enrollment(
         rows=acc,
         rejections=rejections,
         n_rows=n,
-        extra_columns=extra,
-        notices=list(table.notices) + _keys_that_are_fnr(df, f),
+        extra_columns=[renamed.get(c, c) for c in extra],
+        notices=list(table.notices)
+        + [
+            f"Kolonnen «{c}» i filen har samme navn som en kolonne fee-engine lager selv; den er ikke brukt i "
+            f"beregningen og står i utdataene som «{new}»"
+            for c, new in renamed.items()
+        ]
+        + _keys_that_are_fnr(df, f),
         rejected_households=rejected_households,
     )
 
@@ -502,6 +612,15 @@ def documented_but_not_applied(rows: pd.DataFrame) -> list[str]:
         f"nei (rad {listed}): inntekten er ikke brukt, og prisen er ordinær pris. Sett soekt_redusert til ja der "
         "husholdningen har søkt"
     ]
+
+
+def _own_name(column: str, header: set[str]) -> str:
+    """A name for a file's column that fee-engine also makes itself: «plass_bp» becomes «plass_bp_fil» (or
+    «plass_bp_fil2», … when the file has that name too)."""
+    name, n = f"{column}_fil", 2
+    while name in header or name in ENGINE_COLUMNS:
+        name, n = f"{column}_fil{n}", n + 1
+    return name
 
 
 def _keys_that_are_fnr(df: pd.DataFrame, f: _Factored) -> list[str]:
