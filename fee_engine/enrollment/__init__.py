@@ -44,7 +44,7 @@ KNOWN = REQUIRED + [
     "betaler_fnr",
     "eier_orgnr",  # the invoicing basis: who pays (default foresatt_fnr), a private owner
 ]
-# The columns fee-engine makes itself, in lower case: the checked rows, the households, the runs and the outputs
+# The columns fee-engine makes itself, as it names them: the checked rows, the households, the runs and the outputs
 # (tests/test_enrollment.py holds this to the columns a run makes). A column of the file by one of these names is
 # passed through under a name of its own (:func:`_own_name`): before, a column «plass_bp» in the file took the place
 # of the share read from «plass_prosent», and the amounts were computed from it.
