@@ -464,3 +464,8 @@ def test_each_kind_of_notice_says_what_to_do_about_it_in_the_report(tmp_path):
     assert actions["barn_id"].startswith("Bruk interne id-er i barn_id og husholdning_id")
     assert actions["dokumentert_inntekt"].startswith("Kontroller radene: har husholdningen søkt om redusert betaling")
     assert punkter([], ["noe annet"])[0].gjoer.startswith("Les merknaden")
+    renamed = read_enrollment(
+        write(tmp_path, row("B"), name="inn2.csv", header=HEADER.replace("dokumentert_inntekt", "belop")), KNOWN
+    )
+    [note] = [n for n in renamed.notices if "«belop»" in n]  # a file's column by an engine's name: nothing to check
+    assert punkter([], [note])[0].gjoer.startswith("Ingenting må gjøres for beløpene")

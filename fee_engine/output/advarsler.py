@@ -154,6 +154,11 @@ NOTICE_ACTIONS = (
         "Kontroller radene: har husholdningen søkt om redusert betaling, sett soekt_redusert til ja og kjør igjen; "
         "har den ikke søkt, kan dokumentert_inntekt tas bort.",
     ),
+    (
+        "samme navn som en kolonne fee-engine lager selv",
+        "Ingenting må gjøres for beløpene. Vil du ha kolonnen med sitt eget navn i utdataene, gi den et annet navn i "
+        "innskrivingsfilen og kjør igjen.",
+    ),
 )
 
 
