@@ -146,7 +146,13 @@ def render(data: dict, source: str) -> str:
         "SFO in grades 1–7, given prices, documented incomes, and in the tax answers utkast-only, older-year and "
         "manual cases (no data, screened, an unknown partner, an unknown income item). Times are the median of the "
         "rounds, with min–max; a whole run is a fresh process timed from spawn to exit (Python start-up and imports "
-        "included), its peak memory the process's VmHWM (if it forks children, the larger of that and the peak of "
+        "included"
+        + (
+            "; the package's bytecode compiled before the suite, as an installed package has it"
+            if "fee_engine" in info.get("bytecode_compiled", [])
+            else ""
+        )
+        + "), its peak memory the process's VmHWM (if it forks children, the larger of that and the peak of "
         "the whole process tree's summed Pss, sampled every 0.1 s). Where a peer ran in the same benchmark, the rounds "
         "alternate (peer, engine, peer, engine, …) and the ratio is the peer's median over the engine's.",
         "",
