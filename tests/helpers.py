@@ -5,8 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from typer.testing import CliRunner
 
+from fee_engine.cli import app
 from fee_engine.output.navn import OVERSKRIFTER
+
+runner = CliRunner()
+
+
+def run_demo(demo: Path, out: Path, *extra: str, enrollment: Path | None = None):
+    """``fee-engine run`` on the demo's answer files over 2024/25 into ``out``: the demo's enrollment file, or
+    ``enrollment``."""
+    return runner.invoke(
+        app,
+        [
+            "run",
+            str(enrollment or demo / "innskriving.csv"),
+            "--source",
+            "files",
+            "--tax-data",
+            str(demo / "skatt"),
+            "--period",
+            "2024-08..2025-07",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
+
 
 TOTAL_LABELS = {"Sum", "Antall", "Antall vedtak"}
 

@@ -22,6 +22,8 @@ from fee_engine.taxdata.base import Lookup
 from fee_engine.taxdata.emulator import EmulatorServer, Faults
 from tests.apirun import api_env, client_identity, kill_after, run_cmd
 
+from .helpers import run_demo
+
 runner = CliRunner()
 FIELDS = {
     "tid",
@@ -44,25 +46,6 @@ def lines(path: Path) -> list[dict]:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def run_demo(demo, out, *extra):
-    return runner.invoke(
-        app,
-        [
-            "run",
-            str(demo / "innskriving.csv"),
-            "--source",
-            "files",
-            "--tax-data",
-            str(demo / "skatt"),
-            "--period",
-            "2024-08..2025-07",
-            "--out",
-            str(out),
-            *extra,
-        ],
-    )
 
 
 def demo_ids(demo) -> set[str]:

@@ -9,28 +9,9 @@ from typer.testing import CliRunner
 
 from fee_engine.cli import app
 
-from .helpers import read_out
+from .helpers import read_out, run_demo
 
 runner = CliRunner()
-
-
-def run_demo(demo, out, *extra):
-    return runner.invoke(
-        app,
-        [
-            "run",
-            str(demo / "innskriving.csv"),
-            "--source",
-            "files",
-            "--tax-data",
-            str(demo / "skatt"),
-            "--period",
-            "2024-08..2025-07",
-            "--out",
-            str(out),
-            *extra,
-        ],
-    )
 
 
 def test_demo_run_outputs_and_worked_example(demo, tmp_path):
@@ -406,23 +387,7 @@ def test_the_files_own_columns_by_the_engines_names_change_no_amount(demo, tmp_p
     changed.write_text(
         "\n".join([lines[0] + ";plass_bp;belop"] + [x + ";5000;1" for x in lines[1:]]) + "\n", encoding="utf-8"
     )
-    res = runner.invoke(
-        app,
-        [
-            "run",
-            str(changed),
-            "--source",
-            "files",
-            "--tax-data",
-            str(demo / "skatt"),
-            "--period",
-            "2024-08..2025-07",
-            "--out",
-            str(tmp_path / "ut"),
-            "--format",
-            "csv",
-        ],
-    )
+    res = run_demo(demo, tmp_path / "ut", "--format", "csv", enrollment=changed)
     assert res.exit_code == 1, res.output  # the demo's three rejected rows
     assert "står i utdataene som «plass_bp_fil»" in res.output
     m = read_out(tmp_path / "ut" / "maanedlig.csv", dtype={"maaned": str})

@@ -9,26 +9,9 @@ from typer.testing import CliRunner
 from fee_engine.cli import app
 from fee_engine.outdir import MANIFEST
 
+from .helpers import run_demo
+
 runner = CliRunner()
-
-
-def run_demo(demo, out, *extra):
-    return runner.invoke(
-        app,
-        [
-            "run",
-            str(demo / "innskriving.csv"),
-            "--source",
-            "files",
-            "--tax-data",
-            str(demo / "skatt"),
-            "--period",
-            "2024-08..2025-07",
-            "--out",
-            str(out),
-            *extra,
-        ],
-    )
 
 
 def visible(out) -> set[str]:
