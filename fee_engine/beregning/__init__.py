@@ -160,14 +160,18 @@ def _narrow_if_it_fits(column: pd.Series) -> pd.Series:
     """A column of integers (prices in øre, hours, ages, years) as int32 when every value fits, else as it is: the
     runs carry it for the explanation (the steps read their inputs as int64), at half the memory."""
     v = column.to_numpy()
-    if v.dtype != np.int64 or (len(v) and (v.min() < _I32.min or v.max() > _I32.max)):
+    if v.dtype != np.int64 or not _fits_int32(v):
         return column
     return pd.Series(v.astype(np.int32), name=column.name)
 
 
+def _fits_int32(values: np.ndarray) -> bool:
+    return not len(values) or (values.min() >= _I32.min and values.max() <= _I32.max)
+
+
 def narrowed(name: str, values: np.ndarray) -> np.ndarray:
     """``values`` as int32, or a ValueError naming the column if one of them does not fit (never wrapped)."""
-    if len(values) and (values.min() < _I32.min or values.max() > _I32.max):
+    if not _fits_int32(values):
         raise ValueError(f"{name}: {int(values.min())}..{int(values.max())} passer ikke i int32")
     return values.astype(np.int32)
 
