@@ -96,14 +96,20 @@ def _t_pos(frame, table):
     return key.get_indexer(list(zip(frame["kommunenummer"], frame["maaned"])))
 
 
-def test_every_child_month_is_the_same_whether_the_runs_are_let_go_while_expanded_or_kept():
-    runs = calculate(*calc_inputs(200), expand=False)
-    kept = expand_runs(runs)
-    assert len(runs.columns) == 59  # the runs are untouched by a plain expansion
-    consumed = expand_runs(runs.copy(), consume=True)
-    pd.testing.assert_frame_equal(consumed, kept, check_exact=True)
-    pd.testing.assert_frame_equal(calculate(*calc_inputs(200), expand=True), kept, check_exact=True)
-    emptied = runs.copy()
-    expand_runs(emptied, consume=True)
-    assert list(emptied.columns) == []  # each column let go once expanded
-    assert len(kept) == runs["antall_maaneder"].sum()
+def test_every_child_month_taken_straight_from_its_source_is_the_expanded_run():
+    """``calculate(expand=True)`` takes each column once, from the children, households, month table or records to the
+    child-months; it is the runs expanded (``expand_runs``) value for value, dtype for dtype, array kind for array
+    kind, the file's own columns included (one of pandas text, one of Python objects, as a reader could leave them)."""
+    rows, households, table, prices, months = calc_inputs(200)
+    rows = rows.assign(
+        egen_merknad=pd.array([f"m{i % 7}" for i in range(len(rows))], dtype="str"),
+        egen_kode=np.array([("x", i)[i % 2] for i in range(len(rows))], dtype=object),
+    )
+    runs = calculate(rows, households, table, prices, months, expand=False)
+    expanded = expand_runs(runs)
+    straight = calculate(rows, households, table, prices, months, expand=True)
+    pd.testing.assert_frame_equal(straight, expanded, check_exact=True)
+    assert [type(straight[c].array) for c in straight] == [type(expanded[c].array) for c in expanded]
+    assert "antall_maaneder" not in straight and len(straight) == runs["antall_maaneder"].sum()
+    assert straight["egen_kode"].tolist() == expanded["egen_kode"].tolist()
+    assert runs["antall_maaneder"].max() > 1  # runs of several months were expanded, not only one-month runs
