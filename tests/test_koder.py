@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from fee_engine import forklaring
 from fee_engine.beregning import PLASS, Koder
+from fee_engine.beregning.perioder import factorize_sorted
 
 # Short ids from a small alphabet, so that equal ids, prefixes ("B1" < "B10" < "B9") and case differ often.
 IDS = st.text(alphabet="AB19bæ", min_size=1, max_size=4)
@@ -39,6 +40,35 @@ def test_codes_order_and_group_as_the_texts_do(rows):
     assert list(k.barn_ider[k.barn]) == barn and list(k.barn_ider) == sorted(set(barn))
     assert list(k.husholdninger) == list(dict.fromkeys(hh))  # numbered as they first appear
     assert list(k.barnehage) == [t == "barnehage" for t in tilbud]
+
+
+# Any text: NUL, control characters, letters beyond the first 65 536 (four bytes in UTF-8), lone surrogates (which
+# UTF-8 cannot hold: pandas sorts those), and missing values.
+ANY_TEXT = st.one_of(
+    st.text(max_size=5),
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=3),
+    st.sampled_from(["\x00", "a\x00", "a", "\ud800", "\U0001f600", "\uffff", "ß", "Å"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(ANY_TEXT, st.none()), min_size=1, max_size=30), st.sampled_from(["str", "object"]))
+def test_the_sorted_codes_are_pandas_sorted_factorize(values, dtype):
+    """``factorize_sorted`` (numpy's string sort) gives what ``pd.factorize(sort=True)`` gives, for any texts."""
+    column = pd.Series(values, dtype=dtype)
+    codes, uniques = factorize_sorted(column)
+    want_codes, want_uniques = pd.factorize(column, sort=True, use_na_sentinel=False)
+    assert codes.tolist() == want_codes.tolist()
+    missing = object()  # nan is not equal to itself: compared as one marker
+    assert [missing if pd.isna(u) else u for u in uniques] == [missing if pd.isna(u) else u for u in want_uniques]
+
+
+def test_texts_sort_by_code_point_as_python_compares_them():
+    # "a\x00" after "a" (a fixed-width numpy string would drop the NUL); "\uffff" before a four-byte letter
+    values = ["b", "a\x00", "\U0001f600", "a", "\uffff", "Å", "B", ""]
+    codes, uniques = factorize_sorted(pd.Series(values, dtype="str"))
+    assert list(uniques) == sorted(values)
+    assert [uniques[c] for c in codes] == values
 
 
 @pytest.fixture
