@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..sortering import lexsort
 from ..text import fresh_copies
 
 
@@ -156,7 +157,7 @@ def plan_runs(children: pd.DataFrame, months: list[dt.date], seg_starts: np.ndar
     first = np.concatenate([f1, f2]).astype(np.int64)
     length = np.concatenate([l1, np.ones(len(c2), dtype=np.int64)]).astype(np.int64)
     moved = np.concatenate([np.zeros(len(c1), dtype=bool), moved2])
-    order = np.lexsort((first, child))
+    order = lexsort([child, first])
     return Runs(child[order], first[order], length[order], moved[order])
 
 
@@ -186,7 +187,7 @@ def one_bill_per_month(
     start_key = np.where(
         np.isnat(fra[c]), np.iinfo(np.int64).min + 1, fra[c].astype(np.int64)
     )  # negated below: no overflow
-    order = np.lexsort((-start_key, -days, f, who))
+    order = lexsort([who, f, -days, -start_key])
     w, m = who[order], f[order]
     first_of_group = np.ones(len(order), dtype=bool)
     first_of_group[1:] = (w[1:] != w[:-1]) | (m[1:] != m[:-1])

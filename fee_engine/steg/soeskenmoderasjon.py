@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..money import bp, hundredths, percent_of
 from ..regelsett.skjema import Percent, SiblingRates
+from ..sortering import lexsort
 
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
@@ -34,13 +35,14 @@ def rang_i_husholdningen(
 ) -> np.ndarray:
     """1-based rank within (household, municipality, month) for the rows in ``med``; 0 elsewhere.
 
-    One lexsort over the whole batch: no loop per household. ``barn`` are codes in ``barn_id``'s text order.
+    One sort over the whole batch (its keys packed into few words: :mod:`fee_engine.sortering`): no loop per
+    household. ``barn`` are codes in ``barn_id``'s text order.
     """
     rang = np.zeros(len(med), dtype=np.int64)
     idx = np.flatnonzero(med)
     if idx.size == 0:
         return rang
-    order = idx[np.lexsort((barn[idx], fodt_dager[idx], -pris_oere[idx], maaned[idx], kommune[idx], husholdning[idx]))]
+    order = idx[lexsort([husholdning[idx], kommune[idx], maaned[idx], -pris_oere[idx], fodt_dager[idx], barn[idx]])]
     g = np.stack([husholdning[order], kommune[order], maaned[order]])
     ny = np.ones(order.size, dtype=bool)
     ny[1:] = (g[:, 1:] != g[:, :-1]).any(axis=0)
@@ -58,7 +60,10 @@ def beregn(k: Kontekst, foer: np.ndarray) -> Utfall:
     husholdning = k.hh_pos[k.child].astype(np.int64)
     barn = k.koder.barn[k.child]  # ties: barn_id in text order
     fodt = k.fodselsdato
-    fodt_dager = np.where(np.isnat(fodt), np.iinfo(np.int64).max, fodt.astype(np.int64))
+    days = fodt.astype(np.int64)
+    known = ~np.isnat(fodt)
+    # no birth date: after every child who has one (the day after the last), a key of a few bits like the others
+    fodt_dager = np.where(known, days, (days[known].max() + 1) if known.any() else 0)
     rang = np.zeros(k.n, dtype=np.int64)
     for tilbud in (k.barnehage, k.sfo):
         r = rang_i_husholdningen(
