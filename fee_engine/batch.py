@@ -48,6 +48,7 @@ from .output.report import write_report
 from .output.summary import by_institution_month
 from .parallel import forks, in_two
 from .regelsett import RuleSet, format_value, load_rules
+from .sortering import lexsort
 from .taxdata import FileSource, fallback_plan, fetch_with_fallback
 from .taxdata.base import Digest
 from .taxdata.files import check_layout
@@ -298,7 +299,7 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
     h = np.concatenate([hh, hh[has_partner]])
     r = np.concatenate([rad, rad[has_partner]])
     o = np.concatenate([np.zeros(len(hh), np.int8), np.ones(int(has_partner.sum()), np.int8)])
-    order = np.lexsort((o, r, h))  # stable: equal keys keep their order, as a stable sort by (household, rad, o)
+    order = lexsort([h, r, o])  # stable: equal keys keep their order, as a stable sort by (household, rad, o)
     h, p_code, person = h[order], p_code[order], person[order]
     seen = pd.DataFrame({"h": h, "p": p_code}).duplicated().to_numpy()  # each person once per household
     h, person = h[~seen], person[~seen]

@@ -595,7 +595,8 @@ def read_enrollment(
 def _distinct_per_group(group: np.ndarray, value: np.ndarray, groups: int) -> np.ndarray:
     """How many distinct ``value`` codes each ``group`` code has (both non-negative, groups < ``groups``)."""
     width = int(value.max(initial=0)) + 1  # a (group, value) pair as one number
-    pairs = np.unique(group.astype(np.int64) * width + value)
+    # pandas' hash table: each pair once, unsorted (counted, not ordered); np.unique took 13 times as long
+    pairs = pd.unique(group.astype(np.int64) * width + value)
     return np.bincount(pairs // width, minlength=groups)
 
 

@@ -231,6 +231,8 @@ def _plain(text: str, header_length: int, n_rows: int, sep: str, width: int) -> 
     blank = np.ones(n_rows, dtype=bool)
     for c in columns:  # a blank row (only spaces between the separators) is skipped row by row
         blank &= np.array([not v.strip() for v in c.values.tolist()], dtype=bool)[c.codes]
+        if not blank.any():  # no row is blank in every column so far: none is blank (usually after the first)
+            break
     return None if blank.any() else columns
 
 
@@ -265,8 +267,21 @@ def _coded(data: bytes, padded: np.ndarray, start: np.ndarray, end: np.ndarray) 
     highest = np.maximum.accumulate(codes)
     first = np.flatnonzero(np.r_[True, highest[1:] > highest[:-1]])
     values = np.empty(len(first), dtype=object)
-    values[:] = [data[a:b].decode() for a, b in zip(start[first].tolist(), end[first].tolist())]
+    values[:] = _texts(padded, start[first], end[first])
     return Column(codes.astype(np.int64), values)
+
+
+def _texts(padded: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[str]:
+    """The cells ``padded[start:end]`` (UTF-8; none holds a line end, as :func:`_plain` checked) as texts, decoded in
+    one piece: the cells gathered one after another, each followed by a line end, decoded and split there. At
+    500 000 children a decode per distinct cell took 0.5 s for the file's identifiers."""
+    if not len(start):
+        return []
+    size = end - start + 1  # the cell and its line end
+    at = np.cumsum(size) - size  # where each cell begins in the gathered bytes
+    gathered = padded[np.repeat(start - at, size) + np.arange(int(size.sum()))]
+    gathered[at + size - 1] = 10  # the byte after each cell (a separator, a line end, padding) becomes a line end
+    return gathered.tobytes().decode().split("\n")[:-1]
 
 
 def _take(

@@ -16,6 +16,7 @@ import pandas as pd
 from ..beregning import PLASS, expand_runs, flag_text
 from ..money import to_kroner
 from ..regelsett import RuleSet
+from ..sortering import lexsort
 from ..steg import REKKEFOLGE, STEGKOLONNER
 from ..text import year_months
 from .setninger import Setninger, maaned_tekst
@@ -105,7 +106,7 @@ def find_periods(runs: pd.DataFrame) -> Perioder:
     ordered by child, offer and month. ``til`` is the last month of the period. Only the keys are put in order."""
     plass = runs[PLASS].to_numpy()  # the child and offer, ranked in the text order of (barn_id, tilbud)
     start = runs["maaned"].to_numpy("datetime64[M]").astype(np.int64)
-    order = np.lexsort((start, plass))  # stable: by child, offer, month
+    order = lexsort([plass, start])  # stable: by child, offer, month
     start = start[order]
     end = start + runs["antall_maaneder"].to_numpy()[order] - 1
     plass = plass[order]
