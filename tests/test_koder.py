@@ -4,6 +4,7 @@ gives the same rows as the whole table."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -97,3 +98,45 @@ def test_periods_copied_out_in_parts_are_the_whole_table(runs, cuts):
     parts = [found.take(a, b) for a, b in zip(bounds, bounds[1:])]
     assert [len(x) for x in parts] == [b - a for a, b in zip(bounds, bounds[1:])]
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+
+
+def _periods_by_definition(runs: pd.DataFrame) -> tuple[list[int], list]:
+    """The periods as defined: the runs put in order of child, offer and month, a run joining the period before
+    it when it is the same child and offer, its months follow on and every key column is equal (two missing
+    values equal). Written row by row, as the oracle."""
+    rows = sorted(range(len(runs)), key=lambda i: (runs[PLASS].iat[i], runs["maaned"].iat[i]))
+    firsts, tils = [], []
+    for k, i in enumerate(rows):
+        start = runs["maaned"].iat[i].to_period("M")
+        if k:
+            j = rows[k - 1]
+            end = runs["maaned"].iat[j].to_period("M") + int(runs["antall_maaneder"].iat[j]) - 1
+            same_keys = all(
+                (runs[c].iat[i] == runs[c].iat[j]) or (pd.isna(runs[c].iat[i]) and pd.isna(runs[c].iat[j]))
+                for c in forklaring.PERIOD_KEY
+            )
+            if runs[PLASS].iat[i] == runs[PLASS].iat[j] and start == end + 1 and same_keys:
+                tils[-1] = start + int(runs["antall_maaneder"].iat[i]) - 1
+                continue
+        firsts.append(i)
+        tils.append(start + int(runs["antall_maaneder"].iat[i]) - 1)
+    return firsts, [t.to_timestamp() for t in tils]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_periods_are_found_as_defined_in_any_order_of_the_runs_and_with_missing_texts(runs, seed):
+    """``find_periods`` compares each run with its neighbour in place where it can; in a shuffled table nearly every
+    pair is far apart, and texts missing in both runs of a pair must still count as equal."""
+    rng = np.random.default_rng(seed)
+    part = runs.iloc[:600]
+    if seed:  # shuffled: the runs of one child are no longer neighbours
+        part = part.iloc[rng.permutation(len(part))]
+    part = part.reset_index(drop=True).copy()
+    missing = rng.random(len(part)) < 0.5
+    part["institusjon"] = part["institusjon"].astype(object).where(~missing, None)
+    part["manuell_grunn"] = part["manuell_grunn"].astype(object).where(~missing, np.nan)
+    found = forklaring.find_periods(part)
+    firsts, tils = _periods_by_definition(part)
+    assert found.rows.tolist() == firsts
+    assert [pd.Timestamp(t) for t in found.til] == tils
+    assert len(firsts) < len(part)  # some runs were joined into periods

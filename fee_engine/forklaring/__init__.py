@@ -103,27 +103,42 @@ class Perioder:
 
 def find_periods(runs: pd.DataFrame) -> Perioder:
     """Merge consecutive runs with equal results into periods (the first run of each carries the data),
-    ordered by child, offer and month. ``til`` is the last month of the period. Only the keys are put in order."""
+    ordered by child, offer and month. ``til`` is the last month of the period. Only the keys are put in order.
+
+    Each run is compared with the run before it in that order where the two may be one period (the same child
+    and offer, the months following on). That run is nearly always the one just before it in the runs' own order
+    (the runs are in order of child and month), so each column is compared with its neighbour in place, and only
+    the few other pairs value by value: no column is copied into the periods' order (at 500 000 children,
+    1.9 M runs and 40 columns, that copying was 1.3 s of 1.6 s)."""
     plass = runs[PLASS].to_numpy()  # the child and offer, ranked in the text order of (barn_id, tilbud)
     start = runs["maaned"].to_numpy("datetime64[M]").astype(np.int64)
+    end = start + runs["antall_maaneder"].to_numpy() - 1
     order = lexsort([plass, start])  # stable: by child, offer, month
-    start = start[order]
-    end = start + runs["antall_maaneder"].to_numpy()[order] - 1
-    plass = plass[order]
-    same = np.zeros(len(order), dtype=bool)
-    same[1:] = plass[1:] == plass[:-1]
-    same[1:] &= start[1:] == end[:-1] + 1
+    n = len(order)
+    before = np.full(n, -1, dtype=np.int64)  # each run's predecessor in that order
+    before[order[1:]] = order[:-1]
+    b = np.maximum(before, 0)
+    merge = (before >= 0) & (plass[b] == plass) & (end[b] + 1 == start)
+    near = merge & (before == np.arange(n) - 1)  # the predecessor is the run just before
+    far = np.flatnonzero(merge & ~near)
     for c in PERIOD_KEY:
         col = runs[c]
         text = col.dtype == object or str(col.dtype) in ("str", "string")
-        values = col.to_numpy(dtype=object if text else None)[order]
-        equal = values[1:] == values[:-1]
-        if text and col.hasnans:  # two missing values are the same value here
-            missing = pd.isna(values)
-            equal |= missing[1:] & missing[:-1]
-        same[1:] &= equal
+        values = col.to_numpy(dtype=object if text else None)
+        equal = np.zeros(n, dtype=bool)
+        equal[1:] = values[1:] == values[:-1]
+        far_equal = values[far] == values[before[far]]
+        equal &= near
+        if text:  # two missing values are the same value here: looked for only where the values differ
+            check = np.flatnonzero(near & ~equal)
+            equal[check] = pd.isna(values[check]) & pd.isna(values[check - 1])
+            other = far[~far_equal]
+            far_equal[~far_equal] = pd.isna(values[other]) & pd.isna(values[before[other]])
+        equal[far] = far_equal
+        merge &= equal
+    same = merge[order]
     pid = np.cumsum(~same)
-    last_end = pd.Series(end).groupby(pid, sort=False).max().to_numpy()
+    last_end = pd.Series(end[order]).groupby(pid, sort=False).max().to_numpy()
     return Perioder(runs, order[~same], last_end.astype("datetime64[M]").astype("datetime64[ns]"))
 
 
