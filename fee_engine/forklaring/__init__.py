@@ -109,7 +109,7 @@ def find_periods(runs: pd.DataFrame) -> Perioder:
     and offer, the months following on). That run is nearly always the one just before it in the runs' own order
     (the runs are in order of child and month), so each column is compared with its neighbour in place, and only
     the few other pairs value by value: no column is copied into the periods' order (at 500 000 children,
-    1.9 M runs and 40 columns, that copying was 1.3 s of 1.6 s)."""
+    1.9 M runs and 40 columns, finding the periods took 1.7 s with those copies and takes 0.6 s without)."""
     plass = runs[PLASS].to_numpy()  # the child and offer, ranked in the text order of (barn_id, tilbud)
     start = runs["maaned"].to_numpy("datetime64[M]").astype(np.int64)
     end = start + runs["antall_maaneder"].to_numpy() - 1
