@@ -240,13 +240,13 @@ def assemble(
         """``values`` at each run (``index`` into them; None: they are the runs'), or at each child-month (``full``:
         ``index`` composed with each child-month's run)."""
         if rep is None:
-            cols[name] = values if index is None else _pick(values, index)
+            cols[name] = values if index is None else take(values, index)
         elif values.dtype == object:
             # read as a table of the runs would read it (strings become pandas text), then expanded as that: pandas
             # checks the 0.3 M runs' values, not the 1.16 M child-months' (0.3 s at 100 000 children)
-            cols[name] = take(pd.Series(values if index is None else _pick(values, index), copy=False), rep)
+            cols[name] = take(pd.Series(values if index is None else take(values, index), copy=False), rep)
         else:
-            cols[name] = _pick(values, rep if index is None else full)
+            cols[name] = take(values, rep if index is None else full)
 
     def narrow(frame: pd.DataFrame, c: str) -> pd.Series:
         return _narrow_if_it_fits(frame[c]) if c in SMALL_NUMBERS else frame[c]
@@ -294,10 +294,6 @@ def assemble(
     # copy=False: each column stays its own block (every array above is new), not stacked into 2-D blocks by
     # dtype, which copied the whole table once more (1.2 s and its memory at 500 000 children)
     return pd.DataFrame(cols, copy=False)
-
-
-def _pick(values: pd.Series | np.ndarray, index: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
-    return take(values, index) if isinstance(values, pd.Series) else values[index]
 
 
 def flag_text(flagg: np.ndarray | pd.Series) -> np.ndarray:
