@@ -248,3 +248,59 @@ def test_only_a_billed_month_says_how_the_amount_is_rounded(tmp_path):
     july, august = text[7], text[8]
     assert "betalingsfri måned" in july and "rundet" not in july
     assert "rundet til hele kroner" in august
+
+
+def test_each_sentence_is_written_once_per_distinct_combination_and_reads_the_same(computed_800, monkeypatch):
+    """A sentence is written once for each distinct combination of the columns it reads, and shared by the rows
+    that have it (Setninger.when): the same explanations as when every row is written on its own, from fewer rows."""
+    from fee_engine.forklaring import setninger
+
+    p = forklaring.periods(computed_800.runs)
+    given: list[int] = []  # the rows each sentence was written for
+    real_init = setninger.Rader.__init__
+
+    def counting(self, frame, index, only=None):
+        given.append(len(index))
+        real_init(self, frame, index, only)
+
+    monkeypatch.setattr(setninger.Rader, "__init__", counting)
+    monkeypatch.setattr(setninger, "_READS", {})
+    monkeypatch.setattr(setninger, "DISTINCT_FROM", 10**9)  # never: every row written on its own
+    each = forklaring.explain(p, computed_800.rules)
+    rows_each = sum(given)
+    monkeypatch.setattr(setninger, "DISTINCT_FROM", 1)
+    forklaring.explain(p, computed_800.rules)  # the columns each sentence reads are known after this
+    given.clear()
+    shared = forklaring.explain(p, computed_800.rules)
+    assert shared.tolist() == each.tolist()
+    # 800 children's periods: many share their price, place and sibling sentences
+    assert sum(given) < rows_each / 2
+
+
+def test_a_sentence_that_reads_another_column_is_written_for_every_row(monkeypatch):
+    """The same code (a lambda made in a loop) reading another column than the last time: written from all its rows,
+    never from the rows that are distinct in the columns read before."""
+    from fee_engine.forklaring import setninger
+
+    monkeypatch.setattr(setninger, "_READS", {})
+    monkeypatch.setattr(setninger, "DISTINCT_FROM", 1)
+    n = 6
+    p = pd.DataFrame(
+        {
+            "flagg": np.zeros(n, np.int64),
+            "tilbud": ["barnehage"] * n,
+            "status": ["ok"] * n,
+            "fakturert": [True] * n,
+            "pris_oere": [-1] * n,
+            "inntekt_status": ["kjent"] * n,
+            "x": [1, 1, 1, 2, 2, 2],  # three and three alike
+            "y": [10, 11, 12, 13, 14, 15],  # all different
+        }
+    )
+    s = setninger.Setninger(p, rules=None)  # type: ignore[arg-type]  # no legal reference is asked for
+    everyone = np.ones(n, dtype=bool)
+    sentences = {c: (lambda r, c=c: s.fill("{v};", v=r[c].astype(str))) for c in ("x", "y")}
+    assert sentences["x"].__code__ is sentences["y"].__code__
+    assert s.when(everyone, sentences["x"]).tolist() == ["1;", "1;", "1;", "2;", "2;", "2;"]
+    assert s.when(everyone, sentences["y"]).tolist() == ["10;", "11;", "12;", "13;", "14;", "15;"]
+    assert s.when(everyone, sentences["x"]).tolist() == ["1;", "1;", "1;", "2;", "2;", "2;"]

@@ -81,14 +81,23 @@ def maaned_tekst(ts: pd.Series) -> pd.Series:
     return pd.Series(ts).map(names)
 
 
-class Rader:
-    """Some rows of the periods, a column taken only when a sentence asks for it (as a fresh Series)."""
+class _NotListed(Exception):
+    """A sentence read a column it had not read before (:meth:`Setninger.when`)."""
 
-    def __init__(self, p: pd.DataFrame, index: np.ndarray) -> None:
-        self._p, self._index, self._cache = p, index, {}
+
+class Rader:
+    """Some rows of the periods, a column taken only when a sentence asks for it (as a fresh Series). ``read``:
+    the columns asked for. With ``only``, asking for another column raises :class:`_NotListed`."""
+
+    def __init__(self, p: pd.DataFrame, index: np.ndarray, only: frozenset[str] | None = None) -> None:
+        self._p, self._index, self._cache, self._only = p, index, {}, only
+        self.read: set[str] = set()
 
     def __getitem__(self, column: str) -> pd.Series:
         if column not in self._cache:
+            if self._only is not None and column not in self._only:
+                raise _NotListed(column)
+            self.read.add(column)
             self._cache[column] = pd.Series(self._p[column].to_numpy()[self._index])
         return self._cache[column]
 
@@ -97,6 +106,12 @@ class Rader:
 
     def __len__(self) -> int:
         return len(self._index)
+
+
+# The columns each sentence's code was seen to read (:meth:`Setninger.when`), in this process.
+_READS: dict[object, frozenset[str]] = {}
+# Rows of one sentence from which they are written once per distinct combination of what it reads.
+DISTINCT_FROM = 64
 
 
 class Setninger:
@@ -133,16 +148,60 @@ class Setninger:
         return has_flag(self._flagg, *flags)
 
     def when(self, cond: np.ndarray, build: Callable[[Rader], pd.Series | np.ndarray] | str) -> np.ndarray:
-        """A sentence for the rows in ``cond`` ('' elsewhere); ``build`` gets just those rows."""
+        """A sentence for the rows in ``cond`` ('' elsewhere); ``build`` gets just those rows.
+
+        A sentence is written from the columns it reads, row by row. So once a ``build`` (its code) is known to
+        read a set of columns, it is given one row for each distinct combination of them among the rows, and the
+        rows that share one share its sentence (the same string object). Should it read another column (a
+        different closure of the same code), it is given all the rows instead, and the columns it read are kept
+        for the next time."""
         cond = np.asarray(cond, dtype=bool)
         out = np.full(self.n, "", dtype=object)
-        if cond.any():
-            out[cond] = (
-                build
-                if isinstance(build, str)
-                else np.asarray(build(Rader(self.p, np.flatnonzero(cond))), dtype=object)
-            )
+        if not cond.any():
+            return out
+        if isinstance(build, str):
+            out[cond] = build
+            return out
+        rows = np.flatnonzero(cond)
+        code = getattr(build, "__code__", None)
+        columns = _READS.get(code) if code is not None else None
+        if columns is not None and len(rows) >= DISTINCT_FROM:
+            row, first = self.distinct(columns, rows)
+            try:
+                written = np.asarray(build(Rader(self.p, rows[first], only=columns)), dtype=object)
+            except _NotListed:
+                pass
+            else:
+                out[cond] = written[row]
+                return out
+        r = Rader(self.p, rows)
+        out[cond] = np.asarray(build(r), dtype=object)
+        if code is not None:
+            _READS[code] = frozenset(r.read)
         return out
+
+    def distinct(self, columns: frozenset[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each of ``rows``' number among the distinct combinations of ``columns`` in those rows (in order of first
+        appearance), and where each first appears among ``rows``. A missing value is a combination of its own."""
+        n = len(rows)
+        key = np.zeros(n, dtype=np.int64)
+        size = 1
+        missing = np.zeros(n, dtype=bool)
+        for c in sorted(columns):
+            codes, uniques = pd.factorize(self.p[c].to_numpy()[rows])
+            missing |= codes < 0
+            k = max(len(uniques), 1)
+            if size * k >= 1 << 62:  # the combined numbers would not fit: numbered again first
+                key, kept = pd.factorize(key)
+                size = max(len(kept), 1)
+            key = key * k + np.maximum(codes, 0)
+            size *= k
+        if missing.any():
+            key[missing] = -1 - np.flatnonzero(missing)
+        row, _ = pd.factorize(key)
+        first = np.empty(int(row.max()) + 1 if n else 0, dtype=np.int64)
+        first[row[::-1]] = np.arange(n - 1, -1, -1)
+        return row, first
 
     def hjemmel(self, step: Steg, tilbud: str, r: pd.DataFrame) -> pd.Series:
         """The legal reference of ``step`` for ``tilbud`` as a parent reads it, for each row of ``r``: the

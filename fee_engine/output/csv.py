@@ -115,13 +115,24 @@ def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
     """The column (of a kind :func:`_own_kinds` accepts) as CSV fields, one UTF-8 ``bytes`` per row, exactly as
     ``DataFrame.to_csv`` with QUOTE_MINIMAL writes them, formulas neutralised in a dialect that asks for it.
 
-    A text column with nothing to quote or neutralise (identifiers, codes, months) is encoded in one piece;
-    otherwise value by value, each value object once (a note spread to many rows is one object). Numbers are
-    formatted once per distinct value.
+    A column in which each value repeats on average (codes, months, places: at most half the rows distinct) is
+    written once per distinct value. A text column with nothing to quote or neutralise (identifiers, codes,
+    months) is encoded in one piece; otherwise value by value, each value object once (a note spread to many rows
+    is one object). Numbers are formatted once per distinct value.
     """
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
         return per_value(s.to_numpy(), lambda v: str(v).encode()).tolist()
     values = s.to_numpy(dtype=object)
+    codes, uniques = pd.factorize(values)  # a missing value: -1
+    if 2 * len(uniques) <= len(values):  # each distinct value written once (codes, months, names of places)
+        fields = _value_fields(uniques.astype(object, copy=False), d)
+        fields.append(b"")  # for the missing values
+        return np.array(fields, dtype=object)[codes].tolist()
+    return _value_fields(values, d)
+
+
+def _value_fields(values: np.ndarray, d: Dialect) -> list[bytes]:
+    """:func:`_fields` of an object array of texts, whole numbers and missing values."""
     special = _special(d)
     plain = _as_one_piece(values, special, d)
     if plain is not None:
