@@ -68,9 +68,12 @@ class FileSource:
         )
 
     def lookup(self, person: str, inntektsaar: int, stadie: str) -> Lookup:
-        if not person or person in (".", "..") or os.path.basename(person) != person or "\0" in person:
+        # digits only (every fødselsnummer) is a file name; anything else is looked at closer
+        if not person.isdigit() and (
+            not person or person in (".", "..") or os.path.basename(person) != person or "\0" in person
+        ):
             return self._missing(person, inntektsaar, stadie, named=False)  # not a file name: never a path
-        path = os.path.join(self._root, str(inntektsaar), stadie, person + ".json")
+        path = f"{self._root}{os.sep}{inntektsaar}{os.sep}{stadie}{os.sep}{person}.json"
         try:
             try:
                 fd = os.open(path, _READ_FLAGS)
