@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fee_engine.parallel import give_back_free_memory
-from fee_engine.text import fresh_copies, one_object_per_text
+from fee_engine.text import fresh_copies, one_object_per_text, thousands, thousands_of
 
 TEXTS = st.lists(st.sampled_from(["ok", "manuell", "2023", "2023/2022", "oppgjoer", "æøå", ""]), max_size=60)
 
@@ -106,3 +106,9 @@ def test_year_months_are_what_strftime_writes_and_each_month_is_one_object(stamp
     got = year_months(dates)
     assert got.dtype == object and list(got) == list(dates.dt.strftime("%Y-%m"))
     assert len({id(x) for x in got}) == len(set(got))
+
+
+@given(st.lists(st.integers(-(10**15), 10**15), max_size=50))
+def test_thousands_of_many_is_thousands_of_each(values):
+    """Formatted together, each number as it is formatted alone («12 345», «-1 000», «0»)."""
+    assert thousands_of(values) == [thousands(v) for v in values]

@@ -20,7 +20,7 @@ from ..beregning import has_flag
 from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..steg import REKKEFOLGE, Steg
-from ..text import MAANEDER, per_value, thousands
+from ..text import MAANEDER, per_value, thousands_of
 
 _FORMATTER = string.Formatter()
 
@@ -54,15 +54,21 @@ def fill(template: str, **fields: pd.Series | np.ndarray | str | int) -> np.ndar
     return np.fromiter(map("".join, zip(*columns)), dtype=object, count=n) if columns else np.full(n, "", object)
 
 
-def kr_hel(values: pd.Series | np.ndarray) -> np.ndarray:
-    """Whole kroner formatted «1 234» (formatted once per distinct value)."""
-    uniq, inverse = np.unique(np.asarray(values, dtype=np.int64), return_inverse=True)
-    return np.array([thousands(v) for v in uniq.tolist()], dtype=object)[inverse]
+def kr_hel(values: pd.Series | np.ndarray, known: dict[int, str] | None = None) -> np.ndarray:
+    """Whole kroner formatted «1 234» (formatted once per distinct value). ``known``: amounts already formatted,
+    kept between calls (a household's income is shown in several sentences); those formatted here are added."""
+    codes, uniq = pd.factorize(np.asarray(values, dtype=np.int64))
+    amounts = uniq.tolist()
+    if known is None:
+        return np.array(thousands_of(amounts), dtype=object)[codes]
+    new = [v for v in amounts if v not in known]
+    known.update(zip(new, thousands_of(new)))
+    return np.array([known[v] for v in amounts], dtype=object)[codes]
 
 
-def kr(values: pd.Series | np.ndarray) -> np.ndarray:
+def kr(values: pd.Series | np.ndarray, known: dict[int, str] | None = None) -> np.ndarray:
     """Whole kroner from øre (half up), formatted «1 234»."""
-    return kr_hel(to_kroner(np.asarray(values, dtype=np.int64)))
+    return kr_hel(to_kroner(np.asarray(values, dtype=np.int64)), known)
 
 
 def num(values: pd.Series | np.ndarray, div: int = 100) -> pd.Series:
@@ -117,8 +123,6 @@ DISTINCT_FROM = 64
 class Setninger:
     """The vedtak periods of one målform (``p``, one row each) and what a step needs to write about them."""
 
-    kr = staticmethod(kr)
-    kr_hel = staticmethod(kr_hel)
     num = staticmethod(num)
     fill = staticmethod(fill)
     maaned_tekst = staticmethod(maaned_tekst)
@@ -135,6 +139,15 @@ class Setninger:
         self.fakturert = self.col("fakturert", bool)
         self.oppgitt_pris = (self.p["pris_oere"] >= 0).to_numpy()
         self.inntekt_kjent = (self.p["inntekt_status"].astype(str).to_numpy() == "kjent") & ~self.manuell
+        self._kroner: dict[int, str] = {}  # whole kroner as text, by amount
+
+    def kr(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """:func:`kr`, each amount formatted once for all the sentences about these periods."""
+        return kr(values, self._kroner)
+
+    def kr_hel(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """:func:`kr_hel`, each amount formatted once for all the sentences about these periods."""
+        return kr_hel(values, self._kroner)
 
     def tekst(self, templates: Mapping[str, Mapping[str, str]]) -> Mapping[str, str]:
         """A step's templates in this målform."""
