@@ -16,7 +16,7 @@ import pandas as pd
 from ..beregning import PLASS, expand_runs, flag_text
 from ..money import to_kroner
 from ..regelsett import RuleSet
-from ..sortering import lexsort
+from ..sortering import distinct_rows, lexsort
 from ..steg import REKKEFOLGE, STEGKOLONNER
 from ..text import year_months
 from .setninger import Setninger, maaned_tekst
@@ -248,10 +248,9 @@ def office_note(p: pd.DataFrame) -> pd.Series:
         "ukjent": p["ukjente_poster"].to_numpy() if "ukjente_poster" in p else empty,
         "uverifisert": p["uverifisert"].to_numpy() if "uverifisert" in p else empty,
     }
-    frame = pd.DataFrame(cols)
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame))
+    codes, at = distinct_rows(list(cols.values()))  # each combination from its first row
     notes = []
-    for manual, code, reason, unknown, unverified in uniques:
+    for manual, code, reason, unknown, unverified in zip(*(np.asarray(v)[at].tolist() for v in cols.values())):
         note = ""
         first = str(code).split("+")[0]
         if manual and first:

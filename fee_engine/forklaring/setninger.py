@@ -19,6 +19,7 @@ import pandas as pd
 from ..beregning import has_flag
 from ..money import to_kroner
 from ..regelsett import RuleSet
+from ..sortering import distinct_rows
 from ..steg import REKKEFOLGE, Steg
 from ..text import MAANEDER, per_value, thousands_of
 
@@ -194,27 +195,9 @@ class Setninger:
         return out
 
     def distinct(self, columns: frozenset[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each of ``rows``' number among the distinct combinations of ``columns`` in those rows (in order of first
-        appearance), and where each first appears among ``rows``. A missing value is a combination of its own."""
-        n = len(rows)
-        key = np.zeros(n, dtype=np.int64)
-        size = 1
-        missing = np.zeros(n, dtype=bool)
-        for c in sorted(columns):
-            codes, uniques = pd.factorize(self.p[c].to_numpy()[rows])
-            missing |= codes < 0
-            k = max(len(uniques), 1)
-            if size * k >= 1 << 62:  # the combined numbers would not fit: numbered again first
-                key, kept = pd.factorize(key)
-                size = max(len(kept), 1)
-            key = key * k + np.maximum(codes, 0)
-            size *= k
-        if missing.any():
-            key[missing] = -1 - np.flatnonzero(missing)
-        row, _ = pd.factorize(key)
-        first = np.empty(int(row.max()) + 1 if n else 0, dtype=np.int64)
-        first[row[::-1]] = np.arange(n - 1, -1, -1)
-        return row, first
+        """:func:`~fee_engine.sortering.distinct_rows` of ``columns`` among ``rows``: each row's combination, and
+        where each first appears among ``rows``."""
+        return distinct_rows([self.p[c].to_numpy()[rows] for c in sorted(columns)])
 
     def hjemmel(self, step: Steg, tilbud: str, r: pd.DataFrame) -> pd.Series:
         """The legal reference of ``step`` for ``tilbud`` as a parent reads it, for each row of ``r``: the
