@@ -302,5 +302,11 @@ def test_a_sentence_that_reads_another_column_is_written_for_every_row(monkeypat
     sentences = {c: (lambda r, c=c: s.fill("{v};", v=r[c].astype(str))) for c in ("x", "y")}
     assert sentences["x"].__code__ is sentences["y"].__code__
     assert s.when(everyone, sentences["x"]).tolist() == ["1;", "1;", "1;", "2;", "2;", "2;"]
+    fixed = lambda r: s.fill("Det samme for alle.")  # noqa: E731  # reads nothing: one text, not one per row
+    for _ in range(2):  # the second time from the one combination of no columns
+        assert s.when(everyone, fixed).tolist() == ["Det samme for alle."] * n
     assert s.when(everyone, sentences["y"]).tolist() == ["10;", "11;", "12;", "13;", "14;", "15;"]
     assert s.when(everyone, sentences["x"]).tolist() == ["1;", "1;", "1;", "2;", "2;", "2;"]
+    fixed = lambda r: s.fill("Det samme for alle.")  # noqa: E731  # reads nothing: one text, not one per row
+    for _ in range(2):  # the second time from the one combination of no columns
+        assert s.when(everyone, fixed).tolist() == ["Det samme for alle."] * n

@@ -186,7 +186,7 @@ class Setninger:
             except _NotListed:
                 pass
             else:
-                out[cond] = written[row]
+                out[cond] = written[row] if written.ndim else written[()]  # one text (no field from r): every row
                 return out
         r = Rader(self.p, rows)
         out[cond] = np.asarray(build(r), dtype=object)
