@@ -310,3 +310,19 @@ def test_a_sentence_that_reads_another_column_is_written_for_every_row(monkeypat
     fixed = lambda r: s.fill("Det samme for alle.")  # noqa: E731  # reads nothing: one text, not one per row
     for _ in range(2):  # the second time from the one combination of no columns
         assert s.when(everyone, fixed).tolist() == ["Det samme for alle."] * n
+
+
+def test_periods_without_a_column_a_sentence_read_before_are_explained_row_by_row(computed_800, monkeypatch):
+    """A sentence that read a column (``forventet_aar``, looked for with ``in``) explains later periods that lack it
+    from all their rows, as it would have the first time (a long-lived process explains many tables)."""
+    from fee_engine.forklaring import setninger
+
+    monkeypatch.setattr(setninger, "_READS", {})
+    monkeypatch.setattr(setninger, "DISTINCT_FROM", 1)
+    p = forklaring.periods(computed_800.runs)
+    forklaring.explain(p, computed_800.rules)  # the sentences' columns, forventet_aar among them
+    without = p.drop(columns=["forventet_aar"])
+    shared = forklaring.explain(without, computed_800.rules)
+    monkeypatch.setattr(setninger, "_READS", {})
+    monkeypatch.setattr(setninger, "DISTINCT_FROM", 10**9)
+    assert shared.tolist() == forklaring.explain(without, computed_800.rules).tolist()

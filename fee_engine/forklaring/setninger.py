@@ -141,6 +141,7 @@ class Setninger:
         self.oppgitt_pris = (self.p["pris_oere"] >= 0).to_numpy()
         self.inntekt_kjent = (self.p["inntekt_status"].astype(str).to_numpy() == "kjent") & ~self.manuell
         self._kroner: dict[int, str] = {}  # whole kroner as text, by amount
+        self._columns = frozenset(self.p.columns)  # a sentence that read a column these periods lack: every row
 
     def kr(self, values: pd.Series | np.ndarray) -> np.ndarray:
         """:func:`kr`, each amount formatted once for all the sentences about these periods."""
@@ -167,8 +168,8 @@ class Setninger:
         A sentence is written from the columns it reads, row by row. So once a ``build`` (its code) is known to
         read a set of columns, it is given one row for each distinct combination of them among the rows, and the
         rows that share one share its sentence (the same string object). Should it read another column (a
-        different closure of the same code), it is given all the rows instead, and the columns it read are kept
-        for the next time."""
+        different closure of the same code), or have read one these periods lack, it is given all the rows
+        instead, and the columns it read are kept for the next time."""
         cond = np.asarray(cond, dtype=bool)
         out = np.full(self.n, "", dtype=object)
         if not cond.any():
@@ -179,7 +180,7 @@ class Setninger:
         rows = np.flatnonzero(cond)
         code = getattr(build, "__code__", None)
         columns = _READS.get(code) if code is not None else None
-        if columns is not None and len(rows) >= DISTINCT_FROM:
+        if columns is not None and len(rows) >= DISTINCT_FROM and columns <= self._columns:
             row, first = self.distinct(columns, rows)
             try:
                 written = np.asarray(build(Rader(self.p, rows[first], only=columns)), dtype=object)
