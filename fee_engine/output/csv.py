@@ -115,43 +115,31 @@ def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
     """The column (of a kind :func:`_own_kinds` accepts) as CSV fields, one UTF-8 ``bytes`` per row, exactly as
     ``DataFrame.to_csv`` with QUOTE_MINIMAL writes them, formulas neutralised in a dialect that asks for it.
 
-    A column in which each value repeats on average (codes, months, places: at most half the rows distinct) is
-    written once per distinct value. A text column with nothing to quote or neutralise (identifiers, codes,
-    months) is encoded in one piece; otherwise value by value, each value object once (a note spread to many rows
-    is one object). Numbers are formatted once per distinct value.
+    Each distinct value is written once (a column of codes, months or places has a few; an explanation repeats
+    another's about half the time) and given to its rows; a missing value is an empty field. Texts with nothing to
+    quote or neutralise are encoded in one piece, the others one by one. Numbers are formatted once per distinct
+    value.
     """
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
         return per_value(s.to_numpy(), lambda v: str(v).encode()).tolist()
-    values = s.to_numpy(dtype=object)
-    codes, uniques = pd.factorize(values)  # a missing value: -1
-    if 2 * len(uniques) <= len(values):  # each distinct value written once (codes, months, names of places)
-        fields = _value_fields(uniques.astype(object, copy=False), d)
-        fields.append(b"")  # for the missing values
-        return np.array(fields, dtype=object)[codes].tolist()
-    return _value_fields(values, d)
+    codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # a missing value: -1, the empty field added last
+    return np.array([*_distinct_fields(uniques.astype(object, copy=False), d), b""], dtype=object)[codes].tolist()
 
 
-def _value_fields(values: np.ndarray, d: Dialect) -> list[bytes]:
-    """:func:`_fields` of an object array of texts, whole numbers and missing values."""
+def _distinct_fields(values: np.ndarray, d: Dialect) -> list[bytes]:
+    """:func:`_fields` of distinct texts and whole numbers (no missing value)."""
     special = _special(d)
     plain = _as_one_piece(values, special, d)
     if plain is not None:
         return plain
     escape = d.escape_formulas
     out: list[bytes] = []
-    done: dict[int, bytes] = {}  # by the value object: a value spread to many rows (a note, a code) is one object
     for value in values.tolist():
-        field = done.get(id(value))  # the list holds every value, so no id is reused while this runs
-        if field is None:
-            if type(value) is str:
-                v = "'" + value if escape and value.startswith(FORMULA_START) else value
-                field = _quoted(v, special).encode()
-            elif value is None or value is pd.NA or (type(value) is float and value != value):
-                field = b""  # a missing value, written as an empty field
-            else:
-                field = str(value).encode()
-            done[id(value)] = field
-        out.append(field)
+        if type(value) is str:
+            v = "'" + value if escape and value.startswith(FORMULA_START) else value
+            out.append(_quoted(v, special).encode())
+        else:
+            out.append(str(value).encode())
     return out
 
 
