@@ -32,7 +32,7 @@ from .money import to_kroner
 from .regelsett import COUNTED, RuleSet
 from .taxdata.answer import Answer, InvalidAnswer, convert
 from .taxdata.base import Lookup
-from .text import one_object_per_text, thousands_of
+from .text import one_object_per_text, thousands_each
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
 
@@ -175,8 +175,7 @@ PERSON_COLUMNS = ["soeker_aar", "soeker_stadie", "soeker_oere", "partner_aar", "
 def _kroner_texts(oere: np.ndarray) -> np.ndarray:
     """«12 346 kr» for each amount in øre (half up, as :func:`fee_engine.text.kroner_from_oere`): rounded to
     kroner as one array, then formatted once per distinct amount."""
-    codes, amounts = pd.factorize(to_kroner(np.asarray(oere, dtype=np.int64)))
-    return np.array([text + " kr" for text in thousands_of(amounts.tolist())], dtype=object)[codes]
+    return thousands_each(to_kroner(np.asarray(oere, dtype=np.int64))) + " kr"
 
 
 # The households' text columns of few distinct values.

@@ -13,6 +13,7 @@ combination.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 WORD_BITS = 62  # a packed word stays non-negative and below 2**62
 
@@ -58,8 +59,6 @@ def distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     appearance), and the row where each first appears. A row with a missing value in one of them is a combination of
     its own: a missing value is never taken to equal another. Each column is numbered by its distinct values
     (``pd.factorize``), and the numbers combined into one per row, numbered again only when they would not fit."""
-    import pandas as pd
-
     n = len(columns[0]) if columns else 0
     key = np.zeros(n, dtype=np.int64)
     size = 1

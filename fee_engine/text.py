@@ -42,6 +42,19 @@ def thousands_of(values: list[int]) -> list[str]:
 _SEP = "\x1f"  # in no number's text
 
 
+def thousands_each(values: np.ndarray, known: dict[int, str] | None = None) -> np.ndarray:
+    """:func:`thousands` of each whole number in ``values`` (an object array), each distinct one formatted once,
+    the new ones together. ``known``: numbers already formatted, kept between calls (a household's income is
+    shown in several sentences); those formatted here are added."""
+    codes, distinct = pd.factorize(np.asarray(values, dtype=np.int64))
+    numbers = distinct.tolist()
+    if known is None:
+        return np.array(thousands_of(numbers), dtype=object)[codes]
+    new = [v for v in numbers if v not in known]
+    known.update(zip(new, thousands_of(new)))
+    return np.array([known[v] for v in numbers], dtype=object)[codes]
+
+
 def kroner(value: int) -> str:
     """Whole kroner: «12 345 kr»."""
     return thousands(value) + " kr"

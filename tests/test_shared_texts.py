@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fee_engine.parallel import give_back_free_memory
-from fee_engine.text import fresh_copies, one_object_per_text, thousands, thousands_of
+from fee_engine.text import fresh_copies, one_object_per_text, thousands, thousands_each, thousands_of
 
 TEXTS = st.lists(st.sampled_from(["ok", "manuell", "2023", "2023/2022", "oppgjoer", "æøå", ""]), max_size=60)
 
@@ -112,3 +112,13 @@ def test_year_months_are_what_strftime_writes_and_each_month_is_one_object(stamp
 def test_thousands_of_many_is_thousands_of_each(values):
     """Formatted together, each number as it is formatted alone («12 345», «-1 000», «0»)."""
     assert thousands_of(values) == [thousands(v) for v in values]
+
+
+@given(st.lists(st.integers(-(10**12), 10**12), max_size=30), st.lists(st.integers(-50, 50), max_size=10))
+def test_thousands_each_is_thousands_of_each_value_and_keeps_what_it_formatted(values, before):
+    """Each value as :func:`thousands` writes it, with or without numbers formatted before; those are kept."""
+    known = dict(zip(before, thousands_of(before)))
+    expected = [thousands(v) for v in values]
+    assert thousands_each(np.array(values, dtype=np.int64)).tolist() == expected
+    assert thousands_each(np.array(values, dtype=np.int64), known).tolist() == expected
+    assert all(known[v] == thousands(v) for v in values + before)

@@ -21,7 +21,7 @@ from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..sortering import distinct_rows
 from ..steg import REKKEFOLGE, Steg
-from ..text import MAANEDER, per_value, thousands_of
+from ..text import MAANEDER, per_value, thousands_each
 
 _FORMATTER = string.Formatter()
 
@@ -53,23 +53,6 @@ def fill(template: str, **fields: pd.Series | np.ndarray | str | int) -> np.ndar
     # each row's sentence joined once from its pieces (not built up piece by piece)
     columns = [p.tolist() if isinstance(p, np.ndarray) else repeat(p, n) for p in pieces]
     return np.fromiter(map("".join, zip(*columns)), dtype=object, count=n) if columns else np.full(n, "", object)
-
-
-def kr_hel(values: pd.Series | np.ndarray, known: dict[int, str] | None = None) -> np.ndarray:
-    """Whole kroner formatted «1 234» (formatted once per distinct value). ``known``: amounts already formatted,
-    kept between calls (a household's income is shown in several sentences); those formatted here are added."""
-    codes, uniq = pd.factorize(np.asarray(values, dtype=np.int64))
-    amounts = uniq.tolist()
-    if known is None:
-        return np.array(thousands_of(amounts), dtype=object)[codes]
-    new = [v for v in amounts if v not in known]
-    known.update(zip(new, thousands_of(new)))
-    return np.array([known[v] for v in amounts], dtype=object)[codes]
-
-
-def kr(values: pd.Series | np.ndarray, known: dict[int, str] | None = None) -> np.ndarray:
-    """Whole kroner from øre (half up), formatted «1 234»."""
-    return kr_hel(to_kroner(np.asarray(values, dtype=np.int64)), known)
 
 
 def num(values: pd.Series | np.ndarray, div: int = 100) -> pd.Series:
@@ -144,12 +127,12 @@ class Setninger:
         self._columns = frozenset(self.p.columns)  # a sentence that read a column these periods lack: every row
 
     def kr(self, values: pd.Series | np.ndarray) -> np.ndarray:
-        """:func:`kr`, each amount formatted once for all the sentences about these periods."""
-        return kr(values, self._kroner)
+        """Whole kroner from øre (half up), formatted «1 234» (:meth:`kr_hel`)."""
+        return self.kr_hel(to_kroner(np.asarray(values, dtype=np.int64)))
 
     def kr_hel(self, values: pd.Series | np.ndarray) -> np.ndarray:
-        """:func:`kr_hel`, each amount formatted once for all the sentences about these periods."""
-        return kr_hel(values, self._kroner)
+        """Whole kroner formatted «1 234», each amount formatted once for all the sentences about these periods."""
+        return thousands_each(values, self._kroner)
 
     def tekst(self, templates: Mapping[str, Mapping[str, str]]) -> Mapping[str, str]:
         """A step's templates in this målform."""
