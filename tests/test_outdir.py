@@ -118,3 +118,50 @@ def test_nothing_a_run_writes_is_readable_by_other_users(demo, tmp_path):
     assert {"vedtak.csv", "vedtak.xlsx", "maanedlig.csv", "revisjon.jsonl", MANIFEST} <= {p.name for p in written}
     for p in written:
         assert stat.S_IMODE(p.stat().st_mode) & 0o027 == 0, (p.name, oct(p.stat().st_mode))
+
+
+def test_a_later_run_renames_no_file_over_an_earlier_runs_file(demo, tmp_path, monkeypatch):
+    """A rename over an existing file makes ext4 write the new file to disk at once (outdir's ``_aside``); the
+    earlier run's files are moved into the staging folder first, and gone with it."""
+    import os
+
+    from fee_engine import outdir
+
+    out = tmp_path / "o"
+    assert run_demo(demo, out, "--format", "csv,brev").exit_code == 1
+    before = {p.name: p.stat().st_ino for p in out.iterdir() if not p.name.startswith(".")}
+    assert {"vedtak.csv", "brev"} <= set(before)
+    over: list[str] = []
+    real = os.replace
+
+    def spy(src, dst, *a, **k):
+        if os.path.lexists(dst) and os.path.basename(dst) != MANIFEST:
+            over.append(os.path.basename(dst))
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(outdir.os, "replace", spy)
+    assert run_demo(demo, out, "--format", "csv,brev").exit_code == 1
+    assert over == []
+    after = {p.name: p.stat().st_ino for p in out.iterdir() if not p.name.startswith(".")}
+    assert set(after) == set(before) and all(after[n] != before[n] for n in before)  # every one the new run's
+    assert [p.name for p in out.iterdir() if p.name.startswith(".fee-engine-")] == [MANIFEST]  # staging gone
+
+
+def test_a_file_that_cannot_be_moved_in_leaves_the_earlier_one_in_place(demo, tmp_path, monkeypatch):
+    import os
+
+    from fee_engine import outdir
+
+    out = tmp_path / "o"
+    assert run_demo(demo, out, "--format", "csv").exit_code == 1
+    old = (out / "vedtak.csv").read_bytes()
+    real = os.replace
+
+    def failing(src, dst, *a, **k):
+        if os.path.basename(dst) == "vedtak.csv":
+            raise OSError(28, "No space left on device")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(outdir.os, "replace", failing)
+    assert run_demo(demo, out, "--format", "csv").exit_code == 2
+    assert (out / "vedtak.csv").read_bytes() == old
