@@ -189,3 +189,36 @@ def test_the_engines_own_column_names_are_all_known_to_the_reader(computed_800, 
             made |= set(path.read_text(encoding="utf-8-sig").splitlines()[0].split(";"))
     assert len(made) > 80
     assert made - ENGINE_COLUMNS == set()
+
+
+@pytest.mark.parametrize("sep", [" ", ".", "-"])
+def test_a_number_written_with_a_separator_is_read_as_its_digits(tmp_path, sep):
+    # the applicant's number with a separator, the partner's plain (F2), the payer's with a space at the end
+    written = F1[:6] + sep + F1[6:]
+    r = f"A;2021-03-10;H1;{written};{F2};0301;barnehage;100;;;;;;;;;x"
+    enr = read_enrollment(write(tmp_path, r), KNOWN)
+    assert enr.rejected_rows == 0
+    assert enr.rows.iloc[0]["foresatt_fnr"] == F1 and enr.rows.iloc[0]["partner_fnr"] == F2
+
+
+def test_the_same_person_written_two_ways_is_one_person(tmp_path):
+    r = f"A;2021-03-10;H1;{F1};{F1[:6]} {F1[6:]};0301;barnehage;100;;;;;;;;;x"  # partner = applicant
+    enr = read_enrollment(write(tmp_path, r), KNOWN)
+    assert problems(enr) == {(2, "partner_fnr", "partner_lik")}
+
+
+@pytest.mark.parametrize(
+    "barn,notice",
+    [
+        (F2, True),  # 11 digits
+        (F2[:6] + "-" + F2[6:], True),  # 12 characters with a dash
+        (F2[:6] + "  " + F2[6:], False),  # two spaces: 13 characters, not the shape
+        (F2[:6] + "x" + F2[6:], False),  # 12 characters, but not a separator
+        ("B" + F2, False),  # 12 characters, a letter first
+        ("B0000001", False),
+    ],
+)
+def test_a_child_id_shaped_like_a_fodselsnummer_gives_a_notice(tmp_path, barn, notice):
+    enr = read_enrollment(write(tmp_path, GOOD.replace("A;", f"{barn};", 1)), KNOWN)
+    assert enr.rejected_rows == 0
+    assert any("barn_id på 1 rader ser ut som fødselsnumre" in n for n in enr.notices) is notice

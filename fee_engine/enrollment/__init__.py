@@ -14,6 +14,7 @@ The checks are vectorised over the whole file (the mod-11 check included).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -372,9 +373,9 @@ def read_enrollment(
         else:
             raw_codes, found = pd.factorize(df[c].to_numpy(dtype=object))  # an empty cell (None, NaN): code -1
         raw = found.tolist() + [""]  # ... which is the last value, ""
-        if all(type(v) is str for v in raw):
-            stripped = [v.strip() for v in raw]
-            if all(a is b for a, b in zip(stripped, raw)) and (not len(raw_codes) or raw_codes.min() >= 0):
+        if set(map(type, raw)) == {str}:  # mapped, not a generator: 500 000 ids a column at national scale
+            stripped = list(map(str.strip, raw))
+            if all(map(operator.is_, stripped, raw)) and (not len(raw_codes) or raw_codes.min() >= 0):
                 f.put(c, raw_codes, np.array(raw[:-1], dtype=object))  # the usual column: nothing to strip
                 continue
             stripped = np.array(stripped, dtype=object)
@@ -443,7 +444,13 @@ def read_enrollment(
             flag(codes == code, c, code)
 
     def digits(u: pd.Series) -> pd.Series:
-        return u.str.replace(r"[\s.-]", "", regex=True)
+        """The distinct values without spaces, dots and dashes; a value of digits only (most) as it is."""
+        rest = ~np.fromiter(map(str.isdigit, u.to_numpy()), bool, len(u))
+        if not rest.any():
+            return u
+        out = u.copy()
+        out[rest] = u[rest].str.replace(r"[\s.-]", "", regex=True)
+        return out
 
     foresatt, partner = f.per_unique("foresatt_fnr", digits), f.per_unique("partner_fnr", digits)
     flag((partner != "") & (partner == foresatt), "partner_fnr", "partner_lik")
@@ -624,11 +631,23 @@ def _own_name(column: str, header: set[str]) -> str:
     return name
 
 
+def _fnr_shaped(u: pd.Series) -> pd.Series:
+    """Which distinct values are eleven digits, or six and five with a space, dot or dash between: only values
+    of 11 or 12 characters are matched against the pattern (an id column has 500 000 distinct values at
+    national scale, rarely of that length)."""
+    length = np.fromiter(map(len, u.to_numpy()), np.int64, len(u))
+    near = (length == 11) | (length == 12)
+    shaped = np.zeros(len(u), dtype=bool)
+    if near.any():
+        shaped[near] = u[near].str.fullmatch(r"[0-9]{6}[\s.-]?[0-9]{5}").to_numpy(dtype=bool)
+    return pd.Series(shaped, index=u.index)
+
+
 def _keys_that_are_fnr(df: pd.DataFrame, f: _Factored) -> list[str]:
     """A notice when barn_id or husholdning_id holds fødselsnumre: they are keys, written to every output as given."""
     out = []
     for c in ("barn_id", "husholdning_id"):
-        shaped = f.per_unique(c, lambda u: u.str.fullmatch(r"[0-9]{6}[\s.-]?[0-9]{5}").astype(bool))
+        shaped = f.per_unique(c, _fnr_shaped)
         n = int((fnr_problems(df.loc[shaped, c]) == "").sum()) if shaped.any() else 0
         if n:
             out.append(
