@@ -56,19 +56,21 @@ def fill(template: str, **fields: pd.Series | np.ndarray | str | int) -> np.ndar
 
 
 def num(values: pd.Series | np.ndarray, div: int = 100) -> pd.Series:
-    """Hundredths (hours, percent) to «20» or «20,5»."""
-    s = pd.Series(np.asarray(values, dtype=np.int64))
-    uniq = {}
-    for v in pd.unique(s):
-        q, r = divmod(int(v), div)
-        uniq[v] = f"{q}" if r == 0 else f"{v / div:.2f}".rstrip("0").replace(".", ",")
-    return s.map(uniq)
+    """Hundredths (hours, percent) to «20» or «20,5», each distinct value written once."""
+    codes, uniq = pd.factorize(np.asarray(values, dtype=np.int64))
+    texts = []
+    for v in uniq.tolist():
+        q, r = divmod(v, div)
+        texts.append(f"{q}" if r == 0 else f"{v / div:.2f}".rstrip("0").replace(".", ","))
+    return pd.Series(np.array(texts, dtype=object)[codes])
 
 
 def maaned_tekst(ts: pd.Series) -> pd.Series:
-    uniq = pd.DatetimeIndex(pd.unique(ts))
-    names = dict(zip(uniq, [f"{MAANEDER[t.month - 1]} {t.year}" for t in uniq]))
-    return pd.Series(ts).map(names)
+    """«august 2024» for each month, each distinct month written once."""
+    s = pd.Series(ts)
+    codes, uniq = pd.factorize(s, use_na_sentinel=False)
+    names = np.array([f"{MAANEDER[t.month - 1]} {t.year}" for t in pd.DatetimeIndex(uniq)], dtype=object)
+    return pd.Series(names[codes], index=s.index)
 
 
 class _NotListed(Exception):
@@ -124,6 +126,7 @@ class Setninger:
         self.oppgitt_pris = (self.p["pris_oere"] >= 0).to_numpy()
         self.inntekt_kjent = (self.p["inntekt_status"].astype(str).to_numpy() == "kjent") & ~self.manuell
         self._kroner: dict[int, str] = {}  # whole kroner as text, by amount
+        self._hjemmel: dict[tuple, str] = {}  # a legal reference by parameter, month and municipality
         self._columns = frozenset(self.p.columns)  # a sentence that read a column these periods lack: every row
 
     def kr(self, values: pd.Series | np.ndarray) -> np.ndarray:
@@ -190,10 +193,13 @@ class Setninger:
         kommune, kommuner = pd.factorize(r["kommunenummer"].astype(str))
         month, months = pd.factorize(r["maaned"])
         pair, pairs = pd.factorize(kommune * len(months) + month)  # each municipality and month once
-        refs = [
-            self.rules.hjemmel_kort(path, months[k % len(months)].date(), str(kommuner[k // len(months)]))
-            for k in pairs.tolist()
-        ]
+        refs = []
+        for k in pairs.tolist():
+            key = (path, months[k % len(months)], kommuner[k // len(months)])
+            ref = self._hjemmel.get(key)
+            if ref is None:
+                ref = self._hjemmel[key] = self.rules.hjemmel_kort(path, key[1].date(), str(key[2]))
+            refs.append(ref)
         return pd.Series(np.array(refs, dtype=object)[pair], index=r["kommunenummer"].index)
 
     def foer(self, step: Steg) -> str:
