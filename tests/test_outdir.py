@@ -121,8 +121,8 @@ def test_nothing_a_run_writes_is_readable_by_other_users(demo, tmp_path):
 
 
 def test_a_later_run_renames_no_file_over_an_earlier_runs_file(demo, tmp_path, monkeypatch):
-    """A rename over an existing file makes ext4 write the new file to disk at once (outdir's ``_aside``); the
-    earlier run's files are moved into the staging folder first, and gone with it."""
+    """A rename over an existing file makes ext4 write the new file to disk at once (``outdir.exchange``): each
+    earlier output trades places with the new one in one step, and goes with the staging folder."""
     import os
 
     from fee_engine import outdir
@@ -132,19 +132,39 @@ def test_a_later_run_renames_no_file_over_an_earlier_runs_file(demo, tmp_path, m
     before = {p.name: p.stat().st_ino for p in out.iterdir() if not p.name.startswith(".")}
     assert {"vedtak.csv", "brev"} <= set(before)
     over: list[str] = []
-    real = os.replace
+    real_replace, real_exchange = os.replace, outdir.exchange
 
     def spy(src, dst, *a, **k):
         if os.path.lexists(dst) and os.path.basename(dst) != MANIFEST:
             over.append(os.path.basename(dst))
-        return real(src, dst, *a, **k)
+        return real_replace(src, dst, *a, **k)
+
+    def swapped(a, b):  # the name holds the new file (or folder) the moment the swap is done; the old one is in a
+        new = a.stat().st_ino
+        assert real_exchange(a, b)
+        assert b.stat().st_ino == new and a.stat().st_ino == before[b.name]
+        return True
 
     monkeypatch.setattr(outdir.os, "replace", spy)
+    monkeypatch.setattr(outdir, "exchange", swapped)
     assert run_demo(demo, out, "--format", "csv,brev").exit_code == 1
     assert over == []
     after = {p.name: p.stat().st_ino for p in out.iterdir() if not p.name.startswith(".")}
     assert set(after) == set(before) and all(after[n] != before[n] for n in before)  # every one the new run's
     assert [p.name for p in out.iterdir() if p.name.startswith(".fee-engine-")] == [MANIFEST]  # staging gone
+
+
+def test_where_names_cannot_be_swapped_the_files_are_replaced_as_before(demo, tmp_path, monkeypatch):
+    from fee_engine import outdir
+
+    out = tmp_path / "o"
+    assert run_demo(demo, out, "--format", "csv,brev").exit_code == 1
+    old = (out / "vedtak.csv").read_bytes()
+    (out / "vedtak.csv").write_bytes(b"changed by hand\n")  # so the new run's file can be told from it
+    monkeypatch.setattr(outdir, "exchange", lambda a, b: False)  # no renameat2, or a file system without it
+    assert run_demo(demo, out, "--format", "csv,brev").exit_code == 1
+    assert (out / "vedtak.csv").read_bytes() == old and (out / "brev").is_dir()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".fee-engine-")] == [MANIFEST]
 
 
 def test_a_file_that_cannot_be_moved_in_leaves_the_earlier_one_in_place(demo, tmp_path, monkeypatch):
@@ -162,6 +182,15 @@ def test_a_file_that_cannot_be_moved_in_leaves_the_earlier_one_in_place(demo, tm
             raise OSError(28, "No space left on device")
         return real(src, dst, *a, **k)
 
+    monkeypatch.setattr(outdir, "exchange", lambda a, b: False)
     monkeypatch.setattr(outdir.os, "replace", failing)
     assert run_demo(demo, out, "--format", "csv").exit_code == 2
     assert (out / "vedtak.csv").read_bytes() == old
+
+
+def test_a_file_of_the_users_where_the_letters_go_is_kept(demo, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "brev").write_text("mine notater", encoding="utf-8")  # not a run's: a folder must not replace it
+    assert run_demo(demo, out, "--format", "csv,brev", "--overwrite").exit_code == 2
+    assert (out / "brev").read_text(encoding="utf-8") == "mine notater"
