@@ -193,7 +193,7 @@ def test_the_engines_own_column_names_are_all_known_to_the_reader(computed_800, 
 
 @pytest.mark.parametrize("sep", [" ", ".", "-"])
 def test_a_number_written_with_a_separator_is_read_as_its_digits(tmp_path, sep):
-    # the applicant's number with a separator, the partner's plain (F2), the payer's with a space at the end
+    # the applicant's number with a separator, the partner's plain (F2)
     written = F1[:6] + sep + F1[6:]
     r = f"A;2021-03-10;H1;{written};{F2};0301;barnehage;100;;;;;;;;;x"
     enr = read_enrollment(write(tmp_path, r), KNOWN)
