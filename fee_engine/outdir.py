@@ -87,8 +87,9 @@ _RENAME_EXCHANGE = 2  # renameat2's flag (Linux 3.15, glibc 2.28): swap two name
 
 
 def exchange(a: Path, b: Path) -> bool:
-    """Swap the files (or folders) ``a`` and ``b`` in one atomic step: ``b`` is the new one, ``a`` the old one.
-    False, and nothing changed, where the system cannot (no ``renameat2``, or a file system without it).
+    """Swap the names of two files (or folders) in one atomic step: the new one at ``a`` takes the name ``b``, and
+    the old one at ``b`` the name ``a``. False, and nothing changed, where the system cannot (no ``renameat2``, or
+    a file system without it).
 
     A rename over an existing file would be atomic too, but ext4 (Linux's usual file system) then writes the
     new file's data to disk there and then, in the renaming process (its ``auto_da_alloc`` guard for programs
@@ -98,7 +99,7 @@ def exchange(a: Path, b: Path) -> bool:
     none, and a run stopped at any point leaves one of them in place."""
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError, TypeError):  # TypeError: a system whose C library cannot be opened so
+    except (OSError, AttributeError, TypeError):  # TypeError: where CDLL(None) is refused (Windows)
         return False
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     here = -100  # AT_FDCWD: the paths as they are
