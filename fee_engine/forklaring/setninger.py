@@ -56,13 +56,13 @@ def fill(template: str, **fields: pd.Series | np.ndarray | str | int) -> np.ndar
 
 
 def num(values: pd.Series | np.ndarray, div: int = 100) -> pd.Series:
-    """Hundredths (hours, percent) to «20» or «20,5», each distinct value written once."""
-    codes, uniq = pd.factorize(np.asarray(values, dtype=np.int64))
-    texts = []
-    for v in uniq.tolist():
+    """Hundredths (hours, percent) to «20» or «20,5», each distinct value written once (:func:`per_value`)."""
+
+    def write(v: int) -> str:
         q, r = divmod(v, div)
-        texts.append(f"{q}" if r == 0 else f"{v / div:.2f}".rstrip("0").replace(".", ","))
-    return pd.Series(np.array(texts, dtype=object)[codes])
+        return f"{q}" if r == 0 else f"{v / div:.2f}".rstrip("0").replace(".", ",")
+
+    return pd.Series(per_value(np.asarray(values, dtype=np.int64), write))
 
 
 def maaned_tekst(ts: pd.Series) -> pd.Series:
