@@ -3,9 +3,11 @@
 A municipality must keep a record of every lookup it makes in Skatteetaten's data. The log
 lives outside ``--out`` (default ``.fee-engine/revisjon.jsonl``, beside the cache; setting
 ``--audit-log`` or ``FEE_ENGINE_AUDIT_LOG``), is opened with ``O_APPEND`` (runs add to it,
-never replace it; concurrent runs' lines do not tear) and mode 0600. Each line is handed to
-the operating system as it is made (an ``os.write`` per line: a killed process loses no
-line it has written) and a background thread ``fsync``\\ s the file at least once a second
+never replace it; concurrent runs' lines do not tear) and mode 0600. A lookup made by asking
+(Skatteetaten, Fiks, the emulator) has its line handed to the operating system as it is made
+(an ``os.write`` per line: a killed process loses no line it has written); answers read on this
+disk (the cache, a folder of answer files) have theirs handed over a block of lines at a time,
+each block before any of its answers is used. A background thread ``fsync``\\ s the file at least once a second
 while there are new lines, and once more at the end, so a crash of the machine loses at
 most about a second of lines. ``--out`` gets ``revisjon.jsonl`` with this run's lines only.
 

