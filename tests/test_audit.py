@@ -263,3 +263,28 @@ def test_a_local_sources_lines_go_to_the_system_a_block_at_a_time_and_all_before
     log.close()
     assert writes == [1] * 7
     assert len(lines(tmp_path / "r2.jsonl")) == 7
+
+
+def test_a_local_source_that_stops_midway_still_has_a_line_for_every_answer_it_read(tmp_path):
+    """Reading stops at the 1 500th person (here an error; Ctrl-C alike): the 1 499 answers read before it have their
+    lines, the first thousand from their block and the rest handed over on the way out."""
+    from fee_engine.taxdata import FileSource, fallback_plan
+    from fee_engine.taxdata.base import LOCAL_LINES, fetch_with_fallback
+
+    persons = [make_synthetic(dt.date(1980, 1, 1) + dt.timedelta(days=i), 1) for i in range(LOCAL_LINES + 600)]
+    stop_at = persons[LOCAL_LINES + 499]
+
+    class Stopping(FileSource):
+        def lookup(self, person: str, inntektsaar: int, stadie: str) -> Lookup:
+            if person == stop_at:
+                raise RuntimeError("stopped")
+            return super().lookup(person, inntektsaar, stadie)
+
+    source = Stopping(_answer_folder(tmp_path / "skatt", persons))
+    log = AuditLog(tmp_path / "r.jsonl", command="test")
+    with pytest.raises(RuntimeError, match="stopped"):
+        fetch_with_fallback(source, persons, fallback_plan(2024), audit=log)
+    log.close()
+    got = lines(tmp_path / "r.jsonl")
+    assert len(got) == LOCAL_LINES + 499  # one lookup each (every person answered at the first step)
+    assert [x["person"] for x in got] == [p[:6] + "*****" for p in persons[: LOCAL_LINES + 499]]

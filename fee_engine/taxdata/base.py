@@ -132,25 +132,27 @@ def _fetch(
     kilde = getattr(source, "kilde", source.name)
     lookup = source.lookup
     pending: list[Lookup] | None = [] if log is not None and getattr(source, "local", False) else None
-    for person in persons:
-        tried: list[Lookup] = []
-        for year, stage in plan:
-            res = lookup(person, year, stage)
-            tried.append(res)
-            if pending is not None:
-                pending.append(res)
-            elif log is not None:
-                log.write(res, kilde)
-            if res.status not in ("ingen_data", "slettet"):
-                break
-        out[person] = tried
-        if pending is not None and len(pending) >= LOCAL_LINES:
+    try:
+        for person in persons:
+            tried: list[Lookup] = []
+            for year, stage in plan:
+                res = lookup(person, year, stage)
+                tried.append(res)
+                if pending is not None:
+                    pending.append(res)
+                elif log is not None:
+                    log.write(res, kilde)
+                if res.status not in ("ingen_data", "slettet"):
+                    break
+            out[person] = tried
+            if pending is not None and len(pending) >= LOCAL_LINES:
+                block, pending = pending, []  # taken first: a block the log could not take is not tried again
+                log.write_many(block, kilde)
+            if progress is not None:
+                progress()
+    finally:  # the lines of the answers read, also when the reading stops (Ctrl-C, an error)
+        if pending:
             log.write_many(pending, kilde)
-            pending.clear()
-        if progress is not None:
-            progress()
-    if pending:
-        log.write_many(pending, kilde)
     return digest(out) if digest is not None else out
 
 
