@@ -7,7 +7,7 @@ never replace it; concurrent runs' lines do not tear) and mode 0600. A lookup ma
 (Skatteetaten, Fiks, the emulator) has its line handed to the operating system as it is made
 (an ``os.write`` per line: a killed process loses no line it has written); answers read on this
 disk (the cache, a folder of answer files) have theirs handed over a block of lines at a time,
-each block before any of its answers is used. A background thread ``fsync``\\ s the file at least once a second
+each block before any of its answers is used (and the last lines when the reading stops). A background thread ``fsync``\\ s the file at least once a second
 while there are new lines, and once more at the end, so a crash of the machine loses at
 most about a second of lines. ``--out`` gets ``revisjon.jsonl`` with this run's lines only.
 
