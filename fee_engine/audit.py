@@ -6,8 +6,12 @@ lives outside ``--out`` (default ``.fee-engine/revisjon.jsonl``, beside the cach
 never replace it; concurrent runs' lines do not tear) and mode 0600. A lookup made by asking
 (Skatteetaten, Fiks, the emulator) has its line handed to the operating system as it is made
 (an ``os.write`` per line: a killed process loses no line it has written); answers read on this
-disk (the cache, a folder of answer files) have theirs handed over a block of lines at a time,
-each block before any of its answers is used (and the last lines when the reading stops). A background thread ``fsync``\\ s the file at least once a second
+disk have theirs handed over together before any of them is used: from the cache, the lines of
+all the answers a process has opened; from a folder of answer files, every
+:data:`~fee_engine.taxdata.base.LOCAL_LINES` lines and the rest when the reading ends or stops
+with an exception. Such a line's ``tid`` is when it was handed over. A process killed by a
+signal it does not catch (SIGTERM, SIGKILL) while it reads can leave out the lines of answers it
+read and never used. A background thread ``fsync``\\ s the file at least once a second
 while there are new lines, and once more at the end, so a crash of the machine loses at
 most about a second of lines. ``--out`` gets ``revisjon.jsonl`` with this run's lines only.
 
@@ -141,8 +145,9 @@ class AuditLog:
         self._append(self._line(res, kilde, _now_text()))
 
     def write_many(self, results: list[Lookup], kilde: str) -> None:
-        """A line for each of these lookups (answers already stored, read in one pass), handed to the operating
-        system together, before any of them is used."""
+        """A line for each of these lookups (answers read on this disk: from the cache, or a block of answer files),
+        handed to the operating system together (:data:`_MANY` lines a write), before any of them is used. Every
+        line has the time of this call."""
         if self._error is not None:
             raise storage_error(self.path, self._error)
         now = _now_text()

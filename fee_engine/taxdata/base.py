@@ -126,8 +126,9 @@ def _fetch(
 
     A source that asks someone (an API) has each lookup's audit line handed to the system as the lookup is made. A
     local source (answers in files on this disk, ``local``) has its lines handed over a block at a time
-    (:data:`LOCAL_LINES`), as answers read from the cache are: every line is with the system before any answer is
-    used. At 100 000 children a run took 0.3–0.4 s less CPU time than with a write per line."""
+    (:data:`LOCAL_LINES`), and the rest when the reading ends or stops with an exception: every line is with the
+    system before any answer is used. At 100 000 children a run took 0.3–0.4 s less CPU time than with a write per
+    line."""
     out: dict[str, list[Lookup]] = {}
     kilde = getattr(source, "kilde", source.name)
     lookup = source.lookup
@@ -156,7 +157,11 @@ def _fetch(
     return digest(out) if digest is not None else out
 
 
-LOCAL_LINES = 1_000  # audit lines of a local source handed to the system together (:func:`_fetch`)
+# Audit lines of a local source handed to the system together (:func:`_fetch`; a block ends after the person whose
+# lookups reach this many, so it holds up to two more). Small enough that a run stopped by a signal it does not catch
+# (SIGTERM, SIGKILL), or a full disk, has read at most this many answers without their lines. 60 000 persons' files
+# read in one process (medians of four): 1.09 s of CPU time at 256, 1.04 s at 1 000, 1.39 s at one line a write.
+LOCAL_LINES = 256
 
 
 def _in_two_halves(
