@@ -109,6 +109,8 @@ class AuditLog:
             raise ConfigurationError(f"revisjonsloggen {self.path} må være en vanlig fil")
         if stat.S_IMODE(st.st_mode) != 0o600:
             os.fchmod(self._fd, 0o600)  # an older log made with the umask's mode
+        if st.st_size:
+            self._end_cut_line()
         self._copy = None
         if copy is not None:
             fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -127,6 +129,22 @@ class AuditLog:
         )
         self._syncer.start()
         self.closed = False
+
+    def _end_cut_line(self) -> None:
+        """A kept log whose last line was cut short (a full disk, a run killed in the middle of a write) gets that
+        line ended before this run's first: else the two would run together into one line no program can read."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                last = fh.read(1)
+        except OSError:  # not readable by this user: left as it is
+            return
+        if last and last != b"\n":
+            try:
+                os.write(self._fd, b"\n")
+            except OSError as exc:
+                os.close(self._fd)
+                raise storage_error(self.path, exc) from None
 
     def _sync_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):

@@ -289,3 +289,21 @@ def test_a_local_source_that_stops_midway_still_has_a_line_for_every_answer_it_r
     got = lines(tmp_path / "r.jsonl")
     assert len(got) == LOCAL_LINES + 499  # one lookup each (every person answered at the first step)
     assert [x["person"] for x in got] == [p[:6] + "*****" for p in persons[: LOCAL_LINES + 499]]
+
+
+def test_a_line_cut_short_in_the_kept_log_is_ended_before_the_next_runs_first_line(tmp_path):
+    """A run that stopped in the middle of a line (a full disk) left it without its line break: the next run's
+    first line starts on a line of its own, so it can be read; the cut line stays as it was."""
+    path = tmp_path / "r.jsonl"
+    whole = '{"tid": "2026-11-24T09:30:01+00:00", "resultat": "200"}\n'
+    path.write_text(whole + '{"tid": "2026-11-24T09:30:02+00:00", "resul', encoding="utf-8")
+    person = make_synthetic(dt.date(1980, 1, 1), 1)
+    log = AuditLog(path, command="test")
+    log.write(Lookup(person, 2023, "oppgjoer", "ok", "200"), "filer")
+    log.close()
+    got = path.read_text(encoding="utf-8").splitlines()
+    assert got[:2] == [whole.strip(), '{"tid": "2026-11-24T09:30:02+00:00", "resul']
+    assert json.loads(got[2])["person"] == person[:6] + "*****" and len(got) == 3
+    before = path.read_bytes()
+    AuditLog(path, command="test").close()  # a log that ends with its line break gets nothing added
+    assert path.read_bytes() == before
