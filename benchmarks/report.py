@@ -153,7 +153,14 @@ def render(data: dict, source: str) -> str:
             else ""
         )
         + "), its peak memory the process's VmHWM (if it forks children, the larger of that and the peak of "
-        "the whole process tree's summed Pss, sampled every 0.1 s). Where a peer ran in the same benchmark, the rounds "
+        "the whole process tree's summed Pss, sampled every 0.1 s"
+        + (
+            " in one more round of the same command, not timed: sampling takes CPU time from a run that keeps both "
+            "cores busy, and none from a one-process peer, which has a core to spare for it"
+            if any("engine_memory_round" in b["extra_info"] for b in r.data["benchmarks"])
+            else ""
+        )
+        + "). Where a peer ran in the same benchmark, the rounds "
         "alternate (peer, engine, peer, engine, …) and the ratio is the peer's median over the engine's.",
         "",
     ]
