@@ -132,7 +132,9 @@ class AuditLog:
 
     def _end_cut_line(self) -> None:
         """A kept log whose last line was cut short (a full disk, a run killed in the middle of a write) gets that
-        line ended before this run's first: else the two would run together into one line no program can read."""
+        line ended before this run's first: else the two would run together into one line no program can read.
+        (Should another run be appending a block at that very moment, its last byte may not be written yet: the log
+        then gets an empty line, which loses nothing.)"""
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(-1, os.SEEK_END)
