@@ -223,6 +223,14 @@ def _answer_folder(root: Path, persons: list[str]) -> Path:
     return root
 
 
+def _writes_of(log: AuditLog) -> list[int]:
+    """The lines of each write ``log`` hands to the system from now on, in order."""
+    writes: list[int] = []
+    real = log._append
+    log._append = lambda line, n=1: (writes.append(n), real(line, n))[1]  # type: ignore[method-assign]
+    return writes
+
+
 def test_a_local_sources_lines_go_to_the_system_a_block_at_a_time_and_all_before_any_answer_is_used(tmp_path):
     """Answers read from files have their audit lines handed to the system a block of LOCAL_LINES at a time, not one
     write per line and not all at the end; every line is in the log when the digest sees the answers (as it was with
@@ -235,9 +243,7 @@ def test_a_local_sources_lines_go_to_the_system_a_block_at_a_time_and_all_before
     source = FileSource(_answer_folder(tmp_path / "skatt", persons))
     log_path = tmp_path / "r.jsonl"
     log = AuditLog(log_path, command="test")
-    writes: list[int] = []
-    real = log._append
-    log._append = lambda line, n=1: (writes.append(n), real(line, n))[1]  # type: ignore[method-assign]
+    writes = _writes_of(log)
     seen: list[int] = []
 
     def digest(got: dict) -> int:
@@ -257,9 +263,7 @@ def test_a_local_sources_lines_go_to_the_system_a_block_at_a_time_and_all_before
             return source.lookup(person, year, stage)
 
     log = AuditLog(tmp_path / "r2.jsonl", command="test")
-    writes.clear()
-    real2 = log._append
-    log._append = lambda line, n=1: (writes.append(n), real2(line, n))[1]  # type: ignore[method-assign]
+    writes = _writes_of(log)
     fetch_with_fallback(Asking(), persons[:7], fallback_plan(2024), audit=log)
     log.close()
     assert writes == [1] * 7
