@@ -66,11 +66,11 @@ def num(values: pd.Series | np.ndarray, div: int = 100) -> pd.Series:
 
 
 def maaned_tekst(ts: pd.Series) -> pd.Series:
-    """«august 2024» for each month, each distinct month written once (:func:`per_value`, as
-    :func:`~fee_engine.text.year_months`)."""
+    """«august 2024» for each month, each distinct month written once."""
     s = pd.Series(ts)
-    months = np.asarray(s, dtype="datetime64[M]").view(np.int64)  # months since January 1970
-    return pd.Series(per_value(months, lambda m: f"{MAANEDER[m % 12]} {1970 + m // 12}"), index=s.index)
+    codes, uniq = pd.factorize(s, use_na_sentinel=False)
+    names = np.array([f"{MAANEDER[t.month - 1]} {t.year}" for t in pd.DatetimeIndex(uniq)], dtype=object)
+    return pd.Series(names[codes], index=s.index)
 
 
 class _NotListed(Exception):
