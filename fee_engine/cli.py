@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import batch
+from . import batch, stopp
 from .errors import ConfigurationError, FeeEngineError
 from .identity import mask_digits_in_text
 from .regelsett import format_value, load_rules
@@ -786,4 +786,10 @@ def kommune_init(
 
 
 def main() -> None:
-    app()
+    stopp.stop_on_sigterm()  # SIGTERM ends a command as Ctrl-C does: its `finally` blocks run (fee_engine.stopp)
+    try:
+        app()
+    finally:
+        if stopp.stopped():
+            say("Stoppet ", "bold red", "(SIGTERM).")
+            stopp.end_as_stopped()

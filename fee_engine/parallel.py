@@ -3,7 +3,7 @@
 A batch's last phase (explanations, writing files) is CPU-bound Python and pandas; the machine an
 office runs it on has at least two cores. :func:`in_two` runs ``second`` in a child made with
 ``fork`` (it shares the batch's memory copy-on-write, so nothing is sent to it) while this process
-runs ``first``; the child's result comes back pickled through a private temporary file. Where
+runs ``first``; the child's result comes back pickled through a private temporary file with no name. Where
 ``fork`` does not exist, or ``FEE_ENGINE_PROSESSER=1``, both run here, one after the other.
 
 Before the fork, :func:`give_back_free_memory` returns the C heap's free pages to the system: pages the batch
@@ -22,11 +22,14 @@ from __future__ import annotations
 import ctypes
 import os
 import pickle
+import signal
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable
 from typing import TypeVar
 
+from . import stopp
 from .errors import FeeEngineError
 
 A = TypeVar("A")
@@ -72,39 +75,69 @@ def forks() -> bool:
 
 
 def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
-    """``(first(), second())``, with ``second`` in a forked child when there are two cores."""
+    """``(first(), second())``, with ``second`` in a forked child when there are two cores.
+
+    The child's result comes back through a file with no name (``tempfile.TemporaryFile``): nothing of it stays
+    on disk however either process ends. When ``first`` raises (an error, Ctrl-C, SIGTERM), the child is stopped
+    with SIGTERM before this process waits for it; forked from the main thread, it is also stopped when this
+    process ends without the chance (SIGKILL) (:func:`fee_engine.stopp.die_with_parent`). Stopped, the child
+    raises :class:`fee_engine.stopp.Stopped` where it is, so its own ``finally`` blocks run (the audit lines of
+    the answers it has read)."""
     if not forks():
         return first(), second()
-    fd, name = tempfile.mkstemp(prefix="fee-engine-del-", suffix=".pickle")
-    os.close(fd)  # 0600 from mkstemp: the child writes its result here, only this user can read it
+    parent = os.getpid()
+    main_thread = threading.current_thread() is threading.main_thread()
     give_back_free_memory()
-    try:
+    with tempfile.TemporaryFile(prefix="fee-engine-del-") as result:  # 0600, and unlinked at once
         pid = os.fork()
         if pid == 0:  # the child
             code = 0
             try:
+                if main_thread:
+                    stopp.stop_once()
+                    stopp.die_with_parent(parent)
                 payload: tuple[str, object] = ("ok", second())
             except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
                 keep = exc if isinstance(exc, FeeEngineError | OSError) and _picklable(exc) else None
                 payload = ("feil", (type(exc).__name__, str(exc), keep, traceback.format_exc(limit=5)))
                 code = 1
-            try:  # into the file made above, never a new one (gone if the parent has stopped waiting)
-                with os.fdopen(os.open(name, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
-                    pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            try:  # into the file made above, shared with the parent
+                pickle.dump(payload, result, protocol=pickle.HIGHEST_PROTOCOL)
+                result.flush()
             except BaseException:  # noqa: BLE001
                 code = 2
             os._exit(code)
         try:
             a = first()
+        except BaseException:
+            _stop(pid)
+            raise
         finally:
-            _, status = os.waitpid(pid, 0)
-        with open(name, "rb") as fh:
-            kind, value = pickle.load(fh) if os.path.getsize(name) else ("feil", ("Avbrutt", "", None, ""))
-    finally:
-        os.unlink(name)
+            status = _wait(pid)
+        result.seek(0)
+        kind, value = pickle.load(result) if os.fstat(result.fileno()).st_size else ("feil", ("Avbrutt", "", None, ""))
     if kind == "ok" and os.waitstatus_to_exitcode(status) == 0:
         return a, value  # type: ignore[return-value]
     name_, message, kept, _trace = value  # type: ignore[misc]
     if kept is not None:
         raise kept
     raise ChildError(f"den parallelle delen av jobben feilet ({name_}: {message})")
+
+
+def _wait(pid: int) -> int:
+    """The child's wait status. Stopped while waiting (SIGTERM, Ctrl-C), this process stops the child too and
+    waits for it to end before stopping."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except BaseException:
+        _stop(pid)
+        os.waitpid(pid, 0)
+        raise
+
+
+def _stop(pid: int) -> None:
+    """The child stopped: its result is not wanted (:func:`in_two`'s ``first`` failed)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # already ended
+        pass

@@ -235,6 +235,9 @@ TASKS = {"kontroll": kontroll, "kjoering": kjoering, "regelendring": regelendrin
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
+    from .. import stopp
+
+    stopp.stop_on_sigterm()  # the server stopping stops its runs with SIGTERM: they end as after Ctrl-C
     args = sys.argv[1:] if argv is None else argv
     directory = Path(args[0])
     job = json.loads((directory / "jobb.json").read_text(encoding="utf-8"))
@@ -244,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         TASKS[job["oppgave"]](job, directory, status)
+    except stopp.Stopped:
+        status.finish("feilet", "arbeidet ble stoppet fordi serveren stoppet (SIGTERM); start det på nytt")
+        stopp.end_as_stopped()
     except FeeEngineError as exc:
         status.finish("feilet", mask_digits_in_text(str(exc)))
         return exc.exit_code

@@ -1,0 +1,165 @@
+"""A command stopped from outside (SIGTERM: the web page's server, a service manager, ``kill``) ends as Ctrl-C ends
+it: its staging folder removed, its audit lines written, its forked child stopped, no file of the child's left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess as sp
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from fee_engine.parallel import in_two
+from fee_engine.taxdata.emulator import EmulatorServer, Faults
+from tests.apirun import api_env, client_identity, run_cmd, stored
+
+ROOT = Path(__file__).parents[1]
+HERE = {**os.environ, "PYTHONPATH": str(ROOT)}  # a script run by a test imports this tree's fee_engine
+
+
+def _wait_for(check, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path, audit_log_in_tmp):
+    """Stopped while it asks Skatteetaten (the emulator, slowed down): the run ends by SIGTERM, says so, leaves no
+    staging folder in --out, and every answer the emulator gave but the requests in flight has its audit line."""
+    from fee_engine.synthetic import generate
+
+    pop = generate(300, tmp_path / "pop", seed=5, kommune="0301")
+    key_file, cert_file, trusted = client_identity(tmp_path / "klient")
+    cache, out = tmp_path / "c" / "skatt.sqlite", tmp_path / "out"
+    with EmulatorServer(pop / "skatt", trusted_certs=trusted, faults=Faults(latency_ms=15)) as s:
+        proc = sp.Popen(
+            run_cmd(pop / "innskriving.csv", out, cache),
+            env=api_env(s, key_file, cert_file, PYTHONPATH=str(ROOT)),
+            stdout=sp.PIPE,
+            stderr=sp.PIPE,
+        )
+        assert _wait_for(lambda: stored(cache) >= 40 or proc.poll() is not None)
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        answered = sum(s.state.served.values())
+    assert proc.returncode == -signal.SIGTERM  # ended by the signal, as it would be without a handler
+    assert "Stoppet" in err.decode() and "Traceback" not in err.decode()
+    assert not [p for p in out.iterdir() if p.name.startswith(".fee-engine-") and p.is_dir()]  # no staging folder
+    kept = [json.loads(x) for x in audit_log_in_tmp.read_text(encoding="utf-8").splitlines()]
+    assert answered >= 40
+    assert answered - 5 <= len([x for x in kept if x["kilde"] == "skatteetaten"]) <= answered  # 5 calls at a time
+
+
+def test_when_the_first_half_fails_the_child_is_stopped_and_cleans_up(tmp_path, monkeypatch):
+    """The child's ``finally`` runs (as the audit lines of the answers it has read do) and it stops at once,
+    instead of working on for a result nobody will read."""
+    monkeypatch.setenv("FEE_ENGINE_PROSESSER", "2")
+    started, marker = tmp_path / "startet", tmp_path / "slutt"
+
+    def second() -> str:
+        ended = "ferdig"
+        try:
+            started.write_text(str(os.getpid()))
+            time.sleep(30)
+        except BaseException as exc:
+            ended = type(exc).__name__
+            raise
+        finally:
+            marker.write_text(ended)
+        return ended
+
+    def first() -> None:
+        assert _wait_for(started.exists, 30)
+        raise ValueError("feil i første halvdel")
+
+    with pytest.raises(ValueError, match="første halvdel"):
+        in_two(first, second)
+    assert marker.read_text() == "Stopped"  # stopped by SIGTERM, not left to sleep its 30 s to the end
+    assert not _alive(int(started.read_text()))
+
+
+def test_the_childs_result_leaves_no_file_behind(tmp_path, monkeypatch):
+    """The child's result (tax digests, in a run) travels through a file that has no name, even while it is
+    being written: a parent killed at that moment leaves nothing in the temporary folder."""
+    import tempfile
+
+    monkeypatch.setenv("FEE_ENGINE_PROSESSER", "2")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    here, seen = in_two(lambda: sorted(os.listdir(tmp)), lambda: sorted(os.listdir(tmp)))
+    assert (here, seen) == ([], [])
+    assert os.listdir(tmp) == []
+
+
+SCRIPT = """
+import os, sys, time
+from pathlib import Path
+from fee_engine.parallel import in_two
+os.environ["FEE_ENGINE_PROSESSER"] = "2"
+folder = Path(sys.argv[1])
+def second():
+    (folder / "barn").write_text(str(os.getpid()))
+    time.sleep(60)
+in_two(lambda: time.sleep(60), second)
+"""
+
+
+def test_a_child_does_not_outlive_a_killed_parent(tmp_path):
+    """SIGKILL (the web page's last resort, the kernel's out-of-memory killer) gives the parent no chance to stop
+    its child: the child is stopped by the system then (Linux), not left to work on alone."""
+    script = tmp_path / "s.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    parent = sp.Popen([sys.executable, str(script), str(tmp_path)], env=HERE)
+    assert _wait_for(lambda: (tmp_path / "barn").exists() and (tmp_path / "barn").read_text() != "")
+    child = int((tmp_path / "barn").read_text())
+    assert _alive(child)
+    parent.kill()
+    parent.wait()
+    assert _wait_for(lambda: not _alive(child), 20)
+
+
+WORKER = """
+import sys, time
+from pathlib import Path
+from fee_engine.web import arbeider
+folder = Path(sys.argv[1])
+def slow(job, directory, status):
+    status.factory("Henter skattegrunnlag", 10)
+    (folder / "klar").touch()
+    time.sleep(60)
+arbeider.TASKS["kjoering"] = slow
+sys.exit(arbeider.main([str(folder)]))
+"""
+
+
+def test_a_web_run_stopped_by_the_server_says_so_on_the_page(tmp_path):
+    """The server stopping sends its runs SIGTERM: the run's status says it was stopped and should be started
+    again, instead of staying «i gang» (in progress)."""
+    script = tmp_path / "w.py"
+    script.write_text(textwrap.dedent(WORKER))
+    (tmp_path / "jobb.json").write_text(json.dumps({"oppgave": "kjoering"}))
+    proc = sp.Popen([sys.executable, str(script), str(tmp_path)], env=HERE)
+    assert _wait_for(lambda: (tmp_path / "klar").exists() or proc.poll() is not None)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    status = json.loads((tmp_path / "status.json").read_text(encoding="utf-8"))
+    assert status["tilstand"] == "feilet" and "serveren stoppet (SIGTERM)" in status["melding"]
