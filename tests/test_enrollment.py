@@ -158,6 +158,35 @@ def test_xlsx_first_sheet_with_numbers_as_numbers(tmp_path):
     assert r["foresatt_fnr"] == lead0 and r["kommunenummer"] == "0301" and r["plass_bp"] == 10000
 
 
+def test_xlsx_a_number_in_a_percent_cell_is_the_percent_the_cell_shows(tmp_path):
+    """0.8 in a cell formatted «0%» shows «80%»: an 80 % place (it was read as 0.8 %, a price of 16 kr)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(
+        ["barn_id", "barn_fodselsdato", "husholdning_id", "foresatt_fnr", "kommunenummer", "tilbud", "plass_prosent"]
+    )
+    cells = [
+        ("A", 0.8, "0%"),  # shows 80%
+        ("B", 1, "0%"),  # shows 100%
+        ("C", 0.485, "0.0%"),  # shows 48.5%
+        ("D", 0.8, '0" %"'),  # a quoted «%» is text, not a percent: shows «0.8 %», read as 0.8
+        ("E", 0.5, "0\\%"),  # an escaped «%» likewise: 0.5
+        ("F", 0.4878, "0%"),  # shows 49%, but the number is 48.78 %: read exactly
+        ("G", 60, "General"),  # no format: 60
+    ]
+    for i, (child, value, fmt) in enumerate(cells):
+        ws.append([child, dt.datetime(2021, 3, 10), f"H{i}", F1, "0301", "barnehage", value])
+        ws.cell(row=ws.max_row, column=7).number_format = fmt
+    p = tmp_path / "inn.xlsx"
+    wb.save(p)
+    enr = read_enrollment(p, KNOWN)
+    assert enr.rejected_rows == 0, enr.rejections
+    got = dict(zip(enr.rows["barn_id"], enr.rows["plass_bp"]))  # basis points: 100 % = 10 000
+    assert got == {"A": 8000, "B": 10000, "C": 4850, "D": 80, "E": 50, "F": 4878, "G": 6000}
+
+
 def test_a_column_named_as_one_the_engine_makes_is_passed_through_under_its_own_name_not_used(tmp_path):
     """A file's own column «plass_bp» (the engine's name for the share in basis points) used to take the place of
     the share read from «plass_prosent»: 5000 made a full place half a place, and its price half."""

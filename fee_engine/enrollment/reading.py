@@ -21,7 +21,9 @@ import csv
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -328,18 +330,18 @@ def _read_xlsx(path: Path) -> Table:
         raise InputError(f"{path}: kan ikke lese Excel-filen ({type(exc).__name__})") from None
     try:
         ws = wb.worksheets[0]
-        it = ws.iter_rows(values_only=True)
+        it = ws.iter_rows()  # cells, not only values: a number's format can change what the cell shows (a percent)
         first = next(it, None)
         if first is None:
             raise InputError(f"{path}: første ark er tomt")
-        header = _trim_header([_cell_text(v) for v in first])
+        header = _trim_header([_cell_text(c.value) for c in first])
         width = len(header)
         rows: list[list[str]] = []
         numbers: list[int] = []
         row_no = 1
         for values in it:
             row_no += 1
-            cells = [_cell_text(v) for v in values[:width]]
+            cells = [_shown(c) for c in values[:width]]
             if len(cells) < width:
                 cells += [""] * (width - len(cells))
             if any(c.strip() for c in cells):
@@ -348,6 +350,33 @@ def _read_xlsx(path: Path) -> Table:
     finally:
         wb.close()
     return Table(header=header, rows=rows, row_numbers=numbers, from_excel=True)
+
+
+def _shown(cell: Any) -> str:
+    """A cell as text (:func:`_cell_text`), a number in a percent format as the percent the cell shows: 0.8 in a
+    cell formatted ``0%`` is «80%», not «0.8» (read as 0.8 %)."""
+    v = cell.value
+    if type(v) in (int, float):
+        signs = _percent_signs(cell.number_format, v < 0)
+        if signs:
+            return _percent_text(v, signs)
+    return _cell_text(v)
+
+
+def _percent_signs(number_format: str | None, negative: bool = False) -> int:
+    """How many times a number format multiplies by 100: the ``%`` signs, outside quoted text and not escaped, of
+    the section that shows the number (the second for a negative number, when there is one)."""
+    if not number_format or "%" not in number_format:
+        return 0
+    sections = re.sub(r'"[^"]*"|\\.', "", number_format).split(";")
+    return sections[1 if negative and len(sections) > 1 else 0].count("%")
+
+
+def _percent_text(v: float, signs: int) -> str:
+    """``v`` × 100 per percent sign, exactly (from the number's shortest decimal form, not by float arithmetic)."""
+    exact = Decimal(repr(v)) * (100**signs)
+    text = format(exact.normalize(), "f") if exact else "0"
+    return text + "%" * signs
 
 
 def _cell_text(v: object) -> str:
