@@ -2,7 +2,10 @@
 
 * Person income = the sum of the ``grunnlag`` items whose ``tekniskNavn`` the dated
   income list for that inntektsår counts (personinntekt, kapitalinntekt, a business
-  once by its surplus). Gross: deductions are never subtracted.
+  once by its surplus). Gross: deductions are never subtracted, and neither is an item
+  with a negative amount (a business's deficit is not set off against wages: negative
+  personinntekt is carried forward, skatteloven § 12-13; a capital loss is not deducted
+  from gross kapitalinntekt), so income is never below zero.
 * An item with kategori ``inntekt`` that the list does not know is reported.
 * Household income = the sum over its adults. ``dokumentert_inntekt`` replaces the
   lookup; ``soekt_redusert = nei`` means no lookup at all.
@@ -142,7 +145,9 @@ def person_incomes(lookups: dict[str, list[Lookup]], rules: RuleSet) -> dict[str
             cls = classes.get(item.tekniskNavn)
             if cls in counted:
                 b = item.beloep
-                total += (b if type(b) is int else int(b)) * 100
+                b = b if type(b) is int else int(b)
+                if b > 0:  # a negative item (a loss, a deficit) is not subtracted: gross income
+                    total += b * 100
             elif cls is None and _kategori(item.kategori) == "inntekt":
                 unknown.add(item.tekniskNavn)
         out[person] = PersonIncome(

@@ -66,6 +66,20 @@ def test_unknown_item_is_reported_not_summed():
     assert pi.income_oere == 0 and pi.unknown_items == ("nyPost",)
 
 
+def test_a_negative_item_is_not_subtracted_from_the_others():
+    """Gross income: a business's deficit (a negative surplus) is not set off against wages, and a capital loss is
+    not deducted; the household's income stays 50 000 kr, not 50 000 − 120 000 − 3 000 = −73 000 kr."""
+    body = {
+        "grunnlag": [
+            {"tekniskNavn": "samletLoennsinntektMedTrygdeavgiftspliktOgMedTrekkplikt", "beloep": 50_000},
+            {"tekniskNavn": "samletOverskuddAvEnkeltpersonforetakInnenAnnenNaering", "beloep": -120_000},
+            {"tekniskNavn": "gevinstVedRealisasjonAvAksje", "beloep": -3_000},
+        ]
+    }
+    pi = person_incomes(ok(body), RULES)[P]
+    assert pi.ok and pi.income_oere == 50_000 * 100
+
+
 def test_non_numeric_amount_is_manual():
     body = {
         "grunnlag": [
