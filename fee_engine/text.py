@@ -60,6 +60,12 @@ def kroner(value: int) -> str:
     return thousands(value) + " kr"
 
 
+def kroner_og_oere(oere: int) -> str:
+    """Øre as kroner with two decimals: 199999 -> «1 999,99» (where whole kroner would hide a difference)."""
+    q, r = divmod(int(oere), 100)
+    return f"{thousands(q)},{r:02d}"
+
+
 def kroner_from_oere(oere: int) -> str:
     """Øre to whole kroner, half up: 1234550 -> «12 346 kr»."""
     return kroner(int(to_kroner(oere)))

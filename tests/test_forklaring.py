@@ -326,3 +326,12 @@ def test_periods_without_a_column_a_sentence_read_before_are_explained_row_by_ro
     monkeypatch.setattr(setninger, "_READS", {})
     monkeypatch.setattr(setninger, "DISTINCT_FROM", 10**9)
     assert shared.tolist() == forklaring.explain(without, computed_800.rules).tolist()
+
+
+def test_a_reduction_of_less_than_a_krone_is_said_in_oere_not_from_2000_to_2000(tmp_path):
+    """366 665 kr × 6 % / 11 = 1 999,99 kr: in whole kroner «from 2 000 kr to 2 000 kr», which says nothing."""
+    case = next(c for _, c in CASES if c["navn"].startswith("A cap less than a krone under the price"))
+    text = vedtak_for(case, tmp_path)["forklaring"].iloc[0]
+    assert "366 665 kr × 6 % / 11 = 1 999,99 kr i måneden" in text
+    assert "Det er mindre enn 1 krone under prisen, så prisen settes ned fra 2 000,00 kr til 1 999,99 kr" in text
+    assert "fra 2 000 kr til 2 000 kr" not in text

@@ -602,3 +602,21 @@ def test_a_step_the_letters_do_not_know_stops_them(monkeypatch):
     monkeypatch.setattr(modell, "LETTER_STEPS", modell.LETTER_STEPS - {"gratis_kjernetid"})
     with pytest.raises(ConfigurationError, match="gratis_kjernetid"):
         modell.check_steps()
+
+
+def test_a_reduction_of_less_than_a_krone_is_said_in_oere(tmp_path):
+    """366 665 kr × 6 % / 11 = 1 999,99 kr: the letter says so, not «satt ned fra 2 000 kr til 2 000 kr»."""
+    from .caserunner import build, load_cases
+
+    case = next(c for _, c in load_cases(Path(__file__).parent / "cases") if c["navn"].startswith("A cap less than"))
+    opts = build(case, tmp_path / "inn")
+    res = run(opts.enrollment, opts.tax_data, tmp_path / "ut")
+    assert res.exit_code == 0, res.output
+    letter = tmp_path / "ut" / "brev" / "H1.pdf"
+    text = flat(pdf_text(letter))
+    assert (
+        "6 % av 366 665 kr fordelt på 11 måneder er 1 999,99 kr, mindre enn 1 krone under prisen, så prisen blir satt "
+        "ned til 1 999,99 kr." in text
+    )
+    assert "fra 2 000 kr til 2 000 kr" not in text
+    assert "A, barnehageplass 100 %" in text  # no institution in the file: not «A, , barnehageplass»

@@ -25,7 +25,7 @@ from ..money import to_kroner
 from ..regelsett import RuleSet, format_value
 from ..steg import REKKEFOLGE
 from ..steg.brev import KOMMUNALE
-from ..text import MAANEDER
+from ..text import MAANEDER, kroner_og_oere
 from .tekster import Tekster, ikke_bryt
 
 NBSP = "\u00a0"
@@ -358,6 +358,19 @@ class Grunnlag:
             elif kode == "inntektsgrense":
                 if r["inntekt_status"] == "ikke_soekt":
                     out.append(Linje(t("ikke_soekt_steg")))
+                elif p and p["for"] == p["etter"]:  # less than a krone off: whole kroner would say «from X to X»
+                    out.append(
+                        Linje(
+                            t(
+                                "inntektsgrense_oere",
+                                andel=tall(v["andel_prosent"]),
+                                inntekt=kr(v["husholdningsinntekt"]),
+                                maaneder=v["fakturerte_maaneder"],
+                                tak=kroner_og_oere(int(r["inntekt_tak_oere"])).replace(" ", NBSP),
+                            ),
+                            self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
+                        )
+                    )
                 elif p:
                     out.append(
                         Linje(

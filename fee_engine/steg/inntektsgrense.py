@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..money import bp, div_half_up, grade_mask, hundredths, in_grades, to_kroner
 from ..regelsett.skjema import Grade, Percent
+from ..text import kroner_og_oere, per_value
 
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
@@ -55,6 +56,9 @@ TEKST = {
         "satt_ned": "Redusert foreldrebetaling: prisen skal ikke være mer enn {andel} % av inntekten fordelt på {mnd} "
         "betalingsmåneder, {inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Prisen settes ned fra "
         "{foer} kr til {etter} kr ({hjemmel}). ",
+        "satt_ned_oere": "Redusert foreldrebetaling: prisen skal ikke være mer enn {andel} % av inntekten fordelt på "
+        "{mnd} betalingsmåneder, {inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Det er mindre enn 1 krone "
+        "under prisen, så prisen settes ned fra {foer} kr til {etter} kr ({hjemmel}). ",
         "ikke_lavere": "Redusert foreldrebetaling: {andel} % av inntekten fordelt på {mnd} betalingsmåneder er "
         "{inntekt} kr × {andel} % / {mnd} = {tak} kr i måneden. Det er ikke lavere enn prisen, så "
         "prisen blir ikke satt ned ({hjemmel}). ",
@@ -66,6 +70,9 @@ TEKST = {
         "satt_ned": "Redusert foreldrebetaling: prisen skal ikkje vere meir enn {andel} % av inntekta fordelt på {mnd} "
         "betalingsmånader, {inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Prisen blir sett ned "
         "frå {foer} kr til {etter} kr ({hjemmel}). ",
+        "satt_ned_oere": "Redusert foreldrebetaling: prisen skal ikkje vere meir enn {andel} % av inntekta fordelt på "
+        "{mnd} betalingsmånader, {inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Det er mindre enn 1 krone "
+        "under prisen, så prisen blir sett ned frå {foer} kr til {etter} kr ({hjemmel}). ",
         "ikke_lavere": "Redusert foreldrebetaling: {andel} % av inntekta fordelt på {mnd} betalingsmånader er "
         "{inntekt} kr × {andel} % / {mnd} = {tak} kr i månaden. Det er ikkje lågare enn prisen, så "
         "prisen blir ikkje sett ned ({hjemmel}). ",
@@ -93,13 +100,29 @@ def forklar(s: Setninger) -> list[np.ndarray]:
             "hjemmel": ref(r),
         }
 
+    # In whole kroner a reduction of less than a krone can vanish («from 2 000 kr to 2 000 kr»): those say the øre.
+    lowered = billed & s.har("inntekt_6_prosent")
+    hidden = lowered & (to_kroner(s.col(foer, np.int64)) == to_kroner(s.col(STEG.etter, np.int64)))
+
+    def in_oere(values: pd.Series) -> np.ndarray:
+        return per_value(values.to_numpy(np.int64), kroner_og_oere)
+
     return [
         s.when(billed & (status == "ikke_soekt") & ~manual & bh, t["ikke_soekt_bh"]),
         s.when(billed & (status == "ikke_soekt") & ~manual & sfo, t["ikke_soekt_sfo"]),
         s.when(billed & known, lambda r: inntektsgrunnlag(s, r)),
         s.when(
-            billed & s.har("inntekt_6_prosent"),
+            lowered & ~hidden,
             lambda r: s.fill(t["satt_ned"], foer=s.kr(r[foer]), etter=s.kr(r[STEG.etter]), **fields(r)),
+        ),
+        s.when(
+            hidden,
+            lambda r: s.fill(
+                t["satt_ned_oere"],
+                foer=in_oere(r[foer]),
+                etter=in_oere(r[STEG.etter]),
+                **{**fields(r), "tak": in_oere(r["inntekt_tak_oere"])},
+            ),
         ),
         s.when(
             billed & used & ~s.har("inntekt_6_prosent") & ~manual & ~s.har("saerskilte_behov"),
