@@ -406,6 +406,14 @@ def test_calculator_page(server):
         assert "plass_prosent må være større enn 0 og høyst 100" in r.text and "kan bety både tusen" in r.text
         r = _calculator(c, handling="flere")
         assert 'name="tilbud_2"' in r.text
+        # the place's own price, as pris_maaned in the enrollment file: a 60 % place at 1 000 kr a month, no
+        # application (soekt nei): 1 000 kr (under the maximum for the place, 2 000 × 60 % = 1 200)
+        r = _calculator(c, soekt="nei", plass_0="60", pris_0="1000")
+        assert "Å betale: 1 000 kr i måneden" in r.text
+        # SFO with its own price (it was ignored: Oslo's price list was used), 3. trinn, 20 hours, no application:
+        # 12 free hours a week, 1 500 × 12/20 = 900 off, 1 500 − 900 = 600 kr
+        r = _calculator(c, soekt="nei", tilbud_0="sfo", fodt_0="2017-05-05", trinn_0="3", timer_0="20", pris_0="1500")
+        assert "Ordinær pris for plassen er 1 500 kr i måneden" in r.text and "Å betale: 600 kr i måneden" in r.text
 
 
 def test_calculator_stores_nothing(server):

@@ -871,7 +871,9 @@ class Web:
             if c["tilbud"] == "barnehage":
                 row.update(barn_fodselsdato=c["fodt"], plass_prosent=c["plass"], pris_maaned=c["pris"])
             else:
-                row.update(trinn=c["trinn"], timer_per_uke=c["timer"], barn_fodselsdato=c["fodt"])
+                row.update(
+                    trinn=c["trinn"], timer_per_uke=c["timer"], barn_fodselsdato=c["fodt"], pris_maaned=c["pris"]
+                )
             rows.append(row)
             index.append(i)
         if not rows:

@@ -41,7 +41,7 @@ CHILD_FIELDS = [
     ("trinn", "sfo", "1–7"),
     ("timer_per_uke", "sfo", "avtalte timer i uka, over 0 og høyst 60"),
     ("saerskilte_behov", "nei", "ja/nei (SFO 5.–7. trinn)"),
-    ("pris_maaned", "nei", "barnehagens egen pris for en hel plass (privat barnehage), kroner"),
+    ("pris_maaned", "nei", "plassens egen pris i måneden før reduksjoner (for eksempel en privat barnehage), kroner"),
     ("institusjon", "nei", "navnet på barnehagen eller skolen"),
     ("fra_dato", "nei", "plassen begynner (ÅÅÅÅ-MM-DD)"),
     ("til_dato", "nei", "plassen slutter (ÅÅÅÅ-MM-DD)"),
