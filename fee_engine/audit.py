@@ -9,8 +9,8 @@ never replace it; concurrent runs' lines do not tear) and mode 0600. A lookup ma
 disk have theirs handed over together before any of them is used: from the cache, the lines of
 all the answers a process has opened; from a folder of answer files, every
 :data:`~fee_engine.taxdata.base.LOCAL_LINES` lines and the rest when the reading ends or stops
-with an exception (SIGTERM raises one: :mod:`fee_engine.stopp`). Such a line's ``tid`` is when it
-was handed over. A process killed outright (SIGKILL) while it reads can leave out the lines of
+with an exception (SIGTERM raises one: :mod:`fee_engine.stopp`; a stop waits while a block is
+handed over and counted). Such a line's ``tid`` is when it was handed over. A process killed outright (SIGKILL) while it reads can leave out the lines of
 answers it read and never used. A background thread ``fsync``\\ s the file at least once a second
 while there are new lines, and once more at the end, so a crash of the machine loses at
 most about a second of lines. ``--out`` gets ``revisjon.jsonl`` with this run's lines only.
@@ -48,6 +48,7 @@ from typing import Any
 from .errors import ConfigurationError
 from .identity import mask, mask_digits_in_text
 from .settings import RunSettings
+from .stopp import whole
 from .storage import DEFAULT_DIR, private_dir, storage_error
 from .taxdata.base import RETTIGHETSPAKKE, Lookup, _now_text
 
@@ -195,16 +196,17 @@ class AuditLog:
         self._append(line)
 
     def _append(self, line: bytes, lines: int = 1) -> None:
-        try:
-            written = os.write(self._fd, line)
-            while written < len(line):  # a short write (a signal, a nearly full disk): the rest, still appended
-                written += os.write(self._fd, line[written:])
-        except OSError as exc:
-            raise storage_error(self.path, exc) from None
-        self._dirty = True
-        if self._copy is not None:
-            self._copy.write(line)
-        self.lines += lines
+        with whole():  # a stop (Ctrl-C, SIGTERM) waits until the lines are written, copied and counted
+            try:
+                written = os.write(self._fd, line)
+                while written < len(line):  # a short write (a signal, a nearly full disk): the rest, still appended
+                    written += os.write(self._fd, line[written:])
+            except OSError as exc:
+                raise storage_error(self.path, exc) from None
+            self._dirty = True
+            if self._copy is not None:
+                self._copy.write(line)
+            self.lines += lines
 
     def add_lines(self, copy_lines: bytes, n: int) -> None:
         """Lines another process appended to the kept log for this run: counted, and added to this run's copy."""

@@ -786,10 +786,11 @@ def kommune_init(
 
 
 def main() -> None:
-    stopp.stop_on_sigterm()  # SIGTERM ends a command as Ctrl-C does: its `finally` blocks run (fee_engine.stopp)
+    stopp.stop_on_signals()  # SIGTERM ends a command as Ctrl-C does, once: its `finally` blocks run (fee_engine.stopp)
     try:
         app()
     finally:
         if stopp.stopped():
             say("Stoppet ", "bold red", "(SIGTERM).")
             stopp.end_as_stopped()
+        stopp.done()

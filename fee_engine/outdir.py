@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .stopp import whole
 
 NOT_FOR_OTHERS = 0o027  # no write for the group, nothing for others
 
@@ -194,6 +195,10 @@ class OutputFolder:
                     f"{target} er en mappe, men fee-engine skal skrive {what} {name} der; flytt "
                     "eller slett mappen, eller velg en annen --out"
                 )
+        with whole():  # a stop (Ctrl-C, SIGTERM) waits: --out holds one run's files, never some of each
+            return self._moved_in(files, names)
+
+    def _moved_in(self, files: list[Path], names: list[str]) -> list[Path]:
         self._write_manifest(self.previous | set(names))  # if the run dies now, the next one still knows every file
         final = []
         for f, name in zip(files, names):

@@ -27,7 +27,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Callable
-from typing import TypeVar
+from typing import IO, NoReturn, TypeVar
 
 from . import stopp
 from .errors import FeeEngineError
@@ -89,24 +89,18 @@ def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     main_thread = threading.current_thread() is threading.main_thread()
     give_back_free_memory()
     with tempfile.TemporaryFile(prefix="fee-engine-del-") as result:  # 0600, and unlinked at once
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 0
-            try:
-                if main_thread:
-                    stopp.stop_once()
-                    stopp.die_with_parent(parent)
-                payload: tuple[str, object] = ("ok", second())
-            except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
-                keep = exc if isinstance(exc, FeeEngineError | OSError) and _picklable(exc) else None
-                payload = ("feil", (type(exc).__name__, str(exc), keep, traceback.format_exc(limit=5)))
-                code = 1
-            try:  # into the file made above, shared with the parent
-                pickle.dump(payload, result, protocol=pickle.HIGHEST_PROTOCOL)
-                result.flush()
-            except BaseException:  # noqa: BLE001
-                code = 2
-            os._exit(code)
+        pid = -1
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child
+                _child(second, result, parent, main_thread)
+        except BaseException:
+            if os.getpid() != parent:  # a child stopped before it began: it never runs the caller's code
+                os._exit(1)
+            if pid > 0:  # this process, stopped as the child began
+                _stop(pid)
+                _wait(pid)
+            raise
         try:
             a = first()
         except BaseException:
@@ -122,6 +116,26 @@ def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     if kept is not None:
         raise kept
     raise ChildError(f"den parallelle delen av jobben feilet ({name_}: {message})")
+
+
+def _child(second: Callable[[], object], result: IO[bytes], parent: int, main_thread: bool) -> NoReturn:
+    """The forked child: ``second()``, its result or error pickled into ``result``, then ``os._exit``."""
+    code = 0
+    try:
+        if main_thread:
+            stopp.stop_once()
+            stopp.die_with_parent(parent)
+        payload: tuple[str, object] = ("ok", second())
+    except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
+        keep = exc if isinstance(exc, FeeEngineError | OSError) and _picklable(exc) else None
+        payload = ("feil", (type(exc).__name__, str(exc), keep, traceback.format_exc(limit=5)))
+        code = 1
+    try:  # into the file made before the fork, shared with the parent
+        pickle.dump(payload, result, protocol=pickle.HIGHEST_PROTOCOL)
+        result.flush()
+    except BaseException:  # noqa: BLE001
+        code = 2
+    os._exit(code)
 
 
 def _wait(pid: int) -> int:

@@ -1,16 +1,19 @@
-"""A command stopped from outside ends the way Ctrl-C ends it.
+"""A command stopped from outside ends the way Ctrl-C ends it, and a stop waits for the steps that must be whole.
 
 ``kill``, a service manager and the web page's server (when it stops, it stops its runs) send SIGTERM. Left to
 the system, SIGTERM ends the process at once: the staging folder of ``--out`` stays behind, a forked child works
-on alone, and answers already read can be left without their audit lines. With :func:`stop_on_sigterm`, SIGTERM
-raises :class:`Stopped` (a ``KeyboardInterrupt``) where the process is, so every ``finally`` runs as it does
-for Ctrl-C: the audit lines are handed over, the staging folder is removed, the forked child is stopped
-(:func:`fee_engine.parallel.in_two`). :func:`end_as_stopped` then ends the process by SIGTERM itself, so
-whoever sent it sees the process ended by it (exit status 143 in a shell).
+on alone, and answers already read can be left without their audit lines. With :func:`stop_on_signals`, SIGTERM
+raises :class:`Stopped` (a ``KeyboardInterrupt``) where the process is, and Ctrl-C (SIGINT) raises
+``KeyboardInterrupt`` as always, so every ``finally`` runs: the audit lines are handed over, the staging folder
+is removed, the forked child is stopped (:func:`fee_engine.parallel.in_two`). :func:`end_as_stopped` then ends
+the process by SIGTERM itself, so whoever sent it sees the process ended by it (exit status 143 in a shell).
 
-Only the first SIGTERM raises: the cleanup it starts is not cut short by a second (SIGKILL still ends the
-process at once). A forked child takes both SIGINT and SIGTERM this way (:func:`stop_once`): when a Ctrl-C
-reaches both processes and this one then stops the child, the child's cleanup is not cut short either.
+One stop per process: only the first of the two signals raises, so the cleanup it starts is not cut short by a
+second one (a Ctrl-C, then the server's SIGTERM; SIGKILL still ends the process at once). A forked child takes
+both signals the same way (:func:`stop_once`).
+
+Some steps must not be cut in two: handing a block of audit lines to the system and counting them, moving a
+run's files into ``--out``. Inside :func:`whole`, a stop waits: it is raised when the step is done.
 """
 
 from __future__ import annotations
@@ -18,47 +21,84 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import NoReturn
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGTERM, raised where the process was (:func:`stop_on_sigterm`)."""
+    """SIGTERM, raised where the process was (:func:`stop_on_signals`)."""
 
 
 _received: list[int] = []  # the signal that stopped this process, once one has
+_waiting: list[int] = []  # a stop that came inside :func:`whole`, raised when it ends
+_depth = [0]  # how many :func:`whole` blocks this process is in
 
 
-def _once(signum: int, frame: FrameType | None) -> None:
-    if _received:  # already stopping: let the cleanup finish
-        return
-    _received.append(signum)
+def _raise(signum: int) -> NoReturn:
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Stopped("stoppet av SIGTERM")
 
 
-def stop_on_sigterm() -> bool:
-    """SIGTERM raises :class:`Stopped` from now on (once). Only the main thread can set a handler: elsewhere
-    nothing is changed, and False is returned."""
+def _once(signum: int, frame: FrameType | None) -> None:
+    if _received or _waiting:  # already stopping: let the cleanup finish
+        return
+    if _depth[0]:
+        _waiting.append(signum)
+        return
+    _received.append(signum)
+    _raise(signum)
+
+
+@contextmanager
+def whole() -> Iterator[None]:
+    """A step a stop does not cut in two: SIGINT or SIGTERM (through this module's handler) that comes inside it
+    is raised when it is done (not when it ends by an exception of its own: that one goes on, and the stop is
+    kept for :func:`stopped`)."""
+    _depth[0] += 1
+    try:
+        yield
+    finally:
+        _depth[0] -= 1
+    if not _depth[0] and _waiting:
+        signum = _waiting.pop()
+        _received.append(signum)
+        _raise(signum)
+
+
+def stop_on_signals() -> bool:
+    """SIGTERM and SIGINT raise from now on, the first of them only (:func:`_once`). Only the main thread can set a
+    handler: elsewhere nothing is changed, and False is returned. An ignored SIGINT (a job started in the
+    background) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         return False
-    _received.clear()
-    signal.signal(signal.SIGTERM, _once)
+    stop_once()
     return True
 
 
 def stop_once() -> None:
-    """In a forked child: SIGTERM and SIGINT each raise, the first of them only."""
+    """SIGTERM and SIGINT each raise, the first of them only (in a forked child, whatever the parent had)."""
     _received.clear()
+    _waiting.clear()
+    _depth[0] = 0
     signal.signal(signal.SIGTERM, _once)
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # an ignored Ctrl-C (a background job) stays so
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _once)
 
 
+def done() -> None:
+    """The command has ended (its exit code decided): a signal that comes now is ignored, not raised while the
+    interpreter shuts down."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(sig) is _once:
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def stopped() -> bool:
-    """Whether SIGTERM has stopped this process (:func:`stop_on_sigterm`)."""
-    return signal.SIGTERM in _received
+    """Whether SIGTERM has stopped this process (:func:`stop_on_signals`)."""
+    return signal.SIGTERM in _received or signal.SIGTERM in _waiting
 
 
 def end_as_stopped() -> NoReturn:

@@ -79,7 +79,9 @@ def counted_income_oere(body: dict) -> int:
     classes = RULES.income_classification(2023)
     from fee_engine.regelsett import COUNTED
 
-    return sum(int(i["beloep"]) * 100 for i in body.get("grunnlag") or [] if classes.get(i["tekniskNavn"]) in COUNTED)
+    # gross: an item that counts adds its amount, a negative one (a deficit, a loss) adds nothing
+    items = body.get("grunnlag") or []
+    return sum(max(int(i["beloep"]), 0) * 100 for i in items if classes.get(i["tekniskNavn"]) in COUNTED)
 
 
 def through_files(tmp: Path, raw: bytes, person: str = P, year: int = 2023, stage: str = "oppgjoer"):

@@ -3,6 +3,7 @@ it: its staging folder removed, its audit lines written, its forked child stoppe
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -163,3 +164,105 @@ def test_a_web_run_stopped_by_the_server_says_so_on_the_page(tmp_path):
     assert proc.wait(timeout=30) == -signal.SIGTERM
     status = json.loads((tmp_path / "status.json").read_text(encoding="utf-8"))
     assert status["tilstand"] == "feilet" and "serveren stoppet (SIGTERM)" in status["melding"]
+
+
+@pytest.fixture
+def own_handlers():
+    """This process's SIGINT and SIGTERM handlers as fee-engine's command line sets them, put back afterwards."""
+    from fee_engine import stopp
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stopp.stop_on_signals()
+    yield stopp
+    for s, handler in before.items():
+        signal.signal(s, handler)
+    stopp._received.clear()
+    stopp._waiting.clear()
+
+
+def test_a_stop_waits_for_a_whole_step_and_comes_once(own_handlers):
+    stopp = own_handlers
+    done = []
+    with pytest.raises(stopp.Stopped):
+        with stopp.whole():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler has run by now, and waits
+            done.append("the step")
+    assert done == ["the step"] and stopp.stopped()
+    os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C during the cleanup the stop began: nothing raised
+    time.sleep(0.05)
+
+
+def test_ctrl_c_then_sigterm_is_one_stop(own_handlers):
+    """Ctrl-C at the terminal, then the server's SIGTERM: the second does not cut the first one's cleanup short."""
+    stopp = own_handlers
+    with pytest.raises(KeyboardInterrupt) as caught:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    assert not isinstance(caught.value, stopp.Stopped)
+    os.kill(os.getpid(), signal.SIGTERM)  # nothing raised
+    time.sleep(0.05)
+    assert not stopp.stopped()
+
+
+def test_a_stop_while_answer_files_are_read_leaves_no_answer_read_without_its_line(tmp_path, own_handlers, monkeypatch):
+    """SIGTERM while a block of audit lines is being written: the block is still written, and the reading stops
+    after it. It used to be dropped: 512 answers read, 256 lines."""
+    from fee_engine.audit import AuditLog
+    from fee_engine.identity import make_synthetic
+    from fee_engine.taxdata import FileSource, fallback_plan
+    from fee_engine.taxdata.base import fetch_with_fallback
+
+    monkeypatch.setenv("FEE_ENGINE_PROSESSER", "1")
+    stopp = own_handlers
+    persons = [make_synthetic(dt.date(1980, 1, 1) + dt.timedelta(days=i), 1) for i in range(1000)]
+    folder = tmp_path / "skatt" / "2023" / "oppgjoer"
+    folder.mkdir(parents=True)
+    for p in persons:
+        (folder / f"{p}.json").write_text(json.dumps({"grunnlag": []}), encoding="utf-8")
+    source = FileSource(tmp_path / "skatt")
+    read: list[str] = []
+    real_lookup = source.lookup
+    source.lookup = lambda person, *a: (read.append(person), real_lookup(person, *a))[1]  # type: ignore[method-assign]
+    log = AuditLog(tmp_path / "r.jsonl", command="test")
+    real_line, made = log._line, [0]
+
+    def line(*a):  # the 300th line (in the second block of 256) is where the stop comes
+        made[0] += 1
+        if made[0] == 300:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_line(*a)
+
+    log._line = line  # type: ignore[method-assign]
+    with pytest.raises(stopp.Stopped):
+        fetch_with_fallback(source, persons, fallback_plan(2024), audit=log)
+    log.close()
+    written = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()
+    assert 300 <= len(read) < len(persons)  # stopped, after the block with the 300th line
+    assert len(written) == len(read) == log.lines
+
+
+def test_a_stop_while_files_are_moved_into_out_waits_until_all_are(demo, tmp_path, own_handlers, monkeypatch):
+    """--out holds one run's files, never some of each: a stop during the move waits until every file is in."""
+    from fee_engine import outdir
+
+    from .helpers import read_out, run_demo
+
+    stopp = own_handlers
+    out = tmp_path / "o"
+    assert run_demo(demo, out, "--format", "csv").exit_code == 1  # 2024-08..2025-07
+    real, moved = outdir.exchange, []
+
+    def exchanging(a, b):
+        moved.append(Path(b).name)
+        if len(moved) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+        return real(a, b)
+
+    monkeypatch.setattr(outdir, "exchange", exchanging)
+    run_demo(demo, out, "--format", "csv", "--period", "2024-09..2025-07")
+    assert stopp.stopped() and len(moved) >= 4
+    assert json.loads((out / "kjoering.json").read_text(encoding="utf-8"))["periode"] == "2024-09..2025-07"
+    assert read_out(out / "maanedlig.csv")["maaned"].min() == "2024-09"
+    assert read_out(out / "vedtak.csv")["fra_maaned"].min() == "2024-09"

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import msgspec
 
 from ..identity import mask
+from ..stopp import whole
 
 RETTIGHETSPAKKE = "kommuneforeldrebetaling"
 Status = Literal["ok", "ingen_data", "ukjent_person", "slettet", "feil"]
@@ -147,8 +148,9 @@ def _fetch(
                     break
             out[person] = tried
             if pending is not None and len(pending) >= LOCAL_LINES:
-                block, pending = pending, []  # taken first: a block the log could not take is not tried again
-                log.write_many(block, kilde)
+                with whole():  # a stop (Ctrl-C, SIGTERM) waits until the block is with the system and counted
+                    block, pending = pending, []  # taken first: a block the log could not take is not tried again
+                    log.write_many(block, kilde)
             if progress is not None:
                 progress()
     finally:  # the lines of the answers read, also when the reading stops (Ctrl-C, SIGTERM, an error)

@@ -508,11 +508,14 @@ class Stored:
     def __init__(self, cache: LookupCache, keys: dict[str, str], plan: list[tuple[int, str]], rows: dict) -> None:
         self.cache, self.keys, self.plan, self.rows = cache, keys, plan, rows  # keys: those made already
 
-    def walk(self, persons: list[str]) -> tuple[dict[str, list[Lookup]], list[tuple[str, int, str]]]:
+    def walk(
+        self, persons: list[str], into: dict[str, list[Lookup]] | None = None
+    ) -> tuple[dict[str, list[Lookup]], list[tuple[str, int, str]]]:
         """Each of these persons whose walk ends in what is stored, with the answers it takes (a person with a step
         not stored, or stored but unreadable, is left out: to be asked); and the unreadable rows, for
-        :meth:`LookupCache.forgotten`."""
-        out: dict[str, list[Lookup]] = {}
+        :meth:`LookupCache.forgotten`. ``into``: the dict filled, person by person (what was opened before a stop
+        is there for its audit lines)."""
+        out: dict[str, list[Lookup]] = {} if into is None else into
         unreadable: list[tuple[str, int, str]] = []
         opened, rows, keys, key_of = self.cache._opened, self.rows, self.keys, self.cache.person_key
         for person in persons:

@@ -493,7 +493,13 @@ def _stored_in_two(
     and the number of answers taken from the cache. The rows that could not be read are deleted here."""
 
     def work(part: list[str], tick: Callable[[], None] | None) -> tuple[Any, list[str], list, int]:
-        got, unreadable = stored.walk(part)
+        got: dict[str, list[Lookup]] = {}
+        try:
+            _, unreadable = stored.walk(part, got)
+        except BaseException:  # stopped while opening (Ctrl-C, SIGTERM): the answers opened so far get their lines
+            if log is not None and got:
+                log.write_many([res for answered in got.values() for res in answered], "lager")
+            raise
         n = _taken(got, log, tick)
         return digest(got), [p for p in part if p not in got], unreadable, n
 

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     from .. import stopp
 
-    stopp.stop_on_sigterm()  # the server stopping stops its runs with SIGTERM: they end as after Ctrl-C
+    stopp.stop_on_signals()  # the server stopping stops its runs with SIGTERM: they end as after Ctrl-C
     args = sys.argv[1:] if argv is None else argv
     directory = Path(args[0])
     job = json.loads((directory / "jobb.json").read_text(encoding="utf-8"))
@@ -247,9 +247,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         TASKS[job["oppgave"]](job, directory, status)
-    except stopp.Stopped:
-        status.finish("feilet", "arbeidet ble stoppet fordi serveren stoppet (SIGTERM); start det på nytt")
-        stopp.end_as_stopped()
+    except KeyboardInterrupt as exc:  # SIGTERM (the server stopping) or SIGINT: the run cleaned up after itself
+        stopped = isinstance(exc, stopp.Stopped)
+        why = "fordi serveren stoppet (SIGTERM)" if stopped else "(SIGINT)"
+        status.finish("feilet", f"arbeidet ble stoppet {why}; start det på nytt")
+        if stopped:
+            stopp.end_as_stopped()
+        return 130
     except FeeEngineError as exc:
         status.finish("feilet", mask_digits_in_text(str(exc)))
         return exc.exit_code

@@ -133,6 +133,7 @@ class RunManager:
                 stdout=log,
                 stderr=log,
                 cwd=run / "inn",
+                start_new_session=True,  # a Ctrl-C at the server's terminal is the server's: it stops its runs itself
             )
         finally:
             log.close()
