@@ -172,9 +172,10 @@ class AuditLog:
         if self._error is not None:
             raise storage_error(self.path, self._error)
         now = _now_text()
-        for b in range(0, len(results), _MANY):  # about 300 kB a write
-            lines = [self._line(res, kilde, now) for res in results[b : b + _MANY]]
-            self._append(b"".join(lines), len(lines))
+        with whole():  # a stop (Ctrl-C, SIGTERM) waits until every one of these lines is written
+            for b in range(0, len(results), _MANY):  # about 300 kB a write
+                lines = [self._line(res, kilde, now) for res in results[b : b + _MANY]]
+                self._append(b"".join(lines), len(lines))
 
     def _line(self, res: Lookup, kilde: str, now: str) -> bytes:
         return (

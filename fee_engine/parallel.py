@@ -91,7 +91,8 @@ def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     with tempfile.TemporaryFile(prefix="fee-engine-del-") as result:  # 0600, and unlinked at once
         pid = -1
         try:
-            pid = os.fork()
+            with stopp.whole():  # a stop as fork() returns waits until this process knows the child's pid
+                pid = os.fork()
             if pid == 0:  # the child
                 _child(second, result, parent, main_thread)
         except BaseException:

@@ -33,6 +33,7 @@ class Stopped(KeyboardInterrupt):
 
 _received: list[int] = []  # the signal that stopped this process, once one has
 _waiting: list[int] = []  # a stop that came inside :func:`whole`, raised when it ends
+_passed: list[int] = []  # a stop that waited for a step that then ended by an exception of its own
 _depth = [0]  # how many :func:`whole` blocks this process is in
 
 
@@ -55,13 +56,17 @@ def _once(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def whole() -> Iterator[None]:
     """A step a stop does not cut in two: SIGINT or SIGTERM (through this module's handler) that comes inside it
-    is raised when it is done (not when it ends by an exception of its own: that one goes on, and the stop is
-    kept for :func:`stopped`)."""
+    is raised when it is done. When the step ends by an exception of its own, that one goes on instead (it ends
+    the command); the stop still counts for :func:`stopped`, and a later signal stops the process again."""
     _depth[0] += 1
     try:
         yield
-    finally:
+    except BaseException:
         _depth[0] -= 1
+        if not _depth[0] and _waiting:
+            _passed.append(_waiting.pop())
+        raise
+    _depth[0] -= 1
     if not _depth[0] and _waiting:
         signum = _waiting.pop()
         _received.append(signum)
@@ -82,6 +87,7 @@ def stop_once() -> None:
     """SIGTERM and SIGINT each raise, the first of them only (in a forked child, whatever the parent had)."""
     _received.clear()
     _waiting.clear()
+    _passed.clear()
     _depth[0] = 0
     signal.signal(signal.SIGTERM, _once)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
@@ -98,7 +104,7 @@ def done() -> None:
 
 def stopped() -> bool:
     """Whether SIGTERM has stopped this process (:func:`stop_on_signals`)."""
-    return signal.SIGTERM in _received or signal.SIGTERM in _waiting
+    return signal.SIGTERM in _received or signal.SIGTERM in _waiting or signal.SIGTERM in _passed
 
 
 def end_as_stopped() -> NoReturn:

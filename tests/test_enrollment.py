@@ -175,6 +175,9 @@ def test_xlsx_a_number_in_a_percent_cell_is_the_percent_the_cell_shows(tmp_path)
         ("E", 0.5, "0\\%"),  # an escaped «%» likewise: 0.5
         ("F", 0.4878, "0%"),  # shows 49%, but the number is 48.78 %: read exactly
         ("G", 60, "General"),  # no format: 60
+        ("H", 0.8, "0_%"),  # «_%» is a space as wide as «%», not a percent: 0.8
+        ("I", 0.5, "[$%-414]0"),  # a code in brackets, not a percent: 0.5
+        ("J", 0.25, "[Red]0%"),  # a colour before a percent: 25%
     ]
     for i, (child, value, fmt) in enumerate(cells):
         ws.append([child, dt.datetime(2021, 3, 10), f"H{i}", F1, "0301", "barnehage", value])
@@ -184,7 +187,18 @@ def test_xlsx_a_number_in_a_percent_cell_is_the_percent_the_cell_shows(tmp_path)
     enr = read_enrollment(p, KNOWN)
     assert enr.rejected_rows == 0, enr.rejections
     got = dict(zip(enr.rows["barn_id"], enr.rows["plass_bp"]))  # basis points: 100 % = 10 000
-    assert got == {"A": 8000, "B": 10000, "C": 4850, "D": 80, "E": 50, "F": 4878, "G": 6000}
+    assert got == {
+        "A": 8000,
+        "B": 10000,
+        "C": 4850,
+        "D": 80,
+        "E": 50,
+        "F": 4878,
+        "G": 6000,
+        "H": 80,
+        "I": 50,
+        "J": 2500,
+    }
 
 
 def test_a_column_named_as_one_the_engine_makes_is_passed_through_under_its_own_name_not_used(tmp_path):

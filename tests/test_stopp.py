@@ -266,3 +266,59 @@ def test_a_stop_while_files_are_moved_into_out_waits_until_all_are(demo, tmp_pat
     assert json.loads((out / "kjoering.json").read_text(encoding="utf-8"))["periode"] == "2024-09..2025-07"
     assert read_out(out / "maanedlig.csv")["maaned"].min() == "2024-09"
     assert read_out(out / "vedtak.csv")["fra_maaned"].min() == "2024-09"
+
+
+OPENING = """
+import os, signal, sys
+from fee_engine.taxdata import cache
+real = cache.LookupCache._opened
+opened = [0]
+def stop_at_150(self, *a):  # SIGTERM as the 150th answer is taken from the cache
+    opened[0] += 1
+    if opened[0] == 150:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(self, *a)
+cache.LookupCache._opened = stop_at_150
+from fee_engine.cli import main
+sys.argv = ["fee-engine", *sys.argv[1:]]
+main()
+"""
+
+
+def test_answers_opened_from_the_cache_before_a_stop_have_their_lines(tmp_path, audit_log_in_tmp):
+    """A second run of 300 children from a full cache, stopped while it opens the answers: each answer opened (149
+    or 150, as the stop comes before or after the 150th) has its «lager» line. It had none."""
+    from fee_engine.synthetic import generate
+
+    pop = generate(300, tmp_path / "pop", seed=5, kommune="0301")
+    key_file, cert_file, trusted = client_identity(tmp_path / "klient")
+    cache, out = tmp_path / "c" / "skatt.sqlite", tmp_path / "out"
+    script = tmp_path / "s.py"
+    script.write_text(textwrap.dedent(OPENING))
+    with EmulatorServer(pop / "skatt", trusted_certs=trusted) as s:
+        env = api_env(s, key_file, cert_file, PYTHONPATH=str(ROOT))
+        cmd = run_cmd(pop / "innskriving.csv", out, cache)
+        first = sp.run(cmd, env=env, capture_output=True, timeout=300)
+        assert first.returncode == 0, first.stderr.decode(errors="replace")[-2000:]
+        second = sp.run([sys.executable, str(script), *cmd[3:]], env=env, capture_output=True, timeout=300)
+    assert second.returncode == -signal.SIGTERM, second.stderr.decode(errors="replace")[-2000:]
+    kept = [json.loads(x) for x in audit_log_in_tmp.read_text(encoding="utf-8").splitlines()]
+    runs = list(dict.fromkeys(x["kjoering"] for x in kept))
+    assert len(runs) == 2
+    second_lines = [x for x in kept if x["kjoering"] == runs[1]]
+    assert {x["kilde"] for x in second_lines} == {"lager"} and len(second_lines) in (149, 150)
+
+
+def test_a_stop_that_waited_for_a_step_that_failed_counts_and_a_later_one_still_stops(own_handlers):
+    """The step's own error goes on (it ends the command: a full disk is exit 2); the stop counts for the exit, and
+    should the error be caught, the next signal stops the process: it is never left unstoppable."""
+    stopp = own_handlers
+    with pytest.raises(OSError, match="disken er full"):
+        with stopp.whole():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            raise OSError("disken er full")
+    assert stopp.stopped()
+    with pytest.raises(stopp.Stopped):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)

@@ -364,11 +364,13 @@ def _shown(cell: Any) -> str:
 
 
 def _percent_signs(number_format: str | None, negative: bool = False) -> int:
-    """How many times a number format multiplies by 100: the ``%`` signs, outside quoted text and not escaped, of
-    the section that shows the number (the second for a negative number, when there is one)."""
+    """How many times a number format multiplies by 100: the ``%`` signs of the section that shows the number (the
+    second for a negative number, when there is one), not counting quoted text, an escaped character, the character
+    after ``_`` (a space as wide as it) or ``*`` (a fill), or anything in brackets (a colour, a condition, a
+    currency and locale code)."""
     if not number_format or "%" not in number_format:
         return 0
-    sections = re.sub(r'"[^"]*"|\\.', "", number_format).split(";")
+    sections = re.sub(r'"[^"]*"|\\.|_.|\*.|\[[^\]]*\]', "", number_format).split(";")
     return sections[1 if negative and len(sections) > 1 else 0].count("%")
 
 

@@ -363,15 +363,18 @@ class LookupCache:
             self.unreadable += 1
             self._execute(f"DELETE FROM oppslag WHERE {_ROW}", row)
 
-    def answered(self, persons: list[str], plan: list[tuple[int, str]]) -> dict[str, list[Lookup]]:
+    def answered(
+        self, persons: list[str], plan: list[tuple[int, str]], into: dict[str, list[Lookup]] | None = None
+    ) -> dict[str, list[Lookup]]:
         """Each person whose walk along ``plan`` (as :meth:`get` a step at a time) ends in what is stored: the
         answers it takes, the last one deciding. A person with a step not stored is left out (to be asked).
+        ``into``: the dict filled, person by person (what was opened before a stop is there for its audit lines).
 
         One query for the plan's years instead of one a step: a batch run again from a full cache reads its
         answers in one pass, keeping only this batch's rows (a cache shared with other runs holds more)."""
         persons = list(dict.fromkeys(persons))
         stored = self.stored(plan, persons)
-        got, unreadable = stored.walk(persons)
+        got, unreadable = stored.walk(persons, into)
         self.forgotten(unreadable)
         return got
 

@@ -32,7 +32,8 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -457,7 +458,10 @@ class SsgClient(ApiClient):
                 self.stats.cache_hits += hits
             else:
                 if cache is not None:
-                    out.update(cache.answered(persons, plan))
+                    opened: dict[str, list[Lookup]] = {}
+                    with _lines_if_stopped(opened, alog):
+                        cache.answered(persons, plan, opened)
+                    out.update(opened)
                 self.stats.cache_hits += _taken(out, alog, progress)
                 to_ask = [p for p in persons if p not in out]
             for p in to_ask:
@@ -494,12 +498,8 @@ def _stored_in_two(
 
     def work(part: list[str], tick: Callable[[], None] | None) -> tuple[Any, list[str], list, int]:
         got: dict[str, list[Lookup]] = {}
-        try:
+        with _lines_if_stopped(got, log):
             _, unreadable = stored.walk(part, got)
-        except BaseException:  # stopped while opening (Ctrl-C, SIGTERM): the answers opened so far get their lines
-            if log is not None and got:
-                log.write_many([res for answered in got.values() for res in answered], "lager")
-            raise
         n = _taken(got, log, tick)
         return digest(got), [p for p in part if p not in got], unreadable, n
 
@@ -517,6 +517,18 @@ def _stored_in_two(
         for _ in range(len(persons) - len(persons) // 2 - len(ask2)):
             progress()
     return d1.merged(d2), ask1 + ask2, n1 + n2
+
+
+@contextmanager
+def _lines_if_stopped(opened: dict[str, list[Lookup]], log: Any) -> Iterator[None]:
+    """Answers being opened from the cache into ``opened``: if that stops (Ctrl-C, SIGTERM, an error), the ones
+    opened so far get their ``lager`` lines before the stop goes on, as they would have had them before use."""
+    try:
+        yield
+    except BaseException:
+        if log is not None and opened:
+            log.write_many([res for answered in opened.values() for res in answered], "lager")
+        raise
 
 
 def _taken(got: dict[str, list[Lookup]], log: Any, progress: Callable[[], None] | None) -> int:
