@@ -10,8 +10,9 @@ disk have theirs handed over together before any of them is used: from the cache
 all the answers a process has opened; from a folder of answer files, every
 :data:`~fee_engine.taxdata.base.LOCAL_LINES` lines and the rest when the reading ends or stops
 with an exception (SIGTERM raises one: :mod:`fee_engine.stopp`; a stop waits while a block is
-handed over and counted). Such a line's ``tid`` is when it was handed over. A process killed outright (SIGKILL) while it reads can leave out the lines of
-answers it read and never used. A background thread ``fsync``\\ s the file at least once a second
+handed over and counted). Such a line's ``tid`` is when it was handed over. A process killed
+outright (SIGKILL) while it reads can leave out the lines of answers it read and never used. A
+background thread ``fsync``\\ s the file at least once a second
 while there are new lines, and once more at the end, so a crash of the machine loses at
 most about a second of lines. ``--out`` gets ``revisjon.jsonl`` with this run's lines only.
 

@@ -178,6 +178,7 @@ def test_xlsx_a_number_in_a_percent_cell_is_the_percent_the_cell_shows(tmp_path)
         ("H", 0.8, "0_%"),  # «_%» is a space as wide as «%», not a percent: 0.8
         ("I", 0.5, "[$%-414]0"),  # a code in brackets, not a percent: 0.5
         ("J", 0.25, "[Red]0%"),  # a colour before a percent: 25%
+        ("K", 0.7 + 0.1, "0%"),  # a sum stored as 0.7999999999999999: 80%, as the spreadsheet shows
     ]
     for i, (child, value, fmt) in enumerate(cells):
         ws.append([child, dt.datetime(2021, 3, 10), f"H{i}", F1, "0301", "barnehage", value])
@@ -198,6 +199,7 @@ def test_xlsx_a_number_in_a_percent_cell_is_the_percent_the_cell_shows(tmp_path)
         "H": 80,
         "I": 50,
         "J": 2500,
+        "K": 8000,
     }
 
 

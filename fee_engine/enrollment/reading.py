@@ -21,7 +21,7 @@ import csv
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -375,8 +375,12 @@ def _percent_signs(number_format: str | None, negative: bool = False) -> int:
 
 
 def _percent_text(v: float, signs: int) -> str:
-    """``v`` × 100 per percent sign, exactly (from the number's shortest decimal form, not by float arithmetic)."""
-    exact = Decimal(repr(v)) * (100**signs)
+    """``v`` × 100 per percent sign, from the number's shortest decimal form, to 15 significant digits: the
+    digits a spreadsheet keeps (a sum such as 0.7 + 0.1, stored as 0.7999999999999999, is 80 %, not
+    79.99999999999999 %)."""
+    with localcontext() as ctx:
+        ctx.prec = 15
+        exact = +(Decimal(repr(v)) * (100**signs))
     text = format(exact.normalize(), "f") if exact else "0"
     return text + "%" * signs
 

@@ -161,8 +161,9 @@ def _fetch(
 
 # Audit lines of a local source handed to the system together (:func:`_fetch`; a block ends after the person whose
 # lookups reach this many, so it holds up to two more). Small enough that a run killed outright (SIGKILL), or a full
-# disk, has read at most this many answers without their lines (SIGTERM and Ctrl-C reach the `finally` below). 60 000 persons' files
-# read in one process (medians of four): 1.09 s of CPU time at 256, 1.04 s at 1 000, 1.39 s at one line a write.
+# disk, has read at most this many answers without their lines (SIGTERM and Ctrl-C reach the `finally` above).
+# 60 000 persons' files read in one process (medians of four): 1.09 s of CPU time at 256, 1.04 s at 1 000, 1.39 s at
+# one line a write.
 LOCAL_LINES = 256
 
 
