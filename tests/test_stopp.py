@@ -176,8 +176,9 @@ def own_handlers():
     yield stopp
     for s, handler in before.items():
         signal.signal(s, handler)
-    stopp._received.clear()
-    stopp._waiting.clear()
+    for state in (stopp._received, stopp._waiting, stopp._passed):
+        state.clear()
+    stopp._depth[0] = 0
 
 
 def test_a_stop_waits_for_a_whole_step_and_comes_once(own_handlers):
