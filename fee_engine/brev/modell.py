@@ -358,34 +358,19 @@ class Grunnlag:
             elif kode == "inntektsgrense":
                 if r["inntekt_status"] == "ikke_soekt":
                     out.append(Linje(t("ikke_soekt_steg")))
-                elif p and p["for"] == p["etter"]:  # less than a krone off: whole kroner would say «from X to X»
-                    out.append(
-                        Linje(
-                            t(
-                                "inntektsgrense_oere",
-                                andel=tall(v["andel_prosent"]),
-                                inntekt=kr(v["husholdningsinntekt"]),
-                                maaneder=v["fakturerte_maaneder"],
-                                tak=kroner_og_oere(int(r["inntekt_tak_oere"])).replace(" ", NBSP),
-                            ),
-                            self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
-                        )
-                    )
                 elif p:
-                    out.append(
-                        Linje(
-                            t(
-                                "inntektsgrense",
-                                andel=tall(v["andel_prosent"]),
-                                inntekt=kr(v["husholdningsinntekt"]),
-                                maaneder=v["fakturerte_maaneder"],
-                                tak=kr(v["tak_per_maaned"]),
-                                etter=kr(p["etter"]),
-                                **{"for": kr(p["for"])},
-                            ),
-                            self.ref(p.get("hjemmel_kort") or p["hjemmel"]),
-                        )
-                    )
+                    grunnlag = {
+                        "andel": tall(v["andel_prosent"]),
+                        "inntekt": kr(v["husholdningsinntekt"]),
+                        "maaneder": v["fakturerte_maaneder"],
+                    }
+                    if p["for"] == p["etter"]:  # less than a krone off: whole kroner would say «from X to X»
+                        tak = kroner_og_oere(int(r["inntekt_tak_oere"])).replace(" ", NBSP)
+                        tekst = t("inntektsgrense_oere", tak=tak, **grunnlag)
+                    else:
+                        tak, etter, foer = kr(v["tak_per_maaned"]), kr(p["etter"]), kr(p["for"])
+                        tekst = t("inntektsgrense", tak=tak, etter=etter, **{"for": foer}, **grunnlag)
+                    out.append(Linje(tekst, self.ref(p.get("hjemmel_kort") or p["hjemmel"])))
                 elif kjent and bool(r["inntekt_brukt"]) and "saerskilte_behov" not in brukt:
                     out.append(
                         Linje(
