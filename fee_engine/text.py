@@ -61,9 +61,11 @@ def kroner(value: int) -> str:
 
 
 def kroner_og_oere(oere: int) -> str:
-    """Øre as kroner with two decimals: 199999 -> «1 999,99» (where whole kroner would hide a difference)."""
-    q, r = divmod(int(oere), 100)
-    return f"{thousands(q)},{r:02d}"
+    """Øre as kroner with two decimals: 199999 -> «1 999,99» (where whole kroner would hide a difference), -150 ->
+    «−1,50» (a minus sign)."""
+    sign = "−" if oere < 0 else ""
+    whole, part = divmod(abs(int(oere)), 100)
+    return f"{sign}{thousands(whole)},{part:02d}"
 
 
 def kroner_from_oere(oere: int) -> str:

@@ -20,6 +20,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from ..identity import mask_digits_in_text
+from ..text import kroner_og_oere
 from .sammendrag import FORDELER, Sak
 
 KR = '#,##0 "kr"'
@@ -43,11 +44,7 @@ def _kr_text(value: int | None) -> str:
 
 
 def _oere_text(oere: int | None) -> str:
-    if oere is None:
-        return "–"
-    sign = "−" if oere < 0 else ""
-    whole, part = divmod(abs(oere), 100)
-    return f"{sign}{whole:,}".replace(",", "\u00a0") + f",{part:02d}\u00a0kr"
+    return "–" if oere is None else kroner_og_oere(oere).replace(" ", "\u00a0") + "\u00a0kr"
 
 
 # -- JSON ------------------------------------------------------------------------------------------------
