@@ -526,18 +526,24 @@ def _lines_if_stopped(opened: dict[str, list[Lookup]], log: Any) -> Iterator[Non
     try:
         yield
     except BaseException:
-        if log is not None and opened:
-            log.write_many([res for answered in opened.values() for res in answered], "lager")
+        if opened:
+            _lager_lines(opened, log)
         raise
+
+
+def _lager_lines(got: dict[str, list[Lookup]], log: Any) -> int:
+    """A ``lager`` line in the audit log for each answer in ``got`` (handed to the system together); how many."""
+    taken = [res for answered in got.values() for res in answered]
+    if log is not None:
+        log.write_many(taken, "lager")
+    return len(taken)
 
 
 def _taken(got: dict[str, list[Lookup]], log: Any, progress: Callable[[], None] | None) -> int:
     """Answers taken from the cache: a ``lager`` line each in the audit log (handed to the system together, before
     any is used) and a tick per person; how many there are."""
-    taken = [res for answered in got.values() for res in answered]
-    if log is not None:
-        log.write_many(taken, "lager")
+    n = _lager_lines(got, log)
     if progress:
         for _ in got:
             progress()
-    return len(taken)
+    return n
