@@ -362,8 +362,7 @@ class _Factored:
         result = fn(uniques)
         parts = result if isinstance(result, tuple) else (result,)
         return tuple(
-            _Labels(r, codes, self._df.index) if _is_text(r) else _spread(r, codes, self._df.index)
-            for r in parts
+            _Labels(r, codes, self._df.index) if _is_text(r) else _spread(r, codes, self._df.index) for r in parts
         )
 
     def eq(self, column: str, value: str) -> pd.Series:
