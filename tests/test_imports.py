@@ -1,4 +1,5 @@
-"""The api path never imports the emulator's server stack (an extra); the command line starts without it."""
+"""The api path never imports the emulator's server stack (an extra); the command line starts without it, and
+without the workbook writer."""
 
 import subprocess
 import sys
@@ -14,3 +15,9 @@ def test_the_api_path_does_not_import_the_emulator_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_command_line_starts_without_the_workbook_writer():
+    code = "import sys\nimport fee_engine.cli, fee_engine.batch\nprint('xlsxwriter' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"

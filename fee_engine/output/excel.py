@@ -31,8 +31,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import xlsxwriter
-from xlsxwriter.utility import xl_rowcol_to_cell
 
 from ..steg import STEGKOLONNER
 from .navn import overskrift
@@ -82,6 +80,8 @@ class Book:
         self.path = path
         self.parts: dict[str, Part] = {}  # sheet name → the table rows that go under its header
         self._small = io.BytesIO()  # the workbook without those rows
+        import xlsxwriter  # here, not at the top: a run without a workbook does not load it (30 ms of every start)
+
         self.wb = xlsxwriter.Workbook(
             self._small,
             {
@@ -243,6 +243,8 @@ def _write_part(
 
 
 def _write_total(book: Book, ws: Any, cols: list[Column], part: pd.DataFrame, rows: int, total: Totals) -> None:
+    from xlsxwriter.utility import xl_rowcol_to_cell
+
     r = rows + 2  # one blank row below the data, outside the filter
     first, last = 1, max(rows, 1)
     if total.count:

@@ -35,7 +35,6 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
-from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 
 BLOCK = 32_768  # rows joined and written at a time
 LEVEL = 1  # deflate level of the sheets filled here
@@ -116,6 +115,8 @@ def _pieces(data: Data, style: int, after: str, rows: slice) -> list[bytes]:
 
 def rows_xml(part: Part, styles: list[int], first_row: int) -> Iterator[tuple[int, bytes]]:
     """The part's rows as ``<row>`` elements, numbered from ``first_row`` (1-based): (rows, XML) a block at a time."""
+    from xlsxwriter.utility import xl_col_to_name  # here: a run without a workbook does not load XlsxWriter
+
     n = len(part.columns)
     if n == 0:
         return
@@ -162,6 +163,8 @@ def _split(sheet: str, rows: int, columns: int) -> tuple[str, str]:
         raise ValueError("the sheet has no header row to put the rows under")
     at = sheet.index("</row>", data) + len("</row>")
     head, tail = sheet[:at], sheet[at:]
+
+    from xlsxwriter.utility import xl_cell_to_rowcol, xl_rowcol_to_cell
 
     def widen(m: re.Match[str]) -> str:
         last_row, last_col = xl_cell_to_rowcol(m.group(2) or m.group(1))
