@@ -240,6 +240,23 @@ def test_control_characters_and_unicode_digits(tmp_path):
     assert enr.rows["barn_id"].tolist() == ["D"]
 
 
+def test_control_characters_in_a_file_split_as_bytes(tmp_path):
+    """No NUL and no quote: the file is split as bytes, where its control characters are found without the
+    regular expression (DEL, a vertical tab); a control character in the header only is found too."""
+    from fee_engine.enrollment.reading import read_table
+
+    rows = [row("A"), row("B\x7f", "H2"), row("C", "H3", inst="O\x0bk"), row("D", "H4")]
+    path = write(tmp_path, *rows)
+    assert read_table(path).columns is not None  # the plain path
+    enr = read_enrollment(path, KNOWN)
+    got = codes(enr)
+    assert (3, "barn_id", "kontrolltegn") in got and (4, "institusjon", "kontrolltegn") in got
+    assert enr.rows["barn_id"].tolist() == ["A", "D"]
+    clean = write(tmp_path, row("A"), name="ren.csv")
+    header_only = write(tmp_path, row("A") + ";x", name="hode.csv", header=HEADER + ";merknad\x01")
+    assert read_table(clean).maybe_control is False and read_table(header_only).maybe_control is True
+
+
 def test_excel_serial_dates_in_a_workbook(tmp_path):
     from openpyxl import Workbook
 
