@@ -267,3 +267,32 @@ def test_a_child_id_shaped_like_a_fodselsnummer_gives_a_notice(tmp_path, barn, n
     enr = read_enrollment(write(tmp_path, GOOD.replace("A;", f"{barn};", 1)), KNOWN)
     assert enr.rejected_rows == 0
     assert any("barn_id på 1 rader ser ut som fødselsnumre" in n for n in enr.notices) is notice
+
+
+def test_a_plain_file_coded_by_two_processes_is_read_as_by_one(tmp_path, monkeypatch):
+    """From SPLIT_ROWS rows a plain file's columns are coded half in a forked child (on two cores): the codes and
+    distinct texts are those one process makes, column for column, long free-text cells and empty columns too."""
+    from fee_engine.enrollment import reading
+
+    header = "barn_id;husholdning_id;foresatt_fnr;kommunenummer;tilbud;merknad;tom"
+    lines = [header]
+    for i in range(300):
+        note = ("lang merknad med æøå " * (i % 5)) if i % 3 else ""  # some past 64 bytes: coded cell by cell
+        lines.append(
+            f"B{i % 250:04d};H{i % 120:03d};{F1 if i % 2 else F2};0301;{'sfo' if i % 4 else 'barnehage'};{note};"
+        )
+    path = tmp_path / "inn.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(reading, "SPLIT_ROWS", 10**9)
+    one = reading.read_table(path)
+    monkeypatch.setattr(reading, "SPLIT_ROWS", 2)
+    split = []
+    real = reading.in_two
+    monkeypatch.setattr(reading, "in_two", lambda a, b: split.append(1) or real(a, b))
+    two = reading.read_table(path)
+    assert split and one.columns is not None and two.columns is not None
+    assert len(one.columns) == len(two.columns) == 7
+    for a, b in zip(one.columns, two.columns):
+        assert a.codes.tolist() == b.codes.tolist() and a.values.tolist() == b.values.tolist()
+    assert one.columns[5].values.tolist()[:2] == ["", "lang merknad med æøå "]
+    assert two.maybe_control is False
