@@ -330,9 +330,10 @@ class _Factored:
         self._f: dict[str, tuple[np.ndarray, pd.Series]] = {}
 
     def put(self, column: str, codes: np.ndarray, uniques: np.ndarray) -> None:
-        """``column`` as ``uniques[codes]``; the frame gets the column as text (pandas' ``str``)."""
+        """``column`` as ``uniques[codes]``; the frame gets the column as text (pandas' ``str``), its type found from
+        the distinct values and the rows taken from them (not every row's text looked at again)."""
         self._f[column] = (codes, pd.Series(uniques, dtype=object))
-        self._df[column] = pd.Series(uniques[codes], index=self._df.index)
+        self._df[column] = pd.Series(pd.Series(uniques).array.take(codes), index=self._df.index)
 
     def _get(self, column: str) -> tuple[np.ndarray, pd.Series]:
         if column not in self._f:
@@ -399,15 +400,15 @@ def read_enrollment(
     missing = [c for c in REQUIRED if c not in header and (require_fnr or c != "foresatt_fnr")]
     if missing:
         raise InputError(f"{path}: mangler påkrevde kolonner: {', '.join(missing)} (fant: {', '.join(header)})")
-    df = table.frame(header)
+    coded = dict(zip(header, table.columns)) if table.columns is not None else {}  # a plain file: coded as read
+    df = table.frame(header, skip=set(coded) & set(KNOWN))  # those are put in below, from their codes
     n = len(df)
     extra = [c for c in header if c not in KNOWN]
     renamed = {c: _own_name(c, set(header)) for c in extra if c in ENGINE_COLUMNS}  # passed through, not used
     for c in KNOWN:
-        if c not in df.columns:
+        if c not in df.columns and c not in coded:
             df[c] = ""
     f = _Factored(df)
-    coded = dict(zip(header, table.columns)) if table.columns is not None else {}  # a plain file: coded as read
     for c in KNOWN:  # stripped once per distinct value; values that only differed by spaces share a code
         if c in coded:
             raw_codes, found = coded[c].codes, coded[c].values

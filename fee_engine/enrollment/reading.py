@@ -78,12 +78,14 @@ class Table:
     maybe_control: bool = True  # False when the whole text was found free of control characters
     columns: list[Column] | None = None  # the data by column instead of ``rows`` (a plain file, :func:`_plain`)
 
-    def frame(self, names: list[str]) -> pd.DataFrame:
-        """The data as a DataFrame of objects, with these column names."""
+    def frame(self, names: list[str], skip: set[str] = frozenset()) -> pd.DataFrame:  # type: ignore[assignment]
+        """The data as a DataFrame of objects, with these column names; a plain file's columns named in ``skip`` are
+        left out (the caller makes them from their codes)."""
         if self.columns is not None:  # by position: two columns of the same name stay two columns
-            texts = {i: c.texts() for i, c in enumerate(self.columns)}
-            df = pd.DataFrame(texts, columns=range(len(self.columns)), dtype=object)
-            df.columns = names
+            kept = [i for i, name in enumerate(names) if name not in skip]
+            texts = {i: self.columns[i].texts() for i in kept}
+            df = pd.DataFrame(texts, columns=kept, index=pd.RangeIndex(len(self.row_numbers)), dtype=object)
+            df.columns = [names[i] for i in kept]
             return df
         return pd.DataFrame(self.rows, columns=names, dtype=object)
 
