@@ -301,7 +301,8 @@ def build_households(rows: pd.DataFrame) -> pd.DataFrame:
     o = np.concatenate([np.zeros(len(hh), np.int8), np.ones(int(has_partner.sum()), np.int8)])
     order = lexsort([h, r, o])  # stable: equal keys keep their order, as a stable sort by (household, rad, o)
     h, p_code, person = h[order], p_code[order], person[order]
-    seen = pd.DataFrame({"h": h, "p": p_code}).duplicated().to_numpy()  # each person once per household
+    # each person once per household: (household, person) as one int64 (both below a million children's rows)
+    seen = pd.Series(h.astype(np.int64) * (int(p_code.max(initial=0)) + 1) + p_code).duplicated().to_numpy()
     h, person = h[~seen], person[~seen]
     starts = np.flatnonzero(np.r_[len(h) > 0, h[1:] != h[:-1]])  # h is sorted: each household's first adult
     n_hh = len(first_row)
