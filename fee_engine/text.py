@@ -68,6 +68,12 @@ def kroner_og_oere(oere: int) -> str:
     return f"{sign}{thousands(whole)},{part:02d}"
 
 
+def kroner_eksakt(oere: int) -> str:
+    """Øre as kroner, with the øre only where there are some: 64270000 -> «642 700», 64269999 -> «642 699,99» (an
+    income just under a limit is never shown as the limit)."""
+    return thousands(int(oere) // 100) if int(oere) % 100 == 0 else kroner_og_oere(oere)
+
+
 def kroner_from_oere(oere: int) -> str:
     """Øre to whole kroner, half up: 1234550 -> «12 346 kr»."""
     return kroner(int(to_kroner(oere)))

@@ -335,3 +335,38 @@ def test_a_reduction_of_less_than_a_krone_is_said_in_oere_not_from_2000_to_2000(
     assert "366 665 kr × 6 % / 11 = 1 999,99 kr i måneden" in text
     assert "Det er mindre enn 1 krone under prisen, så prisen settes ned fra 2 000,00 kr til 1 999,99 kr" in text
     assert "fra 2 000 kr til 2 000 kr" not in text
+
+
+def test_a_place_of_20_008_hours_is_not_said_to_be_all_free_when_1_krone_is_left(tmp_path):
+    """41 hours × 48,80 % = 20,008 hours, of which 20 are free. January 2024: maksimalpris 3 000 kr, so the
+    ordinary price is 3 000 × 48,80 % = 1 464 kr. Income 500 000 kr: the 6 % cap 500 000 × 6 % / 11 = 2 727 kr is
+    not lower. Kjernetid (limit 615 590 kr from August 2023): 1 464 × 20 / 20,008 = 1 463,41 kr off, leaving 0,59,
+    so 1 kr to pay. The sentence said «20 timer er gratis, så hele prisen … trekkes fra» (the hours rounded down)."""
+    case = {
+        "navn": "A place just over 20 hours",
+        "periode": "2024-01..2024-01",
+        "barn": [{"barn_id": "J", "husholdning": "H1", "fodt": "2020-02-02", "plass": "48,80"}],
+        "husholdninger": {"H1": {"inntekt": 500000}},
+    }
+    row = vedtak_for(case, tmp_path).iloc[0]
+    assert int(row["belop"]) == 1
+    assert "20 av 20,008 timer i uka er gratis, 1 464 kr × 20/20,008 = 1 463 kr i fradrag" in row["forklaring"]
+    assert "hele prisen" not in row["forklaring"]
+
+
+def test_an_income_with_oere_just_under_the_kjernetid_limit_is_not_shown_as_the_limit(tmp_path):
+    """Documented income 642 699,99 kr in October 2024: under the kjernetid limit of 642 700 kr (from August 2024),
+    so 20 of 41 hours are free: 2 000 − 2 000 × 20/41 = 2 000 − 975,61 = 1 024,39, so 1 024 kr (the 6 % cap,
+    642 699,99 × 6 % / 11 = 3 505,64 kr, is not lower). Whole kroner showed the income as «642 700 kr», the limit."""
+    case = {
+        "navn": "Income one øre under the limit",
+        "periode": "2024-10..2024-10",
+        "barn": [{"barn_id": "O", "husholdning": "H1", "fodt": "2021-02-02", "plass": 100}],
+        "husholdninger": {"H1": {"dokumentert": "642699,99"}},
+    }
+    row = vedtak_for(case, tmp_path).iloc[0]
+    assert int(row["belop"]) == 1024
+    text = row["forklaring"]
+    assert "Husholdningens inntekt er 642 699,99 kr, som dere har dokumentert" in text
+    assert "642 699,99 kr × 6 % / 11 = 3 506 kr i måneden" in text
+    assert "inntekten er under 642 700 kr" in text and "inntekt er 642 700 kr" not in text

@@ -620,3 +620,31 @@ def test_a_reduction_of_less_than_a_krone_is_said_in_oere(tmp_path):
     )
     assert "fra 2 000 kr til 2 000 kr" not in text
     assert "A, barnehageplass 100 %" in text  # no institution in the file: not «A, , barnehageplass»
+
+
+def test_a_place_just_over_the_free_hours_and_an_income_just_under_the_limit_are_said_as_computed(tmp_path):
+    """H1: 41 hours × 48,80 % = 20,008 hours, of which 20 free. From August 2024 the ordinary price is
+    2 000 × 48,80 % = 976 kr; income 500 000 kr is under the kjernetid limit of 642 700 kr, so
+    976 × 20/20,008 = 975,61 kr off: 0,39 kr, so 0 kr to pay. The letter said the place was «20 timer, ikke mer enn
+    de 20 gratis timene» (the hours rounded down). H2: documented income 642 699,99 kr, under the limit: the letter
+    said «642 700 kr», the limit itself."""
+    from .caserunner import build
+
+    case = {
+        "navn": "Hours and income at the kjernetid edges",
+        "periode": "2024-08..2025-07",
+        "barn": [
+            {"barn_id": "J", "husholdning": "H1", "fodt": "2020-02-02", "plass": "48,80"},
+            {"barn_id": "O", "husholdning": "H2", "fodt": "2021-02-02", "plass": 100},
+        ],
+        "husholdninger": {"H1": {"inntekt": 500000}, "H2": {"dokumentert": "642699,99"}},
+    }
+    opts = build(case, tmp_path / "inn")
+    res = run(opts.enrollment, opts.tax_data, tmp_path / "ut")
+    assert res.exit_code == 0, res.output
+    one = flat(pdf_text(tmp_path / "ut" / "brev" / "H1.pdf"))
+    assert "20 av 20,008 timer per uke er gratis, 976 kr × 20/20,008 = 976 kr i fradrag" in one
+    assert "Plassen er på 20 timer" not in one
+    two = flat(pdf_text(tmp_path / "ut" / "brev" / "H2.pdf"))
+    assert "Dokumentert inntekt for husholdningen er 642 699,99 kr" in two
+    assert "642 700 kr." not in two.replace("under 642 700 kr", "")

@@ -25,7 +25,7 @@ from ..money import to_kroner
 from ..regelsett import RuleSet, format_value
 from ..steg import REKKEFOLGE
 from ..steg.brev import KOMMUNALE
-from ..text import MAANEDER, kroner_og_oere
+from ..text import MAANEDER, kroner_eksakt, kroner_og_oere
 from .tekster import Tekster, ikke_bryt
 
 NBSP = "\u00a0"
@@ -108,10 +108,16 @@ def kr(kroner: int | float) -> str:
     return f"{int(round(kroner)):,}".replace(",", NBSP)
 
 
+def kr_eksakt(oere: Any) -> str:
+    """A household's income: «642 700», or «642 699,99» where it has øre (:func:`fee_engine.text.kroner_eksakt`),
+    with no-break spaces."""
+    return kroner_eksakt(int(oere)).replace(" ", NBSP)
+
+
 def tall(v: Any) -> str:
-    """20 -> «20», 32.8 -> «32,8»."""
+    """20 -> «20», 32.8 -> «32,8», 20.008 -> «20,008» (a place's hours: 41 × 48,80 %)."""
     f = float(v)
-    return str(int(f)) if f.is_integer() else f"{f:.2f}".rstrip("0").replace(".", ",")
+    return str(int(f)) if f.is_integer() else f"{f:.6f}".rstrip("0").replace(".", ",")
 
 
 def maaned(d: pd.Timestamp | dt.date) -> str:
@@ -361,7 +367,7 @@ class Grunnlag:
                 elif p:
                     grunnlag = {
                         "andel": tall(v["andel_prosent"]),
-                        "inntekt": kr(v["husholdningsinntekt"]),
+                        "inntekt": kr_eksakt(r["inntekt_oere"]),
                         "maaneder": v["fakturerte_maaneder"],
                     }
                     if p["for"] == p["etter"]:  # less than a krone off: whole kroner would say «from X to X»
@@ -377,7 +383,7 @@ class Grunnlag:
                             t(
                                 "inntektsgrense_ingen",
                                 andel=tall(r["andel_bp"] / 100),
-                                inntekt=kr(to_kroner(r["inntekt_oere"])),
+                                inntekt=kr_eksakt(r["inntekt_oere"]),
                                 maaneder=int(r["fakturerte_mnd"]),
                                 tak=kr(to_kroner(r["inntekt_tak_oere"])),
                             ),
@@ -660,7 +666,7 @@ def _inntekt(
         voksne.append(Person(rolle=getattr(t, rolle), navn=navn, fnr=t("person_fnr", fnr=mask(fnr)), inntekt=inntekt))
     if not soekt:
         return voksne, [t.ikke_soekt]
-    total = kr(to_kroner(int(h["inntekt_oere"])))
+    total = kr_eksakt(h["inntekt_oere"])
     if h["stadie"] == "dokumentert":
         return voksne, [t("inntekt_dokumentert", belop=total)]
     return voksne, [t("inntekt_samlet", belop=total)]

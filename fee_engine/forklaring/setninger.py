@@ -21,7 +21,7 @@ from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..sortering import distinct_rows
 from ..steg import REKKEFOLGE, Steg
-from ..text import MAANEDER, per_value, thousands_each
+from ..text import MAANEDER, kroner_og_oere, per_value, thousands_each
 
 _FORMATTER = string.Formatter()
 
@@ -132,6 +132,17 @@ class Setninger:
     def kr(self, values: pd.Series | np.ndarray) -> np.ndarray:
         """Whole kroner from øre (half up), formatted «1 234» (:meth:`kr_hel`)."""
         return self.kr_hel(to_kroner(np.asarray(values, dtype=np.int64)))
+
+    def kr_eksakt(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """Øre as kroner, «642 700», or with the øre where there are some, «642 699,99»: for an amount compared
+        exactly with a limit (a documented income may have øre; whole kroner would show it as the limit)."""
+        v = np.asarray(values, dtype=np.int64)
+        out = self.kr(v)
+        some = np.flatnonzero(v % 100 != 0)
+        if len(some):
+            out = out.copy()
+            out[some] = per_value(v[some], kroner_og_oere)
+        return out
 
     def kr_hel(self, values: pd.Series | np.ndarray) -> np.ndarray:
         """Whole kroner formatted «1 234», each amount formatted once for all the sentences about these periods."""

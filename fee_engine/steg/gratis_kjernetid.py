@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..money import centi, div_half_up, hundredths, oere, to_kroner
 from ..regelsett.skjema import Age, Hours, Kroner
+from ..text import per_value
 
 if TYPE_CHECKING:
     from ..forklaring.setninger import Setninger
@@ -75,18 +76,31 @@ TEKST = {
 }
 
 
+def plass_timer(heltid_c: pd.Series, plass_bp: pd.Series) -> np.ndarray:
+    """The place's hours a week as the deduction uses them, «20», «32,8» or «20,008» (41 hours × 48,80 %): never
+    rounded, so the fraction shown is the one computed (a place of 20,008 hours is not «20 av 20 timer»)."""
+
+    def write(v: int) -> str:  # millionths of an hour
+        whole, part = divmod(v, 1_000_000)
+        return str(whole) if part == 0 else f"{whole},{part:06d}".rstrip("0")
+
+    return per_value(heltid_c.to_numpy(np.int64) * plass_bp.to_numpy(np.int64), write)
+
+
 def forklar(s: Setninger) -> list[np.ndarray]:
     t = s.tekst(TEKST)
     billed, bh, known = s.fakturert, s.bh, s.inntekt_kjent
     gjelder, alder = s.col("kjernetid", bool), s.col("kjernetid_alder", bool)
-    timer_c = s.col("bh_heltid_timer_c", np.int64) * s.col("plass_bp", np.int64) // 10_000
-    alt = s.col("bh_kjerne_timer_c", np.int64) >= timer_c
+    # the whole price off where the free hours are at least the place's hours, compared exactly as fradrag does
+    alt = s.col("bh_kjerne_timer_c", np.int64) * 10_000 >= s.col("bh_heltid_timer_c", np.int64) * s.col(
+        "plass_bp", np.int64
+    )
 
     def fields(r: pd.DataFrame) -> dict:
         return {
             "grense": s.kr(r["bh_kjerne_grense_oere"]),
             "gratis": s.num(r["bh_kjerne_timer_c"]),
-            "timer": s.num(r["bh_heltid_timer_c"].astype(np.int64) * r["plass_bp"].astype(np.int64) // 10_000),
+            "timer": plass_timer(r["bh_heltid_timer_c"], r["plass_bp"]),
             "foer": s.kr(r[s.foer(STEG)]),
             "fradrag": s.kr_hel(s.reduksjon(STEG, r)),
             "hjemmel": s.hjemmel(STEG, "barnehage", r),
@@ -105,14 +119,19 @@ def forklar(s: Setninger) -> list[np.ndarray]:
     ]
 
 
+def _millionths(values: np.ndarray) -> np.ndarray:
+    """Millionths as numbers people read: 20 000 000 -> 20, 20 008 000 -> 20.008 (object array)."""
+    return np.array([v // 1_000_000 if v % 1_000_000 == 0 else v / 1_000_000 for v in values.tolist()], dtype=object)
+
+
 def verdier(p: pd.DataFrame) -> dict[str, np.ndarray]:
     return {
         "inntektsgrense": to_kroner(p["bh_kjerne_grense_oere"].to_numpy()),
         "husholdningsinntekt": to_kroner(p["inntekt_oere"].to_numpy()),
         "gratis_timer_per_uke": hundredths(p["bh_kjerne_timer_c"]),
-        "timer_i_plassen": hundredths(
-            p["bh_heltid_timer_c"].to_numpy(np.int64) * p["plass_bp"].to_numpy(np.int64) // 10_000
-        ),
+        "timer_i_plassen": _millionths(
+            p["bh_heltid_timer_c"].to_numpy(np.int64) * p["plass_bp"].to_numpy(np.int64)
+        ),  # exact, as the deduction uses them: 41 hours × 48,80 % is 20,008 hours, not 20
     }
 
 

@@ -95,7 +95,7 @@ def forklar(s: Setninger) -> list[np.ndarray]:
         return {
             "andel": s.num(r["andel_bp"]),
             "mnd": r["fakturerte_mnd"].astype(str),
-            "inntekt": s.kr(r["inntekt_oere"]),
+            "inntekt": s.kr_eksakt(r["inntekt_oere"]),
             "tak": s.kr(r["inntekt_tak_oere"]),
             "hjemmel": ref(r),
         }

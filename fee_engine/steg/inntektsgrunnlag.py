@@ -90,5 +90,6 @@ def setning(s: Setninger, r: pd.DataFrame) -> np.ndarray:
             )
     a, b = parts
     deler = np.where((a != "") & (b != ""), a + ", " + b, a + b)
-    sentence = s.fill(t["inntekt"], inntekt=s.kr(r["inntekt_oere"]), deler=deler) + notes
-    return np.where(documented, s.fill(t["dokumentert"], inntekt=s.kr(r["inntekt_oere"])), sentence)
+    inntekt = s.kr_eksakt(r["inntekt_oere"])  # a documented income may have øre
+    sentence = s.fill(t["inntekt"], inntekt=inntekt, deler=deler) + notes
+    return np.where(documented, s.fill(t["dokumentert"], inntekt=inntekt), sentence)
