@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -78,7 +79,7 @@ class Table:
     maybe_control: bool = True  # False when the whole text was found free of control characters
     columns: list[Column] | None = None  # the data by column instead of ``rows`` (a plain file, :func:`_plain`)
 
-    def frame(self, names: list[str], skip: set[str] = frozenset()) -> pd.DataFrame:  # type: ignore[assignment]
+    def frame(self, names: list[str], skip: Collection[str] = ()) -> pd.DataFrame:
         """The data as a DataFrame of objects, with these column names; a plain file's columns named in ``skip`` are
         left out (the caller makes them from their codes)."""
         if self.columns is not None:  # by position: two columns of the same name stay two columns
@@ -286,10 +287,6 @@ def _coded_columns(data: bytes, padded: np.ndarray, bounds: np.ndarray, n_rows: 
     mine, theirs = in_two(lambda: coded(here), lambda: coded(there))
     by_column = dict(zip(here, mine)) | dict(zip(there, theirs))
     return [Column.of(*by_column[k]) for k in range(width)]
-
-
-_CONTROL_BYTES = np.zeros(256, dtype=bool)
-_CONTROL_BYTES[[*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]] = True  # CONTROL's characters
 
 
 def _control_bytes(buf: np.ndarray) -> bool:
