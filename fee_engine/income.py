@@ -269,14 +269,14 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         ok = pc["ok"][j]
         failed, good = wanted & ~ok, wanted & ok
         inc = np.where(good, pc["income"][j], 0)
-        amounts = _kroner_texts(inc)  # each distinct amount formatted once
         g, f = np.flatnonzero(good), np.flatnonzero(failed)  # the texts below are made for these rows only
+        amounts = _kroner_texts(inc[g])  # each distinct amount formatted once
         side[role] = dict(
             failed=failed,
             inc=inc,
             year=np.where(good, pc["year"][j], ""),
             stage=np.where(good, pc["stage"][j], ""),
-            part=_texts_at(n, g, f"{role}: " + pc["head"][j[g]] + amounts[g]),
+            part=_texts_at(n, g, f"{role}: " + pc["head"][j[g]] + amounts),
             reason=_texts_at(n, f, f"{role}: " + pc["reason"][j[f]]),
             code=np.where(failed, pc["kode"][j], ""),
             unknown=good & pc["has_unknown"][j],
@@ -306,12 +306,9 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     out["stadie"] = np.where(
         documented >= 0, "dokumentert", np.where(looked_up, join(a["stage"], b["stage"], "/", unique=True), "")
     )
-    documented_text = np.array(
-        [
-            f"dokumentert inntekt {amount} (erstatter skattegrunnlaget)" if d >= 0 else ""
-            for d, amount in zip(documented.tolist(), _kroner_texts(np.maximum(documented, 0)).tolist())
-        ],
-        dtype=object,
+    given = np.flatnonzero(documented >= 0)  # few households: their texts made for them only
+    documented_text = _texts_at(
+        n, given, "dokumentert inntekt " + _kroner_texts(documented[given]) + " (erstatter skattegrunnlaget)"
     )
     out["inntekt_kilde"] = np.where(
         ~applied,
