@@ -25,6 +25,7 @@ Why a household is ``manuell`` is in ``manuell_grunn`` (text) and ``manuell_kode
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 import msgspec
@@ -195,6 +196,13 @@ FEW_TEXTS = (
 )
 
 
+def _joined(before: str, firsts: list[str], seconds: list[str], after: str) -> np.ndarray:
+    """``before + first + second + after`` for each pair, made as one string each (not three)."""
+    return np.fromiter(
+        map("".join, zip(repeat(before), firsts, seconds, repeat(after))), dtype=object, count=len(firsts)
+    )
+
+
 def _texts_at(n: int, at: np.ndarray, texts: np.ndarray) -> np.ndarray:
     """``n`` texts: ``texts`` at the rows ``at`` (made for those rows only), «» elsewhere."""
     out = np.full(n, "", dtype=object)
@@ -228,6 +236,7 @@ def _person_columns(persons: dict[str, PersonIncome]) -> dict[str, np.ndarray]:
         "ok": np.fromiter((*(p.ok for p in values), False), dtype=bool, count=k),
         "income": np.fromiter((*(p.income_oere for p in values), 0), dtype=np.int64, count=k),
         "year": texts(str(p.inntektsaar) for p in values),
+        "year_n": np.fromiter((*(p.inntektsaar or 0 for p in values), 0), dtype=np.int64, count=k),
         "stage": texts(p.stadie or "" for p in values),
         "head": texts(head(p) for p in values),
         "reason": texts(p.reason for p in values),
@@ -270,13 +279,14 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         failed, good = wanted & ~ok, wanted & ok
         inc = np.where(good, pc["income"][j], 0)
         g, f = np.flatnonzero(good), np.flatnonzero(failed)  # the texts below are made for these rows only
-        amounts = _kroner_texts(inc[g])  # each distinct amount formatted once
+        amounts = thousands_each(to_kroner(inc[g])).tolist()  # each distinct amount formatted once
         side[role] = dict(
             failed=failed,
             inc=inc,
             year=np.where(good, pc["year"][j], ""),
             stage=np.where(good, pc["stage"][j], ""),
-            part=_texts_at(n, g, f"{role}: " + pc["head"][j[g]] + amounts),
+            # «søker: skatteoppgjør 2023, 12 346 kr», each row's text joined once from its pieces
+            part=_texts_at(n, g, _joined(f"{role}: ", pc["head"][j[g]].tolist(), amounts, " kr")),
             reason=_texts_at(n, f, f"{role}: " + pc["reason"][j[f]]),
             code=np.where(failed, pc["kode"][j], ""),
             unknown=good & pc["has_unknown"][j],
@@ -325,7 +335,7 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     out["ukjente_poster"] = listed
     for role, side_ in (("soeker", a), ("partner", b)):
         has = side_["stage"] != ""
-        out[f"{role}_aar"] = np.where(has, side_["year"], "0").astype(np.int64)
+        out[f"{role}_aar"] = np.where(has, pc["year_n"][side_["j"]], 0)
         out[f"{role}_stadie"] = side_["stage"]
         out[f"{role}_oere"] = np.where(has, side_["inc"], -1)
     if n:  # few distinct texts, one string object each (text.py says why); no households: the columns as made
