@@ -329,6 +329,20 @@ def test_vedtak_periods_do_not_merge_across_a_move(tmp_path):
     ]
 
 
+def test_a_placement_ending_9999_12_31_is_billed_and_one_starting_then_is_outside_the_period(tmp_path):
+    """«9999-12-31» is a common way to write «no end». It was read, but the calculation's nanosecond dates end in
+    2262 and it wrapped round to 1816: the row counted as computed and was never billed. B starts in 9999: outside
+    the period. A, not applied (soekt nei), Oslo barnehage 100 % from August 2024: maksimalpris 2 000 kr a month, 11
+    billed months of 2024-08..2025-06 (July is not in the period)."""
+    header = HEADER + ";fra_dato;til_dato"
+    rows = [row("A", soekt="nei") + ";2024-08-01;9999-12-31", row("B", "H2", soekt="nei") + ";9999-01-01;"]
+    out = run_csv(tmp_path, write(tmp_path, *rows, header=header))
+    m = read_out(out / "maanedlig.csv", dtype=str)
+    assert m["barn_id"].tolist() == ["A"] * 11 and set(m["belop"]) == {"2000"}
+    outside = read_out(out / "utenfor_perioden.csv", dtype=str)
+    assert outside["barn_id"].tolist() == ["B"]
+
+
 def test_a_month_shared_by_two_offers_is_billed_in_each_and_a_move_in_one_offer_once(tmp_path):
     """One bill per child, offer and month. Barnehage «Gamle» until 20 January, then «Nye» from 21 January: January
     is billed once in barnehage, for the placement with the more days in it (Gamle: 1-20 January, 20 days; Nye:

@@ -152,6 +152,9 @@ FNR_COLUMNS = ("foresatt_fnr", "partner_fnr", "betaler_fnr")
 DATE_COLUMNS = ("barn_fodselsdato", "fra_dato", "til_dato")
 TILBUD = ("barnehage", "sfo")
 
+# A placement's dates are held within these (read_enrollment): beyond any period either way.
+EARLIEST, LATEST = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
+
 # Bounds of every number read (kroner, percent, hours).
 MAX_PRIS_KR = 100_000
 MAX_INNTEKT_KR = 1_000_000_000
@@ -589,6 +592,10 @@ def read_enrollment(
     fra, til = f.per_unique("fra_dato", parse_dates), f.per_unique("til_dato", parse_dates)
     for c, parsed in (("fra_dato", fra), ("til_dato", til)):
         flag(~f.eq(c, "") & parsed.isna(), c, "dato")
+    # A placement's dates held within 1900–2200: «9999-12-31» (a common way to write «no end») is a date after any
+    # period, as 2200-12-31 is, and the calculation's nanosecond dates end in 2262 (9999 wrapped round to 1816, and
+    # such a placement was never billed).
+    fra, til = (d.clip(lower=EARLIEST, upper=LATEST) for d in (fra, til))
     flag(fra.notna() & til.notna() & (til < fra), "til_dato", "periode")
 
     duplicates = _duplicates(df, f.codes("barn_id"), f.eq("barn_id", "").to_numpy(), offer.codes, fra, til)
