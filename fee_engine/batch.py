@@ -701,12 +701,12 @@ def write_outputs(
 
 SPLIT_PERIODS = 5_000  # vedtak periods per half from which the explanations are written by two processes
 # The share of vedtak.csv's periods explained and written by this process when the child writes the rest:
-# with maanedlig.csv also written here, 40 % evens out the two. Measured as the whole output phase and the time
-# this process then waits for the child: at 100 000 children 2.48 s at 40 % (no wait), 2.64 s at 45 %, and at
-# 35 % this process waits 0.26 s; at 500 000 children 12.5 s at 40 %, 13.6 s at 45 %, 13.2 s at 35 % (a wait of
-# 1.4 s). The child's part costs a little more per period (the pages it shares with this process are copied when
-# it writes to them).
-HERE_SHARE = 0.40
+# with maanedlig.csv also written here, 44 % evens out the two. Measured as whole runs in one process, four rounds
+# each, alternately: at 100 000 children 4.59–4.84 s at 44 %, 4.68–4.94 s at 40 % (this process then waits some
+# 0.2 s for the child), 4.59–4.94 s at 47 %, 4.80–5.17 s at 50 %; at 500 000 children, two rounds, 26.0 and 26.7 s
+# at 44 %, 26.3 and 26.5 s at 47 %. The child's part costs a little more per period (the pages it shares with this
+# process are copied when it writes to them).
+HERE_SHARE = 0.44
 # vedtak periods explained and written at a time: a part's explanations (about 700 bytes each) are never all held
 # at once. At 100 000 children the child's part grew by 128 MB explained whole and by 13 MB in blocks, for about
 # 5 % more time (each block finds its own distinct sentences).

@@ -58,22 +58,36 @@ def distinct_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Each row's number among the distinct combinations of the ``columns``' values (numbered in order of first
     appearance), and the row where each first appears. A row with a missing value in one of them is a combination of
     its own: a missing value is never taken to equal another. Each column is numbered by its distinct values
-    (``pd.factorize``), and the numbers combined into one per row, numbered again only when they would not fit."""
+    (``pd.factorize``), and the numbers combined into one per row (:func:`distinct_codes`)."""
     n = len(columns[0]) if columns else 0
+    missing = np.zeros(n, dtype=bool)
+    codes, sizes = [], []
+    for column in columns:
+        c, uniques = pd.factorize(column)
+        missing |= c < 0
+        codes.append(np.maximum(c, 0))
+        sizes.append(len(uniques))
+    return distinct_codes(codes, sizes, missing if missing.any() else None, n)
+
+
+def distinct_codes(
+    codes: list[np.ndarray], sizes: list[int], alone: np.ndarray | None = None, n: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`distinct_rows` of columns already numbered: ``codes[i]`` from 0 to ``sizes[i] - 1``. The numbers
+    are combined into one per row, numbered again only when they would not fit in a word. Rows in ``alone`` are each
+    a combination of their own."""
+    n = len(codes[0]) if codes else (n or 0)
     key = np.zeros(n, dtype=np.int64)
     size = 1
-    missing = np.zeros(n, dtype=bool)
-    for column in columns:
-        codes, uniques = pd.factorize(column)
-        missing |= codes < 0
-        k = max(len(uniques), 1)
+    for c, k in zip(codes, sizes, strict=True):
+        k = max(k, 1)
         if size * k >= 1 << WORD_BITS:
             key, kept = pd.factorize(key)
             size = max(len(kept), 1)
-        key = key * k + np.maximum(codes, 0)
+        key = key * k + c
         size *= k
-    if missing.any():
-        key[missing] = -1 - np.flatnonzero(missing)  # each its own
+    if alone is not None:
+        key[alone] = -1 - np.flatnonzero(alone)  # each its own
     row, _ = pd.factorize(key)
     first = np.empty(int(row.max()) + 1 if n else 0, dtype=np.int64)
     first[row[::-1]] = np.arange(n - 1, -1, -1)  # the last write for each number is its first row

@@ -4,6 +4,9 @@ left to pandas."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,3 +93,30 @@ def test_expanded_months_equal_the_expanded_table(name, tmp_path):
         csv_out.write_expanded(runs[order], "maaned", first, length, tmp_path / "fast.csv", d, lambda: None)
         csv_out.write_csv(expanded[order], tmp_path / "slow.csv", d)
         assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "slow.csv").read_bytes()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables(), st.data(), st.sampled_from(["excel", "maskin"]))
+def test_expanded_months_equal_the_expanded_table_for_any_runs(df, data, name):
+    """write_expanded, which writes each distinct run's fields once, against writing the table expanded to one row
+    per month: runs that repeat one another (as a child's runs do), missing values, the month anywhere in the row,
+    runs of no month."""
+    d = csv_out.dialect(name)
+    n = len(df)
+    picks = data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=8)) if n else []
+    runs = df.iloc[picks].reset_index(drop=True)  # rows repeated, in any order
+    at = data.draw(st.integers(0, len(runs.columns)))
+    runs.insert(at, "maaned", "")
+    first = np.array(
+        [np.datetime64("2024-08", "M") + data.draw(st.integers(0, 14)) for _ in picks], dtype="datetime64[M]"
+    )
+    length = np.array([data.draw(st.integers(0, 3)) for _ in picks], dtype=np.int64)
+    line = np.repeat(np.arange(len(picks)), length)  # each monthly row's run
+    within = np.arange(len(line)) - np.repeat(np.cumsum(length) - length, length)
+    expanded = runs.iloc[line].reset_index(drop=True)
+    expanded["maaned"] = [str(m) for m in first[line] + within]
+    with TemporaryDirectory() as tmp:
+        fast, slow = Path(tmp) / "fast.csv", Path(tmp) / "slow.csv"
+        csv_out.write_expanded(runs, "maaned", first, length, fast, d, lambda: expanded)
+        csv_out.write_csv(expanded, slow, d)
+        assert fast.read_bytes() == slow.read_bytes()

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..forklaring import MONTHLY_COLUMNS, monthly, with_flag_text
+from ..sortering import distinct_codes
 from ..text import per_value
 
 
@@ -122,8 +123,19 @@ def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
     """
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
         return per_value(s.to_numpy(), lambda v: str(v).encode()).tolist()
+    codes, fields = _coded_fields(s, d)
+    return fields[codes].tolist()
+
+
+def _coded_fields(s: pd.Series, d: Dialect) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_fields` as each row's number and the fields of the numbers (an object array of ``bytes``): a missing
+    value is the last number, an empty field."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
+        codes, uniques = pd.factorize(s.to_numpy())
+        return codes, np.array([str(v).encode() for v in uniques.tolist()] + [b""], dtype=object)
     codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # a missing value: -1, the empty field added last
-    return np.array([*_distinct_fields(uniques.astype(object, copy=False), d), b""], dtype=object)[codes].tolist()
+    fields = np.array([*_distinct_fields(uniques.astype(object, copy=False), d), b""], dtype=object)
+    return np.where(codes < 0, len(uniques), codes), fields
 
 
 def _distinct_fields(values: np.ndarray, d: Dialect) -> list[bytes]:
@@ -351,23 +363,41 @@ def write_expanded(
     offsets = (first - start).astype(np.int64)
     span = int((offsets + length).max()) if n else 0
     labels = np.array([str(start + k).encode() for k in range(span)], dtype=object)
+    # each run's fields before and after the month, as one piece each, written once per distinct piece
+    head_of, heads = _pieces(body[before], d, b"", sep) if len(before) else (np.zeros(n, np.intp), _one(b""))
+    tail_of, tails = _pieces(body[after], d, sep, end) if len(after) else (np.zeros(n, np.intp), _one(end))
     with _open(path, d) as fh:
         fh.write(_header(frame.columns, d) + end)
         step = BLOCK // 8  # runs in a block: about BLOCK lines
         for a in range(0, n, step):
-            part = body.iloc[a : a + step]
             k = length[a : a + step]
-            head = np.array([r + sep for r in _rows(part[before], d)] if len(before) else [b""] * len(k), object)
-            tail = np.array([sep + r + end for r in _rows(part[after], d)] if len(after) else [end] * len(k), object)
-            run = np.repeat(np.arange(len(k)), k)  # each output line's run in the block
+            run = a + np.repeat(np.arange(len(k)), k)  # each output line's run
             within = np.arange(len(run)) - np.repeat(np.cumsum(k) - k, k)  # its month within the run
             # each line's three pieces side by side, joined once: no line is made as an object of its own
             pieces = np.empty(3 * len(run), dtype=object)
-            pieces[0::3] = head[run]
-            pieces[1::3] = labels[offsets[a : a + step][run] + within]
-            pieces[2::3] = tail[run]
+            pieces[0::3] = heads[head_of[run]]
+            pieces[1::3] = labels[offsets[run] + within]
+            pieces[2::3] = tails[tail_of[run]]
             fh.write(b"".join(pieces.tolist()))
     return path
+
+
+def _one(piece: bytes) -> np.ndarray:
+    out = np.empty(1, dtype=object)
+    out[0] = piece
+    return out
+
+
+def _pieces(df: pd.DataFrame, d: Dialect, before: bytes, after: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``df`` as its CSV fields joined, between ``before`` and ``after``: each row's number and the
+    pieces of the numbers. Rows with the same fields share a number, and each piece is joined once (a runs
+    table repeats the same child's fields run after run, and the same amounts in thousands of runs)."""
+    sep = d.sep.encode()
+    coded = [_coded_fields(df[c], d) for c in df.columns]
+    row, at = distinct_codes([codes for codes, _ in coded], [len(fields) for _, fields in coded])
+    columns = [fields[codes[at]].tolist() for codes, fields in coded]
+    pieces = np.array([before + sep.join(fields) + after for fields in zip(*columns)], dtype=object)
+    return row, pieces
 
 
 def write_monthly_from_runs(
