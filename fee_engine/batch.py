@@ -33,6 +33,7 @@ from .income import Decided, decide, household_incomes
 from .outdir import OutputFolder
 from .output import fakturagrunnlag
 from .output.csv import (
+    Numbered,
     append_part,
     write_csv,
     write_first_part,
@@ -715,11 +716,12 @@ EXPLAIN_BLOCK = 32_768
 
 def _explained(
     periods: forklaring.Perioder, start: int, stop: int, rules: RuleSet, extra: list[str]
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[tuple[pd.DataFrame, Numbered]]:
     """``vedtak.csv``'s table for periods ``start:stop``, a block of :data:`EXPLAIN_BLOCK` periods at a time, each
-    block copied out of the runs when its turn comes (at least one table, for the header, when there are none)."""
+    block copied out of the runs when its turn comes (at least one table, for the header, when there are none),
+    with its explanations numbered (:func:`fee_engine.forklaring.vedtak_table_numbered`)."""
     for at in range(start, max(stop, start + 1), EXPLAIN_BLOCK):
-        yield forklaring.vedtak_table(periods.take(at, min(at + EXPLAIN_BLOCK, stop)), rules, extra)
+        yield forklaring.vedtak_table_numbered(periods.take(at, min(at + EXPLAIN_BLOCK, stop)), rules, extra)
 
 
 def _vedtak_csv_in_two(

@@ -19,7 +19,7 @@ import pandas as pd
 from ..beregning import has_flag
 from ..money import to_kroner
 from ..regelsett import RuleSet
-from ..sortering import distinct_rows
+from ..sortering import distinct_codes
 from ..steg import REKKEFOLGE, Steg
 from ..text import MAANEDER, kroner_og_oere, per_value, thousands_each
 
@@ -90,11 +90,24 @@ class Rader:
             if self._only is not None and column not in self._only:
                 raise _NotListed(column)
             self.read.add(column)
-            self._cache[column] = pd.Series(self._p[column].to_numpy()[self._index])
+            values = self._p[column]
+            if isinstance(values.dtype, pd.StringDtype):  # taken as it is: as text, not checked value by value again
+                self._cache[column] = pd.Series(values.array.take(self._index))
+            else:
+                self._cache[column] = pd.Series(values.to_numpy()[self._index])
         return self._cache[column]
 
     def __contains__(self, column: str) -> bool:
         return column in self._p.columns
+
+    @property
+    def rows(self) -> np.ndarray:
+        """These rows' positions in the periods."""
+        return self._index
+
+    def of(self, p: pd.DataFrame) -> bool:
+        """Whether these are rows of the periods ``p``."""
+        return self._p is p
 
     def __len__(self) -> int:
         return len(self._index)
@@ -127,7 +140,23 @@ class Setninger:
         self.inntekt_kjent = (self.p["inntekt_status"].astype(str).to_numpy() == "kjent") & ~self.manuell
         self._kroner: dict[int, str] = {}  # whole kroner as text, by amount
         self._hjemmel: dict[tuple, str] = {}  # a legal reference by parameter, month and municipality
+        self._refs: dict[str, np.ndarray] = {}  # a parameter's legal reference at each of :meth:`_places`, or None
+        self._place: tuple[np.ndarray, list[tuple[pd.Timestamp, object]]] | None = None
+        self._numbered_columns: dict[str, tuple[np.ndarray, int]] = {}  # :meth:`_column_numbers`
         self._columns = frozenset(self.p.columns)  # a sentence that read a column these periods lack: every row
+        self._numbers: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}  # by id: a sentence, its rows' numbers
+
+    def numbers(self, sentence: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """For a sentence made by :meth:`when` here: each row's number (rows with the same number have the same
+        text; -1: no sentence) and how many numbers there are. None for any other array."""
+        known = self._numbers.get(id(sentence))
+        return (known[1], known[2]) if known is not None and known[0] is sentence else None
+
+    def _numbered(self, out: np.ndarray, numbers: np.ndarray, size: int) -> np.ndarray:
+        """``out``, read-only from here on (its numbers stay true), with its rows' numbers kept."""
+        out.flags.writeable = False
+        self._numbers[id(out)] = (out, numbers, size)  # holds ``out``: its id is not reused while kept
+        return out
 
     def kr(self, values: pd.Series | np.ndarray) -> np.ndarray:
         """Whole kroner from øre (half up), formatted «1 234» (:meth:`kr_hel`)."""
@@ -166,14 +195,19 @@ class Setninger:
         read a set of columns, it is given one row for each distinct combination of them among the rows, and the
         rows that share one share its sentence (the same string object). Should it read another column (a
         different closure of the same code), or have read one these periods lack, it is given all the rows
-        instead, and the columns it read are kept for the next time."""
+        instead, and the columns it read are kept for the next time.
+
+        The sentence comes back read-only, its rows numbered by the combination they share (:meth:`numbers`): the
+        explanations are then joined once per combination of their sentences."""
         cond = np.asarray(cond, dtype=bool)
         out = np.full(self.n, "", dtype=object)
+        numbers = np.full(self.n, -1, dtype=np.int64)
         if not cond.any():
-            return out
+            return self._numbered(out, numbers, 0)
         if isinstance(build, str):
             out[cond] = build
-            return out
+            numbers[cond] = 0
+            return self._numbered(out, numbers, 1)
         rows = np.flatnonzero(cond)
         code = getattr(build, "__code__", None)
         columns = _READS.get(code) if code is not None else None
@@ -184,34 +218,82 @@ class Setninger:
             except _NotListed:
                 pass
             else:
-                out[cond] = written[row] if written.ndim else written[()]  # one text (no field from r): every row
-                return out
+                if written.ndim:
+                    out[cond] = written[row]
+                    numbers[cond] = row
+                    return self._numbered(out, numbers, len(first))
+                out[cond] = written[()]  # one text (no field from r): every row
+                numbers[cond] = 0
+                return self._numbered(out, numbers, 1)
         r = Rader(self.p, rows)
-        out[cond] = np.asarray(build(r), dtype=object)
+        written = np.asarray(build(r), dtype=object)
+        out[cond] = written
         if code is not None:
             _READS[code] = frozenset(r.read)
-        return out
+        if written.ndim:  # each row a number of its own
+            numbers[cond] = np.arange(len(rows))
+            return self._numbered(out, numbers, len(rows))
+        numbers[cond] = 0
+        return self._numbered(out, numbers, 1)
 
     def distinct(self, columns: frozenset[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:func:`~fee_engine.sortering.distinct_rows` of ``columns`` among ``rows``: each row's combination, and
-        where each first appears among ``rows``."""
-        return distinct_rows([self.p[c].to_numpy()[rows] for c in sorted(columns)])
+        where each first appears among ``rows``. Each column's values are numbered once for all the sentences."""
+        codes, sizes = [], []
+        alone = np.zeros(len(rows), dtype=bool)
+        for c in sorted(columns):
+            numbers, size = self._column_numbers(c)
+            these = numbers[rows]
+            alone |= these < 0  # a missing value is never taken to equal another
+            codes.append(np.maximum(these, 0))
+            sizes.append(size)
+        return distinct_codes(codes, sizes, alone if alone.any() else None, n=len(rows))
 
-    def hjemmel(self, step: Steg, tilbud: str, r: pd.DataFrame) -> pd.Series:
+    def _column_numbers(self, column: str) -> tuple[np.ndarray, int]:
+        """Each period's value of ``column`` numbered (``pd.factorize``: -1 for a missing value), and how many."""
+        known = self._numbered_columns.get(column)
+        if known is None:
+            numbers, distinct = pd.factorize(self.p[column].to_numpy())
+            known = self._numbered_columns[column] = (numbers, len(distinct))
+        return known
+
+    def hjemmel(self, step: Steg, tilbud: str, r: pd.DataFrame | Rader) -> pd.Series:
         """The legal reference of ``step`` for ``tilbud`` as a parent reads it, for each row of ``r``: the
         short reference in force in the period's first month (a municipal one: the row's municipality's)."""
         path = step.hjemmel[tilbud]
+        if isinstance(r, Rader) and r.of(self.p):  # rows of these periods: their places are numbered already
+            kommune = r["kommunenummer"]  # both read through r, so that r knows it read them
+            r["maaned"]
+            pair, places = self._places()
+            at = pair[r.rows]
+            refs = self._refs.get(path)
+            if refs is None:
+                refs = self._refs[path] = np.full(len(places), None, dtype=object)
+            for k in np.unique(at).tolist():  # only these rows' places: another may lack the parameter
+                if refs[k] is None:
+                    refs[k] = self._ref(path, *places[k])
+            return pd.Series(refs[at], index=kommune.index)
         kommune, kommuner = pd.factorize(r["kommunenummer"].astype(str))
         month, months = pd.factorize(r["maaned"])
         pair, pairs = pd.factorize(kommune * len(months) + month)  # each municipality and month once
-        refs = []
-        for k in pairs.tolist():
-            key = (path, months[k % len(months)], kommuner[k // len(months)])
-            ref = self._hjemmel.get(key)
-            if ref is None:
-                ref = self._hjemmel[key] = self.rules.hjemmel_kort(path, key[1].date(), str(key[2]))
-            refs.append(ref)
+        refs = [self._ref(path, months[k % len(months)], kommuner[k // len(months)]) for k in pairs.tolist()]
         return pd.Series(np.array(refs, dtype=object)[pair], index=r["kommunenummer"].index)
+
+    def _ref(self, path: str, month: pd.Timestamp, kommune: object) -> str:
+        key = (path, month, kommune)
+        ref = self._hjemmel.get(key)
+        if ref is None:
+            ref = self._hjemmel[key] = self.rules.hjemmel_kort(path, month.date(), str(kommune))
+        return ref
+
+    def _places(self) -> tuple[np.ndarray, list[tuple[pd.Timestamp, object]]]:
+        """Each period's municipality and first month, numbered (once for all the sentences), and the pairs."""
+        if self._place is None:
+            kommune, kommuner = pd.factorize(self.p["kommunenummer"].astype(str))
+            month, months = pd.factorize(self.p["maaned"])
+            pair, pairs = pd.factorize(kommune * len(months) + month)
+            self._place = pair, [(months[k % len(months)], kommuner[k // len(months)]) for k in pairs.tolist()]
+        return self._place
 
     def foer(self, step: Steg) -> str:
         """The column with the amount before ``step`` (the previous step's amount after)."""

@@ -18,7 +18,7 @@ import codecs
 import csv
 import io
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -209,16 +209,22 @@ def _header(columns: object, d: Dialect) -> bytes:
     return d.sep.join(_quoted(str(c), special) for c in columns).encode()  # type: ignore[attr-defined]
 
 
-def _rows(df: pd.DataFrame, d: Dialect) -> list[bytes]:
-    """The rows of ``df`` (every column of :func:`_own_kinds`) as CSV lines without their line ending."""
+def _rows(df: pd.DataFrame, d: Dialect, given: Mapping[str, list[bytes]] | None = None) -> list[bytes]:
+    """The rows of ``df`` (every column of :func:`_own_kinds`) as CSV lines without their line ending; ``given``:
+    the fields of some columns, already made."""
     if not len(df.columns):
         return [b""] * len(df)
-    columns = [_fields(df[c], d) for c in df.columns]
+    given = given or {}
+    columns = [given[c] if c in given else _fields(df[c], d) for c in df.columns]
     return list(map(d.sep.encode().join, zip(*columns)))
 
 
 # Rows formatted and written a block at a time: the whole file at once would hold it twice in memory.
 BLOCK = 32_768
+
+# Text columns given as each row's number and the texts of the numbers (``texts[numbers]`` is the column, and a
+# text may have several numbers), so that each text is looked at once: the explanations of vedtak.csv.
+Numbered = Mapping[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _write_table(fh: BinaryIO, df: pd.DataFrame, d: Dialect, header: bool = True) -> None:
@@ -229,28 +235,39 @@ def _write_table(fh: BinaryIO, df: pd.DataFrame, d: Dialect, header: bool = True
     _write_own(fh, df, d, header)
 
 
-def _write_own(fh: BinaryIO, df: pd.DataFrame, d: Dialect, header: bool) -> None:
-    """:func:`_write_table` for a table whose columns :func:`_own_kinds` has accepted."""
+def _write_own(fh: BinaryIO, df: pd.DataFrame, d: Dialect, header: bool, numbered: Numbered | None = None) -> None:
+    """:func:`_write_table` for a table whose columns :func:`_own_kinds` has accepted; the columns in ``numbered``
+    from their numbers and texts (the same fields as from the column: each text's field is its own)."""
     end = d.lineterminator.encode()
     if header:
         fh.write(_header(df.columns, d) + end)
+    fields = {
+        c: (numbers, np.array(_distinct_fields(texts, d), dtype=object))
+        for c, (numbers, texts) in (numbered or {}).items()
+    }
     for at in range(0, len(df), BLOCK):
-        fh.write(end.join(_rows(df.iloc[at : at + BLOCK], d)) + end)
+        given = {c: texts[numbers[at : at + BLOCK]].tolist() for c, (numbers, texts) in fields.items()}
+        fh.write(end.join(_rows(df.iloc[at : at + BLOCK], d, given)) + end)
 
 
 def write_first_part(
-    tables: pd.DataFrame | Iterable[pd.DataFrame], path: Path, d: str | Dialect = DEFAULT_DIALECT
+    tables: pd.DataFrame | Iterable[pd.DataFrame | tuple[pd.DataFrame, Numbered]],
+    path: Path,
+    d: str | Dialect = DEFAULT_DIALECT,
 ) -> bool:
     """The start of a CSV file written in parts (the BOM, the header, the rows of each table in turn: tables made
-    a block at a time, each written before the next is made). False where the parts cannot simply follow each
-    other (a table only pandas writes, :func:`_own_kinds`): the caller writes the whole file again."""
+    a block at a time, each written before the next is made; a table may come with some of its text columns
+    numbered, :data:`Numbered`). False where the parts cannot simply follow each other (a table only pandas
+    writes, :func:`_own_kinds`): the caller writes the whole file again."""
     d = dialect(d)
     with _open(path, d) as fh:
         return _write_tables(fh, tables, d, header=True)
 
 
 def write_next_part(
-    tables: pd.DataFrame | Iterable[pd.DataFrame], path: Path, d: str | Dialect = DEFAULT_DIALECT
+    tables: pd.DataFrame | Iterable[pd.DataFrame | tuple[pd.DataFrame, Numbered]],
+    path: Path,
+    d: str | Dialect = DEFAULT_DIALECT,
 ) -> bool:
     """The following rows of a CSV file written in parts, to a file of their own (no BOM, no header), for
     :func:`append_part`; False as for :func:`write_first_part`."""
@@ -259,12 +276,18 @@ def write_next_part(
         return _write_tables(fh, tables, d, header=False)
 
 
-def _write_tables(fh: BinaryIO, tables: pd.DataFrame | Iterable[pd.DataFrame], d: Dialect, header: bool) -> bool:
+def _write_tables(
+    fh: BinaryIO,
+    tables: pd.DataFrame | Iterable[pd.DataFrame | tuple[pd.DataFrame, Numbered]],
+    d: Dialect,
+    header: bool,
+) -> bool:
     """Each table's rows in turn (the header before the first, if asked); False at a table only pandas writes."""
-    for i, df in enumerate([tables] if isinstance(tables, pd.DataFrame) else tables):
+    for i, table in enumerate([tables] if isinstance(tables, pd.DataFrame) else tables):
+        df, numbered = table if isinstance(table, tuple) else (table, None)
         if not _own_kinds(df, d):
             return False
-        _write_own(fh, df, d, header=header and i == 0)
+        _write_own(fh, df, d, header=header and i == 0, numbered=numbered)
     return True
 
 
@@ -342,9 +365,10 @@ def write_expanded(
     d: str | Dialect,
     expanded: Callable[[], pd.DataFrame],
 ) -> Path:
-    """A table of one row per month written from one row per run of months: each run's fields are formatted
-    once, and its line is copied for each of its months with the month put in (``first``: the run's first
-    month as ``datetime64[M]``, ``length``: its months; ``frame[month_column]`` is ignored).
+    """A table of one row per month written from one row per run of months: each run's fields before and after
+    the month are joined once per distinct piece (:func:`_pieces`), and its line is copied for each of its months
+    with the month put in (``first``: the run's first month as ``datetime64[M]``, ``length``: its months;
+    ``frame[month_column]`` is ignored).
 
     Byte for byte what ``write_csv(expanded(), path, d)`` writes, in a fraction of the time; falls back to
     exactly that where :func:`csv_bytes` would leave the table to pandas.
