@@ -25,18 +25,16 @@ Why a household is ``manuell`` is in ``manuell_grunn`` (text) and ``manuell_kode
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import repeat
 from typing import Any
 
 import msgspec
 import numpy as np
 import pandas as pd
 
-from .money import to_kroner
 from .regelsett import COUNTED, RuleSet
 from .taxdata.answer import Answer, InvalidAnswer, convert
 from .taxdata.base import Lookup
-from .text import one_object_per_text, thousands_each
+from .text import one_object_per_text
 
 STAGE_TEXT = {"oppgjoer": "skatteoppgjør", "utkast": "utkast til skattemelding"}
 
@@ -169,19 +167,12 @@ HOUSEHOLD_INCOME_COLUMNS = [
     "manuell_grunn",
     "inntektsaar",
     "stadie",
-    "inntekt_kilde",
     "ukjente_poster",
     "manuell_kode",
 ]
 # Each adult's income basis as data, for explanations and letters in either målform: year (0 = none),
 # stage ('' = none), income in øre (-1 = none).
 PERSON_COLUMNS = ["soeker_aar", "soeker_stadie", "soeker_oere", "partner_aar", "partner_stadie", "partner_oere"]
-
-
-def _kroner_texts(oere: np.ndarray) -> np.ndarray:
-    """«12 346 kr» for each amount in øre (half up, as :func:`fee_engine.text.kroner_from_oere`): rounded to
-    kroner as one array, then formatted once per distinct amount."""
-    return thousands_each(to_kroner(np.asarray(oere, dtype=np.int64))) + " kr"
 
 
 # The households' text columns of few distinct values.
@@ -196,13 +187,6 @@ FEW_TEXTS = (
 )
 
 
-def _joined(before: str, firsts: list[str], seconds: list[str], after: str) -> np.ndarray:
-    """``before + first + second + after`` for each pair, made as one string each (not three)."""
-    return np.fromiter(
-        map("".join, zip(repeat(before), firsts, seconds, repeat(after))), dtype=object, count=len(firsts)
-    )
-
-
 def _texts_at(n: int, at: np.ndarray, texts: np.ndarray) -> np.ndarray:
     """``n`` texts: ``texts`` at the rows ``at`` (made for those rows only), «» elsewhere."""
     out = np.full(n, "", dtype=object)
@@ -212,20 +196,8 @@ def _texts_at(n: int, at: np.ndarray, texts: np.ndarray) -> np.ndarray:
 
 def _person_columns(persons: dict[str, PersonIncome]) -> dict[str, np.ndarray]:
     """The persons' incomes as columns, one entry per person and a last one for no one (not ok, no income, empty
-    texts). ``head`` is the start of the income's text («skatteoppgjør 2023, ») for a person with a usable income,
-    made once per stage and year."""
+    texts)."""
     values = list(persons.values())
-    heads: dict[tuple, str] = {}
-
-    def head(p: PersonIncome) -> str:
-        if not p.ok:
-            return ""
-        key = (p.stadie, p.inntektsaar)
-        text = heads.get(key)
-        if text is None:
-            text = heads[key] = f"{STAGE_TEXT[p.stadie or 'oppgjoer']} {p.inntektsaar}, "
-        return text
-
     k = len(values) + 1
 
     def texts(items: Iterable[str]) -> np.ndarray:
@@ -238,7 +210,6 @@ def _person_columns(persons: dict[str, PersonIncome]) -> dict[str, np.ndarray]:
         "year": texts(str(p.inntektsaar) for p in values),
         "year_n": np.fromiter((*(p.inntektsaar or 0 for p in values), 0), dtype=np.int64, count=k),
         "stage": texts(p.stadie or "" for p in values),
-        "head": texts(head(p) for p in values),
         "reason": texts(p.reason for p in values),
         "kode": texts(p.kode for p in values),
         "has_unknown": np.fromiter((*(bool(p.unknown_items) for p in values), False), dtype=bool, count=k),
@@ -278,15 +249,12 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
         ok = pc["ok"][j]
         failed, good = wanted & ~ok, wanted & ok
         inc = np.where(good, pc["income"][j], 0)
-        g, f = np.flatnonzero(good), np.flatnonzero(failed)  # the texts below are made for these rows only
-        amounts = thousands_each(to_kroner(inc[g])).tolist()  # each distinct amount formatted once
+        f = np.flatnonzero(failed)  # the reasons are made for these rows only
         side[role] = dict(
             failed=failed,
             inc=inc,
             year=np.where(good, pc["year"][j], ""),
             stage=np.where(good, pc["stage"][j], ""),
-            # «søker: skatteoppgjør 2023, 12 346 kr», each row's text joined once from its pieces
-            part=_texts_at(n, g, _joined(f"{role}: ", pc["head"][j[g]].tolist(), amounts, " kr")),
             reason=_texts_at(n, f, f"{role}: " + pc["reason"][j[f]]),
             code=np.where(failed, pc["kode"][j], ""),
             unknown=good & pc["has_unknown"][j],
@@ -315,15 +283,6 @@ def household_incomes(households: pd.DataFrame, persons: dict[str, PersonIncome]
     out["inntektsaar"] = np.where(looked_up, join(a["year"], b["year"], "/", unique=True), "")
     out["stadie"] = np.where(
         documented >= 0, "dokumentert", np.where(looked_up, join(a["stage"], b["stage"], "/", unique=True), "")
-    )
-    given = np.flatnonzero(documented >= 0)  # few households: their texts made for them only
-    documented_text = _texts_at(
-        n, given, "dokumentert inntekt " + _kroner_texts(documented[given]) + " (erstatter skattegrunnlaget)"
-    )
-    out["inntekt_kilde"] = np.where(
-        ~applied,
-        "husholdningen har ikke søkt om redusert betaling",
-        np.where(documented >= 0, documented_text, join(a["part"], b["part"], "; ")),
     )
     listed = np.full(n, "", dtype=object)
     some = np.flatnonzero(a["unknown"] | b["unknown"])  # few households: their items joined one by one

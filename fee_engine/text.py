@@ -9,8 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .money import to_kroner
-
 MAANEDER = [
     "januar",
     "februar",
@@ -72,11 +70,6 @@ def kroner_eksakt(oere: int) -> str:
     """Øre as kroner, with the øre only where there are some: 64270000 -> «642 700», 64269999 -> «642 699,99» (an
     income just under a limit is never shown as the limit)."""
     return thousands(int(oere) // 100) if int(oere) % 100 == 0 else kroner_og_oere(oere)
-
-
-def kroner_from_oere(oere: int) -> str:
-    """Øre to whole kroner, half up: 1234550 -> «12 346 kr»."""
-    return kroner(int(to_kroner(oere)))
 
 
 def per_value(values: np.ndarray, write: Callable[[Any], object]) -> np.ndarray:

@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from fee_engine import batch
 from fee_engine.identity import make_synthetic
-from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, STAGE_TEXT, PersonIncome, household_incomes, person_incomes
+from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, PersonIncome, household_incomes, person_incomes
 from fee_engine.regelsett import load_rules
-from fee_engine.text import kroner_from_oere
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -30,21 +29,19 @@ def reference(households, persons):
             "manuell_grunn": "",
             "inntektsaar": "",
             "stadie": "",
-            "inntekt_kilde": "",
             "ukjente_poster": "",
             "manuell_kode": "",
         }
         if not applied:
-            rec.update(inntekt_status="ikke_soekt", inntekt_kilde="husholdningen har ikke søkt om redusert betaling")
+            rec.update(inntekt_status="ikke_soekt")
         elif documented >= 0:
             rec.update(
                 inntekt_status="kjent",
                 inntekt_oere=int(documented),
                 stadie="dokumentert",
-                inntekt_kilde=f"dokumentert inntekt {kroner_from_oere(int(documented))} (erstatter skattegrunnlaget)",
             )
         else:
-            parts, reasons, codes, years, stages, unknown, total = [], [], [], [], [], [], 0
+            reasons, codes, years, stages, unknown, total = [], [], [], [], [], 0
             for role, p in zip(["søker", "partner"], adults):
                 pi = persons[p]
                 if not pi.ok:
@@ -54,9 +51,6 @@ def reference(households, persons):
                 total += pi.income_oere
                 years.append(str(pi.inntektsaar))
                 stages.append(pi.stadie or "")
-                parts.append(
-                    f"{role}: {STAGE_TEXT[pi.stadie or 'oppgjoer']} {pi.inntektsaar}, {kroner_from_oere(pi.income_oere)}"
-                )
                 unknown += list(pi.unknown_items)
             if reasons:
                 rec.update(
@@ -69,7 +63,6 @@ def reference(households, persons):
             rec.update(
                 inntektsaar="/".join(dict.fromkeys(years)),
                 stadie="/".join(dict.fromkeys(stages)),
-                inntekt_kilde="; ".join(parts),
                 ukjente_poster=", ".join(sorted(set(unknown))),
             )
         records.append(rec)

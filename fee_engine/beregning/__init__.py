@@ -58,7 +58,6 @@ ENROLLMENT_COLUMNS = CHILD_COLUMNS + [
 HOUSEHOLD_COLUMNS = [
     "inntekt_oere",
     "inntekt_status",
-    "inntekt_kilde",
     "inntektsaar",
     "stadie",
     "soeker_aar",

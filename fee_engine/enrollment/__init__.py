@@ -91,7 +91,6 @@ ENGINE_COLUMNS = frozenset(
         "husholdning_id",
         "husholdningsinntekt",
         "inntekt_brukt",
-        "inntekt_kilde",
         "inntekt_oere",
         "inntekt_status",
         "inntekt_tak_oere",

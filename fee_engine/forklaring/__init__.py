@@ -46,7 +46,6 @@ PERIOD_KEY = [
     "pris_oere",
     "saerskilte_behov",
     "inntekt_oere",
-    "inntekt_kilde",
     "belop",
     "status",
     "flagg",
