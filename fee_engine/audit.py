@@ -40,6 +40,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import stat
 import threading
 import uuid
@@ -245,8 +246,22 @@ _PLAIN = frozenset("0123456789*")
 _MANY = 1_000  # lines handed to the system in one write by write_many
 
 
+# A correlation id as Skatteetaten and the cache give it (a UUID): letters, digits and dashes, nothing JSON escapes;
+# with no six digits in a row, nothing :func:`~fee_engine.identity.mask_digits_in_text` masks either.
+_PLAIN_ID = re.compile(r"[0-9A-Za-z-]*")
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
+
+
 def _korr(korr: str | None) -> str:
-    return "null" if korr is None else json.dumps(mask_digits_in_text(str(korr)[:100]))
+    """The correlation id as JSON, digits that could be a fødselsnummer masked, length bounded. A plain id in
+    which nothing is masked is written as it is: what ``json.dumps`` writes, without its cost (a third of a line
+    from the cache)."""
+    if korr is None:
+        return "null"
+    text = str(korr)[:100]
+    if _PLAIN_ID.fullmatch(text) and not _SIX_DIGITS.search(text):
+        return f'"{text}"'
+    return json.dumps(mask_digits_in_text(text))
 
 
 def _person(masked: str) -> str:

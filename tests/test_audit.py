@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from fee_engine.audit import AuditLog
@@ -311,3 +313,31 @@ def test_a_line_cut_short_in_the_kept_log_is_ended_before_the_next_runs_first_li
     before = path.read_bytes()
     AuditLog(path, command="test").close()  # a log that ends with its line break gets nothing added
     assert path.read_bytes() == before
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.uuids().map(str),
+        st.text(alphabet=st.sampled_from(list('0123456789abcdefAB-_ ."\\\n\tø')), max_size=120),
+        st.text(max_size=40),
+    )
+)
+def test_a_correlation_id_is_written_as_json_with_its_digits_masked(korr):
+    """A plain id (a UUID) is written without going through json.dumps: the same text as json.dumps of the id with
+    its digit runs masked, for any id."""
+    from fee_engine.audit import _korr
+    from fee_engine.identity import mask_digits_in_text
+
+    assert _korr(korr) == json.dumps(mask_digits_in_text(korr[:100]))
+    assert json.loads(_korr(korr)) == mask_digits_in_text(korr[:100])
+
+
+def test_a_correlation_id_with_a_fodselsnummer_in_it_is_masked():
+    """Eleven digits in an id are masked as a fødselsnummer; a plain UUID is written as it is."""
+    from fee_engine.audit import _korr
+
+    fnr = make_synthetic(dt.date(2019, 5, 17), 123)
+    assert _korr(f"3c6d2f1a-{fnr}") == f'"3c6d2f1a-{fnr[:6]}*****"'
+    assert _korr("3c6d2f1a-1b2c-4d5e-8f90-1a3b5c7d9e0f") == '"3c6d2f1a-1b2c-4d5e-8f90-1a3b5c7d9e0f"'
+    assert _korr(None) == "null"
