@@ -4,7 +4,8 @@ A batch's last phase (explanations, writing files) is CPU-bound Python and panda
 office runs it on has at least two cores. :func:`in_two` runs ``second`` in a child made with
 ``fork`` (it shares the batch's memory copy-on-write, so nothing is sent to it) while this process
 runs ``first``; the child's result comes back pickled through a private temporary file with no name. Where
-``fork`` does not exist, or ``FEE_ENGINE_PROSESSER=1``, both run here, one after the other.
+``fork`` does not exist, or ``FEE_ENGINE_PROSESSER=1``, or a child cannot be made, both run here, one after
+the other.
 
 Before the fork, :func:`give_back_free_memory` returns the C heap's free pages to the system: pages the batch
 has freed but the allocator still holds (the tax answers' parsing, the calculation's intermediate tables)
@@ -20,6 +21,7 @@ in one process.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import pickle
 import signal
@@ -34,6 +36,7 @@ from .errors import FeeEngineError
 
 A = TypeVar("A")
 B = TypeVar("B")
+log = logging.getLogger(__name__)
 
 
 def cores() -> int:
@@ -82,9 +85,31 @@ def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     with SIGTERM before this process waits for it; forked from the main thread, it is also stopped when this
     process ends without the chance (SIGKILL) (:func:`fee_engine.stopp.die_with_parent`). Stopped, the child
     raises :class:`fee_engine.stopp.Stopped` where it is, so its own ``finally`` blocks run (the audit lines of
-    the answers it has read)."""
+    the answers it has read).
+
+    When no child can be made (``fork`` fails: the system's limit of processes, or too little memory), both run
+    here, one after the other, as on one core, with a warning in the log. A child that dies (killed for memory,
+    say) ends the run with :class:`ChildError`: its half may have been partly done (audit lines written), so it
+    is not done again here."""
     if not forks():
         return first(), second()
+    try:
+        return _forked(first, second)
+    except _NoChild as exc:
+        log.warning("fikk ikke startet en prosess til (%s); begge delene gjøres i denne, etter hverandre", exc.reason)
+        return first(), second()
+
+
+class _NoChild(Exception):
+    """``fork`` failed (too many processes, too little memory): nothing of ``first`` or ``second`` has run."""
+
+    def __init__(self, reason: OSError) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+def _forked(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """:func:`in_two` with a child; :class:`_NoChild` when none could be made."""
     parent = os.getpid()
     main_thread = threading.current_thread() is threading.main_thread()
     give_back_free_memory()
@@ -92,9 +117,14 @@ def in_two(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
         pid = -1
         try:
             with stopp.whole():  # a stop as fork() returns waits until this process knows the child's pid
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError as exc:  # EAGAIN, ENOMEM: no child, and nothing done yet
+                    raise _NoChild(exc) from None
             if pid == 0:  # the child
                 _child(second, result, parent, main_thread)
+        except _NoChild:
+            raise
         except BaseException:
             if os.getpid() != parent:  # a child stopped before it began: it never runs the caller's code
                 os._exit(1)

@@ -325,3 +325,29 @@ def test_a_run_whose_tax_files_are_read_by_two_processes_writes_the_same_files(p
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     one, two = (_without_time(json.loads((tmp_path / d / "kjoering.json").read_text())) for d in ("one", "two"))
     assert one == two and two["oppslag"] > 1_000
+
+
+@pytest.mark.parametrize("formats", [("csv",), ("csv", "json", "faktura")])
+def test_when_no_child_can_be_made_both_halves_run_here(population, tmp_path, monkeypatch, caplog, formats):
+    """fork failing (EAGAIN: the system's limit of processes) is no failed run: every half is done in this process,
+    one after the other, with a warning, and the files are those of a run in one process."""
+    import errno
+    import logging
+
+    from fee_engine import parallel
+
+    tried = []
+
+    def no_fork():
+        tried.append(1)
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    run(population, tmp_path / "one", monkeypatch, "1", formats)
+    monkeypatch.setattr(parallel.os, "fork", no_fork)
+    with caplog.at_level(logging.WARNING, logger="fee_engine.parallel"):
+        run(population, tmp_path / "none", monkeypatch, "2", formats)
+    assert tried  # a child was asked for (the outputs; at this size the answers are read in one process)
+    assert "fikk ikke startet en prosess til" in caplog.text
+    for name in ("vedtak.csv", "maanedlig.csv", "avvist.csv"):
+        assert (tmp_path / "none" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    assert not [p.name for p in (tmp_path / "none").iterdir() if "del2" in p.name]

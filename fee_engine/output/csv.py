@@ -28,7 +28,6 @@ import pandas as pd
 
 from ..forklaring import MONTHLY_COLUMNS, monthly, with_flag_text
 from ..sortering import distinct_codes
-from ..text import per_value
 
 
 @dataclass(frozen=True)
@@ -121,21 +120,19 @@ def _fields(s: pd.Series, d: Dialect) -> list[bytes]:
     quote or neutralise are encoded in one piece, the others one by one. Numbers are formatted once per distinct
     value.
     """
-    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
-        return per_value(s.to_numpy(), lambda v: str(v).encode()).tolist()
     codes, fields = _coded_fields(s, d)
     return fields[codes].tolist()
 
 
 def _coded_fields(s: pd.Series, d: Dialect) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_fields` as each row's number and the fields of the numbers (an object array of ``bytes``): a missing
-    value is the last number, an empty field."""
+    """:func:`_fields` as each row's number (32 bits: a table's columns are held side by side, :func:`_pieces`) and
+    the fields of the numbers (an object array of ``bytes``): a missing value is the last number, an empty field."""
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
         codes, uniques = pd.factorize(s.to_numpy())
-        return codes, np.array([str(v).encode() for v in uniques.tolist()] + [b""], dtype=object)
+        return codes.astype(np.int32), np.array([str(v).encode() for v in uniques.tolist()] + [b""], dtype=object)
     codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # a missing value: -1, the empty field added last
     fields = np.array([*_distinct_fields(uniques.astype(object, copy=False), d), b""], dtype=object)
-    return np.where(codes < 0, len(uniques), codes), fields
+    return np.where(codes < 0, len(uniques), codes).astype(np.int32), fields
 
 
 def _distinct_fields(values: np.ndarray, d: Dialect) -> list[bytes]:
@@ -407,6 +404,7 @@ def write_expanded(
 
 
 def _one(piece: bytes) -> np.ndarray:
+    """A table of pieces with one piece (for a run with no fields before or after the month)."""
     out = np.empty(1, dtype=object)
     out[0] = piece
     return out
