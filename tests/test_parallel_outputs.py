@@ -154,6 +154,7 @@ def test_a_progress_bar_that_fails_does_not_leave_the_child_waiting(population, 
 
 
 def test_a_fork_that_fails_leaves_no_descriptor_open(population, tmp_path, monkeypatch):
+    """The run goes on in one process (the pipe to a child that never came is closed: no descriptor is left)."""
     import os
 
     from fee_engine import parallel
@@ -163,8 +164,8 @@ def test_a_fork_that_fails_leaves_no_descriptor_open(population, tmp_path, monke
 
     monkeypatch.setattr(parallel.os, "fork", no_fork)
     before = sorted(os.listdir("/proc/self/fd"))
-    with pytest.raises(OSError, match="temporarily unavailable"):
-        run(population, tmp_path / "two", monkeypatch, "2", ("csv",))
+    run(population, tmp_path / "two", monkeypatch, "2", ("csv",))
+    assert (tmp_path / "two" / "vedtak.csv").exists()
     assert sorted(os.listdir("/proc/self/fd")) == before
 
 
