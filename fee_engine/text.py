@@ -72,6 +72,11 @@ def kroner_eksakt(oere: int) -> str:
     return thousands(int(oere) // 100) if int(oere) % 100 == 0 else kroner_og_oere(oere)
 
 
+def is_text(values: pd.Series) -> bool:
+    """Whether a column holds texts: as Python objects, or in pandas' string dtype (``str``)."""
+    return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+
+
 def per_value(values: np.ndarray, write: Callable[[Any], object]) -> np.ndarray:
     """``write`` of each element of ``values`` (numbers or texts, never missing), called once per distinct value: a
     column of a million amounts has a few thousand. An object array."""

@@ -25,6 +25,7 @@ from stdnum.no import orgnr
 
 from ..errors import InputError
 from ..identity import fnr_problems, mask, mask_ids
+from ..text import is_text
 from .fields import has_control, parse_dates, parse_hundredths, parse_kroner, parse_yes_no
 from .reading import excel_serial_dates, read_table
 
@@ -293,11 +294,6 @@ def _spread(result: object, codes: np.ndarray, index: pd.Index) -> object:
     return tuple(spread(r) for r in result) if isinstance(result, tuple) else spread(result)  # type: ignore[union-attr]
 
 
-def _is_text(values: pd.Series) -> bool:
-    """Texts, as Python objects or in pandas' string dtype (``str``)."""
-    return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
-
-
 class _Labels:
     """A label per row (a problem code, an answer) from a label per distinct value, kept as a small integer per row:
     :meth:`is_` compares integers. Comparing the rows' texts with a label took 62 comparisons of 500 000 texts
@@ -365,7 +361,7 @@ class _Factored:
         result = fn(uniques)
         parts = result if isinstance(result, tuple) else (result,)
         return tuple(
-            _Labels(r, codes, self._df.index) if _is_text(r) else _spread(r, codes, self._df.index) for r in parts
+            _Labels(r, codes, self._df.index) if is_text(r) else _spread(r, codes, self._df.index) for r in parts
         )
 
     def eq(self, column: str, value: str) -> pd.Series:

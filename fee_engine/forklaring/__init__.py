@@ -18,7 +18,7 @@ from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..sortering import distinct_codes, distinct_rows, lexsort
 from ..steg import REKKEFOLGE, STEGKOLONNER
-from ..text import year_months
+from ..text import is_text, year_months
 from .setninger import Setninger, maaned_tekst
 
 MONTHLY_COLUMNS = [
@@ -122,7 +122,7 @@ def find_periods(runs: pd.DataFrame) -> Perioder:
     far = np.flatnonzero(merge & ~near)
     for c in PERIOD_KEY:
         col = runs[c]
-        text = col.dtype == object or str(col.dtype) in ("str", "string")
+        text = is_text(col)
         values = col.to_numpy(dtype=object if text else None)
         equal = np.zeros(n, dtype=bool)
         equal[1:] = values[1:] == values[:-1]

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..forklaring import MONTHLY_COLUMNS, monthly, with_flag_text
 from ..sortering import distinct_codes
+from ..text import is_text
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,6 @@ def dialect(name: str | Dialect) -> Dialect:
     return DIALECTS[name]
 
 
-def _is_text(s: pd.Series) -> bool:
-    return s.dtype == object or str(s.dtype) in ("str", "string")
-
-
 def _text_values(s: pd.Series) -> list[str]:
     """The distinct strings of a column (a column has far fewer distinct values than rows)."""
     return [v for v in pd.unique(s.to_numpy(dtype=object)) if isinstance(v, str)]
@@ -77,7 +74,7 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     out = None
     for c in df.columns:
         s = df[c]
-        if not _is_text(s):
+        if not is_text(s):
             continue
         values = s.to_numpy(dtype=object)
         if not _may_start_a_formula(values):
@@ -92,7 +89,7 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _has_line_break(df: pd.DataFrame, chars: str = "\r\n") -> bool:
-    return any(_is_text(df[c]) and any(ch in v for v in _text_values(df[c]) for ch in chars) for c in df.columns)
+    return any(is_text(df[c]) and any(ch in v for v in _text_values(df[c]) for ch in chars) for c in df.columns)
 
 
 # What an object column may hold for :func:`_fields` (anything else: pandas writes the table).
@@ -192,7 +189,7 @@ def _own_kinds(df: pd.DataFrame, d: Dialect) -> bool:
         s = df[c]
         if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
             continue
-        if not _is_text(s):
+        if not is_text(s):
             return False
         if s.dtype == object:
             kinds = set(map(type, s.to_numpy()))
