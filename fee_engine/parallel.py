@@ -123,9 +123,7 @@ def _forked(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
                     raise _NoChild(exc) from None
             if pid == 0:  # the child
                 _child(second, result, parent, main_thread)
-        except _NoChild:
-            raise
-        except BaseException:
+        except BaseException:  # _NoChild too: no child, so it is raised as it is
             if os.getpid() != parent:  # a child stopped before it began: it never runs the caller's code
                 os._exit(1)
             if pid > 0:  # this process, stopped as the child began

@@ -19,7 +19,7 @@ import pandas as pd
 from ..beregning import has_flag
 from ..money import to_kroner
 from ..regelsett import RuleSet
-from ..sortering import distinct_codes
+from ..sortering import distinct_codes, distinct_rows
 from ..steg import REKKEFOLGE, Steg
 from ..text import MAANEDER, kroner_og_oere, per_value, thousands_each
 
@@ -105,10 +105,6 @@ class Rader:
         """These rows' positions in the periods."""
         return self._index
 
-    def of(self, p: pd.DataFrame) -> bool:
-        """Whether these are rows of the periods ``p``."""
-        return self._p is p
-
     def __len__(self) -> int:
         return len(self._index)
 
@@ -139,9 +135,8 @@ class Setninger:
         self.oppgitt_pris = (self.p["pris_oere"] >= 0).to_numpy()
         self.inntekt_kjent = (self.p["inntekt_status"].astype(str).to_numpy() == "kjent") & ~self.manuell
         self._kroner: dict[int, str] = {}  # whole kroner as text, by amount
-        self._hjemmel: dict[tuple, str] = {}  # a legal reference by parameter, month and municipality
         self._refs: dict[str, np.ndarray] = {}  # a parameter's legal reference at each of :meth:`_places`, or None
-        self._place: tuple[np.ndarray, list[tuple[pd.Timestamp, object]]] | None = None
+        self._place: tuple[np.ndarray, np.ndarray] | None = None
         self._numbered_columns: dict[str, tuple[np.ndarray, int]] = {}  # :meth:`_column_numbers`
         self._columns = frozenset(self.p.columns)  # a sentence that read a column these periods lack: every row
         self._numbers: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}  # by id: a sentence, its rows' numbers
@@ -257,42 +252,30 @@ class Setninger:
             known = self._numbered_columns[column] = (numbers, len(distinct))
         return known
 
-    def hjemmel(self, step: Steg, tilbud: str, r: pd.DataFrame | Rader) -> pd.Series:
-        """The legal reference of ``step`` for ``tilbud`` as a parent reads it, for each row of ``r``: the
-        short reference in force in the period's first month (a municipal one: the row's municipality's)."""
+    def hjemmel(self, step: Steg, tilbud: str, r: Rader) -> pd.Series:
+        """The legal reference of ``step`` for ``tilbud`` as a parent reads it, for each row of ``r`` (rows of these
+        periods, as :meth:`when` gives them): the short reference in force in the period's first month (a municipal
+        one: the row's municipality's). Looked up once per parameter and place (municipality and month)."""
         path = step.hjemmel[tilbud]
-        if isinstance(r, Rader) and r.of(self.p):  # rows of these periods: their places are numbered already
-            kommune = r["kommunenummer"]  # both read through r, so that r knows it read them
-            r["maaned"]
-            pair, places = self._places()
-            at = pair[r.rows]
-            refs = self._refs.get(path)
-            if refs is None:
-                refs = self._refs[path] = np.full(len(places), None, dtype=object)
-            for k in np.unique(at).tolist():  # only these rows' places: another may lack the parameter
-                if refs[k] is None:
-                    refs[k] = self._ref(path, *places[k])
-            return pd.Series(refs[at], index=kommune.index)
-        kommune, kommuner = pd.factorize(r["kommunenummer"].astype(str))
-        month, months = pd.factorize(r["maaned"])
-        pair, pairs = pd.factorize(kommune * len(months) + month)  # each municipality and month once
-        refs = [self._ref(path, months[k % len(months)], kommuner[k // len(months)]) for k in pairs.tolist()]
-        return pd.Series(np.array(refs, dtype=object)[pair], index=r["kommunenummer"].index)
+        kommune = r["kommunenummer"]  # both read through r, so that r knows it read them
+        r["maaned"]
+        place, first = self._places()
+        at = place[r.rows]
+        refs = self._refs.get(path)
+        if refs is None:
+            refs = self._refs[path] = np.full(len(first), None, dtype=object)
+        for k in np.unique(at).tolist():  # only these rows' places: another may lack the parameter
+            if refs[k] is None:
+                row = first[k]
+                month = pd.Timestamp(self.p["maaned"].iat[row]).date()
+                refs[k] = self.rules.hjemmel_kort(path, month, str(self.p["kommunenummer"].iat[row]))
+        return pd.Series(refs[at], index=kommune.index)
 
-    def _ref(self, path: str, month: pd.Timestamp, kommune: object) -> str:
-        key = (path, month, kommune)
-        ref = self._hjemmel.get(key)
-        if ref is None:
-            ref = self._hjemmel[key] = self.rules.hjemmel_kort(path, month.date(), str(kommune))
-        return ref
-
-    def _places(self) -> tuple[np.ndarray, list[tuple[pd.Timestamp, object]]]:
-        """Each period's municipality and first month, numbered (once for all the sentences), and the pairs."""
+    def _places(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each period's place, its municipality and first month (:func:`~fee_engine.sortering.distinct_rows`, once
+        for all the sentences), and where each place first appears."""
         if self._place is None:
-            kommune, kommuner = pd.factorize(self.p["kommunenummer"].astype(str))
-            month, months = pd.factorize(self.p["maaned"])
-            pair, pairs = pd.factorize(kommune * len(months) + month)
-            self._place = pair, [(months[k % len(months)], kommuner[k // len(months)]) for k in pairs.tolist()]
+            self._place = distinct_rows([self.p["kommunenummer"].to_numpy(), self.p["maaned"].to_numpy()])
         return self._place
 
     def foer(self, step: Steg) -> str:
