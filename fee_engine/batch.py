@@ -424,17 +424,16 @@ def compute(
             "nettet); husholdningene er satt til manuell med grunn «midlertidig feil – kjør på nytt». Kjør samme "
             "kommando på nytt: svar som allerede er hentet og lagret, spørres ikke igjen."
         ]
-    incomes = decided.incomes()
-    hh_income = household_incomes(households, incomes)
+    hh_income = household_incomes(households, decided)
     hh_income["forventet_aar"] = plan[0][
         0
     ]  # the income year asked for first (the explanation says why another was used)
     n_lookups = decided.lookups
-    years = sorted({pi.inntektsaar for pi in decided.persons if pi.inntektsaar})
-    unknown = sorted({n for pi in decided.persons for n in pi.unknown_items})
+    years = sorted(set(decided.inntektsaar) - {0})
+    unknown = sorted({n for items in decided.unknown_items for n in items})
     # The persons' incomes are in the households' incomes now: not held through the calculation and the outputs,
     # nor shared with the processes forked to write them. (The answers themselves were let go in decide.)
-    del decided, incomes, households, need, persons
+    del decided, households, need, persons
 
     kommuner = sorted(rows["kommunenummer"].unique())
     offers = tuple(sorted(rows["tilbud"].unique()))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from fee_engine import batch
 from fee_engine.identity import make_synthetic
-from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, PersonIncome, household_incomes, person_incomes
+from fee_engine.income import HOUSEHOLD_INCOME_COLUMNS, Decided, PersonIncome, household_incomes, person_incomes
 from fee_engine.regelsett import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
@@ -206,6 +206,8 @@ def test_household_income_equals_the_loop_for_any_persons(people, households):
     )
     people = {p: msgspec.structs.replace(v, person=p) for p, v in people.items()}
     got = household_incomes(hh, people)
+    # as a batch hands them over: the persons as columns, in another order (found by id, not by place)
+    pd.testing.assert_frame_equal(household_incomes(hh, Decided.of(reversed(people.values()))), got)
     pd.testing.assert_frame_equal(
         got[HOUSEHOLD_INCOME_COLUMNS].reset_index(drop=True),
         reference(hh, people).reset_index(drop=True),
@@ -219,6 +221,21 @@ def test_household_income_equals_the_loop_for_any_persons(people, households):
                 assert basis == (p.inntektsaar, p.stadie, p.income_oere)
             else:
                 assert basis == (0, "", -1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(PERSON, max_size=6), st.lists(PERSON, max_size=6))
+def test_persons_as_columns_are_the_persons_sent_between_processes_and_merged(mine, theirs):
+    """What the fetch's child sends back (its persons as columns, MessagePack) and what the two halves make merged:
+    every person's fields as they were, ``None`` for no year or stage included, this process's persons first."""
+    mine = [msgspec.structs.replace(v, person=f"a{i}") for i, v in enumerate(mine)]
+    theirs = [msgspec.structs.replace(v, person=f"b{i}") for i, v in enumerate(theirs)]
+    here, there = Decided.of(mine, 3, 1), Decided.of(theirs, 5, 0)
+    sent = msgspec.msgpack.decode(msgspec.msgpack.encode(there), type=Decided)
+    assert sent == there and sent.persons == theirs
+    both = here.merged(sent)
+    assert both.persons == mine + theirs and (both.lookups, both.incomplete) == (8, 1)
+    assert both.incomes() == {p.person: p for p in mine + theirs}
 
 
 def test_a_household_that_did_not_apply_keeps_a_documented_income_it_gave():
