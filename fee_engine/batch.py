@@ -343,7 +343,7 @@ def _reject_sfo_without_prices(enrollment: Enrollment, rules: RuleSet, months: l
         return (r["tilbud"] == "sfo") & (r["pris_oere"] < 0)
 
     r = enrollment.rows
-    for knr in sorted(set(r.loc[relying(r), "kommunenummer"])):
+    for knr in sorted(r.loc[relying(r), "kommunenummer"].unique()):  # unique: not a set of every row's text
         if _placeholder_prices(rules, knr, months):
             r = enrollment.rows
             enrollment.reject(
