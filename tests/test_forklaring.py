@@ -259,9 +259,9 @@ def test_each_sentence_is_written_once_per_distinct_combination_and_reads_the_sa
     given: list[int] = []  # the rows each sentence was written for
     real_init = setninger.Rader.__init__
 
-    def counting(self, frame, index, only=None):
+    def counting(self, values, columns, index, only=None):
         given.append(len(index))
-        real_init(self, frame, index, only)
+        real_init(self, values, columns, index, only)
 
     monkeypatch.setattr(setninger.Rader, "__init__", counting)
     monkeypatch.setattr(setninger, "_READS", {})
@@ -370,3 +370,18 @@ def test_an_income_with_oere_just_under_the_kjernetid_limit_is_not_shown_as_the_
     assert "Husholdningens inntekt er 642 699,99 kr, som dere har dokumentert" in text
     assert "642 699,99 kr × 6 % / 11 = 3 506 kr i måneden" in text
     assert "inntekten er under 642 700 kr" in text and "inntekt er 642 700 kr" not in text
+
+
+def test_periods_of_both_maalformer_explained_together_as_each_alone(computed_800):
+    """A table with periods in bokmål and in nynorsk (municipalities of both) is explained by the rows of each
+    målform where they lie in the table, each column taken at those rows: every period's explanation is the one
+    its målform's periods get explained on their own."""
+    p = forklaring.periods(computed_800.runs)
+    forms = p["maalform"].astype(str)
+    assert set(forms) == {"bokmål", "nynorsk"}  # the batch has municipalities of both
+    together = forklaring.explain(p, computed_800.rules).to_numpy()
+    for form in ("bokmål", "nynorsk"):
+        rows = (forms == form).to_numpy()
+        alone = forklaring.explain(p[rows].reset_index(drop=True), computed_800.rules).to_numpy()
+        assert together[rows].tolist() == alone.tolist()
+    assert ("hushaldet" in " ".join(together[(forms == "nynorsk").to_numpy()])) and all(together)

@@ -221,17 +221,21 @@ def explain_numbered(p: pd.DataFrame, rules: RuleSet) -> tuple[np.ndarray, np.nd
     texts: list[np.ndarray] = []
     maalform = p["maalform"].astype(str) if "maalform" in p else pd.Series(["bokmål"] * len(p))
     size = 0
-    for form in pd.unique(maalform):
+    forms = pd.unique(maalform)
+    for form in forms:
         rows = (maalform == form).to_numpy()
-        these, written = _explain_one(p[rows], rules, form)
+        # the rows of one målform by their positions (each column taken at them when a sentence reads it)
+        these, written = _explain_one(p, rules, form, np.flatnonzero(rows) if len(forms) > 1 else None)
         numbers[rows] = these + size
         texts.append(written)
         size += len(written)
     return numbers, np.concatenate(texts) if texts else np.empty(0, dtype=object)
 
 
-def _explain_one(p: pd.DataFrame, rules: RuleSet, maalform: str) -> tuple[np.ndarray, np.ndarray]:
-    s = Setninger(p, rules, maalform)
+def _explain_one(
+    p: pd.DataFrame, rules: RuleSet, maalform: str, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    s = Setninger(p, rules, maalform, rows)
     t = INTRO[maalform]
     parts = [
         s.when(s.bh, lambda r: s.fill(t["barnehage"], plass=s.num(r["plass_bp"]))),

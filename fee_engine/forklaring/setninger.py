@@ -78,27 +78,33 @@ class _NotListed(Exception):
 
 
 class Rader:
-    """Some rows of the periods, a column taken only when a sentence asks for it (as a fresh Series). ``read``:
-    the columns asked for. With ``only``, asking for another column raises :class:`_NotListed`."""
+    """Some rows of the periods, a column taken only when a sentence asks for it (as a fresh Series). ``values``
+    gives a column's values for all the periods (:meth:`Setninger.values`), ``columns`` the columns there are.
+    ``read``: the columns asked for. With ``only``, asking for another column raises :class:`_NotListed`."""
 
-    def __init__(self, p: pd.DataFrame, index: np.ndarray, only: frozenset[str] | None = None) -> None:
-        self._p, self._index, self._cache, self._only = p, index, {}, only
+    def __init__(
+        self,
+        values: Callable[[str], np.ndarray | pd.api.extensions.ExtensionArray],
+        columns: frozenset[str],
+        index: np.ndarray,
+        only: frozenset[str] | None = None,
+    ) -> None:
+        self._values, self._columns, self._index, self._cache, self._only = values, columns, index, {}, only
         self.read: set[str] = set()
 
     def __getitem__(self, column: str) -> pd.Series:
         if column not in self._cache:
             if self._only is not None and column not in self._only:
                 raise _NotListed(column)
+            if column not in self._columns:
+                raise KeyError(column)
             self.read.add(column)
-            values = self._p[column]
-            if isinstance(values.dtype, pd.StringDtype):  # taken as it is: as text, not checked value by value again
-                self._cache[column] = pd.Series(values.array.take(self._index))
-            else:
-                self._cache[column] = pd.Series(values.to_numpy()[self._index])
+            # a text column taken as it is: as text, not checked value by value again
+            self._cache[column] = pd.Series(self._values(column).take(self._index))
         return self._cache[column]
 
     def __contains__(self, column: str) -> bool:
-        return column in self._p.columns
+        return column in self._columns
 
     @property
     def rows(self) -> np.ndarray:
@@ -122,24 +128,47 @@ class Setninger:
     fill = staticmethod(fill)
     maaned_tekst = staticmethod(maaned_tekst)
 
-    def __init__(self, p: pd.DataFrame, rules: RuleSet, maalform: str = "bokmål") -> None:
-        self.p = p.reset_index(drop=True)
+    def __init__(
+        self, p: pd.DataFrame, rules: RuleSet, maalform: str = "bokmål", rows: np.ndarray | None = None
+    ) -> None:
+        """``rows``: the positions in ``p`` of these periods (None: all of ``p``). A column is taken at them when
+        something first reads it, once for all the sentences (:meth:`values`): a table of the rows of one målform
+        copied out whole, each sentence's columns looked up in it again and again, cost some 10 % of the
+        explanations."""
+        self._source, self._rows = p, rows
+        self._arrays: dict[str, np.ndarray | pd.api.extensions.ExtensionArray] = {}
         self.rules = rules
         self.maalform = maalform
-        self.n = len(self.p)
-        self._flagg = self.p["flagg"].to_numpy(np.int64)
-        self.bh = (self.p["tilbud"] == "barnehage").to_numpy()
+        self.n = len(p) if rows is None else len(rows)
+        self._flagg = self.col("flagg", np.int64)
+        self.bh = (self.series("tilbud") == "barnehage").to_numpy()
         self.sfo = ~self.bh
-        self.manuell = (self.p["status"] == "manuell").to_numpy()
+        self.manuell = (self.series("status") == "manuell").to_numpy()
         self.fakturert = self.col("fakturert", bool)
-        self.oppgitt_pris = (self.p["pris_oere"] >= 0).to_numpy()
-        self.inntekt_kjent = (self.p["inntekt_status"].astype(str).to_numpy() == "kjent") & ~self.manuell
+        self.oppgitt_pris = (self.series("pris_oere") >= 0).to_numpy()
+        self.inntekt_kjent = (self.series("inntekt_status").astype(str).to_numpy() == "kjent") & ~self.manuell
         self._kroner: dict[int, str] = {}  # whole kroner as text, by amount
         self._refs: dict[str, np.ndarray] = {}  # a parameter's legal reference at each of :meth:`_places`, or None
         self._place: tuple[np.ndarray, np.ndarray] | None = None
         self._numbered_columns: dict[str, tuple[np.ndarray, int]] = {}  # :meth:`_column_numbers`
-        self._columns = frozenset(self.p.columns)  # a sentence that read a column these periods lack: every row
+        self._columns = frozenset(p.columns)  # a sentence that read a column these periods lack: every row
         self._numbers: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}  # by id: a sentence, its rows' numbers
+
+    def values(self, column: str) -> np.ndarray | pd.api.extensions.ExtensionArray:
+        """``column``'s values for these periods: a numpy array, or pandas' string array for a text column (taken
+        as it is, not checked again). Taken once; read-only to every reader."""
+        known = self._arrays.get(column)
+        if known is None:
+            values = self._source[column]
+            known = values.array if isinstance(values.dtype, pd.StringDtype) else values.to_numpy()
+            if self._rows is not None:
+                known = known.take(self._rows)
+            self._arrays[column] = known
+        return known
+
+    def series(self, column: str) -> pd.Series:
+        """``column`` for these periods as a new Series (over the values of :meth:`values`)."""
+        return pd.Series(self.values(column))
 
     def numbers(self, sentence: np.ndarray) -> tuple[np.ndarray, int] | None:
         """For a sentence made by :meth:`when` here: each row's number (rows with the same number have the same
@@ -177,7 +206,7 @@ class Setninger:
         return templates[self.maalform]
 
     def col(self, name: str, dtype: type | None = None) -> np.ndarray:
-        values = self.p[name].to_numpy()
+        values = self.series(name).to_numpy()
         return values.astype(dtype) if dtype is not None else values
 
     def har(self, *flags: str) -> np.ndarray:
@@ -209,7 +238,7 @@ class Setninger:
         if columns is not None and len(rows) >= DISTINCT_FROM and columns <= self._columns:
             row, first = self.distinct(columns, rows)
             try:
-                written = np.asarray(build(Rader(self.p, rows[first], only=columns)), dtype=object)
+                written = np.asarray(build(Rader(self.values, self._columns, rows[first], only=columns)), dtype=object)
             except _NotListed:
                 pass
             else:
@@ -220,7 +249,7 @@ class Setninger:
                 out[cond] = written[()]  # one text (no field from r): every row
                 numbers[cond] = 0
                 return self._numbered(out, numbers, 1)
-        r = Rader(self.p, rows)
+        r = Rader(self.values, self._columns, rows)
         written = np.asarray(build(r), dtype=object)
         out[cond] = written
         if code is not None:
@@ -248,7 +277,7 @@ class Setninger:
         """Each period's value of ``column`` numbered (``pd.factorize``: -1 for a missing value), and how many."""
         known = self._numbered_columns.get(column)
         if known is None:
-            numbers, distinct = pd.factorize(self.p[column].to_numpy())
+            numbers, distinct = pd.factorize(self.series(column).to_numpy())
             known = self._numbered_columns[column] = (numbers, len(distinct))
         return known
 
@@ -267,15 +296,15 @@ class Setninger:
         for k in np.unique(at).tolist():  # only these rows' places: another may lack the parameter
             if refs[k] is None:
                 row = first[k]
-                month = pd.Timestamp(self.p["maaned"].iat[row]).date()
-                refs[k] = self.rules.hjemmel_kort(path, month, str(self.p["kommunenummer"].iat[row]))
+                month = pd.Timestamp(self.values("maaned")[row]).date()
+                refs[k] = self.rules.hjemmel_kort(path, month, str(self.values("kommunenummer")[row]))
         return pd.Series(refs[at], index=kommune.index)
 
     def _places(self) -> tuple[np.ndarray, np.ndarray]:
         """Each period's place, its municipality and first month (:func:`~fee_engine.sortering.distinct_rows`, once
         for all the sentences), and where each place first appears."""
         if self._place is None:
-            self._place = distinct_rows([self.p["kommunenummer"].to_numpy(), self.p["maaned"].to_numpy()])
+            self._place = distinct_rows([self.col("kommunenummer"), self.col("maaned")])
         return self._place
 
     def foer(self, step: Steg) -> str:
