@@ -9,6 +9,7 @@ legal references are the short ones in force in the period's first month (``hjem
 
 from __future__ import annotations
 
+import datetime as dt
 import string
 from collections.abc import Callable, Mapping
 from itertools import repeat
@@ -316,5 +317,15 @@ class Setninger:
         return to_kroner(r[self.foer(step)].to_numpy(np.int64)) - to_kroner(r[step.etter].to_numpy(np.int64))
 
     def periode(self, r: pd.DataFrame) -> pd.Series:
-        first, last = maaned_tekst(r["maaned"]), maaned_tekst(r["til"])
-        return first.where(r["maaned"] == r["til"], first + "–" + last)
+        """«august 2024» for a period of one month, «august 2024–juli 2025» for longer: written once per distinct
+        first and last month."""
+        start, end = r["maaned"].to_numpy("datetime64[M]"), r["til"].to_numpy("datetime64[M]")
+        pair, first = distinct_rows([start, end])
+
+        def name(month: dt.date) -> str:
+            return f"{MAANEDER[month.month - 1]} {month.year}"
+
+        texts = [
+            name(a) if a == b else f"{name(a)}–{name(b)}" for a, b in zip(start[first].tolist(), end[first].tolist())
+        ]
+        return pd.Series(np.array(texts, dtype=object)[pair] if len(pair) else np.array([], dtype=object))

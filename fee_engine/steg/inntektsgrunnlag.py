@@ -57,7 +57,10 @@ TEKST = {
 
 
 def setning(s: Setninger, r: pd.DataFrame) -> np.ndarray:
-    """The household's income and where it comes from, person by person, and why an older year was used."""
+    """The household's income and where it comes from, person by person, and why an older year was used.
+
+    Each piece is written only for the rows that show it (an adult's part where there is that adult, a note where
+    an older year or the draft was used): most rows have no note, and many households one adult."""
     t = s.tekst(TEKST)
     n = len(r)
     documented = r["stadie"].to_numpy().astype(str) == "dokumentert"
@@ -69,9 +72,13 @@ def setning(s: Setninger, r: pd.DataFrame) -> np.ndarray:
         has = stage != ""
         word = t["søker" if role == "soeker" else "partner"]
         year = r[f"{role}_aar"].to_numpy()
-        kilde = np.where(stage == "utkast", t["utkast"], t["oppgjoer"])
-        part = s.fill(t["del"], rolle=word, belop=s.kr(r[f"{role}_oere"]), kilde=kilde, aar=year)
-        parts.append(np.where(has, part, ""))
+        at = np.flatnonzero(has)
+        kilde = np.where(stage[at] == "utkast", t["utkast"], t["oppgjoer"])
+        part = np.full(n, "", dtype=object)
+        if len(at):
+            oere = r[f"{role}_oere"].to_numpy()[at]
+            part[at] = s.fill(t["del"], rolle=word, belop=s.kr(oere), kilde=kilde, aar=year[at])
+        parts.append(part)
         if expected is not None:
             kind = np.where(has & (stage == "utkast"), "utkast", "")
             kind = np.where(has & (stage == "oppgjoer") & (year < expected), "eldre", kind)
@@ -82,14 +89,19 @@ def setning(s: Setninger, r: pd.DataFrame) -> np.ndarray:
         # one sentence for both adults when they share the reason and the year, else one each
         same = (kinds[0] == kinds[1]) & (kinds[0] != "") & (years[0] == years[1])
         for i, role in enumerate(("søker", "partner")):
-            word = np.where(same, t["begge"], t[role])
             shown = kinds[i] if i == 0 else np.where(same, "", kinds[i])
-            notes = notes + np.where(shown == "utkast", s.fill(t["utkast_brukt"], aar=years[i], rolle=word), "")
-            notes = notes + np.where(
-                shown == "eldre", s.fill(t["eldre_brukt"], forventet=expected, aar=years[i], rolle=word), ""
-            )
+            for kind, key in (("utkast", "utkast_brukt"), ("eldre", "eldre_brukt")):
+                at = np.flatnonzero(shown == kind)
+                if len(at):
+                    word = np.where(same[at], t["begge"], t[role])
+                    fields = {"aar": years[i][at], "rolle": word}
+                    if kind == "eldre":
+                        fields["forventet"] = expected[at]
+                    notes[at] = notes[at] + s.fill(t[key], **fields)
     a, b = parts
-    deler = np.where((a != "") & (b != ""), a + ", " + b, a + b)
+    deler = np.where(a != "", a, b)
+    both = np.flatnonzero((a != "") & (b != ""))
+    deler[both] = a[both] + ", " + b[both]
     inntekt = s.kr_eksakt(r["inntekt_oere"])  # a documented income may have øre
     sentence = s.fill(t["inntekt"], inntekt=inntekt, deler=deler) + notes
     return np.where(documented, s.fill(t["dokumentert"], inntekt=inntekt), sentence)
