@@ -496,10 +496,11 @@ def run(
     one_shot: bool = False,
     enrollment: Enrollment | None = None,
 ) -> RunResult:
-    """The batch; ``one_shot`` when the process ends after it (see :func:`gc_paused`); ``enrollment`` as
-    already read (the web's check)."""
+    """The batch; ``one_shot`` when the process ends after it (see :func:`gc_paused`; the previous run's files are
+    then deleted while it ends: :class:`~fee_engine.outdir.OutputFolder`); ``enrollment`` as already read (the
+    web's check)."""
     with gc_paused(one_shot):
-        return _run(opts, progress, enrollment)
+        return _run(opts, progress, enrollment, one_shot)
 
 
 def _audited(opts: RunOptions, command: str, staging: Path) -> AuditLog:
@@ -514,9 +515,12 @@ def _audited(opts: RunOptions, command: str, staging: Path) -> AuditLog:
 
 
 def _run(
-    opts: RunOptions, progress: Callable[[str, int], Callable[[], None]] | None, enrollment: Enrollment | None = None
+    opts: RunOptions,
+    progress: Callable[[str, int], Callable[[], None]] | None,
+    enrollment: Enrollment | None = None,
+    one_shot: bool = False,
 ) -> RunResult:
-    with OutputFolder(opts.out, overwrite=opts.overwrite, command="run") as folder:
+    with OutputFolder(opts.out, overwrite=opts.overwrite, command="run", clear_in_background=one_shot) as folder:
         assert folder.staging is not None
         audit = _audited(opts, "run", folder.staging)
         folder.run_id = audit.run_id

@@ -24,6 +24,7 @@ from rich.text import Text
 from . import batch, stopp
 from .errors import ConfigurationError, FeeEngineError
 from .identity import mask_digits_in_text
+from .outdir import wait_for_clearing
 from .regelsett import format_value, load_rules
 from .text import kroner, thousands
 
@@ -197,7 +198,8 @@ def run(
     except OSError as exc:  # e.g. --out cannot be written
         _fail(ConfigurationError(f"{exc.filename or ''}: {exc.strerror}"))
         return
-    _summary(result, opts)
+    _summary(result, opts)  # while the previous run's files are deleted
+    wait_for_clearing()
     raise typer.Exit(result.exit_code)
 
 

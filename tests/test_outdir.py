@@ -199,3 +199,40 @@ def test_a_file_of_the_users_where_the_letters_go_is_kept(demo, tmp_path):
     (out / "brev").write_text("mine notater", encoding="utf-8")  # not a run's: a folder must not replace it
     assert run_demo(demo, out, "--format", "csv,brev", "--overwrite").exit_code == 2
     assert (out / "brev").read_text(encoding="utf-8") == "mine notater"
+
+
+def test_the_previous_runs_files_are_deleted_while_the_command_ends_and_the_folder_stays_locked(tmp_path, monkeypatch):
+    """A process that ends after its run (the command line) has the staging folder, which holds the previous run's
+    files once the new ones are in place, deleted by a thread while it finishes. Until that is done the folder is
+    locked (a second run is refused); after :func:`wait_for_clearing` nothing of the staging folder is left and the
+    folder is free. A run that fails clears at once, as before."""
+    import shutil
+    import threading
+
+    from fee_engine import outdir
+    from fee_engine.errors import ConfigurationError
+
+    out = tmp_path / "o"
+    with outdir.OutputFolder(out) as folder:  # a previous run's file
+        (folder.staging / "vedtak.csv").write_text("gammel\n", encoding="utf-8")
+        folder.commit([folder.staging / "vedtak.csv"])
+    go_on, real_rmtree = threading.Event(), shutil.rmtree
+    monkeypatch.setattr(outdir.shutil, "rmtree", lambda path, **kw: (go_on.wait(10), real_rmtree(path, **kw)))
+    with outdir.OutputFolder(out, clear_in_background=True) as folder:
+        staging = folder.staging
+        (staging / "vedtak.csv").write_text("ny\n", encoding="utf-8")
+        folder.commit([staging / "vedtak.csv"])
+    assert folder.clearing is not None and folder.clearing.is_alive() and not folder.clearing.daemon
+    assert (staging / "vedtak.csv").read_text(encoding="utf-8") == "gammel\n"  # the previous file, not yet deleted
+    assert (out / "vedtak.csv").read_text(encoding="utf-8") == "ny\n"
+    with pytest.raises(ConfigurationError, match="en annen fee-engine-kjøring"):
+        outdir.OutputFolder(out).__enter__()
+    go_on.set()
+    outdir.wait_for_clearing()
+    assert not staging.exists() and not folder.clearing.is_alive()
+    with outdir.OutputFolder(out) as again:  # free again
+        assert again.staging is not None
+    with pytest.raises(RuntimeError), outdir.OutputFolder(out, clear_in_background=True) as failed:
+        kept = failed.staging
+        raise RuntimeError("feil")
+    assert failed.clearing is None and not kept.exists()
