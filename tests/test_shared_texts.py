@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fee_engine.parallel import give_back_free_memory
@@ -31,6 +31,8 @@ def test_one_object_per_text_keeps_the_values_and_shares_equal_ones(values):
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.text(min_size=2, max_size=12), max_size=30, unique=True))
+@example(["B0001", "B0002"])
+@example(["a\x1fb", "B0002", "\x1f\x1f"])  # the separator the copies are joined with, in the texts
 def test_fresh_copies_are_equal_but_new_objects(texts):
     got = fresh_copies(texts)
     assert got == texts
