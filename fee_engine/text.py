@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .sortering import factorize
+
 MAANEDER = [
     "januar",
     "februar",
@@ -80,7 +82,7 @@ def is_text(values: pd.Series) -> bool:
 def per_value(values: np.ndarray, write: Callable[[Any], object]) -> np.ndarray:
     """``write`` of each element of ``values`` (numbers or texts, never missing), called once per distinct value: a
     column of a million amounts has a few thousand. An object array."""
-    codes, uniques = pd.factorize(np.asarray(values))
+    codes, uniques = factorize(np.asarray(values))
     return np.array([write(v) for v in uniques.tolist()], dtype=object)[codes]
 
 

@@ -124,3 +124,32 @@ def test_thousands_each_is_thousands_of_each_value_and_keeps_what_it_formatted(v
     assert thousands_each(np.array(values, dtype=np.int64)).tolist() == expected
     assert thousands_each(np.array(values, dtype=np.int64), known).tolist() == expected
     assert all(known[v] == thousands(v) for v in values + before)
+
+
+SOME_TEXTS = st.sampled_from(["", "a", "0301", "barnehage", "x" * 300, "ø"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(SOME_TEXTS, st.none(), st.just(float("nan")), st.integers(-2, 2)), max_size=40),
+    st.integers(0, 2000),
+    st.booleans(),
+)
+def test_factorize_by_objects_is_pandas_factorize(values, repeat, fresh):
+    """Texts shared as one object, the same text in several objects (``fresh``: each row its own copy), missing
+    values of both kinds and numbers among them: the same numbers and distinct values as ``pd.factorize``, at any
+    size (from :data:`~fee_engine.sortering.BY_OBJECTS_FROM` rows, by the objects first)."""
+    from fee_engine import sortering
+
+    rows = (values * (repeat // max(len(values), 1) + 1))[: max(repeat, len(values))]
+    if fresh:
+        rows = [("" + v + " ")[:-1] if isinstance(v, str) else v for v in rows]  # new objects, equal texts
+    column = np.empty(len(rows), dtype=object)
+    column[:] = rows
+    got, want = sortering.factorize(column), pd.factorize(column)
+    assert got[0].tolist() == want[0].tolist()
+    assert type(got[1]) is type(want[1]) and len(got[1]) == len(want[1])
+    assert all(a is b or a == b for a, b in zip(got[1].tolist(), want[1].tolist()))
+    # and a view that is not contiguous: every other row
+    got, want = sortering.factorize(column[::2]), pd.factorize(column[::2])
+    assert got[0].tolist() == want[0].tolist() and len(got[1]) == len(want[1])

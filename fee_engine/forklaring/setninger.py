@@ -20,7 +20,7 @@ import pandas as pd
 from ..beregning import has_flag
 from ..money import to_kroner
 from ..regelsett import RuleSet
-from ..sortering import distinct_codes, distinct_rows
+from ..sortering import distinct_codes, distinct_rows, factorize
 from ..steg import REKKEFOLGE, Steg
 from ..text import MAANEDER, kroner_og_oere, per_value, thousands_each
 
@@ -275,10 +275,11 @@ class Setninger:
         return distinct_codes(codes, sizes, alone if alone.any() else None, n=len(rows))
 
     def _column_numbers(self, column: str) -> tuple[np.ndarray, int]:
-        """Each period's value of ``column`` numbered (``pd.factorize``: -1 for a missing value), and how many."""
+        """Each period's value of ``column`` numbered (:func:`~fee_engine.sortering.factorize`: -1 for a missing
+        value), and how many."""
         known = self._numbered_columns.get(column)
         if known is None:
-            numbers, distinct = pd.factorize(self.series(column).to_numpy())
+            numbers, distinct = factorize(self.series(column).to_numpy())
             known = self._numbered_columns[column] = (numbers, len(distinct))
         return known
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..forklaring import MONTHLY_COLUMNS, monthly, with_flag_text
-from ..sortering import distinct_codes
+from ..sortering import distinct_codes, factorize
 from ..text import is_text
 
 
@@ -127,7 +127,7 @@ def _coded_fields(s: pd.Series, d: Dialect) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub":
         codes, uniques = pd.factorize(s.to_numpy())
         return codes.astype(np.int32), np.array([str(v).encode() for v in uniques.tolist()] + [b""], dtype=object)
-    codes, uniques = pd.factorize(s.to_numpy(dtype=object))  # a missing value: -1, the empty field added last
+    codes, uniques = factorize(s.to_numpy(dtype=object))  # a missing value: -1, the empty field added last
     fields = np.array([*_distinct_fields(uniques.astype(object, copy=False), d), b""], dtype=object)
     return np.where(codes < 0, len(uniques), codes).astype(np.int32), fields
 
