@@ -257,10 +257,15 @@ class OutputFolder:
     def __exit__(self, *exc: Any) -> None:
         staging, self.staging = self.staging, None
         if staging is not None and self._in_background and exc[0] is None:
-            self.clearing = threading.Thread(target=self._clear, args=(staging,), name="fee-engine-rydding")
-            _CLEARING.append(self.clearing)
-            self.clearing.start()
-            return
+            clearing = threading.Thread(target=self._clear, args=(staging,), name="fee-engine-rydding")
+            try:
+                clearing.start()
+            except RuntimeError:  # no thread could be started: cleared here, as without one
+                pass
+            else:
+                self.clearing = clearing
+                _CLEARING.append(clearing)
+                return
         self._clear(staging)
 
     def _clear(self, staging: Path | None) -> None:

@@ -164,6 +164,9 @@ class Setninger:
             known = values.array if isinstance(values.dtype, pd.StringDtype) else values.to_numpy()
             if self._rows is not None:
                 known = known.take(self._rows)
+            if isinstance(known, np.ndarray):  # shared by every sentence: none may change it
+                known = known.view()
+                known.flags.writeable = False
             self._arrays[column] = known
         return known
 
