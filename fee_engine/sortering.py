@@ -77,6 +77,8 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v = np.ascontiguousarray(v)  # (a copy of the references where it is not: they stay valid while it lives)
     # the array's references as integers, read while ``v`` holds them
     address = np.frombuffer((ctypes.c_char * v.nbytes).from_address(v.ctypes.data), dtype=np.intp).copy()
+    if address[0] != id(v[0]) or address[-1] != id(v[-1]):  # not references as CPython's numpy holds them
+        return pd.factorize(v)
     by_object, _ = pd.factorize(address)
     # each object's first row: numbered in order of first appearance, a row is one where the number is new
     first = np.flatnonzero(np.r_[True, by_object[1:] > np.maximum.accumulate(by_object)[:-1]])
