@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +26,18 @@ MAANEDER = [
     "november",
     "desember",
 ]  # the same in bokmål and nynorsk
+
+
+def maaned_navn(d: dt.date) -> str:
+    """«august 2024» (the same in bokmål and nynorsk)."""
+    return f"{MAANEDER[d.month - 1]} {d.year}"
+
+
+def periode_tekst(fra: dt.date, til: dt.date) -> str:
+    """«august 2024» for one month, «august 2024–juli 2025» for longer."""
+    return (
+        maaned_navn(fra) if (fra.year, fra.month) == (til.year, til.month) else f"{maaned_navn(fra)}–{maaned_navn(til)}"
+    )
 
 
 def thousands(value: int) -> str:

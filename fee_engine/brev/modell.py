@@ -25,7 +25,7 @@ from ..money import to_kroner
 from ..regelsett import RuleSet, format_value
 from ..steg import REKKEFOLGE
 from ..steg.brev import KOMMUNALE
-from ..text import MAANEDER, kroner_eksakt, kroner_og_oere
+from ..text import MAANEDER, kroner_eksakt, kroner_og_oere, periode_tekst
 from .tekster import Tekster, ikke_bryt
 
 NBSP = "\u00a0"
@@ -118,14 +118,6 @@ def tall(v: Any) -> str:
     """20 -> «20», 32.8 -> «32,8», 20.008 -> «20,008» (a place's hours: 41 × 48,80 %)."""
     f = float(v)
     return str(int(f)) if f.is_integer() else f"{f:.6f}".rstrip("0").replace(".", ",")
-
-
-def maaned(d: pd.Timestamp | dt.date) -> str:
-    return f"{MAANEDER[d.month - 1]} {d.year}"
-
-
-def periode_tekst(fra: pd.Timestamp, til: pd.Timestamp) -> str:
-    return maaned(fra) if (fra.year, fra.month) == (til.year, til.month) else f"{maaned(fra)}–{maaned(til)}"
 
 
 def dato_tekst(d: dt.date) -> str:

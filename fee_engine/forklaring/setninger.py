@@ -9,7 +9,6 @@ legal references are the short ones in force in the period's first month (``hjem
 
 from __future__ import annotations
 
-import datetime as dt
 import string
 from collections.abc import Callable, Mapping
 from itertools import repeat
@@ -22,7 +21,7 @@ from ..money import to_kroner
 from ..regelsett import RuleSet
 from ..sortering import distinct_codes, distinct_rows, factorize
 from ..steg import REKKEFOLGE, Steg
-from ..text import MAANEDER, kroner_og_oere, per_value, thousands_each
+from ..text import kroner_og_oere, maaned_navn, per_value, periode_tekst, thousands_each
 
 _FORMATTER = string.Formatter()
 
@@ -70,7 +69,7 @@ def maaned_tekst(ts: pd.Series) -> pd.Series:
     """«august 2024» for each month, each distinct month written once."""
     s = pd.Series(ts)
     codes, uniq = pd.factorize(s, use_na_sentinel=False)
-    names = np.array([f"{MAANEDER[t.month - 1]} {t.year}" for t in pd.DatetimeIndex(uniq)], dtype=object)
+    names = np.array([maaned_navn(t) for t in pd.DatetimeIndex(uniq)], dtype=object)
     return pd.Series(names[codes], index=s.index)
 
 
@@ -326,10 +325,5 @@ class Setninger:
         start, end = r["maaned"].to_numpy("datetime64[M]"), r["til"].to_numpy("datetime64[M]")
         pair, first = distinct_rows([start, end])
 
-        def name(month: dt.date) -> str:
-            return f"{MAANEDER[month.month - 1]} {month.year}"
-
-        texts = [
-            name(a) if a == b else f"{name(a)}–{name(b)}" for a, b in zip(start[first].tolist(), end[first].tolist())
-        ]
+        texts = [periode_tekst(a, b) for a, b in zip(start[first].tolist(), end[first].tolist())]
         return pd.Series(np.array(texts, dtype=object)[pair] if len(pair) else np.array([], dtype=object))

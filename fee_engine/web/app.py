@@ -43,7 +43,7 @@ from ..errors import FeeEngineError
 from ..identity import mask_digits_in_text
 from ..regelsett import RuleSet, load_rules
 from ..steg import ALLE
-from ..text import MAANEDER, kroner, thousands
+from ..text import kroner, maaned_navn, thousands
 from .config import WebConfig
 from .kjoeringer import FINAL, RunManager, private_dir, read_json, write_json
 from .openapi import CHILD_FIELDS, EXAMPLE_REQUEST, openapi
@@ -904,7 +904,7 @@ class Web:
             merknad=note,
             oppgitt=income is not None,
             sum=sum(b.belop for b in result.barn),
-            maaned_tekst=f"{MAANEDER[month.month - 1]} {month.year}",
+            maaned_tekst=maaned_navn(month),
         )
 
     @staticmethod
